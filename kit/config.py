@@ -1,0 +1,42 @@
+"""Every environment variable kit reads, in one place. A bad value names the variable."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kit.errors import KitError
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise KitError(f"environment variable {name}: expected a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    state_dir: Path          # caches: wheelhouses, debootstrap, logs
+    docker_host: str
+    health_timeout_s: float  # how long a container may take to become healthy
+    in_ci: bool
+
+    @classmethod
+    def load(cls) -> "Settings":
+        return cls(
+            state_dir=Path(os.environ.get("KIT_STATE_DIR") or Path.home() / ".cache" / "kit"),
+            docker_host=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
+            health_timeout_s=_float("KIT_HEALTH_TIMEOUT", 90.0),
+            in_ci=os.environ.get("CI", "").lower() in {"1", "true", "yes"},
+        )
+
+
+def testcontainers_environment() -> None:
+    """testcontainers must talk to the engine on loopback and must not pull ryuk."""
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
+    os.environ["TESTCONTAINERS_CONNECTION_MODE"] = "docker_host"
+    os.environ["TC_HOST"] = "127.0.0.1"

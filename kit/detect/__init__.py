@@ -1,0 +1,1 @@
+"""Detection: what the source shows. The task overrides anything detected."""

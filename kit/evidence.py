@@ -1,0 +1,91 @@
+"""Evidence: every verification result is a record; reports are views of these records."""
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Literal
+
+Status = Literal["passed", "failed", "skipped"]
+EXCERPT_LINES = 40
+
+
+@dataclass
+class Evidence:
+    """One check's result: what ran, how, and what it showed."""
+
+    check: str                      # stable id, e.g. "container.hadolint"
+    deliverable: str                # the file or artifact it is about, e.g. "Dockerfile"
+    title: str                      # one line a person reads
+    status: Status
+    tool: str = ""                  # tool name and version, e.g. "hadolint 2.12.0"
+    command: str = ""               # the exact command line, when a tool ran
+    duration_s: float = 0.0
+    reason: str = ""                # why it failed or was skipped
+    figures: dict[str, Any] = field(default_factory=dict)
+    log: str = ""                   # an excerpt, never a whole log
+    standins: dict[str, str] = field(default_factory=dict)  # real image -> stand-in used
+    fallback: str = ""              # e.g. "tcp check: no health path"
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Evidence":
+        return cls(**data)
+
+
+def excerpt(text: str, lines: int = EXCERPT_LINES) -> str:
+    """The last ``lines`` lines of a log: enough to see why, small enough to publish."""
+    rows = (text or "").strip().splitlines()
+    if len(rows) <= lines:
+        return "\n".join(rows)
+    return "\n".join([f"... ({len(rows) - lines} earlier lines left out)"] + rows[-lines:])
+
+
+def run_tool(check: str, deliverable: str, title: str, argv: list[str], *, tool: str,
+             cwd: Path | None = None, env: dict[str, str] | None = None,
+             ok_codes: Iterable[int] = (0,), timeout: float = 300) -> Evidence:
+    """Run a real tool and turn its exit code and output into Evidence."""
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    except FileNotFoundError:
+        return Evidence(check, deliverable, title, "failed", tool=tool, command=shlex.join(argv),
+                        reason=f"{argv[0]} is not installed; run scripts/setup.sh or `kit doctor`")
+    except subprocess.TimeoutExpired as exc:
+        return Evidence(check, deliverable, title, "failed", tool=tool, command=shlex.join(argv),
+                        duration_s=round(time.monotonic() - start, 3),
+                        reason=f"timed out after {timeout:.0f} s", log=excerpt(str(exc.output or "")))
+    output = (proc.stdout or "") + (proc.stderr or "")
+    ok = proc.returncode in set(ok_codes)
+    return Evidence(check, deliverable, title, "passed" if ok else "failed", tool=tool,
+                    command=shlex.join(argv), duration_s=round(time.monotonic() - start, 3),
+                    reason="" if ok else f"exit code {proc.returncode}",
+                    figures={"exit_code": proc.returncode}, log=excerpt(output))
+
+
+def save_evidence(records: list[Evidence], path: Path) -> None:
+    from kit.fsutil import write_atomic
+    payload = {"records": [r.to_dict() for r in records]}
+    write_atomic(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+
+def load_evidence(path: Path) -> list[Evidence]:
+    data = json.loads(Path(path).read_text())
+    return [Evidence.from_dict(r) for r in data["records"]]
+
+
+def summarize(records: list[Evidence]) -> dict[str, int]:
+    counts = {"passed": 0, "failed": 0, "skipped": 0}
+    for r in records:
+        counts[r.status] += 1
+    return counts

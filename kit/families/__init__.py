@@ -1,0 +1,45 @@
+"""Deliverable families. Each registers its renderer, its checks and its notebook in one place,
+so adding a family touches one module and one template folder."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from kit.evidence import Evidence
+    from kit.spec import Spec
+    from kit.verify.context import VerifyContext
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    title: str
+    notebook: str                                   # notebooks/<notebook>.ipynb
+    template: str                                   # templates/<family>/<variant>
+    render: Callable[["Spec"], dict[str, str]]
+    static_checks: tuple[Callable[["Spec", "VerifyContext"], list["Evidence"]], ...] = field(default=())
+    sandbox_checks: tuple[Callable[["Spec", "VerifyContext"], list["Evidence"]], ...] = field(default=())
+
+
+REGISTRY: dict[str, Family] = {}
+
+
+def register(family: Family) -> Family:
+    if family.name in REGISTRY:
+        raise ValueError(f"family {family.name} registered twice")
+    REGISTRY[family.name] = family
+    return family
+
+
+def families() -> dict[str, Family]:
+    from kit.families import compose, container  # noqa: F401  (registration side effect)
+    return dict(REGISTRY)
+
+
+def render_all(spec: "Spec") -> dict[str, str]:
+    """Every deliverable file, keyed by its path in the output folder."""
+    files: dict[str, str] = {}
+    for family in families().values():
+        files.update(family.render(spec))
+    return files

@@ -1,0 +1,30 @@
+"""Compose family: compose.yaml with the app and its dependencies, and .env.example."""
+from __future__ import annotations
+
+from kit.families import Family, register
+from kit.families.container import healthcheck_command
+from kit.render import render_variant
+from kit.spec import Spec
+
+
+def render_compose(spec: Spec) -> dict[str, str]:
+    return render_variant("compose", "default", {
+        "name": spec.name, "port": spec.port, "env": list(spec.all_env()),
+        "secrets": list(spec.secrets), "dependencies": list(spec.dependencies),
+        "healthcheck": ["CMD", *healthcheck_command(spec)],
+    })
+
+
+def _static(spec, ctx):
+    from kit.verify.compose import static_checks
+    return static_checks(spec, ctx)
+
+
+def _sandbox(spec, ctx):
+    from kit.verify.compose import sandbox_checks
+    return sandbox_checks(spec, ctx)
+
+
+FAMILY = register(Family(name="compose", title="Compose stack", notebook="20_compose",
+                         template="compose/default", render=render_compose,
+                         static_checks=(_static,), sandbox_checks=(_sandbox,)))

@@ -1,0 +1,41 @@
+"""Container family: Dockerfile, .dockerignore and the secrets entrypoint."""
+from __future__ import annotations
+
+from kit.families import Family, register
+from kit.render import render_variant
+from kit.spec import Spec
+
+
+def healthcheck_command(spec: Spec) -> list[str]:
+    """The exec-form health command, needing no curl: Python's own urllib or socket."""
+    if spec.health_path:
+        url = f"http://127.0.0.1:{spec.port}{spec.health_path}"
+        code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"
+    else:
+        code = f"import socket; socket.create_connection(('127.0.0.1', {spec.port}), timeout=2).close()"
+    return ["python3", "-c", code]
+
+
+def render_container(spec: Spec) -> dict[str, str]:
+    return render_variant("container", "python", {
+        "name": spec.name, "title": spec.title, "base_image": spec.base_image,
+        "requirements_file": spec.requirements_file, "lock_file": spec.lock_file,
+        "extra_packages": list(spec.extra_packages), "command": list(spec.command),
+        "port": spec.port, "uid": spec.uid, "healthcheck": healthcheck_command(spec),
+        "env": [("PORT", str(spec.port))],
+    })
+
+
+def _static(spec, ctx):
+    from kit.verify.container import static_checks
+    return static_checks(spec, ctx)
+
+
+def _sandbox(spec, ctx):
+    from kit.verify.container import sandbox_checks
+    return sandbox_checks(spec, ctx)
+
+
+FAMILY = register(Family(name="container", title="Container image", notebook="10_container",
+                         template="container/python", render=render_container,
+                         static_checks=(_static,), sandbox_checks=(_sandbox,)))

@@ -1,0 +1,200 @@
+"""The one service model. Every deliverable is rendered from a Spec and nothing else."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kit.detect.python import PythonFacts, detect_python, health_from_routes
+from kit.errors import DetectionError, TaskError
+from kit.task import TaskDoc, read_task
+
+SERVER_PINS = {"gunicorn": "gunicorn==23.0.0", "uvicorn": "uvicorn==0.32.1"}
+DEFAULT_PYTHON = "3.11"
+
+
+@dataclass(frozen=True)
+class Dependency:
+    kind: str                 # postgres | redis
+    name: str                 # hostname the app uses = compose service name
+    version: str
+    image: str                # the real image deliverables name
+    port: int
+    volume: str
+    data_path: str
+    app_env: tuple[tuple[str, str], ...]   # settings the app gets to reach it
+    env: tuple[tuple[str, str], ...]       # settings the dependency itself gets
+    secret: str = ""                       # the secret the dependency shares with the app
+    healthcheck: tuple[str, ...] = ()
+    command: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    title: str
+    project: Path              # the folder holding .claude/
+    source: Path
+    output: Path
+    python: str
+    base_image: str
+    framework: str
+    app: str
+    requirements_file: str
+    lock_file: str
+    command: tuple[str, ...]
+    extra_packages: tuple[str, ...]
+    port: int
+    health_path: str           # "" when the health check is a TCP fallback
+    health_fallback: str       # why a fallback is used; "" when the task or source names a path
+    metrics_path: str
+    metrics_port: int
+    uid: int
+    env: tuple[tuple[str, str], ...]
+    secrets: tuple[str, ...]
+    dependencies: tuple[Dependency, ...]
+    reserved: tuple[str, ...]  # task sections accepted but not yet generated
+    task: TaskDoc = field(repr=False, compare=False)
+    facts: PythonFacts = field(repr=False, compare=False, default=PythonFacts())
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"app.kubernetes.io/name": self.name, "app.kubernetes.io/part-of": self.name,
+                "app.kubernetes.io/managed-by": "kit"}
+
+    def all_env(self) -> tuple[tuple[str, str], ...]:
+        merged = {"PORT": str(self.port)}
+        for dep in self.dependencies:
+            merged.update(dict(dep.app_env))
+        merged.update(dict(self.env))
+        return tuple(sorted(merged.items()))
+
+
+def find_task(project: Path) -> Path:
+    project = Path(project)
+    if project.is_file():
+        return project
+    return project / ".claude" / "task.md"
+
+
+def load_spec(project: Path, output: Path | None = None) -> Spec:
+    """Read and validate task.md, detect what the source shows, and build the Spec."""
+    task_path = find_task(project).resolve()
+    doc = read_task(task_path)
+    root = task_path.parent.parent if task_path.parent.name == ".claude" else task_path.parent
+    svc = doc.data["service"]
+    source = (root / svc.get("source", ".")).resolve()
+    if not source.is_dir():
+        raise TaskError(f"source folder {source} does not exist", file=str(task_path),
+                        line=doc.line("service", "source"), field="service.source",
+                        hint="give a folder relative to the project root (the folder holding .claude/)")
+    facts = detect_python(source)
+    if not facts.requirements_file:
+        raise DetectionError("cannot detect the stack: no requirements.txt or pyproject.toml in "
+                             f"{source}", file=str(task_path), line=doc.line("service", "source"),
+                             field="service.source",
+                             hint="point service.source at a Python service (kit supports Python web services)")
+    deps = _dependencies(doc)
+    secrets = list(svc.get("secrets", []))
+    for dep in deps:
+        if dep.secret and dep.secret not in secrets:
+            secrets.append(dep.secret)
+    python = svc.get("python") or facts.python or DEFAULT_PYTHON
+    port = int(svc.get("port", 8000))
+    framework, app, command, extra = _server(doc, facts, port)
+    health, fallback = _health(doc, facts)
+    metrics = svc.get("metrics") or ("/metrics" if facts.uses_prometheus else "")
+    out = Path(output) if output else root / doc.data.get("output", "kit-out")
+    return Spec(
+        name=svc["name"], title=doc.title or svc["name"], project=root, source=source,
+        output=out.resolve(), python=python, base_image=f"python:{python}-slim-bookworm",
+        framework=framework, app=app, requirements_file=facts.requirements_file,
+        lock_file=facts.lock_file, command=command, extra_packages=extra, port=port,
+        health_path=health, health_fallback=fallback, metrics_path=metrics,
+        metrics_port=int(svc.get("metrics_port", port)), uid=int(svc.get("uid", 10001)),
+        env=tuple(sorted((k, _env_str(v)) for k, v in svc.get("env", {}).items())),
+        secrets=tuple(sorted(secrets)), dependencies=deps,
+        reserved=tuple(k for k in ("kubernetes", "ci", "cloud", "slo") if k in doc.data),
+        task=doc, facts=facts)
+
+
+def _env_str(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _server(doc: TaskDoc, facts: PythonFacts, port: int):
+    svc = doc.data["service"]
+    framework = svc.get("framework") or facts.framework
+    app = svc.get("app") or facts.app
+    if svc.get("command"):
+        return framework or "custom", app, tuple(svc["command"]), ()
+    if not framework or not app:
+        missing = "service.app" if framework else "service.framework and service.app"
+        raise DetectionError("cannot detect the web framework or the app object "
+                             f"(found dependencies: {', '.join(facts.dependencies) or 'none'})",
+                             file=str(doc.path), line=doc.line("service"), field=missing,
+                             hint="set service.app: module:attribute (e.g. app:app) and service.framework, "
+                                  "or service.command")
+    workers, threads = str(svc.get("workers", 2)), str(svc.get("threads", 1))
+    if framework in ("fastapi", "asgi"):
+        server = "uvicorn"
+        command = ("uvicorn", app, "--host", "0.0.0.0", "--port", str(port), "--workers", workers,
+                   "--proxy-headers", "--timeout-graceful-shutdown", "20")
+    else:
+        server = "gunicorn"
+        command = ("gunicorn", "--bind", f"0.0.0.0:{port}", "--workers", workers, "--threads", threads,
+                   "--access-logfile", "-", "--graceful-timeout", "20", app)
+    extra = () if server in facts.dependencies else (SERVER_PINS[server],)
+    return framework, app, command, extra
+
+
+def _health(doc: TaskDoc, facts: PythonFacts) -> tuple[str, str]:
+    svc = doc.data["service"]
+    if svc.get("health"):
+        return svc["health"], ""
+    found = health_from_routes(facts.routes)
+    if found:
+        return found, ""
+    return "", ("no health path in the task and none found in the source: the health check is a "
+                "TCP connect to the port (set service.health to check the app itself)")
+
+
+def _dependencies(doc: TaskDoc) -> tuple[Dependency, ...]:
+    out, seen = [], {}
+    for index, raw in enumerate(doc.data.get("dependencies", [])):
+        kind = raw["kind"]
+        name = raw.get("name", kind)
+        if name in seen or name == doc.data["service"]["name"]:
+            raise TaskError(f"name {name!r} is used twice", file=str(doc.path),
+                            line=doc.line("dependencies", index, "name") or doc.line("dependencies", index),
+                            field=f"dependencies[{index}].name", hint="give each dependency its own name")
+        if kind in seen.values():
+            raise TaskError(f"a second {kind} dependency is not supported yet", file=str(doc.path),
+                            line=doc.line("dependencies", index), field=f"dependencies[{index}].kind",
+                            hint="declare one dependency of each kind")
+        seen[name] = kind
+        out.append(_postgres(raw, name) if kind == "postgres" else _redis(raw, name))
+    return tuple(out)
+
+
+def _postgres(raw: dict, name: str) -> Dependency:
+    version = raw.get("version", "15")
+    user, database = raw.get("user", "app"), raw.get("database", "app")
+    secret = raw.get("password_secret", "PGPASSWORD")
+    return Dependency(
+        kind="postgres", name=name, version=version, image=f"postgres:{version}-bookworm", port=5432,
+        volume=f"{name}-data", data_path="/var/lib/postgresql/data",
+        app_env=(("PGHOST", name), ("PGPORT", "5432"), ("PGUSER", user), ("PGDATABASE", database)),
+        env=(("POSTGRES_USER", user), ("POSTGRES_DB", database),
+             ("POSTGRES_PASSWORD_FILE", f"/run/secrets/{secret}")),
+        secret=secret,
+        healthcheck=("CMD-SHELL", 'pg_isready -U "$${POSTGRES_USER}" -d "$${POSTGRES_DB}"'))
+
+
+def _redis(raw: dict, name: str) -> Dependency:
+    version = raw.get("version", "7")
+    return Dependency(
+        kind="redis", name=name, version=version, image=f"redis:{version}-bookworm", port=6379,
+        volume=f"{name}-data", data_path="/data",
+        app_env=(("REDIS_URL", f"redis://{name}:6379/0"),), env=(),
+        healthcheck=("CMD", "redis-cli", "ping"),
+        command=("redis-server", "--appendonly", "yes"))

@@ -1,0 +1,165 @@
+"""Read .claude/task.md: YAML front matter (validated, with line numbers) + Markdown sections."""
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from kit.errors import TaskError
+from kit.task_schema import SCHEMA
+from kit.yamlpos import line_for, load_with_lines
+
+SECTIONS = ("Requirements", "Context", "Acceptance criteria", "Technical constraints",
+            "Integration requirements")
+SECRET_WORDS = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
+
+
+@dataclass(frozen=True)
+class TaskDoc:
+    """The parsed task: raw front matter, where each value is, and the Markdown body."""
+
+    path: Path
+    data: dict[str, Any]
+    lines: dict[tuple, int]
+    title: str
+    sections: dict[str, str]
+    acceptance: tuple[str, ...]
+    raw_bytes: bytes = field(repr=False, default=b"")
+
+    def line(self, *path: Any) -> int | None:
+        return line_for(self.lines, path)
+
+
+def read_task(path: Path) -> TaskDoc:
+    path = Path(path)
+    if not path.is_file():
+        raise TaskError("task file not found", file=str(path),
+                        hint="create .claude/task.md with YAML front matter (see docs/task-format.md)")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from None
+    front, body, body_line = _split_front_matter(text, path)
+    try:
+        data, lines = load_with_lines(front, first_line=2)
+    except Exception as exc:  # yaml.YAMLError carries a mark with the line
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise TaskError(f"front matter is not valid YAML: {problem}", file=str(path), line=line,
+                        hint="fix the YAML syntax") from None
+    if not isinstance(data, dict):
+        raise TaskError("front matter must be a mapping (key: value lines)", file=str(path), line=2)
+    doc = TaskDoc(path, data, lines, *_parse_body(body), raw_bytes=raw)
+    validate_front_matter(doc)
+    return doc
+
+
+def _split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
+    rows = text.splitlines(keepends=True)
+    if not rows or rows[0].strip() != "---":
+        raise TaskError("no YAML front matter: the file must start with a line '---'", file=str(path),
+                        line=1, hint="add '---', the service: block, and a closing '---'")
+    for index, row in enumerate(rows[1:], start=1):
+        if row.strip() in ("---", "..."):
+            return "".join(rows[1:index]), "".join(rows[index + 1:]), index + 2
+    raise TaskError("front matter is not closed: no second '---' line", file=str(path), line=1,
+                    hint="end the front matter with a line '---'")
+
+
+def _parse_body(body: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
+    title, current, sections = "", None, {}
+    for row in body.splitlines():
+        if row.startswith("# ") and not title:
+            title = row[2:].strip()
+        elif row.startswith("## "):
+            current = row[3:].strip()
+            sections[current] = ""
+        elif current is not None:
+            sections[current] += row + "\n"
+    sections = {k: v.strip() for k, v in sections.items()}
+    accept_key = next((k for k in sections if k.lower().startswith("acceptance")), None)
+    items = []
+    for row in (sections.get(accept_key, "") if accept_key else "").splitlines():
+        match = re.match(r"^\s*(?:[-*+]|\d+[.)])\s+(?:\[[ xX]\]\s*)?(.+)$", row)
+        if match:
+            items.append(match.group(1).strip())
+    return title, sections, tuple(items)
+
+
+def validate_front_matter(doc: TaskDoc) -> None:
+    """Schema-check the front matter; raise the first error, sorted by line."""
+    _refuse_secret_values(doc)
+    errors = sorted(Draft202012Validator(SCHEMA).iter_errors(doc.data),
+                    key=lambda e: (doc.line(*e.absolute_path) or 0, list(map(str, e.absolute_path))))
+    if errors:
+        raise _task_error(doc, errors[0])
+
+
+def _refuse_secret_values(doc: TaskDoc) -> None:
+    service = doc.data.get("service")
+    if not isinstance(service, dict):
+        return
+    secrets = service.get("secrets")
+    if isinstance(secrets, dict):
+        raise TaskError("secret values are not allowed in task.md; list the names only",
+                        file=str(doc.path), line=doc.line("service", "secrets"), field="service.secrets",
+                        hint=f"write secrets: [{', '.join(map(str, secrets))}] and put values in .env")
+    if isinstance(secrets, list):
+        for index, item in enumerate(secrets):
+            if isinstance(item, dict) or (isinstance(item, str) and "=" in item):
+                raise TaskError("a secret value was given; list the name only", file=str(doc.path),
+                                line=doc.line("service", "secrets", index),
+                                field=f"service.secrets[{index}]",
+                                hint="secrets are named, never given: values go in .env or a secret store")
+    env = service.get("env")
+    if isinstance(env, dict):
+        for key, value in env.items():
+            if SECRET_WORDS.search(str(key)) and value not in (None, ""):
+                raise TaskError(f"{key} looks like a secret and has a value in task.md",
+                                file=str(doc.path), line=doc.line("service", "env", key),
+                                field=f"service.env.{key}",
+                                hint=f"remove the value and add {key} to service.secrets")
+
+
+def _task_error(doc: TaskDoc, error: ValidationError) -> TaskError:
+    path = list(error.absolute_path)
+    field_name = _dotted(path)
+    line = doc.line(*path)
+    message, hint = error.message, None
+    if error.validator == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        bad = extra[0] if extra else "?"
+        line = doc.line(*path, bad) or line
+        field_name = _dotted(path + [bad])
+        valid = sorted(error.schema.get("properties", {}))
+        close = difflib.get_close_matches(str(bad), valid, n=1)
+        message = f"unknown key {bad!r}"
+        hint = f"did you mean {close[0]!r}?" if close else f"valid keys: {', '.join(valid)}"
+    elif error.validator == "required":
+        message = error.message
+        hint = "add it to the front matter"
+    elif error.validator in ("minimum", "maximum") and "minimum" in error.schema and "maximum" in error.schema:
+        message = f"must be {error.schema['minimum']}-{error.schema['maximum']}, got {error.instance!r}"
+    elif error.validator == "type":
+        message = f"must be of type {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+    elif error.validator == "enum":
+        message = f"got {error.instance!r}; valid values: {', '.join(map(str, error.validator_value))}"
+    elif error.validator == "pattern":
+        description = error.schema.get("description", f"pattern {error.validator_value}")
+        message = f"invalid value {error.instance!r}: {description}"
+    return TaskError(message, file=str(doc.path), line=line, field=field_name or "(front matter)",
+                     hint=hint)
+
+
+def _dotted(path: list[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

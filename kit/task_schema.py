@@ -1,0 +1,82 @@
+"""The JSON Schema of task.md's front matter. Published as docs/reference/task.schema.json
+(a test keeps the two equal)."""
+from __future__ import annotations
+
+import json
+
+NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"      # DNS-1123 label
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PATH_ = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
+
+_port = {"type": "integer", "minimum": 1, "maximum": 65535}
+_path = {"type": "string", "pattern": PATH_, "description": "An absolute URL path, e.g. /healthz"}
+
+SCHEMA: dict = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://kit.invalid/schemas/task.schema.json",
+    "title": "kit task.md front matter",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["service"],
+    "properties": {
+        "service": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["name"],
+            "properties": {
+                "name": {"type": "string", "pattern": NAME, "maxLength": 63,
+                         "description": "DNS-1123 label: lower-case letters, digits and '-'"},
+                "source": {"type": "string", "minLength": 1,
+                           "description": "The service's source folder, relative to the project root "
+                                          "(the folder holding .claude/). Default: the project root."},
+                "port": {**_port, "description": "The port the server listens on in the container."},
+                "health": {**_path, "description": "HTTP health path that returns 200 only when healthy."},
+                "metrics": {**_path, "description": "Prometheus metrics path."},
+                "metrics_port": {**_port, "description": "Port of the metrics endpoint when not the app port."},
+                "python": {"type": "string", "pattern": r"^3\.(9|10|11|12|13)$",
+                           "description": "Python minor version for the image, e.g. '3.11'."},
+                "framework": {"enum": ["flask", "fastapi", "django", "wsgi", "asgi"]},
+                "app": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
+                        "description": "The WSGI/ASGI object as module:attribute, e.g. app:app"},
+                "command": {"type": "array", "items": {"type": "string"}, "minItems": 1,
+                            "description": "Override the production start command (exec form)."},
+                "workers": {"type": "integer", "minimum": 1, "maximum": 64},
+                "threads": {"type": "integer", "minimum": 1, "maximum": 64},
+                "secrets": {"type": "array", "uniqueItems": True,
+                            "items": {"type": "string", "pattern": ENV_NAME},
+                            "description": "Names of secret environment variables. Never values."},
+                "env": {"type": "object", "propertyNames": {"pattern": ENV_NAME},
+                        "additionalProperties": {"type": ["string", "number", "boolean"]},
+                        "description": "Non-secret environment settings."},
+                "uid": {"type": "integer", "minimum": 1000, "maximum": 2147483647},
+            },
+        },
+        "dependencies": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["kind"],
+                "properties": {
+                    "kind": {"enum": ["postgres", "redis"]},
+                    "name": {"type": "string", "pattern": NAME, "maxLength": 63,
+                             "description": "Hostname the app uses (compose service name)."},
+                    "version": {"type": "string", "pattern": r"^\d+(\.\d+)?$"},
+                    "database": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "user": {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_]*$"},
+                    "password_secret": {"type": "string", "pattern": ENV_NAME},
+                },
+            },
+        },
+        **{key: {"type": "object",
+                 "description": f"Reserved for the {key} deliverables (later releases); "
+                                "accepted, listed as not yet generated."}
+           for key in ("kubernetes", "ci", "cloud", "slo")},
+        "output": {"type": "string", "minLength": 1,
+                   "description": "Output folder, relative to the project root. Default: kit-out"},
+    },
+}
+
+
+def schema_json() -> str:
+    return json.dumps(SCHEMA, indent=2, sort_keys=True) + "\n"

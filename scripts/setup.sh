@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Idempotent set-up for kit on a Debian 12 machine (root): system tools, the
+# Docker engine with compose v2 + buildx plugins, the Python venv, and the
+# sandbox stand-in images. Safe to run again: every step checks first.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+state="${KIT_STATE_DIR:-$HOME/.cache/kit}"
+mkdir -p "$state"
+log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# --- 1. Debian packages ------------------------------------------------------
+apt_pkgs=(docker.io containerd runc iptables debootstrap shellcheck)
+missing=()
+for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    die "missing Debian packages: ${missing[*]}. Run as root, or: sudo apt-get install -y --no-install-recommends ${missing[*]}"
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. compose v2 and buildx CLI plugins (from Debian trixie, no apt source change)
+plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
+if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
+  log "installing docker compose v2 and buildx plugins from Debian trixie packages"
+  t="$state/trixie"; mkdir -p "$t/lists/partial" "$t/cache/archives/partial" "$t/debs" "$t/x" "$plugins"
+  echo "deb http://deb.debian.org/debian trixie main" > "$t/sources.list"
+  aptopts=(-o Dir::Etc::sourcelist="$t/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+           -o Dir::State::Lists="$t/lists" -o Dir::Cache="$t/cache" -o APT::Get::List-Cleanup=0)
+  apt-get "${aptopts[@]}" update -qq
+  (cd "$t/debs" && apt-get "${aptopts[@]}" download docker-compose docker-buildx >/dev/null)
+  for d in "$t"/debs/*.deb; do dpkg-deb -x "$d" "$t/x"; done
+  install -m 0755 "$t/x/usr/libexec/docker/cli-plugins/docker-compose" "$plugins/docker-compose"
+  install -m 0755 "$t/x/usr/libexec/docker/cli-plugins/docker-buildx" "$plugins/docker-buildx"
+fi
+
+# --- 3. Docker engine: start one only if none answers -----------------------
+if ! docker info >/dev/null 2>&1; then
+  command -v dockerd >/dev/null || die "dockerd not found; install Debian's docker.io package"
+  log "starting dockerd in the background (log: $state/dockerd.log)"
+  setsid nohup dockerd >"$state/dockerd.log" 2>&1 < /dev/null &
+  for _ in $(seq 1 120); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { tail -20 "$state/dockerd.log" >&2; die "dockerd did not answer within 60 s"; }
+fi
+docker compose version >/dev/null || die "docker compose v2 plugin does not run"
+docker buildx version >/dev/null || die "docker buildx plugin does not run"
+
+# --- 4. Python venv with kit and its tools ----------------------------------
+venv="$root/.venv"
+if [ ! -x "$venv/bin/python" ]; then
+  log "creating venv $venv"
+  python3 -m venv "$venv"
+fi
+stamp="$venv/.kit-installed"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  log "installing kit and its pinned dependencies into the venv"
+  "$venv/bin/pip" install -q --upgrade "pip>=24,<27"
+  "$venv/bin/pip" install -q -e ".[dev]"
+  touch "$stamp"
+fi
+
+# --- 5. Sandbox stand-in images (built locally from Debian packages) --------
+log "preparing sandbox stand-in images"
+"$venv/bin/kit" prepare
+log "ready"

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The whole test suite, on a fresh machine: set-up (idempotent), then pytest.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$root/scripts/setup.sh"
+cd "$root"
+export TESTCONTAINERS_RYUK_DISABLED=true
+exec "$root/.venv/bin/python" -m pytest "$@"

@@ -1,0 +1,55 @@
+"""Detection of Python services from their source."""
+from __future__ import annotations
+
+from kit.detect.python import detect_python, health_from_routes
+
+
+def _write(root, files):
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def test_flask_requirements(tmp_path):
+    src = _write(tmp_path, {"requirements.txt": "Flask==3.1.0  # web\nprometheus_client==0.21.1\n-e .\n",
+                            "app.py": "from flask import Flask\napp = Flask(__name__)\n"
+                                      "@app.route('/healthz')\ndef h(): return 'ok'\n"})
+    facts = detect_python(src)
+    assert facts.requirements_file == "requirements.txt"
+    assert facts.framework == "flask" and facts.app == "app:app"
+    assert facts.dependencies == ("flask", "prometheus-client")
+    assert facts.uses_prometheus and "/healthz" in facts.routes
+
+
+def test_fastapi_pyproject_and_python_version(tmp_path):
+    src = _write(tmp_path, {
+        "pyproject.toml": '[project]\nname="svc"\nrequires-python=">=3.10,<3.12"\n'
+                          'dependencies=["fastapi>=0.110", "uvicorn[standard]"]\n',
+        "uv.lock": "", "svc/main.py": "from fastapi import FastAPI\napi = FastAPI()\n"
+                                    "@api.get('/health')\ndef h(): return {}\n"})
+    facts = detect_python(src)
+    assert (facts.requirements_file, facts.lock_file) == ("pyproject.toml", "uv.lock")
+    assert facts.framework == "fastapi" and facts.app == "svc.main:api"
+    assert facts.python == "3.11"
+    assert health_from_routes(facts.routes) == "/health"
+
+
+def test_django_wsgi_module(tmp_path):
+    src = _write(tmp_path, {"requirements.txt": "Django==4.2.16\n",
+                            "manage.py": "", "shop/wsgi.py": "from django.core.wsgi import get_wsgi_application\n"
+                                                              "application = get_wsgi_application()\n",
+                            "shop/urls.py": "urlpatterns = [path('healthz/', view)]\n"})
+    facts = detect_python(src)
+    assert facts.framework == "django" and facts.app == "shop.wsgi:application"
+    assert "/healthz/" in facts.routes
+
+
+def test_nothing_detected(tmp_path):
+    facts = detect_python(_write(tmp_path, {"README.md": "hi"}))
+    assert facts.requirements_file == "" and facts.framework == "" and facts.app == ""
+
+
+def test_no_health_route_means_fallback():
+    assert health_from_routes(("/", "/items")) == ""

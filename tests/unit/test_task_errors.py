@@ -1,0 +1,96 @@
+"""Bad task input: a clear error naming file, line and field, a non-zero exit, nothing written."""
+from __future__ import annotations
+
+import pytest
+
+from kit.cli import main
+from tests.conftest import write_task
+
+GOOD_SERVICE = "service:\n  name: mini\n  source: src\n"
+
+CASES = [
+    # id, task.md text (None: write raw), expected fragments
+    ("unknown-key", "service:\n  name: mini\n  source: src\n  prot: 8000\n",
+     ["task.md:5: service.prot: unknown key 'prot'", "did you mean 'port'?"]),
+    ("unknown-top-key", GOOD_SERVICE + "dependencis: []\n",
+     ["task.md:5: dependencis: unknown key", "did you mean 'dependencies'?"]),
+    ("port-zero", GOOD_SERVICE + "  port: 0\n", ["task.md:5: service.port: must be 1-65535, got 0"]),
+    ("port-too-big", GOOD_SERVICE + "  port: 70000\n", ["task.md:5: service.port: must be 1-65535, got 70000"]),
+    ("port-wrong-type", GOOD_SERVICE + "  port: eighty\n",
+     ["task.md:5: service.port: must be of type integer, got str 'eighty'"]),
+    ("bad-name", "service:\n  name: Shop_API\n  source: src\n",
+     ["task.md:3: service.name: invalid value 'Shop_API'", "DNS-1123"]),
+    ("name-missing", "service:\n  source: src\n", ["task.md:2: service: 'name' is a required property"]),
+    ("secret-value-map", GOOD_SERVICE + "  secrets:\n    PGPASSWORD: hunter2\n",
+     ["task.md:5: service.secrets: secret values are not allowed"]),
+    ("secret-value-inline", GOOD_SERVICE + "  secrets: [PGPASSWORD=hunter2]\n",
+     ["task.md:5: service.secrets[0]: a secret value was given"]),
+    ("secret-in-env", GOOD_SERVICE + "  env:\n    API_TOKEN: abc123\n",
+     ["task.md:6: service.env.API_TOKEN: API_TOKEN looks like a secret", "add API_TOKEN to service.secrets"]),
+    ("health-not-a-path", GOOD_SERVICE + "  health: healthz\n", ["task.md:5: service.health: invalid value 'healthz'"]),
+    ("dependency-kind", GOOD_SERVICE + "dependencies:\n  - kind: mysql\n",
+     ["task.md:6: dependencies[0].kind: got 'mysql'; valid values: postgres, redis"]),
+    ("dependency-dup-name", GOOD_SERVICE + "dependencies:\n  - {kind: postgres, name: db}\n  - {kind: redis, name: db}\n",
+     ["task.md:7: dependencies[1].name: name 'db' is used twice"]),
+    ("front-matter-list", "- just\n- a list\n", ["task.md:2: front matter must be a mapping"]),
+    ("invalid-yaml", "service:\n  name: [unclosed\n", ["task.md:", "front matter is not valid YAML"]),
+    ("missing-source", "service:\n  name: mini\n  source: nowhere\n",
+     ["task.md:4: service.source: source folder", "does not exist"]),
+]
+
+
+def _project(tmp_path, minimal):
+    return minimal
+
+
+@pytest.mark.parametrize("case_id,front,expected", CASES, ids=[c[0] for c in CASES])
+def test_bad_front_matter(case_id, front, expected, minimal, capsys):
+    write_task(minimal, front)
+    code = main(["generate", str(minimal)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    for fragment in expected:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+    assert not (minimal / "kit-out").exists(), "nothing may be written on bad input"
+
+
+def test_no_front_matter(minimal, capsys):
+    (minimal / ".claude" / "task.md").write_text("# Just markdown\n\nNo front matter here.\n")
+    assert main(["generate", str(minimal)]) == 2
+    err = capsys.readouterr().err
+    assert "task.md:1: no YAML front matter" in err
+    assert not (minimal / "kit-out").exists()
+
+
+def test_unclosed_front_matter(minimal, capsys):
+    (minimal / ".claude" / "task.md").write_text("---\nservice:\n  name: mini\n")
+    assert main(["generate", str(minimal)]) == 2
+    assert "front matter is not closed" in capsys.readouterr().err
+
+
+def test_task_file_missing(tmp_path, capsys):
+    assert main(["generate", str(tmp_path)]) == 2
+    assert "task.md: task file not found" in capsys.readouterr().err
+
+
+def test_not_utf8(minimal, capsys):
+    (minimal / ".claude" / "task.md").write_bytes(b"---\nservice:\n  name: \xff\xfe\n---\n")
+    assert main(["generate", str(minimal)]) == 2
+    assert "not UTF-8" in capsys.readouterr().err
+
+
+def test_undetectable_stack(minimal, capsys):
+    (minimal / "src" / "requirements.txt").unlink()
+    assert main(["generate", str(minimal)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot detect the stack: no requirements.txt or pyproject.toml" in err
+    assert "service.source" in err
+    assert not (minimal / "kit-out").exists()
+
+
+def test_undetectable_framework_names_the_key(minimal, capsys):
+    (minimal / "src" / "requirements.txt").write_text("requests==2.32.3\n")
+    (minimal / "src" / "app.py").write_text("print('no web framework here')\n")
+    assert main(["generate", str(minimal)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot detect the web framework" in err and "service.app" in err
