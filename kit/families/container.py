@@ -10,9 +10,9 @@ def healthcheck_command(spec: Spec) -> list[str]:
     """The exec-form health command, needing no curl: Python's own urllib or socket."""
     if spec.health_path:
         url = f"http://127.0.0.1:{spec.port}{spec.health_path}"
-        code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"
+        code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=4)"
     else:
-        code = f"import socket; socket.create_connection(('127.0.0.1', {spec.port}), timeout=2).close()"
+        code = f"import socket; socket.create_connection(('127.0.0.1', {spec.port}), timeout=4).close()"
     return ["python3", "-c", code]
 
 

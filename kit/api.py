@@ -1,0 +1,130 @@
+"""What the notebooks call: one line each, so notebooks stay thin and the logic stays here."""
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from kit.evidence import Evidence
+from kit.fsutil import write_atomic
+from kit.pipeline import collect_evidence, generate, save_family_evidence, verify_family, write_evidence_json
+from kit.report.context import append_write_zone, read_context, write_work_md, write_zone_entry
+from kit.report.workmd import render_work_md
+from kit.spec import Spec, load_spec
+from kit.verify.session import session
+
+WORK_MD = "work.md"
+WRITE_ZONE = "write-zone.md"
+
+
+def load(project: str | Path, out: str | Path = "") -> Spec:
+    return load_spec(Path(project), Path(out) if out else None)
+
+
+def task_evidence(spec: Spec) -> list[Evidence]:
+    """The task validated against its schema (load() raised otherwise) and what was detected."""
+    facts = spec.facts
+    record = Evidence("task.valid", ".claude/task.md", "task.md front matter validates against the task schema",
+                      "passed", tool="kit (jsonschema)",
+                      figures={"acceptance_criteria": len(spec.task.acceptance),
+                               "sections": len(spec.task.sections), "framework": spec.framework,
+                               "requirements": facts.requirements_file, "routes_found": len(facts.routes)},
+                      fallback=spec.health_fallback)
+    save_family_evidence(spec.output, "task", [record])
+    return [record]
+
+
+def generate_all(spec: Spec) -> dict[str, str]:
+    return generate(spec, spec.output)
+
+
+def verify(spec: Spec, family: str, sandbox: bool = True) -> list[Evidence]:
+    """Run one family's checks on the files on disk; save and return the evidence."""
+    with session(spec, spec.output) as ctx:
+        records = verify_family(spec, family, ctx, sandbox=sandbox)
+    save_family_evidence(spec.output, family, records)
+    return records
+
+
+def report(spec: Spec, today: date | None = None) -> tuple[str, str, list[Evidence]]:
+    """evidence.json, work.md and the Write Zone entry, written into the output folder."""
+    from kit.families import render_all
+    records = collect_evidence(spec.output)
+    write_evidence_json(spec.output)
+    files = render_all(spec)
+    text = render_work_md(spec, files, records, read_context(spec))
+    entry = write_zone_entry(spec, records, files, today or date.today())
+    write_atomic(spec.output / WORK_MD, text)
+    write_atomic(spec.output / WRITE_ZONE, entry)
+    return text, entry, records
+
+
+def install_reports(spec: Spec, out: Path | None = None) -> tuple[Path, bool]:
+    """Copy work.md into .claude/ and append the Write Zone entry (once)."""
+    out = Path(out or spec.output)
+    path = write_work_md(spec, (out / WORK_MD).read_text())
+    appended = append_write_zone(spec, (out / WRITE_ZONE).read_text())
+    return path, appended
+
+
+def spec_rows(spec: Spec) -> list[dict]:
+    """The Spec as (field, value, where it came from) rows."""
+    svc = spec.task.data["service"]
+
+    def src(key: str, detected: bool = True) -> str:
+        return "task.md" if key in svc else ("detected" if detected else "default")
+    return [
+        {"field": "name", "value": spec.name, "source": "task.md"},
+        {"field": "source", "value": str(spec.source), "source": src("source", False)},
+        {"field": "framework", "value": spec.framework, "source": src("framework")},
+        {"field": "app object", "value": spec.app, "source": src("app")},
+        {"field": "start command", "value": " ".join(spec.command), "source": src("command", False)},
+        {"field": "python", "value": spec.python, "source": src("python", bool(spec.facts.python))},
+        {"field": "base image", "value": spec.base_image, "source": "from python"},
+        {"field": "port", "value": spec.port, "source": src("port", False)},
+        {"field": "health", "value": spec.health_path or f"TCP fallback: {spec.health_fallback}",
+         "source": src("health")},
+        {"field": "metrics", "value": spec.metrics_path or "(none)", "source": src("metrics")},
+        {"field": "user", "value": f"{spec.uid}:{spec.uid}", "source": src("uid", False)},
+        {"field": "secrets (names only)", "value": ", ".join(spec.secrets) or "(none)", "source": "task.md"},
+        {"field": "requirements", "value": spec.requirements_file, "source": "detected"},
+    ]
+
+
+def dependency_rows(spec: Spec) -> list[dict]:
+    return [{"name": d.name, "kind": d.kind, "image": d.image, "volume": d.volume,
+             "app settings": ", ".join(f"{k}={v}" for k, v in d.app_env), "secret": d.secret or "-"}
+            for d in spec.dependencies] or [{"name": "(no dependencies)"}]
+
+
+def layer_sizes(records: list[Evidence]) -> list[dict]:
+    build = next((r for r in records if r.check == "container.build" and r.passed), None)
+    return list(build.figures.get("layer_sizes", [])) if build else []
+
+
+def compose_timings(records: list[Evidence]) -> dict[str, float]:
+    timings = {}
+    for r in records:
+        if r.check == "compose.up" and r.passed:
+            timings["stack healthy"] = r.figures["time_to_healthy_s"]
+        if r.check.startswith("compose.depends.") and "unhealthy_after_stop_s" in r.figures:
+            dep = r.check.split(".", 2)[2]
+            timings[f"{dep} stopped: health fails"] = r.figures["unhealthy_after_stop_s"]
+            timings[f"{dep} back: health passes"] = r.figures["healthy_after_start_s"]
+    return timings
+
+
+def status_counts(records: list[Evidence]) -> list[dict]:
+    rows: dict[str, dict] = {}
+    for r in records:
+        row = rows.setdefault(r.check.split(".")[0], {"family": r.check.split(".")[0], "passed": 0,
+                                                      "failed": 0, "skipped": 0})
+        row[r.status] += 1
+    return list(rows.values())
+
+
+def checklist_rows(spec: Spec, records: list[Evidence]) -> list[dict]:
+    from kit.report.acceptance import standard_items, task_items
+    items = [("standard", i) for i in standard_items(records)]
+    items += [("task", i) for i in task_items(spec.task.acceptance, records)]
+    return [{"from": origin, "item": i.text, "state": i.state, "checks": ", ".join(i.checks), "note": i.note}
+            for origin, i in items]

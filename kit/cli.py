@@ -1,0 +1,140 @@
+"""Command line: parse arguments, call one library function per verb, print, exit.
+
+Known errors (KitError) print one clean line and exit with their code; anything else keeps
+its traceback."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from kit.errors import CheckFailed, KitError
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def _sigterm(_signo, _frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def _progress(message: str) -> None:
+    err.print(f"[dim]kit:[/dim] {message}")
+
+
+def cmd_run(args) -> int:
+    from kit.run import run_project, summary_line
+    result = run_project(Path(args.project), Path(args.out) if args.out else None,
+                         sandbox=not args.static, progress=_progress)
+    out.print(f"[bold]kit run[/bold] {result.spec.name}: {summary_line(result.records)}")
+    out.print(f"  site:      {result.site / 'index.html'}")
+    out.print(f"  work.md:   {result.work_md}")
+    out.print(f"  evidence:  {result.evidence}")
+    out.print(f"  notebooks: {result.notebooks[0].parent}")
+    return _gate(result.records)
+
+
+def _gate(records) -> int:
+    failed = [r for r in records if r.status == "failed"]
+    if failed:
+        raise CheckFailed(f"{len(failed)} check(s) failed: " +
+                          "; ".join(f"{r.check} ({r.reason.splitlines()[0] if r.reason else 'failed'})"
+                                    for r in failed))
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from kit.pipeline import generate
+    from kit.spec import load_spec
+    spec = load_spec(Path(args.project), Path(args.out) if args.out else None)
+    files = generate(spec)
+    for rel in sorted(files):
+        out.print(str(spec.output / rel))
+    return 0
+
+
+def cmd_verify(args) -> int:
+    from kit import api
+    from kit.families import families
+    from kit.pipeline import write_evidence_json
+    from kit.run import summary_line
+    from kit.sandbox.engine import require_engine
+    spec = api.load(args.project, args.out or "")
+    if not args.static:
+        require_engine()
+    records = api.task_evidence(spec)
+    for name in families():
+        _progress(f"verifying {name}")
+        records += api.verify(spec, name, sandbox=not args.static)
+    path = write_evidence_json(spec.output)
+    for r in records:
+        colour = {"passed": "green", "failed": "red", "skipped": "yellow"}[r.status]
+        out.print(f"[{colour}]{r.status:7}[/{colour}] {r.check:28} {r.reason or r.title}")
+    out.print(f"{summary_line(records)}; evidence: {path}")
+    return _gate(records)
+
+
+def cmd_doctor(args) -> int:
+    from kit.doctor import diagnose
+    findings = diagnose()
+    for f in findings:
+        mark = "[green]ok[/green]     " if f.ok else "[red]missing[/red]"
+        out.print(f"{mark} {f.name:32} {f.detail}" + ("" if f.ok else f"\n         fix: {f.fix}"))
+    return 0 if all(f.ok for f in findings) else 1
+
+
+def cmd_prepare(args) -> int:
+    from kit.sandbox.engine import require_engine
+    from kit.sandbox.standins import ensure_all
+    require_engine()
+    for key, tag in ensure_all(log=_progress).items():
+        out.print(f"{key:14} {tag}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from kit.sandbox.engine import require_engine
+    from kit.sandbox.sweep import sweep
+    require_engine()
+    removed = sweep()
+    out.print(", ".join(f"{k}: {v} removed" for k, v in removed.items()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kit", description="Generate infrastructure deliverables and prove them.")
+    sub = p.add_subparsers(dest="verb", required=True)
+    for verb, fn, text in (("run", cmd_run, "generate, verify, report and publish (the main job)"),
+                           ("generate", cmd_generate, "render the deliverables only"),
+                           ("verify", cmd_verify, "check the deliverables on disk; non-zero on failure")):
+        s = sub.add_parser(verb, help=text)
+        s.add_argument("project", help="the folder holding .claude/task.md (or the task file itself)")
+        s.add_argument("--out", help="output folder (default: <project>/kit-out)")
+        if verb != "generate":
+            s.add_argument("--static", action="store_true", help="skip the Docker sandbox runs")
+        s.set_defaults(fn=fn)
+    for verb, fn, text in (("doctor", cmd_doctor, "list what is present and missing, with fixes"),
+                           ("prepare", cmd_prepare, "build the sandbox's local stand-in images"),
+                           ("sweep", cmd_sweep, "remove sandbox containers, networks and volumes left behind")):
+        sub.add_parser(verb, help=text).set_defaults(fn=fn)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return args.fn(args)
+    except KitError as exc:
+        err.print(f"[bold red]kit: error:[/bold red] {exc.user_message()}", markup=True, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("[bold red]kit: interrupted[/bold red]; sandbox resources were removed")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Execute the parameterized notebooks with papermill's Python API (much cheaper than its CLI)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from kit.errors import KitError, NotebookFailed
+
+PIPELINE = ("00_task", "10_container", "20_compose", "90_report")
+
+
+def notebooks_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "notebooks", here / "_notebooks"):
+        if candidate.is_dir():
+            return candidate
+    raise KitError("the notebooks folder is missing from this installation")
+
+
+def execute(name: str, output_dir: Path, parameters: dict[str, Any]) -> Path:
+    """Run notebooks/<name>.ipynb into output_dir; a failing cell raises NotebookFailed and the
+    executed copy (with papermill's error banner) is kept."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+    source = notebooks_dir() / f"{name}.ipynb"
+    target = Path(output_dir) / f"{name}.ipynb"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks_dir()),
+                            progress_bar=False, kernel_name="python3", log_output=False)
+    except PapermillExecutionError as exc:
+        raise NotebookFailed(name, exc.exec_count, exc.ename, exc.evalue.splitlines()[0] if exc.evalue else "",
+                             str(target)) from None
+    return target

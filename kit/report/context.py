@@ -1,0 +1,66 @@
+"""Context kit carries into its report: the session context file and an earlier work.md."""
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+
+from kit.evidence import Evidence, summarize
+from kit.fsutil import write_atomic
+from kit.spec import Spec
+
+CONTEXT_FILE = Path(".claude/tasks/context_session_1.md")
+WORK_FILE = Path(".claude/work.md")
+EXCERPT = 12
+
+
+def read_context(spec: Spec) -> dict[str, str]:
+    """Short excerpts (never whole files) of what earlier sessions left."""
+    found = {}
+    session = spec.project / CONTEXT_FILE
+    if session.is_file():
+        rows = [r for r in session.read_text(errors="replace").splitlines() if r.strip()]
+        found[str(CONTEXT_FILE)] = "\n".join(rows[-EXCERPT:])
+    work = spec.project / WORK_FILE
+    if work.is_file():
+        text = work.read_text(errors="replace")
+        match = re.search(r"## Summary & Intent\n(.*?)(?=\n## )", text, re.S)
+        found[f"{WORK_FILE} (previous run)"] = (match.group(1) if match else text[:600]).strip()
+    return found
+
+
+def write_zone_entry(spec: Spec, records: list[Evidence], files: dict[str, str], today: date) -> str:
+    counts = summarize(records)
+    failed = [r.check for r in records if r.status == "failed"]
+    out = spec.output.relative_to(spec.project) if spec.output.is_relative_to(spec.project) else spec.output
+    key_files = ", ".join(f"{out}/{f}" for f in ("Dockerfile", "compose.yaml", "evidence.json") if
+                          f == "evidence.json" or f in files)
+    nxt = (f"fix failing checks: {', '.join(failed)}" if failed else
+           "review the criteria marked 'needs human review' in work.md")
+    if spec.reserved:
+        nxt += f"; not yet generated: {', '.join(spec.reserved)}"
+    return "\n".join([
+        f"## DevOps Architect - {today.isoformat()}",
+        f"- Implemented: {', '.join(sorted(files))} for {spec.name}, generated from .claude/task.md.",
+        f"- Key files: {key_files}, .claude/work.md",
+        f"- Tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped "
+        "(hadolint, compose-spec, BuildKit build, testcontainers run, compose stack).",
+        f"- Next steps: {nxt}.",
+    ]) + "\n"
+
+
+def append_write_zone(spec: Spec, entry: str) -> bool:
+    """Append the entry unless the file already ends with the identical entry."""
+    path = spec.project / CONTEXT_FILE
+    old = path.read_text() if path.is_file() else "# Session context\n"
+    if old.rstrip().endswith(entry.rstrip()):
+        return False
+    sep = "" if old.endswith("\n\n") else ("\n" if old.endswith("\n") else "\n\n")
+    write_atomic(path, old + sep + entry)
+    return True
+
+
+def write_work_md(spec: Spec, text: str) -> Path:
+    path = spec.project / WORK_FILE
+    write_atomic(path, text)
+    return path

@@ -1,0 +1,151 @@
+"""`.claude/work.md` in the seven sections, in order, built only from the Spec and the evidence."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from kit.evidence import Evidence, summarize
+from kit.families import families
+from kit.report.acceptance import Item, standard_items, task_items
+from kit.spec import Spec
+
+SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
+            "Integration Notes", "Acceptance Checklist")
+FENCE = {"Dockerfile": "dockerfile", ".yaml": "yaml", ".sh": "sh", ".example": "sh", ".dockerignore": "text"}
+MARK = {"passed": "[x]", "failed": "[ ]", "unproven": "[ ]", "review": "[ ]"}
+
+
+def _fence(name: str) -> str:
+    return next((lang for suffix, lang in FENCE.items() if name.endswith(suffix)), "text")
+
+
+def _rel(spec: Spec, path: Path) -> str:
+    try:
+        return str(Path(path).relative_to(spec.project))
+    except ValueError:
+        return str(path)
+
+
+def render_work_md(spec: Spec, files: dict[str, str], records: list[Evidence], context: dict[str, str]) -> str:
+    counts = summarize(records)
+    out = [f"# Work: {spec.title}", ""]
+    out += _summary(spec, counts)
+    out += _deliverables(spec, files)
+    out += _implementation(spec, files)
+    out += _usage(spec)
+    out += _testing(records)
+    out += _integration(spec, context)
+    out += _checklist(spec, records)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _summary(spec: Spec, counts: dict[str, int]) -> list[str]:
+    deps = ", ".join(f"{d.kind} ({d.name})" for d in spec.dependencies) or "no dependencies"
+    return ["## Summary & Intent", "",
+            f"Containerize **{spec.name}** ({spec.framework}, served by `{spec.command[0]}`) with {deps}, "
+            "and prove each deliverable works: linted, built, run in real containers, checked.",
+            "",
+            f"Evidence: **{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped** "
+            f"(see Testing). Output folder: `{_rel(spec, spec.output)}`.", ""]
+
+
+def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
+    out = ["## Deliverables", "", "| file | family |", "|---|---|"]
+    owners = {}
+    for name, family in families().items():
+        for rel in family.render(spec):
+            owners[rel] = family.title
+    out += [f"| `{_rel(spec, spec.output / rel)}` | {owners.get(rel, '')} |" for rel in sorted(files)]
+    out += ["| `evidence.json` | every check's record |", "| `site/` | the published site |", ""]
+    if spec.reserved:
+        out += [f"Not generated yet (accepted in task.md, later releases): {', '.join(spec.reserved)}.", ""]
+    return out
+
+
+def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
+    health = (f"`{spec.health_path}` over HTTP" if spec.health_path else f"a TCP connect ({spec.health_fallback})")
+    out = ["## Implementation Details", "",
+           f"- Base image `{spec.base_image}` through `ARG PYTHON_IMAGE`; packages through `ARG PIP_INDEX_URL` "
+           "(a mirror can be set); a multi-stage build installs into `/opt/venv` with a BuildKit pip cache.",
+           f"- Runs as UID/GID {spec.uid}:{spec.uid}; exec-form `{' '.join(spec.command)}`, "
+           "PID 1 receives SIGTERM (the entrypoint `exec`s the server).",
+           f"- Health: {health}, probed by Python's own urllib (no curl in the image).",
+           f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}.",
+           "- Secrets are mounted as files (`/run/secrets/NAME`) and exported as `NAME` by the entrypoint; "
+           "none has a value in any file.", ""]
+    for rel in sorted(files):
+        out += [f"### `{rel}`", "", f"```{_fence(rel)}", files[rel].rstrip(), "```", ""]
+    return out
+
+
+def _usage(spec: Spec) -> list[str]:
+    out_dir = _rel(spec, spec.output)
+    secret_lines = [f"openssl rand -base64 24 | tr -d '\\n' > secrets/{s}" for s in spec.secrets]
+    return ["## Usage Examples", "", "Copy the deliverables into the service's repository root, then:", "",
+            "```sh", f"cp -r {out_dir}/. {_rel(spec, spec.source)}/   # Dockerfile, compose.yaml, ...",
+            "cp .env.example .env", "mkdir -p secrets", *secret_lines,
+            f"DOCKER_BUILDKIT=1 docker build -t {spec.name}:dev .",
+            "docker compose up -d --wait",
+            f"curl -fsS http://127.0.0.1:{spec.port}{spec.health_path or '/'}",
+            "docker compose down", "```", "",
+            "Regenerate and re-prove with kit:", "", "```sh",
+            f"kit run {_rel(spec, spec.project) or '.'}", f"kit verify {_rel(spec, spec.project) or '.'}   "
+            "# exits non-zero when a check fails", "```", ""]
+
+
+def _testing(records: list[Evidence]) -> list[str]:
+    out = ["## Testing", "", "| check | status | tool | figures |", "|---|---|---|---|"]
+    for r in records:
+        figures = ", ".join(f"{k}={v}" for k, v in r.figures.items()
+                            if isinstance(v, (int, float, str)) and k not in ("log",))[:160]
+        out.append(f"| `{r.check}` | {r.status} | {r.tool} | {figures} |")
+    out.append("")
+    standins = {k: v for r in records for k, v in r.standins.items()}
+    if standins:
+        out += ["Stand-ins used in the sandbox (no registry is reachable here; the deliverables name the real "
+                "images):", ""] + [f"- `{real}` -> `{local}`" for real, local in sorted(standins.items())] + [""]
+    for r in records:
+        if r.fallback:
+            out += [f"- Fallback in `{r.check}`: {r.fallback}"]
+    for r in records:
+        if r.status != "passed":
+            out += [f"### `{r.check}`: {r.status}", "", r.reason or "", ""]
+            if r.log:
+                out += ["```text", r.log, "```", ""]
+    return out
+
+
+def _integration(spec: Spec, context: dict[str, str]) -> list[str]:
+    out = ["## Integration Notes", "",
+           f"- The app listens on port {spec.port}; compose publishes it on 127.0.0.1 only (`APP_PORT`).",
+           "- Environment: " + ", ".join(f"`{k}={v}`" for k, v in spec.all_env()) + "."]
+    if spec.secrets:
+        out.append("- Secrets (values never in any file kit writes): " + ", ".join(f"`{s}`" for s in spec.secrets)
+                   + "; compose reads them from `secrets/NAME`.")
+    for dep in spec.dependencies:
+        out.append(f"- `{dep.name}`: {dep.kind} `{dep.image}`, data in volume `{dep.volume}`, "
+                   "app settings " + ", ".join(f"`{k}`" for k, _ in dep.app_env) + ".")
+    task_notes = spec.task.sections.get("Integration requirements", "")
+    if task_notes:
+        out += ["", "From the task's integration requirements:", "", task_notes]
+    for label, text in context.items():
+        out += ["", f"Context carried from `{label}`:", "", *[f"> {row}" for row in text.splitlines()]]
+    return out + [""]
+
+
+def _checklist(spec: Spec, records: list[Evidence]) -> list[str]:
+    out = ["## Acceptance Checklist", ""]
+    for item in standard_items(records):
+        out.append(_line(item))
+    criteria = task_items(spec.task.acceptance, records)
+    if criteria:
+        out += ["", "From the task's acceptance criteria:", ""]
+        out += [_line(item) for item in criteria]
+    return out + [""]
+
+
+def _line(item: Item) -> str:
+    proof = f" (`{'`, `'.join(item.checks)}`)" if item.checks else ""
+    note = f" — {item.note}" if item.note else ""
+    if item.state == "review":
+        return f"- [ ] {item.text} — needs human review: no check can prove this"
+    return f"- {MARK[item.state]} {item.text}{proof}{note}"

@@ -1,0 +1,83 @@
+"""`kit run`: validate, then execute the notebooks, publish the site, install the reports.
+
+The output folder is replaced as a whole: on an error or an interrupt the previous output
+is restored, so nothing is left half-written."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from kit.config import Settings
+from kit.errors import NotebookFailed
+from kit.evidence import Evidence, summarize
+from kit.notebooks import PIPELINE, execute
+from kit.sandbox.engine import require_engine
+from kit.spec import Spec, load_spec
+
+
+@dataclass
+class RunResult:
+    spec: Spec
+    records: list[Evidence]
+    work_md: Path
+    site: Path
+    evidence: Path
+    notebooks: list[Path]
+
+    @property
+    def failed(self) -> list[Evidence]:
+        return [r for r in self.records if r.status == "failed"]
+
+
+def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
+                progress: Callable[[str], None] = lambda _m: None) -> RunResult:
+    spec = load_spec(project, out)           # bad input fails here, before anything is written
+    if sandbox:
+        require_engine()
+    target = spec.output
+    backup = target.with_name(f".{target.name}.previous")
+    if backup.exists():
+        shutil.rmtree(backup)
+    if target.exists():
+        os.replace(target, backup)
+    try:
+        result = _run_into(spec, sandbox, progress)
+    except BaseException:
+        shutil.rmtree(target, ignore_errors=True)
+        if backup.exists():
+            os.replace(backup, target)
+        raise
+    shutil.rmtree(backup, ignore_errors=True)
+    return result
+
+
+def _run_into(spec: Spec, sandbox: bool, progress) -> RunResult:
+    from kit import api
+    from kit.publish import build_site
+    params = {"project": str(spec.project), "out": str(spec.output), "sandbox": sandbox}
+    executed = []
+    for name in PIPELINE:
+        progress(f"notebook {name}")
+        try:
+            executed.append(execute(name, spec.output / "notebooks", params))
+        except NotebookFailed as exc:
+            keep = Settings.load().state_dir / "failed-notebooks"
+            keep.mkdir(parents=True, exist_ok=True)
+            kept = keep / Path(exc.output).name
+            shutil.copy(exc.output, kept)
+            exc.output = str(kept)
+            raise NotebookFailed(exc.notebook, exc.cell_index, exc.ename, exc.evalue, str(kept)) from None
+    progress("site")
+    site = build_site(spec, executed)
+    work_md, _ = api.install_reports(spec)
+    from kit.pipeline import collect_evidence
+    records = collect_evidence(spec.output)
+    return RunResult(spec, records, work_md, site, spec.output / "evidence.json", executed)
+
+
+def summary_line(records: list[Evidence]) -> str:
+    counts = summarize(records)
+    return f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"

@@ -1,0 +1,103 @@
+"""Build an image with the docker CLI and BuildKit (not docker-py's legacy builder)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from kit.errors import SandboxError
+from kit.evidence import excerpt
+from kit.sandbox.engine import LABEL, docker
+
+COPY_SKIP = {".git", ".venv", "venv", "__pycache__", "node_modules", ".mypy_cache", ".pytest_cache",
+             ".tox", "kit-out"}
+
+
+@contextmanager
+def staged_repo(source: Path, deliverables: dict[str, str]) -> Iterator[Path]:
+    """The repository as it will look once the deliverables are dropped in: a temporary copy
+    of the source with the files overlaid. The source itself is never touched."""
+    root = Path(tempfile.mkdtemp(prefix="kit-stage-"))
+    try:
+        shutil.copytree(source, root, dirs_exist_ok=True,
+                        ignore=lambda d, names: [n for n in names if n in COPY_SKIP])
+        for rel, content in deliverables.items():
+            path = root / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+            if rel.endswith(".sh"):
+                path.chmod(0o755)
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def context_digest(root: Path) -> str:
+    """A content hash of the build context, so an unchanged context reuses its image."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(root).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(root)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    tag: str
+    seconds: float
+    size_bytes: int
+    layers: list[dict]          # [{"created_by": ..., "size": bytes}] oldest first
+    log: str
+    cached: bool
+
+
+def build_image(context: Path, tag: str, build_args: dict[str, str], *, network: str = "host",
+                timeout: float = 900) -> BuiltImage:
+    args = ["build", "--progress", "plain", "--network", network, "--label", f"{LABEL}=true",
+            "-t", tag]
+    for key, value in sorted(build_args.items()):
+        args += ["--build-arg", f"{key}={value}"]
+    start = time.monotonic()
+    proc = docker(*args, str(context), check=False, timeout=timeout)
+    seconds = round(time.monotonic() - start, 2)
+    log = (proc.stdout or "") + (proc.stderr or "")
+    if proc.returncode != 0:
+        raise SandboxError(f"docker build failed (exit {proc.returncode})", logs=excerpt(log, 30))
+    return BuiltImage(tag=tag, seconds=seconds, size_bytes=image_size(tag), layers=image_layers(tag),
+                      log=excerpt(log, 25), cached=False)
+
+
+def image_size(tag: str) -> int:
+    return int(docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
+
+
+def image_layers(tag: str) -> list[dict]:
+    out = docker("history", "--no-trunc", "--format", "{{json .}}", tag).stdout
+    rows = [json.loads(line) for line in out.splitlines() if line.strip()]
+    layers = []
+    for row in reversed(rows):
+        created = row.get("CreatedBy", "").replace("/bin/sh -c #(nop) ", "").strip()
+        layers.append({"created_by": created[:120], "size": _parse_size(row.get("Size", "0B"))})
+    return layers
+
+
+def _parse_size(text: str) -> int:
+    units = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit):
+            try:
+                return int(float(text[: -len(unit)]) * units[unit])
+            except ValueError:
+                return 0
+    return 0
+
+
+def remove_image(tag: str) -> None:
+    docker("image", "rm", "-f", tag, check=False)
+

@@ -1,0 +1,100 @@
+"""A local package index for image builds: containers cannot reach PyPI here, the host can.
+
+The host downloads the service's packages into a wheelhouse (cached by the hash of the
+requirements) and serves it with pypiserver on 127.0.0.1; the build runs with
+``--network host --build-arg PIP_INDEX_URL=...``. The generated Dockerfile's ARG
+PIP_INDEX_URL is what corporate users with a mirror set too."""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import socket
+import os
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+from kit.config import Settings
+from kit.errors import SandboxError
+from kit.evidence import excerpt
+from kit.sandbox.engine import LABEL, docker
+
+BUILD_TOOLS = ("setuptools", "wheel")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def host_ca_bundle() -> str:
+    """The CA bundle the host's pip trusts; the download container gets it read-only."""
+    for candidate in (os.environ.get("PIP_CERT"), os.environ.get("SSL_CERT_FILE"),
+                      ssl.get_default_verify_paths().cafile, "/etc/ssl/certs/ca-certificates.crt"):
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise SandboxError("no CA bundle found for package downloads; set PIP_CERT to your CA bundle")
+
+
+def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], base_image: str) -> Path:
+    """Download what ``pip install`` in the image will ask for, cached by content hash.
+
+    pip resolves inside the base image itself, so environment markers (python_full_version,
+    platform) are those of the interpreter the build will use, not the host's."""
+    source = Path(source)
+    spec_text = (source / requirements_file).read_text() if requirements_file else ""
+    key = hashlib.sha256("\n".join([spec_text, base_image, *extra]).encode()).hexdigest()[:16]
+    target = Settings.load().state_dir / "wheelhouse" / key
+    if (target / ".complete").is_file():
+        return target
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = ["-r", f"/src/{requirements_file}"] if requirements_file == "requirements.txt" else ["/src"]
+    ca = host_ca_bundle()
+    argv = ["run", "--rm", "--network", "host", "--label", f"{LABEL}=true",
+            "--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
+            "-e", "PIP_CERT=/etc/ssl/certs/kit-host-ca.crt", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1",
+            "-v", f"{ca}:/etc/ssl/certs/kit-host-ca.crt:ro", "-v", f"{target}:/wheels",
+            "-v", f"{source}:/src:ro", base_image,
+            "python3", "-m", "pip", "download", "--quiet", "--dest", "/wheels", *BUILD_TOOLS, *extra, *wanted]
+    proc = docker(*argv, check=False, timeout=900)
+    if proc.returncode != 0:
+        raise SandboxError(f"could not download the service's Python packages (pip download in {base_image}, "
+                           f"exit {proc.returncode}); check {requirements_file}",
+                           logs=excerpt(proc.stdout + proc.stderr))
+    (target / ".complete").write_text(" ".join(argv))
+    return target
+
+
+@contextlib.contextmanager
+def serve_index(directory: Path, timeout: float = 30) -> Iterator[str]:
+    """Serve ``directory`` as a PEP 503 index on 127.0.0.1; yield its /simple/ URL."""
+    port = free_port()
+    argv = [str(Path(sys.executable).with_name("pypi-server")), "run", "-i", "127.0.0.1",
+            "-p", str(port), "--disable-fallback", "--log-stream", "none", str(directory)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}/simple/"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    if resp.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read() if proc.stdout else ""
+                raise SandboxError("the local package index (pypiserver) did not start", logs=out)
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()

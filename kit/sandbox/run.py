@@ -1,0 +1,105 @@
+"""Run the built image with its dependencies (stand-ins) through testcontainers.
+
+Every container and network is labelled and removed on the way out, also after an error
+or Ctrl-C."""
+from __future__ import annotations
+
+import secrets as pysecrets
+import uuid
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from kit.config import Settings, testcontainers_environment
+from kit.errors import SandboxError
+from kit.evidence import excerpt
+from kit.sandbox.engine import LABEL
+from kit.sandbox.health import HealthResult, wait_healthy
+from kit.spec import Spec
+
+FAST_HEALTH = {"interval": 500_000_000, "timeout": 3_000_000_000, "retries": 3}
+
+
+def session_labels() -> dict[str, str]:
+    return {LABEL: "true", f"{LABEL}.run": uuid.uuid4().hex[:12]}
+
+
+def placeholder_secrets(spec: Spec) -> dict[str, str]:
+    """Sandbox-only values for the declared secrets; never written to the output."""
+    return {name: "kit-sandbox-" + pysecrets.token_hex(8) for name in spec.secrets}
+
+
+@dataclass
+class Running:
+    app: object                                  # testcontainers DockerContainer
+    url: str                                     # http://127.0.0.1:<mapped port>
+    metrics_url: str
+    health: HealthResult
+    deps: dict[str, HealthResult] = field(default_factory=dict)
+    standins: dict[str, str] = field(default_factory=dict)
+    health_override: str = ""
+
+
+def _container(image: str, labels: dict[str, str], **kwargs):
+    from testcontainers.core.container import DockerContainer
+    return DockerContainer(image, labels=labels, **kwargs)
+
+
+def _publish_loopback(container, port: int) -> None:
+    container.ports[f"{port}/tcp"] = ("127.0.0.1",)   # random host port, loopback only
+
+
+def _logs(container) -> str:
+    try:
+        out, err = container.get_logs()
+        return excerpt((out or b"").decode(errors="replace") + (err or b"").decode(errors="replace"))
+    except Exception as exc:  # the container may be gone; say so rather than hide it
+        return f"(logs unavailable: {exc})"
+
+
+@contextmanager
+def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Running]:
+    """Start dependencies, wait until healthy, start the app, wait until Docker says healthy."""
+    from testcontainers.core.network import Network
+    testcontainers_environment()
+    settings, labels = Settings.load(), session_labels()
+    values = placeholder_secrets(spec)
+    with ExitStack() as stack:
+        network = Network(docker_network_kw={"labels": labels})
+        network.create()
+        stack.callback(network.remove)
+        dep_health = {}
+        for dep in spec.dependencies:
+            container = _container(standins[dep.image], labels, healthcheck=FAST_HEALTH)
+            container.with_network(network).with_network_aliases(dep.name)
+            for key, value in dep.env:
+                if key == "POSTGRES_PASSWORD_FILE":
+                    container.with_env("POSTGRES_PASSWORD", values[dep.secret])
+                else:
+                    container.with_env(key, value)
+            if dep.command:
+                container.with_command(list(dep.command))
+            container.start()
+            stack.callback(container.stop)
+            result = wait_healthy(container.get_wrapped_container().id, settings.health_timeout_s, dep.name)
+            if result.status != "healthy":
+                raise SandboxError(f"dependency {dep.name} ({standins[dep.image]}) did not become healthy: "
+                                   f"{result.status}", logs=_logs(container))
+            dep_health[dep.name] = result
+        app = _container(image, labels, healthcheck={**FAST_HEALTH, "start_period": 60_000_000_000})
+        app.with_network(network)
+        for key, value in spec.all_env():
+            app.with_env(key, value)
+        for key, value in values.items():
+            app.with_env(key, value)
+        _publish_loopback(app, spec.port)
+        if spec.metrics_port != spec.port:
+            _publish_loopback(app, spec.metrics_port)
+        app.start()
+        stack.callback(app.stop)
+        health = wait_healthy(app.get_wrapped_container().id, settings.health_timeout_s, spec.name)
+        url = f"http://127.0.0.1:{app.get_exposed_port(spec.port)}"
+        murl = f"http://127.0.0.1:{app.get_exposed_port(spec.metrics_port)}"
+        yield Running(app=app, url=url, metrics_url=murl, health=health, deps=dep_health,
+                      health_override="sandbox health interval 0.5 s (image default 15 s); "
+                                      "the test command is the image's own")

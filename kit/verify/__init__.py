@@ -1,0 +1,1 @@
+"""Verification reads deliverables and returns Evidence. It never writes deliverables."""

@@ -1,0 +1,106 @@
+"""Runs that must fail clearly: never healthy, crash at start, a broken build, no engine, an
+interrupt. Each exits non-zero, says why, and leaves no container behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kit.cli import main
+from tests.conftest import write_task
+from tests.integration.helpers import assert_nothing_left, kit_resources
+
+pytestmark = pytest.mark.docker
+KIT = [sys.executable, "-m", "kit.cli"]
+
+
+def _records(project):
+    return {r["check"]: r for r in json.loads((project / "kit-out" / "evidence.json").read_text())["records"]}
+
+
+def _verify(project, capsys):
+    assert main(["generate", str(project)]) == 0
+    code = main(["verify", str(project)])
+    return code, capsys.readouterr().err
+
+
+def test_app_that_never_becomes_healthy(minimal, capsys):
+    write_task(minimal, "service:\n  name: mini\n  source: src\n  env:\n    MINI_UNHEALTHY: '1'\n")
+    os.environ["KIT_HEALTH_TIMEOUT"] = "20"
+    try:
+        code, err = _verify(minimal, capsys)
+    finally:
+        del os.environ["KIT_HEALTH_TIMEOUT"]
+    assert code == 4
+    rec = _records(minimal)["container.healthy"]
+    assert rec["status"] == "failed" and "unhealthy" in rec["reason"]
+    assert "container.healthy" in err
+    assert_nothing_left()
+
+
+def test_app_that_crashes_at_start(minimal, capsys):
+    write_task(minimal, "service:\n  name: mini\n  source: src\n  env:\n    MINI_CRASH: '1'\n")
+    code, err = _verify(minimal, capsys)
+    assert code == 4
+    rec = _records(minimal)["container.healthy"]
+    assert rec["status"] == "failed" and "exited" in rec["reason"]
+    assert "MINI_CRASH is set" in rec["log"], "the container's own logs explain the crash"
+    assert_nothing_left()
+
+
+def test_dockerfile_that_fails_to_build(minimal, capsys):
+    assert main(["generate", str(minimal)]) == 0
+    dockerfile = minimal / "kit-out" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app", "RUN exit 7\nWORKDIR /app"))
+    assert main(["verify", str(minimal)]) == 4
+    records = _records(minimal)
+    assert records["container.build"]["status"] == "failed"
+    assert "exit 7" in records["container.build"]["log"] or "exit code: 7" in records["container.build"]["log"]
+    assert records["container.healthy"]["status"] == "skipped"
+    assert records["compose.up"]["status"] == "skipped"
+    assert_nothing_left()
+
+
+def test_no_docker_engine(minimal, tmp_path):
+    env = {**os.environ, "DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"}
+    proc = subprocess.run([*KIT, "run", str(minimal)], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 3
+    assert "no Docker engine answers" in proc.stderr and "scripts/setup.sh" in proc.stderr
+    assert not (minimal / "kit-out").exists()
+
+
+def test_interrupt_removes_everything(minimal):
+    """Ctrl-C in the middle of the sandbox run: exit 130, nothing left on the engine."""
+    subprocess.run([*KIT, "generate", str(minimal)], check=True, capture_output=True)
+    proc = subprocess.Popen([*KIT, "verify", str(minimal)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not kit_resources()["containers"]:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    assert kit_resources()["containers"], "the sandbox run started containers"
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert_nothing_left()
+
+
+def test_sweep_after_a_hard_kill(minimal):
+    """kill -9 leaves resources; `kit sweep` removes them by their labels."""
+    subprocess.run([*KIT, "generate", str(minimal)], check=True, capture_output=True)
+    proc = subprocess.Popen([*KIT, "verify", str(minimal)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not kit_resources()["containers"]:
+        time.sleep(0.2)
+    proc.kill()
+    proc.wait()
+    assert any(kit_resources().values())
+    sweep = subprocess.run([*KIT, "sweep"], capture_output=True, text=True, timeout=120)
+    assert sweep.returncode == 0, sweep.stderr
+    assert_nothing_left()

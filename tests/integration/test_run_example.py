@@ -1,0 +1,106 @@
+"""`kit run` on the bundled example, end to end in real containers (run once, asserted many ways)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from kit.cli import main
+from kit.report.workmd import SECTIONS
+from tests.conftest import EXAMPLE, copy_project
+from tests.integration.helpers import assert_nothing_left
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def example_run(tmp_path_factory, docker_engine):
+    project = copy_project(EXAMPLE, tmp_path_factory.mktemp("run") / "shop-api")
+    task = project / ".claude" / "task.md"
+    before = hashlib.sha256(task.read_bytes()).hexdigest()
+    context_before = (project / ".claude" / "tasks" / "context_session_1.md").read_text()
+    code = main(["run", str(project)])
+    return {"project": project, "code": code, "task_sha": before, "context_before": context_before}
+
+
+def _records(run):
+    return json.loads((run["project"] / "kit-out" / "evidence.json").read_text())["records"]
+
+
+def test_every_check_passes(example_run):
+    records = _records(example_run)
+    failed = [(r["check"], r["reason"]) for r in records if r["status"] == "failed"]
+    assert failed == [] and example_run["code"] == 0
+    ids = {r["check"] for r in records}
+    assert {"container.hadolint", "container.build", "container.healthy", "container.metrics",
+            "container.nonroot", "container.shutdown", "compose.up", "compose.health",
+            "compose.depends.db", "compose.depends.cache", "compose.cleanup"} <= ids
+
+
+def test_evidence_figures_are_real(example_run):
+    by_id = {r["check"]: r for r in _records(example_run)}
+    assert by_id["container.build"]["figures"]["size_mb"] > 50
+    assert by_id["container.build"]["figures"]["layers"] >= 5
+    assert by_id["container.metrics"]["figures"]["samples"] > 0
+    assert "shop_http_requests" in " ".join(by_id["container.metrics"]["figures"]["names"])
+    assert by_id["container.nonroot"]["figures"]["uid_gid"] == "10001 10001"
+    assert by_id["container.healthy"]["standins"] == {"postgres:15-bookworm": "kit-standin/postgres:15",
+                                                      "redis:7-bookworm": "kit-standin/redis:7"}
+    assert by_id["compose.depends.db"]["status"] == "passed"
+    assert by_id["compose.depends.db"]["figures"]["status_while_down"] != 200
+
+
+def test_task_md_is_never_modified(example_run):
+    task = example_run["project"] / ".claude" / "task.md"
+    assert hashlib.sha256(task.read_bytes()).hexdigest() == example_run["task_sha"]
+
+
+def test_work_md_sections_and_checklist(example_run):
+    text = (example_run["project"] / ".claude" / "work.md").read_text()
+    assert re.findall(r"^## (.+)$", text, re.M) == list(SECTIONS)
+    checklist = text.split("## Acceptance Checklist", 1)[1]
+    assert checklist.count("- [x]") >= 10
+    assert "needs human review" in checklist          # the example's on-call criterion
+    assert "hunter2" not in text and "kit-sandbox-" not in text   # no secret value, not even a placeholder one
+
+
+def test_write_zone_appended_once(example_run):
+    path = example_run["project"] / ".claude" / "tasks" / "context_session_1.md"
+    text = path.read_text()
+    assert text.startswith(example_run["context_before"])
+    entry = text[len(example_run["context_before"]):].strip().splitlines()
+    assert 3 <= len(entry) <= 8 and entry[0].startswith("## DevOps Architect - ")
+
+
+class _Refs(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.loads: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag in ("script", "img", "iframe", "source") and attrs.get("src"):
+            self.loads.append(attrs["src"])
+        if tag == "link" and attrs.get("href") and attrs.get("rel") not in ("canonical",):
+            self.loads.append(attrs["href"])
+
+
+def test_site_pages_and_nothing_loaded_from_outside(example_run):
+    site = example_run["project"] / "kit-out" / "site"
+    pages = {p.name for p in site.glob("*.html")}
+    assert {"index.html", "10_container.html", "20_compose.html", "work.html", "evidence.html"} <= pages
+    external = []
+    for page in site.rglob("*.html"):
+        parser = _Refs()
+        parser.feed(page.read_text())
+        external += [f"{page.name}: {u}" for u in parser.loads if re.match(r"^(https?:)?//", u)]
+    assert external == []
+    assert list((site / "10_container_files").glob("*.png")), "the layer chart is published"
+
+
+def test_no_container_left_behind(example_run):
+    assert_nothing_left()

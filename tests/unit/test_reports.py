@@ -1,0 +1,70 @@
+"""Reports are views of evidence: ticks need passing records, sections come in order."""
+from __future__ import annotations
+
+import re
+from datetime import date
+
+from kit.evidence import Evidence
+from kit.families import render_all
+from kit.report.acceptance import STANDARD, standard_items, task_items
+from kit.report.context import append_write_zone, read_context, write_zone_entry
+from kit.report.workmd import SECTIONS, render_work_md
+from kit.spec import load_spec
+
+
+def _ev(check, status="passed", **figures):
+    return Evidence(check, "Dockerfile", check, status, figures=figures)
+
+
+def _all_standard(status="passed"):
+    return [_ev(c, status) for _, checks in STANDARD for c in checks]
+
+
+def test_ten_standard_items_ticked_only_by_passing_evidence():
+    assert len(STANDARD) == 10
+    assert all(i.ticked for i in standard_items(_all_standard()))
+    records = _all_standard()
+    records[0] = _ev(records[0].check, "failed")
+    items = standard_items(records)
+    assert not items[0].ticked and items[0].state == "failed"
+    assert all(i.ticked for i in items[1:])
+
+
+def test_missing_evidence_is_unproven_not_ticked():
+    items = standard_items([])
+    assert all(i.state == "unproven" and not i.ticked for i in items)
+
+
+def test_task_criteria_mapping_and_human_review():
+    records = [_ev("container.nonroot"), _ev("container.metrics", "failed"),
+               _ev("container.build", size_mb=250.0)]
+    items = task_items(("The image runs as a non-root user", "/metrics exposes Prometheus metrics",
+                        "Image size under 400 MB", "Image size under 100 MB",
+                        "The on-call team agrees the runbook is sufficient"), records)
+    states = [i.state for i in items]
+    assert states == ["passed", "failed", "passed", "failed", "review"]
+    assert "needs human review" in items[4].note
+
+
+def test_work_md_has_seven_sections_in_order(minimal):
+    spec = load_spec(minimal)
+    files = render_all(spec)
+    text = render_work_md(spec, files, _all_standard(), {"ctx.md": "earlier note"})
+    headings = re.findall(r"^## (.+)$", text, re.M)
+    assert headings == list(SECTIONS)
+    assert "```dockerfile" in text and "> earlier note" in text
+    checklist = text.split("## Acceptance Checklist", 1)[1]
+    assert checklist.count("- [x]") == 11   # ten standard + the fixture's one criterion (non-root)
+
+
+def test_write_zone_entry_is_short_and_not_duplicated(minimal):
+    spec = load_spec(minimal)
+    entry = write_zone_entry(spec, _all_standard(), render_all(spec), date(2026, 11, 27))
+    rows = entry.strip().splitlines()
+    assert 3 <= len(rows) <= 8 and rows[0] == "## DevOps Architect - 2026-11-27"
+    assert [r.split(":")[0] for r in rows[1:]] == ["- Implemented", "- Key files", "- Tests", "- Next steps"]
+    assert append_write_zone(spec, entry) is True
+    assert append_write_zone(spec, entry) is False
+    path = minimal / ".claude" / "tasks" / "context_session_1.md"
+    assert path.read_text().count("## DevOps Architect - 2026-11-27") == 1
+    assert "context_session_1.md" in "".join(read_context(spec))
