@@ -1,10 +1,27 @@
 """Execute the parameterized notebooks with papermill's Python API (much cheaper than its CLI)."""
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 from typing import Any
 
 from kit.errors import KitError, NotebookFailed
+
+
+@contextlib.contextmanager
+def _kernel_stderr_to(log: Path):
+    """The kernel inherits our stderr and chatters on it (transport warnings); send that to a
+    log file beside the executed notebooks. Cell errors are in the notebooks themselves."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    saved = os.dup(2)
+    with open(log, "ab") as fh:
+        os.dup2(fh.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 PIPELINE = ("00_task", "10_container", "20_compose", "90_report")
 
@@ -26,8 +43,9 @@ def execute(name: str, output_dir: Path, parameters: dict[str, Any]) -> Path:
     target = Path(output_dir) / f"{name}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks_dir()),
-                            progress_bar=False, kernel_name="python3", log_output=False)
+        with _kernel_stderr_to(Path(output_dir) / "kernel.log"):
+            pm.execute_notebook(str(source), str(target), parameters=parameters, cwd=str(notebooks_dir()),
+                                progress_bar=False, kernel_name="python3", log_output=False)
     except PapermillExecutionError as exc:
         raise NotebookFailed(name, exc.exec_count, exc.ename, exc.evalue.splitlines()[0] if exc.evalue else "",
                              str(target)) from None

@@ -1,6 +1,7 @@
 """`.claude/work.md` in the seven sections, in order, built only from the Spec and the evidence."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from kit.evidence import Evidence, summarize
@@ -31,7 +32,7 @@ def render_work_md(spec: Spec, files: dict[str, str], records: list[Evidence], c
     out += _summary(spec, counts)
     out += _deliverables(spec, files)
     out += _implementation(spec, files)
-    out += _usage(spec)
+    out += _usage(spec, files)
     out += _testing(records)
     out += _integration(spec, context)
     out += _checklist(spec, records)
@@ -77,11 +78,12 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
     return out
 
 
-def _usage(spec: Spec) -> list[str]:
+def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
     out_dir = _rel(spec, spec.output)
     secret_lines = [f"openssl rand -base64 24 | tr -d '\\n' > secrets/{s}" for s in spec.secrets]
     return ["## Usage Examples", "", "Copy the deliverables into the service's repository root, then:", "",
-            "```sh", f"cp -r {out_dir}/. {_rel(spec, spec.source)}/   # Dockerfile, compose.yaml, ...",
+            "```sh", f"(cd {out_dir} && cp --parents {' '.join(sorted(files))} {os.path.relpath(spec.source, spec.output)}/)",
+            f"cd {_rel(spec, spec.source) or '.'}",
             "cp .env.example .env", "mkdir -p secrets", *secret_lines,
             f"DOCKER_BUILDKIT=1 docker build -t {spec.name}:dev .",
             "docker compose up -d --wait",

@@ -14,7 +14,7 @@ from typing import Iterator
 
 import yaml
 
-from kit.config import testcontainers_environment
+from kit.config import Settings, testcontainers_environment
 from kit.errors import SandboxError
 from kit.evidence import excerpt
 from kit.sandbox.engine import LABEL, docker
@@ -38,13 +38,15 @@ class Stack:
         docker("compose", "-p", self.project, "-f", "compose.yaml", "-f", OVERRIDE, *args, cwd=self.staged)
 
 
-def override_file(spec: Spec, image: str, standins: dict[str, str], project: str) -> dict:
+def override_file(spec: Spec, image: str, standins: dict[str, str], project: str,
+                  start_period_s: float = 90) -> dict:
     """The sandbox's only changes: project name, the built image, stand-ins, a loopback port
-    chosen by Docker, a faster health interval, and kit's labels on everything."""
+    chosen by Docker, a faster health interval, no restarts of the app (a crash fails fast
+    instead of looping), and kit's labels on everything."""
     labels = {LABEL: "true"}
-    services = {spec.name: {"image": image, "pull_policy": "never", "labels": labels,
+    services = {spec.name: {"image": image, "pull_policy": "never", "labels": labels, "restart": "no",
                             "ports": [f"127.0.0.1::{spec.port}"],
-                            "healthcheck": {"interval": "1s", "start_period": "60s"}}}
+                            "healthcheck": {"interval": "1s", "start_period": f"{start_period_s:g}s"}}}
     for dep in spec.dependencies:
         services[dep.name] = {"image": standins[dep.image], "pull_policy": "never", "labels": labels,
                               "healthcheck": {"interval": "1s"}}
@@ -55,7 +57,8 @@ def override_file(spec: Spec, image: str, standins: dict[str, str], project: str
 
 
 def write_override(staged: Path, spec: Spec, image: str, standins: dict[str, str], project: str) -> Path:
-    text = yaml.safe_dump(override_file(spec, image, standins, project), sort_keys=True)
+    start = Settings.load().health_timeout_s
+    text = yaml.safe_dump(override_file(spec, image, standins, project, start), sort_keys=True)
     # ports are appended by compose's merge; !override replaces the published port instead
     text = text.replace("    ports:\n", "    ports: !override\n")
     path = staged / OVERRIDE

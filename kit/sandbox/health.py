@@ -17,6 +17,19 @@ class HealthResult:
     status: str          # healthy | unhealthy | exited | timeout
     seconds: float
     probes: list[dict]   # Docker's last health probe results
+    exit_code: int | None = None
+
+    def explain(self) -> str:
+        """Why it is not healthy, in one line a person can act on."""
+        last = self.probes[-1]["output"].splitlines()[-1] if self.probes and self.probes[-1]["output"] else ""
+        probe = f"; last probe: {last}" if last else ""
+        if self.status == "exited":
+            return f"the container exited (code {self.exit_code}) after {self.seconds} s, before becoming healthy"
+        if self.status == "unhealthy":
+            return f"Docker marked it unhealthy after {self.seconds} s{probe}"
+        if self.status == "timeout":
+            return f"not healthy after {self.seconds} s (Docker status still 'starting'){probe}"
+        return f"health status: {self.status}"
 
 
 def container_state(container_id: str) -> dict:
@@ -36,7 +49,7 @@ def wait_healthy(container_id: str, timeout: float, name: str = "container") -> 
         probes = [{"exit": p.get("ExitCode"), "output": (p.get("Output") or "").strip()[-300:]}
                   for p in health.get("Log") or []]
         if not state.get("Running", False):
-            return HealthResult("exited", elapsed, probes)
+            return HealthResult("exited", elapsed, probes, state.get("ExitCode"))
         if status in ("healthy", "unhealthy"):
             return HealthResult(status, elapsed, probes)
         if status == "none":

@@ -17,7 +17,8 @@ from kit.sandbox.engine import LABEL
 from kit.sandbox.health import HealthResult, wait_healthy
 from kit.spec import Spec
 
-FAST_HEALTH = {"interval": 500_000_000, "timeout": 3_000_000_000, "retries": 3}
+FAST_HEALTH = {"interval": 500_000_000, "timeout": 5_000_000_000, "retries": 3}
+NS = 1_000_000_000
 
 
 def session_labels() -> dict[str, str]:
@@ -79,14 +80,17 @@ def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Ru
                     container.with_env(key, value)
             if dep.command:
                 container.with_command(list(dep.command))
+            stack.callback(container.stop)     # registered first: a failed start still cleans up
             container.start()
-            stack.callback(container.stop)
             result = wait_healthy(container.get_wrapped_container().id, settings.health_timeout_s, dep.name)
             if result.status != "healthy":
                 raise SandboxError(f"dependency {dep.name} ({standins[dep.image]}) did not become healthy: "
-                                   f"{result.status}", logs=_logs(container))
+                                   f"{result.explain()}", logs=_logs(container))
             dep_health[dep.name] = result
-        app = _container(image, labels, healthcheck={**FAST_HEALTH, "start_period": 60_000_000_000})
+        # failing probes count only after the start period: end it with kit's own deadline, so a
+        # service that never becomes healthy turns 'unhealthy' instead of staying 'starting'
+        grace = int(settings.health_timeout_s * NS)
+        app = _container(image, labels, healthcheck={**FAST_HEALTH, "start_period": grace})
         app.with_network(network)
         for key, value in spec.all_env():
             app.with_env(key, value)
@@ -95,11 +99,17 @@ def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Ru
         _publish_loopback(app, spec.port)
         if spec.metrics_port != spec.port:
             _publish_loopback(app, spec.metrics_port)
-        app.start()
         stack.callback(app.stop)
-        health = wait_healthy(app.get_wrapped_container().id, settings.health_timeout_s, spec.name)
-        url = f"http://127.0.0.1:{app.get_exposed_port(spec.port)}"
-        murl = f"http://127.0.0.1:{app.get_exposed_port(spec.metrics_port)}"
+        try:
+            app.start()
+        except TimeoutError:   # testcontainers' "did not become running": it exited at once
+            if app._container is None:  # noqa: SLF001 (not even created: a real error)
+                raise
+        health = wait_healthy(app.get_wrapped_container().id, settings.health_timeout_s + 10, spec.name)
+        url = murl = ""   # an exited container has no published ports
+        if health.status != "exited":
+            url = f"http://127.0.0.1:{app.get_exposed_port(spec.port)}"
+            murl = f"http://127.0.0.1:{app.get_exposed_port(spec.metrics_port)}"
         yield Running(app=app, url=url, metrics_url=murl, health=health, deps=dep_health,
-                      health_override="sandbox health interval 0.5 s (image default 15 s); "
-                                      "the test command is the image's own")
+                      health_override=f"sandbox health interval 0.5 s, start period {settings.health_timeout_s:g} s "
+                                      "(image: 15 s, 30 s); the test command is the image's own")

@@ -80,6 +80,10 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     from kit.verify.session import existing_image
     if not existing_image(spec, ctx):
         return [Evidence(i, DELIVERABLE, i, "skipped", reason="the image did not build") for i in ids]
+    unhealthy = _container_not_healthy(ctx)
+    if unhealthy:
+        return [Evidence(i, DELIVERABLE, i, "skipped", reason=f"the container run failed first ({unhealthy}); "
+                         "the stack cannot be healthier than its app") for i in ids]
     standins = {dep.image: ctx.standin(dep.image) for dep in spec.dependencies}
     records: list[Evidence] = []
     project = ""
@@ -112,7 +116,8 @@ def _up(spec: Spec, stack, standins) -> Evidence:
                     "passed" if ok else "failed", tool="testcontainers DockerCompose",
                     duration_s=stack.up_seconds, reason="" if ok else f"states: {states}",
                     figures={"time_to_healthy_s": stack.up_seconds, "services": states,
-                             "override": "compose.kit-sandbox.yaml: stand-in images, loopback port, 1 s health interval"},
+                             "override": "compose.kit-sandbox.yaml: stand-in images, loopback port, 1 s health "
+                                         "interval, start period = kit's health deadline"},
                     standins=standins)
 
 
@@ -145,3 +150,17 @@ def _dependency_probe(spec: Spec, stack, dep) -> Evidence:
     return Evidence(check, DELIVERABLE, title, "passed" if came_back else "failed",
                     tool="docker compose stop/start", figures=figures,
                     reason="" if came_back else f"the app did not recover after {dep.name} came back")
+
+
+def _container_not_healthy(ctx: VerifyContext) -> str:
+    """The container family's verdict on this same image, when it already ran and failed."""
+    from kit.evidence import load_evidence
+    from kit.pipeline import evidence_path
+    path = evidence_path(ctx.deliverables, "container")
+    if not path.is_file():
+        return ""
+    records = {r.check: r for r in load_evidence(path)}
+    build, healthy = records.get("container.build"), records.get("container.healthy")
+    if not build or not healthy or build.figures.get("image") != ctx.image:
+        return ""
+    return healthy.reason if healthy.status == "failed" else ""

@@ -137,7 +137,7 @@ def _healthy(spec: Spec, running, standins) -> Evidence:
                     "Docker's own health status becomes healthy (with dependencies running)",
                     "passed" if health.status == "healthy" else "failed", tool="testcontainers",
                     duration_s=health.seconds,
-                    reason="" if health.status == "healthy" else f"health status: {health.status}",
+                    reason="" if health.status == "healthy" else health.explain(),
                     figures={"time_to_healthy_s": health.seconds, "status": health.status,
                              "probe_override": running.health_override,
                              "dependencies_healthy_s": {k: v.seconds for k, v in running.deps.items()}},

@@ -38,8 +38,9 @@ def test_app_that_never_becomes_healthy(minimal, capsys):
         del os.environ["KIT_HEALTH_TIMEOUT"]
     assert code == 4
     rec = _records(minimal)["container.healthy"]
-    assert rec["status"] == "failed" and "unhealthy" in rec["reason"]
+    assert rec["status"] == "failed" and "Docker marked it unhealthy" in rec["reason"], rec["reason"]
     assert "container.healthy" in err
+    assert _records(minimal)["compose.up"]["status"] == "skipped"
     assert_nothing_left()
 
 
@@ -48,7 +49,7 @@ def test_app_that_crashes_at_start(minimal, capsys):
     code, err = _verify(minimal, capsys)
     assert code == 4
     rec = _records(minimal)["container.healthy"]
-    assert rec["status"] == "failed" and "exited" in rec["reason"]
+    assert rec["status"] == "failed" and "the container exited (code" in rec["reason"], rec["reason"]
     assert "MINI_CRASH is set" in rec["log"], "the container's own logs explain the crash"
     assert_nothing_left()
 
