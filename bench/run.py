@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from kit.families import render_all  # noqa: E402
 from kit.sandbox import pkgindex  # noqa: E402
 from kit.sandbox.build import staged_repo  # noqa: E402
-from kit.sandbox.engine import docker  # noqa: E402
+from kit.sandbox.engine import LABEL, docker  # noqa: E402
 from kit.sandbox.health import wait_http  # noqa: E402
 from kit.sandbox.standins import ensure_standin, standin_for  # noqa: E402
 from kit.spec import load_spec  # noqa: E402
@@ -45,7 +45,7 @@ def floor(project: Path) -> float:
     wheels = pkgindex.wheelhouse(spec.source, spec.requirements_file, spec.extra_packages, base)
     net = f"bench-{int(time.time())}"
     with staged_repo(spec.source, render_all(spec)) as ctx, pkgindex.serve_index(wheels) as index:
-        docker("network", "create", net)
+        docker("network", "create", "--label", f"{LABEL}=true", net)
         names = []
         try:
             for dep in spec.dependencies:
@@ -53,7 +53,7 @@ def floor(project: Path) -> float:
                 env = [a for k, v in dep.env for a in ("-e", f"{k}={v}") if k != "POSTGRES_PASSWORD_FILE"]
                 if dep.secret:
                     env += ["-e", "POSTGRES_PASSWORD=bench"]
-                docker("run", "-d", "--name", name, "--network", net, "--network-alias", dep.name, *env,
+                docker("run", "-d", "--label", f"{LABEL}=true", "--name", name, "--network", net, "--network-alias", dep.name, *env,
                        ensure_standin(standin_for(dep.image).key), *dep.command)
                 names.append(name)
             start = time.monotonic()
@@ -62,7 +62,7 @@ def floor(project: Path) -> float:
             env = [a for k, v in spec.all_env() for a in ("-e", f"{k}={v}")]
             env += [a for s in spec.secrets for a in ("-e", f"{s}=bench")]
             name = f"{net}-app"
-            docker("run", "-d", "--name", name, "--network", net, "-p", f"127.0.0.1::{spec.port}", *env,
+            docker("run", "-d", "--label", f"{LABEL}=true", "--name", name, "--network", net, "-p", f"127.0.0.1::{spec.port}", *env,
                    "kit-bench/floor:latest")
             names.append(name)
             port = docker("port", name, f"{spec.port}/tcp").stdout.split(":")[-1].strip()

@@ -82,7 +82,7 @@ def cmd_doctor(args) -> int:
     findings = diagnose()
     for f in findings:
         mark = "[green]ok[/green]     " if f.ok else "[red]missing[/red]"
-        out.print(f"{mark} {f.name:32} {f.detail}" + ("" if f.ok else f"\n         fix: {f.fix}"))
+        out.print(f"{mark} {f.name:42} {f.detail}" + ("" if f.ok else f"\n         fix: {f.fix}"))
     return 0 if all(f.ok for f in findings) else 1
 
 
@@ -100,6 +100,9 @@ def cmd_sweep(args) -> int:
     from kit.sandbox.sweep import sweep
     require_engine()
     removed = sweep()
+    if args.images:
+        from kit.sandbox.sweep import sweep_images
+        removed["images"] = sweep_images()
     out.print(", ".join(f"{k}: {v} removed" for k, v in removed.items()))
     return 0
 
@@ -119,7 +122,11 @@ def parser() -> argparse.ArgumentParser:
     for verb, fn, text in (("doctor", cmd_doctor, "list what is present and missing, with fixes"),
                            ("prepare", cmd_prepare, "build the sandbox's local stand-in images"),
                            ("sweep", cmd_sweep, "remove sandbox containers, networks and volumes left behind")):
-        sub.add_parser(verb, help=text).set_defaults(fn=fn)
+        verb_parser = sub.add_parser(verb, help=text)
+        verb_parser.set_defaults(fn=fn)
+        if verb == "sweep":
+            verb_parser.add_argument("--images", action="store_true",
+                                     help="also remove the cached sandbox images (kit-sandbox/*)")
     return p
 
 

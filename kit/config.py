@@ -40,3 +40,12 @@ def testcontainers_environment() -> None:
     os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
     os.environ["TESTCONTAINERS_CONNECTION_MODE"] = "docker_host"
     os.environ["TC_HOST"] = "127.0.0.1"
+
+
+def run_id() -> str:
+    """One id per kit run, shared with the notebook kernels it starts (they inherit the
+    environment), so everything one run created can be found and removed by its label."""
+    import uuid
+    if not os.environ.get("KIT_RUN_ID"):
+        os.environ["KIT_RUN_ID"] = uuid.uuid4().hex[:12]
+    return os.environ["KIT_RUN_ID"]

@@ -6,15 +6,21 @@ from typing import Iterable
 
 from kit.evidence import Evidence
 
-ICON = {"passed": "✅ passed", "failed": "❌ failed", "skipped": "⏭ skipped"}
+COLOUR = {"passed": "#2e7d32", "failed": "#c62828", "skipped": "#f57f17"}
+
+
+def _cell(column: str, value: object) -> str:
+    text = html.escape(str(value))
+    if column in ("status", "state") and str(value) in COLOUR:
+        return f'<td><strong style="color:{COLOUR[str(value)]}">{text}</strong></td>'
+    return f"<td>{text}</td>"
 
 
 def table(rows: Iterable[dict], columns: list[str] | None = None) -> str:
     rows = list(rows)
     columns = columns or (list(rows[0]) if rows else [])
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
-                   for r in rows)
+    body = "".join("<tr>" + "".join(_cell(c, r.get(c, "")) for c in columns) + "</tr>" for r in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -23,7 +29,7 @@ def _figures(r: Evidence) -> str:
 
 
 def evidence_table(records: list[Evidence]) -> str:
-    rows = [{"check": r.check, "status": ICON[r.status], "title": r.title, "tool": r.tool,
+    rows = [{"check": r.check, "status": r.status, "title": r.title, "tool": r.tool,
              "seconds": r.duration_s, "figures": _figures(r), "reason": r.reason} for r in records]
     return table(rows, ["check", "status", "title", "tool", "seconds", "figures", "reason"])
 
@@ -33,7 +39,7 @@ def failures(records: list[Evidence]) -> str:
     parts = []
     for r in records:
         if r.status == "failed":
-            parts.append(f"<h4>❌ {html.escape(r.check)}: {html.escape(r.reason)}</h4>"
+            parts.append(f"<h4>failed: {html.escape(r.check)}: {html.escape(r.reason)}</h4>"
                          f"<pre>{html.escape(r.command)}\n\n{html.escape(r.log)}</pre>")
     return "".join(parts) or "<p>No check failed.</p>"
 

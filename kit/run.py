@@ -37,6 +37,8 @@ def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
     spec = load_spec(project, out)           # bad input fails here, before anything is written
     if sandbox:
         require_engine()
+    from kit.config import run_id
+    run_id()                                 # set before the kernels start, so they inherit it
     target = spec.output
     backup = target.with_name(f".{target.name}.previous")
     if backup.exists():
@@ -46,6 +48,8 @@ def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
     try:
         result = _run_into(spec, sandbox, progress)
     except BaseException:
+        if sandbox:
+            _sweep_this_run(progress)
         shutil.rmtree(target, ignore_errors=True)
         if backup.exists():
             os.replace(backup, target)
@@ -81,3 +85,13 @@ def _run_into(spec: Spec, sandbox: bool, progress) -> RunResult:
 def summary_line(records: list[Evidence]) -> str:
     counts = summarize(records)
     return f"{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped"
+
+
+def _sweep_this_run(progress) -> None:
+    """A notebook kernel stopped mid-cell cannot run its own clean-up: remove what this run made,
+    found by its run label."""
+    from kit.config import run_id
+    from kit.sandbox.sweep import sweep
+    removed = sweep(run_id())
+    if any(removed.values()):
+        progress(f"removed what the interrupted run left: {removed}")

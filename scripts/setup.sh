@@ -21,7 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$state/apt.log" 2>&1 \
+    || { tail -20 "$state/apt.log" >&2; die "apt-get install failed (log: $state/apt.log)"; }
 fi
 
 # --- 2. compose v2 and buildx CLI plugins (from Debian trixie, no apt source change)
@@ -32,8 +33,9 @@ if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
   echo "deb http://deb.debian.org/debian trixie main" > "$t/sources.list"
   aptopts=(-o Dir::Etc::sourcelist="$t/sources.list" -o Dir::Etc::sourceparts=/nonexistent
            -o Dir::State::Lists="$t/lists" -o Dir::Cache="$t/cache" -o APT::Get::List-Cleanup=0)
-  apt-get "${aptopts[@]}" update -qq
-  (cd "$t/debs" && apt-get "${aptopts[@]}" download docker-compose docker-buildx >/dev/null)
+  apt-get "${aptopts[@]}" update -qq 2>/dev/null
+  (cd "$t/debs" && apt-get "${aptopts[@]}" download docker-compose docker-buildx >/dev/null 2>&1) \
+    || die "could not download docker-compose/docker-buildx from Debian trixie"
   for d in "$t"/debs/*.deb; do dpkg-deb -x "$d" "$t/x"; done
   install -m 0755 "$t/x/usr/libexec/docker/cli-plugins/docker-compose" "$plugins/docker-compose"
   install -m 0755 "$t/x/usr/libexec/docker/cli-plugins/docker-buildx" "$plugins/docker-buildx"
@@ -58,9 +60,12 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 stamp="$venv/.kit-installed"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  log "installing kit and its pinned dependencies into the venv"
-  "$venv/bin/pip" install -q --upgrade "pip>=24,<27"
-  "$venv/bin/pip" install -q -e ".[dev]"
+  log "installing kit and its pinned dependencies into the venv (log: $state/pip.log)"
+  if ! { "$venv/bin/pip" install --upgrade "pip>=24,<27" && "$venv/bin/pip" install -e ".[dev]"; } \
+      >"$state/pip.log" 2>&1; then
+    grep -v "^WARNING: Location" "$state/pip.log" | tail -25 >&2
+    die "pip install failed (full log: $state/pip.log)"
+  fi
   touch "$stamp"
 fi
 

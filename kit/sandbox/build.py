@@ -82,7 +82,8 @@ def image_layers(tag: str) -> list[dict]:
     rows = [json.loads(line) for line in out.splitlines() if line.strip()]
     layers = []
     for row in reversed(rows):
-        created = row.get("CreatedBy", "").replace("/bin/sh -c #(nop) ", "").strip()
+        created = row.get("CreatedBy", "").replace("/bin/sh -c #(nop) ", "").replace(" # buildkit", "").strip()
+        created = created or "base image layer (imported)"
         layers.append({"created_by": created[:120], "size": _parse_size(row.get("Size", "0B"))})
     return layers
 

@@ -17,7 +17,7 @@ import yaml
 from kit.config import Settings, testcontainers_environment
 from kit.errors import SandboxError
 from kit.evidence import excerpt
-from kit.sandbox.engine import LABEL, docker
+from kit.sandbox.engine import docker, run_labels
 from kit.spec import Spec
 
 OVERRIDE = "compose.kit-sandbox.yaml"
@@ -43,7 +43,7 @@ def override_file(spec: Spec, image: str, standins: dict[str, str], project: str
     """The sandbox's only changes: project name, the built image, stand-ins, a loopback port
     chosen by Docker, a faster health interval, no restarts of the app (a crash fails fast
     instead of looping), and kit's labels on everything."""
-    labels = {LABEL: "true"}
+    labels = run_labels()
     services = {spec.name: {"image": image, "pull_policy": "never", "labels": labels, "restart": "no",
                             "ports": [f"127.0.0.1::{spec.port}"],
                             "healthcheck": {"interval": "1s", "start_period": f"{start_period_s:g}s"}}}

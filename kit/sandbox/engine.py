@@ -10,6 +10,12 @@ from pathlib import Path
 from kit.errors import EngineMissing, SandboxError
 
 LABEL = "org.kit.sandbox"            # on every container, network, volume and image kit makes
+RUN_LABEL = f"{LABEL}.run"           # the kit run that made it (see kit.config.run_id)
+
+
+def run_labels() -> dict[str, str]:
+    from kit.config import run_id
+    return {LABEL: "true", RUN_LABEL: run_id()}
 SETUP_HINT = "run scripts/setup.sh (as root on Debian) or see `kit doctor`"
 
 

@@ -5,7 +5,6 @@ or Ctrl-C."""
 from __future__ import annotations
 
 import secrets as pysecrets
-import uuid
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator
@@ -13,16 +12,12 @@ from typing import Iterator
 from kit.config import Settings, testcontainers_environment
 from kit.errors import SandboxError
 from kit.evidence import excerpt
-from kit.sandbox.engine import LABEL
+from kit.sandbox.engine import run_labels
 from kit.sandbox.health import HealthResult, wait_healthy
 from kit.spec import Spec
 
 FAST_HEALTH = {"interval": 500_000_000, "timeout": 5_000_000_000, "retries": 3}
 NS = 1_000_000_000
-
-
-def session_labels() -> dict[str, str]:
-    return {LABEL: "true", f"{LABEL}.run": uuid.uuid4().hex[:12]}
 
 
 def placeholder_secrets(spec: Spec) -> dict[str, str]:
@@ -63,7 +58,7 @@ def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Ru
     """Start dependencies, wait until healthy, start the app, wait until Docker says healthy."""
     from testcontainers.core.network import Network
     testcontainers_environment()
-    settings, labels = Settings.load(), session_labels()
+    settings, labels = Settings.load(), run_labels()
     values = placeholder_secrets(spec)
     with ExitStack() as stack:
         network = Network(docker_network_kw={"labels": labels})

@@ -2,26 +2,30 @@
 from __future__ import annotations
 
 from kit.sandbox.compose_run import PROJECT_PREFIX
-from kit.sandbox.engine import LABEL, docker
+from kit.sandbox.engine import LABEL, RUN_LABEL, docker
 
 
 def _ids(*args: str) -> list[str]:
     return docker(*args).stdout.split()
 
 
-def sandbox_resources() -> dict[str, list[str]]:
-    """Containers, networks and volumes labelled by kit or belonging to a kit compose project."""
-    found = {"containers": _ids("ps", "-aq", "--filter", f"label={LABEL}"),
-             "networks": _ids("network", "ls", "-q", "--filter", f"label={LABEL}"),
-             "volumes": _ids("volume", "ls", "-q", "--filter", f"label={LABEL}")}
+def sandbox_resources(run: str = "") -> dict[str, list[str]]:
+    """Containers, networks and volumes labelled by kit (by one run, when ``run`` is given) or
+    belonging to a kit compose project."""
+    label = f"{RUN_LABEL}={run}" if run else LABEL
+    found = {"containers": _ids("ps", "-aq", "--filter", f"label={label}"),
+             "networks": _ids("network", "ls", "-q", "--filter", f"label={label}"),
+             "volumes": _ids("volume", "ls", "-q", "--filter", f"label={label}")}
+    if run:
+        return found
     rows = docker("ps", "-a", "--format", '{{.ID}} {{.Label "com.docker.compose.project"}}').stdout
     found["containers"] += [cid for cid, _, project in (r.partition(" ") for r in rows.splitlines())
                             if project.startswith(PROJECT_PREFIX) and cid not in found["containers"]]
     return found
 
 
-def sweep() -> dict[str, int]:
-    found = sandbox_resources()
+def sweep(run: str = "") -> dict[str, int]:
+    found = sandbox_resources(run)
     if found["containers"]:
         docker("rm", "-f", "-v", *found["containers"])
     if found["networks"]:
@@ -29,3 +33,11 @@ def sweep() -> dict[str, int]:
     if found["volumes"]:
         docker("volume", "rm", "-f", *found["volumes"], check=False)
     return {k: len(v) for k, v in found.items()}
+
+
+def sweep_images() -> int:
+    """Remove kit's sandbox images (kit-sandbox/*): the cache of earlier builds. Stand-ins stay."""
+    rows = docker("images", "--format", "{{.Repository}}:{{.Tag}}", "kit-sandbox/*").stdout.split()
+    if rows:
+        docker("rmi", "-f", *rows, check=False)
+    return len(rows)

@@ -31,29 +31,32 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
 
 
 def consistency(spec: Spec, text: str) -> Evidence:
-    data = yaml.safe_load(text)
-    services, problems = data.get("services", {}), []
-    app = services.get(spec.name, {})
-    if app.get("healthcheck", {}).get("test") != ["CMD", *healthcheck_command(spec)]:
+    data = yaml.safe_load(text) or {}
+    services, problems = data.get("services") or {}, []
+    app = services.get(spec.name) or {}
+    if (app.get("healthcheck") or {}).get("test") != ["CMD", *healthcheck_command(spec)]:
         problems.append("the app's healthcheck differs from the Dockerfile HEALTHCHECK")
-    if not any(str(p).endswith(f":{spec.port}") for p in app.get("ports", [])):
+    ports = app.get("ports") or []
+    if not any(str(p).endswith(f":{spec.port}") for p in ports):
         problems.append(f"no published port maps to container port {spec.port}")
-    if any(not str(p).startswith("127.0.0.1:") for p in app.get("ports", [])):
+    if any(not str(p).startswith("127.0.0.1:") for p in ports):
         problems.append("a port is published beyond 127.0.0.1")
     for name, svc in services.items():
-        if "healthcheck" not in svc:
+        if not (svc or {}).get("healthcheck"):
             problems.append(f"service {name} has no healthcheck")
     for dep in spec.dependencies:
-        cond = app.get("depends_on", {}).get(dep.name, {}).get("condition")
+        cond = ((app.get("depends_on") or {}).get(dep.name) or {}).get("condition")
         if cond != "service_healthy":
             problems.append(f"{spec.name} does not wait for {dep.name} to be healthy")
-        if not any(str(v).startswith(f"{dep.volume}:") for v in services.get(dep.name, {}).get("volumes", [])):
+        if not any(str(v).startswith(f"{dep.volume}:") for v in (services.get(dep.name) or {}).get("volumes") or []):
             problems.append(f"{dep.name} keeps no data in the named volume {dep.volume}")
-    environment = app.get("environment", {})
+    environment = app.get("environment") or {}
+    if isinstance(environment, list):
+        environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
     for secret in spec.secrets:
         if secret in environment:
             problems.append(f"secret {secret} is set as plain environment")
-        if secret not in app.get("secrets", []):
+        if secret not in (app.get("secrets") or []):
             problems.append(f"secret {secret} is not mounted into {spec.name}")
     return Evidence("compose.consistency", DELIVERABLE,
                     "healthchecks everywhere, depends_on healthy, ports and health match the Dockerfile, "

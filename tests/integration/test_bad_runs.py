@@ -105,3 +105,23 @@ def test_sweep_after_a_hard_kill(minimal):
     sweep = subprocess.run([*KIT, "sweep"], capture_output=True, text=True, timeout=120)
     assert sweep.returncode == 0, sweep.stderr
     assert_nothing_left()
+
+
+def test_interrupted_run_restores_the_previous_output(minimal):
+    """`kit run` replaces its output as a whole: Ctrl-C mid-run leaves the previous run intact."""
+    first = subprocess.run([*KIT, "run", str(minimal)], capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    out = minimal / "kit-out"
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    proc = subprocess.Popen([*KIT, "run", str(minimal)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not kit_resources()["containers"]:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    after = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert after == before
+    assert not list(minimal.glob(".kit-out*")), "no staging or backup folder is left"
+    assert_nothing_left()

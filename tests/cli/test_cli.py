@@ -1,0 +1,69 @@
+"""The command line: exact exit codes and messages."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from kit.cli import main
+
+KIT = [sys.executable, "-m", "kit.cli"]
+
+
+def test_generate_prints_every_file_and_exits_0(minimal, capsys):
+    assert main(["generate", str(minimal)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert sorted(p.split("kit-out/")[1] for p in printed) == [
+        ".dockerignore", ".env.example", "Dockerfile", "compose.yaml", "docker/entrypoint.sh"]
+    assert (minimal / "kit-out" / "docker" / "entrypoint.sh").stat().st_mode & 0o111
+
+
+def test_generate_twice_is_byte_identical(minimal):
+    main(["generate", str(minimal)])
+    first = {p: p.read_bytes() for p in (minimal / "kit-out").rglob("*") if p.is_file()}
+    main(["generate", str(minimal)])
+    assert first == {p: p.read_bytes() for p in (minimal / "kit-out").rglob("*") if p.is_file()}
+
+
+def test_verify_before_generate_says_what_to_do(minimal, capsys):
+    assert main(["verify", str(minimal), "--static"]) == 1
+    assert "run `kit generate` first" in capsys.readouterr().err
+
+
+def test_static_verify_passes_on_generated_files(minimal, capsys):
+    assert main(["generate", str(minimal)]) == 0
+    assert main(["verify", str(minimal), "--static"]) == 0
+    out = capsys.readouterr().out
+    assert "container.hadolint" in out and "compose.schema" in out and "0 failed" in out
+
+
+def test_static_verify_fails_on_a_lint_finding(minimal, capsys):
+    main(["generate", str(minimal)])
+    dockerfile = minimal / "kit-out" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /app", "WORKDIR app"))  # DL3000
+    assert main(["verify", str(minimal), "--static"]) == 4
+    captured = capsys.readouterr()
+    assert "container.hadolint" in captured.err and "DL3000" in (minimal / "kit-out" / "evidence.json").read_text()
+
+
+def test_unknown_verb_is_a_usage_error():
+    proc = subprocess.run([*KIT, "deploy"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "invalid choice: 'deploy'" in proc.stderr
+
+
+@pytest.mark.docker
+def test_doctor_lists_everything_present():
+    proc = subprocess.run([*KIT, "doctor"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    for name in ("Docker engine", "docker compose v2", "docker buildx", "hadolint", "check-jsonschema",
+                 "shellcheck", "stand-in kit-standin/postgres:15", "stand-in kit-standin/python:3.11-bookworm"):
+        assert re.search(rf"^ok\s+{re.escape(name)}\s", proc.stdout, re.M), (name, proc.stdout)
+
+
+def test_doctor_names_the_fix_when_the_engine_is_missing(tmp_path):
+    env = {"DOCKER_HOST": f"unix://{tmp_path}/none.sock", "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    proc = subprocess.run([*KIT, "doctor"], capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 1
+    assert "missing Docker engine" in proc.stdout and "fix: start one: bash scripts/setup.sh" in proc.stdout

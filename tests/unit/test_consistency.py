@@ -1,0 +1,80 @@
+"""Cross-artifact consistency rules catch deliberately broken deliverables."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from kit.families import render_all
+from kit.spec import load_spec
+from kit.task_schema import schema_json
+from kit.verify import compose as compose_checks
+from kit.verify.container import consistency as dockerfile_consistency
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def spec_files(example):
+    spec = load_spec(example)
+    return spec, render_all(spec)
+
+
+def test_generated_files_are_consistent(spec_files):
+    spec, files = spec_files
+    assert dockerfile_consistency(spec, files["Dockerfile"]).passed
+    assert compose_checks.consistency(spec, files["compose.yaml"]).passed
+    assert compose_checks.env_example(spec, files[".env.example"]).passed
+
+
+@pytest.mark.parametrize("old,new,reason", [
+    ("EXPOSE 8000", "EXPOSE 8080", "EXPOSE (8080,) != service port 8000"),
+    ("USER 10001:10001", "USER root", "USER must be a numeric non-root id"),
+    ("USER 10001:10001", "USER 0:0", "USER must be a numeric non-root id"),
+    ("127.0.0.1:8000/healthz", "127.0.0.1:8000/status", "HEALTHCHECK does not probe /healthz"),
+    ("127.0.0.1:8000/healthz", "127.0.0.1:9000/healthz", "HEALTHCHECK does not probe port 8000"),
+    ("0.0.0.0:8000", "0.0.0.0:9000", "CMD does not bind port 8000"),
+    ("FROM ${PYTHON_IMAGE} AS runtime", "", "the build is not multi-stage"),
+])
+def test_broken_dockerfile_fails(spec_files, old, new, reason):
+    spec, files = spec_files
+    broken = files["Dockerfile"].replace(old, new)
+    if not new.startswith("FROM") and old.startswith("FROM"):
+        broken = broken.replace("COPY --from=build /opt/venv /opt/venv\n", "")
+    record = dockerfile_consistency(spec, broken)
+    assert record.status == "failed" and reason in record.reason
+
+
+@pytest.mark.parametrize("old,new,reason", [
+    ("condition: service_healthy", "condition: service_started", "does not wait for db to be healthy"),
+    ('"127.0.0.1:${APP_PORT:-8000}:8000"', '"${APP_PORT:-8000}:8000"', "published beyond 127.0.0.1"),
+    ('"127.0.0.1:${APP_PORT:-8000}:8000"', '"127.0.0.1:8000:9000"', "no published port maps to container port 8000"),
+    ("      - db-data:/var/lib/postgresql/data\n", "", "db keeps no data in the named volume db-data"),
+    ("      PGHOST: \"db\"\n", "      PGHOST: \"db\"\n      PGPASSWORD: \"x\"\n", "secret PGPASSWORD is set as plain environment"),
+    ("urlopen('http://127.0.0.1:8000/healthz'", "urlopen('http://127.0.0.1:8000/'", "differs from the Dockerfile"),
+])
+def test_broken_compose_fails(spec_files, old, new, reason):
+    spec, files = spec_files
+    assert old in files["compose.yaml"]
+    record = compose_checks.consistency(spec, files["compose.yaml"].replace(old, new, 1))
+    assert record.status == "failed" and reason in record.reason
+
+
+def test_env_example_with_a_real_value_fails(spec_files):
+    spec, files = spec_files
+    record = compose_checks.env_example(spec, files[".env.example"].replace("PGPASSWORD=change-me", "PGPASSWORD=s3cret"))
+    assert record.status == "failed" and "other than the placeholder" in record.reason
+
+
+def test_published_schema_is_current():
+    assert (ROOT / "docs" / "reference" / "task.schema.json").read_text() == schema_json()
+    json.loads(schema_json())
+
+
+def test_every_family_has_template_notebook_docs_and_tests():
+    from kit.families import families
+    for name, family in families().items():
+        assert (ROOT / "templates" / family.template / "manifest.yaml").is_file(), name
+        assert (ROOT / "notebooks" / f"{family.notebook}.ipynb").is_file(), name
+        assert (ROOT / "docs" / "families" / f"{name}.md").is_file(), name
+        assert (ROOT / "kit" / "verify" / f"{name}.py").is_file(), name
+        assert name in (ROOT / "tests" / "integration" / "test_run_example.py").read_text(), name
