@@ -104,3 +104,40 @@ def test_site_pages_and_nothing_loaded_from_outside(example_run):
 
 def test_no_container_left_behind(example_run):
     assert_nothing_left()
+
+
+def test_site_in_a_real_browser_requests_only_itself(example_run):
+    """Open the published site in headless Chromium (Debian's, driven by Playwright): every
+    request the pages make goes to the local server, and the evidence summary is on screen."""
+    import functools
+    import http.server
+    import shutil
+    import threading
+
+    from playwright.sync_api import sync_playwright
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian's chromium is installed by scripts/setup.sh"
+    site = example_run["project"] / "kit-out" / "site"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    requested: list[str] = []
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=chromium, args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+            page = browser.new_page()
+            page.on("request", lambda req: requested.append(req.url))
+            for name in ("index.html", "10_container.html", "20_compose.html", "work.html"):
+                page.goto(f"{base}/{name}", wait_until="networkidle")
+            page.goto(f"{base}/index.html", wait_until="networkidle")
+            body = page.inner_text("body")
+            browser.close()
+    finally:
+        server.shutdown()
+    outside = [u for u in requested if not (u.startswith(base) or u.startswith("data:"))]
+    assert outside == []
+    assert re.search(r"\d+ passed, 0 failed", body)
+    assert "container.healthy" in body
