@@ -50,6 +50,8 @@ def cmd_generate(args) -> int:
     from kit.pipeline import generate
     from kit.spec import load_spec
     spec = load_spec(Path(args.project), Path(args.out) if args.out else None)
+    if spec.health_fallback:
+        err.print(f"[yellow]kit: note:[/yellow] {spec.health_fallback}")
     files = generate(spec)
     for rel in sorted(files):
         out.print(str(spec.output / rel))
@@ -72,7 +74,8 @@ def cmd_verify(args) -> int:
     path = write_evidence_json(spec.output)
     for r in records:
         colour = {"passed": "green", "failed": "red", "skipped": "yellow"}[r.status]
-        out.print(f"[{colour}]{r.status:7}[/{colour}] {r.check:28} {r.reason or r.title}")
+        out.print(f"[{colour}]{r.status:7}[/{colour}] {r.check:28} {r.reason or r.title}"
+                  + (f" [yellow](fallback: {r.fallback})[/yellow]" if r.fallback and r.check != "task.valid" else ""))
     out.print(f"{summary_line(records)}; evidence: {path}")
     return _gate(records)
 
@@ -99,7 +102,7 @@ def cmd_sweep(args) -> int:
     from kit.sandbox.engine import require_engine
     from kit.sandbox.sweep import sweep
     require_engine()
-    removed = sweep()
+    removed = sweep(everything=args.all)
     if args.images:
         from kit.sandbox.sweep import sweep_images
         removed["images"] = sweep_images()
@@ -127,12 +130,16 @@ def parser() -> argparse.ArgumentParser:
         if verb == "sweep":
             verb_parser.add_argument("--images", action="store_true",
                                      help="also remove the cached sandbox images (kit-sandbox/*)")
+            verb_parser.add_argument("--all", action="store_true",
+                                     help="also remove resources of kit runs that are still going")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm)
+    from kit.config import new_run
+    new_run()
     try:
         return args.fn(args)
     except KitError as exc:

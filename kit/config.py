@@ -48,4 +48,18 @@ def run_id() -> str:
     import uuid
     if not os.environ.get("KIT_RUN_ID"):
         os.environ["KIT_RUN_ID"] = uuid.uuid4().hex[:12]
+        os.environ["KIT_RUN_PID"] = str(os.getpid())
     return os.environ["KIT_RUN_ID"]
+
+
+def run_pid() -> str:
+    """The process that owns this run (the CLI, not a notebook kernel)."""
+    run_id()
+    return os.environ.get("KIT_RUN_PID") or str(os.getpid())
+
+
+def new_run() -> str:
+    """Start a new run in this process (the CLI calls this once); kernels it starts inherit it."""
+    os.environ.pop("KIT_RUN_ID", None)
+    os.environ.pop("KIT_RUN_PID", None)
+    return run_id()

@@ -76,7 +76,7 @@ def stacked_status_chart(counts: list[dict]):
         ax.barh(names, values, left=left, color=colour, label=status)
         left = [a + b for a, b in zip(left, values)]
     ax.set_xlabel("checks")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_title("Evidence by family")
     fig.tight_layout()
     plt.close(fig)

@@ -25,6 +25,7 @@ def generate(spec: Spec, out: Path | None = None, only: tuple[str, ...] = ()) ->
         if not only or name in only:
             files.update(family.render(spec))
     write_files(files, out)
+    (out / ".kit-output").write_text("This folder is written by kit and replaced as a whole by `kit run`.\n")
     return files
 
 

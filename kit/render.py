@@ -27,6 +27,9 @@ def environment() -> jinja2.Environment:
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters["tojson"] = lambda value: json.dumps(value, ensure_ascii=False)
+    # a double-quoted Dockerfile word: JSON escapes quotes and backslashes, and Docker would
+    # expand $ in LABEL/ENV values, so it is escaped too
+    env.filters["dockerstr"] = lambda value: json.dumps(str(value), ensure_ascii=False).replace("$", "\\$")
     return env
 
 

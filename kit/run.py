@@ -40,6 +40,7 @@ def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
     from kit.config import run_id
     run_id()                                 # set before the kernels start, so they inherit it
     target = spec.output
+    check_output_folder(spec)
     backup = target.with_name(f".{target.name}.previous")
     if backup.exists():
         shutil.rmtree(backup)
@@ -56,6 +57,25 @@ def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
         raise
     shutil.rmtree(backup, ignore_errors=True)
     return result
+
+
+MARKER = ".kit-output"
+
+
+def check_output_folder(spec: Spec) -> None:
+    """kit replaces its output folder as a whole, so it must never be a folder the user owns."""
+    from kit.errors import TaskError
+    out, task = spec.output, str(spec.task.path)
+    line = spec.task.line("output")
+    for protected, what in ((spec.project, "the project folder"), (spec.source, "the source folder"),
+                            (spec.project / ".claude", "the .claude folder")):
+        if out == protected or protected.is_relative_to(out):
+            raise TaskError(f"the output folder {out} is or contains {what}", file=task, line=line,
+                            field="output", hint="use a folder of its own, e.g. kit-out")
+    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
+        raise TaskError(f"the output folder {out} exists, is not empty and was not made by kit; kit replaces "
+                        "its output as a whole and will not delete it", file=task, line=line, field="output",
+                        hint="choose another folder, or empty this one")
 
 
 def _run_into(spec: Spec, sandbox: bool, progress) -> RunResult:

@@ -1,6 +1,7 @@
 """The one service model. Every deliverable is rendered from a Spec and nothing else."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,11 +84,15 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
     root = task_path.parent.parent if task_path.parent.name == ".claude" else task_path.parent
     svc = doc.data["service"]
     source = (root / svc.get("source", ".")).resolve()
+    if source.exists() and not source.is_dir():
+        raise TaskError(f"source {source} is a file, not a folder", file=str(task_path),
+                        line=doc.line("service", "source"), field="service.source",
+                        hint="give the folder that holds the service's code and requirements")
     if not source.is_dir():
         raise TaskError(f"source folder {source} does not exist", file=str(task_path),
                         line=doc.line("service", "source"), field="service.source",
                         hint="give a folder relative to the project root (the folder holding .claude/)")
-    facts = detect_python(source)
+    facts = detect_python(source, root)
     if not facts.requirements_file:
         raise DetectionError("cannot detect the stack: no requirements.txt or pyproject.toml in "
                              f"{source}", file=str(task_path), line=doc.line("service", "source"),
@@ -101,6 +106,8 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
     python = svc.get("python") or facts.python or DEFAULT_PYTHON
     port = int(svc.get("port", 8000))
     framework, app, command, extra = _server(doc, facts, port)
+    _check_app_object(doc, source, app)
+    _check_env(doc, port, secrets)
     health, fallback = _health(doc, facts)
     metrics = svc.get("metrics") or ("/metrics" if facts.uses_prometheus else "")
     out = Path(output) if output else root / doc.data.get("output", "kit-out")
@@ -117,6 +124,34 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
         task=doc, facts=facts)
 
 
+def _check_app_object(doc: TaskDoc, source: Path, app: str) -> None:
+    """service.app must name a module in the source that defines the attribute."""
+    if "app" not in doc.data["service"] or not app:
+        return
+    module, _, attr = app.partition(":")
+    base = source.joinpath(*module.split("."))
+    path = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
+    where = dict(file=str(doc.path), line=doc.line("service", "app"), field="service.app")
+    if not path.is_file():
+        raise TaskError(f"module {module!r} not found in {source}", **where,
+                        hint="give module:attribute relative to service.source, e.g. app:app")
+    if not re.search(rf"^(?:{re.escape(attr)}\s*[:=]|def {re.escape(attr)}\b|class {re.escape(attr)}\b|"
+                     rf"from\s+\S+\s+import\s+.*\b{re.escape(attr)}\b)", path.read_text(errors="replace"), re.M):
+        raise TaskError(f"{path.name} defines no {attr!r}", **where,
+                        hint="name the WSGI/ASGI object the module defines, e.g. app:application")
+
+
+def _check_env(doc: TaskDoc, port: int, secrets: list[str]) -> None:
+    for key, value in doc.data["service"].get("env", {}).items():
+        where = dict(file=str(doc.path), line=doc.line("service", "env", key), field=f"service.env.{key}")
+        if key in secrets:
+            raise TaskError(f"{key} is a secret and cannot also be a plain setting", **where,
+                            hint=f"remove {key} from service.env; its value comes from the secret")
+        if key == "PORT" and str(value) != str(port):
+            raise TaskError(f"PORT={value} contradicts service.port {port}", **where,
+                            hint="set service.port instead: kit sets PORT and the server's bind from it")
+
+
 def _env_str(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
@@ -128,21 +163,31 @@ def _server(doc: TaskDoc, facts: PythonFacts, port: int):
     if svc.get("command"):
         return framework or "custom", app, tuple(svc["command"]), ()
     if not framework or not app:
+        if facts.syntax_errors:
+            raise DetectionError(f"the source does not parse: {facts.syntax_errors[0]}", file=str(doc.path),
+                                 line=doc.line("service", "source") or doc.line("service"), field="service.source",
+                                 hint="fix the syntax error in the service's source (kit reads it to find the app)")
         missing = "service.app" if framework else "service.framework and service.app"
         raise DetectionError("cannot detect the web framework or the app object "
                              f"(found dependencies: {', '.join(facts.dependencies) or 'none'})",
                              file=str(doc.path), line=doc.line("service"), field=missing,
                              hint="set service.app: module:attribute (e.g. app:app) and service.framework, "
                                   "or service.command")
-    workers, threads = str(svc.get("workers", 2)), str(svc.get("threads", 1))
+    # prometheus_client keeps metrics per process: with several workers each scrape sees one
+    # worker's counters. One worker (threads for concurrency) unless the task says otherwise.
+    single = facts.uses_prometheus
+    workers = str(svc.get("workers", 1 if single else 2))
+    threads = str(svc.get("threads", 4 if single else 1))
     if framework in ("fastapi", "asgi"):
         server = "uvicorn"
         command = ("uvicorn", app, "--host", "0.0.0.0", "--port", str(port), "--workers", workers,
-                   "--proxy-headers", "--timeout-graceful-shutdown", "20")
+                   "--proxy-headers", "--timeout-graceful-shutdown", "8")
     else:
         server = "gunicorn"
+        # no access log: the app owns its log format (e.g. JSON lines); graceful timeout below
+        # Docker's 10 s stop timeout, so in-flight requests finish before a SIGKILL could come
         command = ("gunicorn", "--bind", f"0.0.0.0:{port}", "--workers", workers, "--threads", threads,
-                   "--access-logfile", "-", "--graceful-timeout", "20", app)
+                   "--graceful-timeout", "8", app)
     extra = () if server in facts.dependencies else (SERVER_PINS[server],)
     return framework, app, command, extra
 

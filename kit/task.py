@@ -12,10 +12,13 @@ from jsonschema.exceptions import ValidationError
 
 from kit.errors import TaskError
 from kit.task_schema import SCHEMA
-from kit.yamlpos import line_for, load_with_lines
+import yaml
+
+from kit.yamlpos import DuplicateKey, line_for, load_with_lines
 
 SECTIONS = ("Requirements", "Context", "Acceptance criteria", "Technical constraints",
             "Integration requirements")
+URL_PASSWORD = re.compile(r"://[^/\s:@]+:[^@\s/]+@")
 SECRET_WORDS = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|CREDENTIAL)", re.I)
 
 
@@ -42,13 +45,17 @@ def read_task(path: Path) -> TaskDoc:
                         hint="create .claude/task.md with YAML front matter (see docs/task-format.md)")
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")     # a BOM from a Windows editor is not an error
     except UnicodeDecodeError as exc:
         raise TaskError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from None
     front, body, body_line = _split_front_matter(text, path)
     try:
         data, lines = load_with_lines(front, first_line=2)
-    except Exception as exc:  # yaml.YAMLError carries a mark with the line
+    except DuplicateKey as dup:
+        field = ".".join(map(str, (*dup.path, dup.key)))
+        raise TaskError(str(dup), file=str(path), line=dup.line, field=field,
+                        hint="keep one of them: YAML would silently use the last") from None
+    except yaml.YAMLError as exc:  # carries a mark with the line
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
@@ -121,6 +128,11 @@ def _refuse_secret_values(doc: TaskDoc) -> None:
     env = service.get("env")
     if isinstance(env, dict):
         for key, value in env.items():
+            if isinstance(value, str) and URL_PASSWORD.search(value):
+                raise TaskError(f"the URL in {key} carries a password", file=str(doc.path),
+                                line=doc.line("service", "env", key), field=f"service.env.{key}",
+                                hint="leave the password out of the URL and declare it in service.secrets "
+                                     "(for Postgres: PGPASSWORD, which libpq reads itself)")
             if SECRET_WORDS.search(str(key)) and value not in (None, ""):
                 raise TaskError(f"{key} looks like a secret and has a value in task.md",
                                 file=str(doc.path), line=doc.line("service", "env", key),
@@ -149,13 +161,28 @@ def _task_error(doc: TaskDoc, error: ValidationError) -> TaskError:
         message = f"must be {error.schema['minimum']}-{error.schema['maximum']}, got {error.instance!r}"
     elif error.validator == "type":
         message = f"must be of type {error.validator_value}, got {type(error.instance).__name__} {error.instance!r}"
+        hint = _type_hint(path, error)
     elif error.validator == "enum":
         message = f"got {error.instance!r}; valid values: {', '.join(map(str, error.validator_value))}"
     elif error.validator == "pattern":
         description = error.schema.get("description", f"pattern {error.validator_value}")
         message = f"invalid value {error.instance!r}: {description}"
+        if error.validator_value.startswith("^/") and isinstance(error.instance, str):
+            hint = f"a path starts with '/': did you mean '/{error.instance.lstrip('/')}'?"
     return TaskError(message, file=str(doc.path), line=line, field=field_name or "(front matter)",
                      hint=hint)
+
+
+def _type_hint(path: list[Any], error: ValidationError) -> str:
+    if isinstance(error.instance, float) and error.validator_value == "string":
+        return f"YAML read a number: quote it, e.g. \"{error.instance}\" (3.10 unquoted becomes 3.1)"
+    if error.validator_value == "integer":
+        return "write a whole number without quotes, e.g. 8000"
+    if error.validator_value == "array":
+        return "write a list, e.g. [A, B] or one '- item' per line"
+    if error.validator_value == "object":
+        return "write a mapping of key: value lines"
+    return f"write a {error.validator_value}"
 
 
 def _dotted(path: list[Any]) -> str:

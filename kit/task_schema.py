@@ -25,7 +25,8 @@ SCHEMA: dict = {
             "required": ["name"],
             "properties": {
                 "name": {"type": "string", "pattern": NAME, "maxLength": 63,
-                         "description": "DNS-1123 label: lower-case letters, digits and '-'"},
+                         "description": "a DNS-1123 label: 1-63 lower-case letters, digits and '-', "
+                                        "starting and ending with a letter or digit"},
                 "source": {"type": "string", "minLength": 1,
                            "description": "The service's source folder, relative to the project root "
                                           "(the folder holding .claude/). Default: the project root."},

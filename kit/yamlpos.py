@@ -25,11 +25,22 @@ def load_with_lines(text: str, first_line: int = 1) -> tuple[Any, dict[Path_, in
     return data, lines
 
 
+class DuplicateKey(ValueError):
+    def __init__(self, path: Path_, key: str, line: int, first: int):
+        self.path, self.key, self.line, self.first = path, key, line, first
+        super().__init__(f"duplicate key {key!r} (first at line {first})")
+
+
 def _walk(node: yaml.Node, path: Path_, lines: dict[Path_, int], offset: int) -> None:
     lines[path] = node.start_mark.line + 1 + offset
     if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
         for key_node, value_node in node.value:
             key = key_node.value
+            line = key_node.start_mark.line + 1 + offset
+            if key in seen:
+                raise DuplicateKey(path, key, line, seen[key])
+            seen[key] = line
             lines[path + (key,)] = key_node.start_mark.line + 1 + offset
             _walk(value_node, path + (key,), lines, offset)
             lines[path + (key,)] = key_node.start_mark.line + 1 + offset

@@ -30,25 +30,28 @@ class PythonFacts:
     routes: tuple[str, ...] = ()
     uses_prometheus: bool = False
     notes: tuple[str, ...] = field(default=())
+    syntax_errors: tuple[str, ...] = ()   # "path:line: message" for files Python cannot parse
 
 
 def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def detect_python(source: Path) -> PythonFacts:
+def detect_python(source: Path, project: Path | None = None) -> PythonFacts:
     source = Path(source)
     req_file, deps = _dependencies(source)
     lock = next((n for n in ("uv.lock", "poetry.lock") if (source / n).is_file()), "")
     framework = next((fw for dep, fw in FRAMEWORK_BY_DEP if dep in deps), "")
     files = list(_python_files(source))
-    app = _find_app(source, files, framework)
+    errors: list[str] = []
+    app = _find_app(source, files, framework, errors)
     if not framework and app:
         framework = "wsgi"
     routes = tuple(sorted(set(_routes(files))))
     return PythonFacts(requirements_file=req_file, lock_file=lock, dependencies=tuple(sorted(deps)),
-                       python=_python_version(source), framework=framework, app=app, routes=routes,
-                       uses_prometheus="prometheus-client" in deps or _mentions(files, "prometheus_client"))
+                       python=_python_version(source, project), framework=framework, app=app, routes=routes,
+                       uses_prometheus="prometheus-client" in deps or _mentions(files, "prometheus_client"),
+                       syntax_errors=tuple(errors))
 
 
 def _dependencies(source: Path) -> tuple[str, set[str]]:
@@ -78,9 +81,11 @@ def _dependencies(source: Path) -> tuple[str, set[str]]:
     return "", set()
 
 
-def _python_version(source: Path) -> str:
-    for name in (".python-version", "runtime.txt"):
-        path = source / name
+def _python_version(source: Path, project: Path | None) -> str:
+    candidates = [source / n for n in (".python-version", "runtime.txt")]
+    if project is not None and project != source:
+        candidates.append(project / ".python-version")
+    for path in candidates:
         if path.is_file():
             match = re.search(r"3\.(\d+)", path.read_text())
             if match:
@@ -110,7 +115,7 @@ def _mentions(files: list[Path], word: str) -> bool:
     return any(word in p.read_text(errors="replace") for p in files)
 
 
-def _find_app(source: Path, files: list[Path], framework: str) -> str:
+def _find_app(source: Path, files: list[Path], framework: str, errors: list[str]) -> str:
     """Find `name = Flask(...)` / `FastAPI(...)` / Django's WSGI module."""
     if framework == "django":
         for path in files:
@@ -123,7 +128,8 @@ def _find_app(source: Path, files: list[Path], framework: str) -> str:
     for path in ranked:
         try:
             tree = ast.parse(path.read_text(errors="replace"))
-        except SyntaxError:
+        except SyntaxError as exc:
+            errors.append(f"{path}:{exc.lineno}: {exc.msg}")
             continue
         for node in tree.body:
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):

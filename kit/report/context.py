@@ -19,8 +19,10 @@ def read_context(spec: Spec) -> dict[str, str]:
     found = {}
     session = spec.project / CONTEXT_FILE
     if session.is_file():
-        rows = [r for r in session.read_text(errors="replace").splitlines() if r.strip()]
-        found[str(CONTEXT_FILE)] = "\n".join(rows[-EXCERPT:])
+        entries = re.split(r"(?m)^(?=## )", session.read_text(errors="replace"))
+        others = [e.strip() for e in entries if e.startswith("## ") and not e.startswith("## DevOps Architect")]
+        if others:   # the latest entry by someone else, with its heading (kit's own are not quoted)
+            found[str(CONTEXT_FILE)] = "\n".join(others[-1].splitlines()[:EXCERPT])
     work = spec.project / WORK_FILE
     if work.is_file():
         text = work.read_text(errors="replace")

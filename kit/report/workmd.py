@@ -56,7 +56,8 @@ def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
         for rel in family.render(spec):
             owners[rel] = family.title
     out += [f"| `{_rel(spec, spec.output / rel)}` | {owners.get(rel, '')} |" for rel in sorted(files)]
-    out += ["| `evidence.json` | every check's record |", "| `site/` | the published site |", ""]
+    out += [f"| `{_rel(spec, spec.output / 'evidence.json')}` | every check's record |",
+            f"| `{_rel(spec, spec.output / 'site')}/` | the published site |", ""]
     if spec.reserved:
         out += [f"Not generated yet (accepted in task.md, later releases): {', '.join(spec.reserved)}.", ""]
     return out
@@ -70,9 +71,14 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
            f"- Runs as UID/GID {spec.uid}:{spec.uid}; exec-form `{' '.join(spec.command)}`, "
            "PID 1 receives SIGTERM (the entrypoint `exec`s the server).",
            f"- Health: {health}, probed by Python's own urllib (no curl in the image).",
+           *([f"- One worker process by default: prometheus_client keeps metrics per process, so with several "
+              "workers each scrape would see one worker's counters. Scale with replicas, or set "
+              "`service.workers` together with prometheus_client's multiprocess mode."]
+             if spec.facts.uses_prometheus and "workers" not in spec.task.data["service"] else []),
            f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}.",
-           "- Secrets are mounted as files (`/run/secrets/NAME`) and exported as `NAME` by the entrypoint; "
-           "none has a value in any file.", ""]
+           "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
+           "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
+           "placeholder `change-me`).", ""]
     for rel in sorted(files):
         out += [f"### `{rel}`", "", f"```{_fence(rel)}", files[rel].rstrip(), "```", ""]
     return out

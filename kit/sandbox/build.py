@@ -16,7 +16,14 @@ from kit.evidence import excerpt
 from kit.sandbox.engine import LABEL, docker
 
 COPY_SKIP = {".git", ".venv", "venv", "__pycache__", "node_modules", ".mypy_cache", ".pytest_cache",
-             ".tox", "kit-out"}
+             ".tox", "kit-out", ".env", "secrets"}
+
+
+def _skip(directory: str, names: list[str]) -> list[str]:
+    """Never copy VCS data, caches, local secrets or kit's own output into a build context."""
+    here = Path(directory)
+    return [n for n in names if n in COPY_SKIP or (n.startswith(".env.") and n != ".env.example")
+            or (here / n / ".kit-output").is_file() or (n.startswith(".") and n.endswith(".previous"))]
 
 
 @contextmanager
@@ -25,8 +32,8 @@ def staged_repo(source: Path, deliverables: dict[str, str]) -> Iterator[Path]:
     of the source with the files overlaid. The source itself is never touched."""
     root = Path(tempfile.mkdtemp(prefix="kit-stage-"))
     try:
-        shutil.copytree(source, root, dirs_exist_ok=True,
-                        ignore=lambda d, names: [n for n in names if n in COPY_SKIP])
+        shutil.copytree(source, root, dirs_exist_ok=True, ignore=_skip)
+        root.chmod(0o700)   # copytree copies the source folder's mode onto it
         for rel, content in deliverables.items():
             path = root / rel
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,7 +75,9 @@ def build_image(context: Path, tag: str, build_args: dict[str, str], *, network:
     seconds = round(time.monotonic() - start, 2)
     log = (proc.stdout or "") + (proc.stderr or "")
     if proc.returncode != 0:
-        raise SandboxError(f"docker build failed (exit {proc.returncode})", logs=excerpt(log, 30))
+        errors = [r.split(" ", 2)[-1] for r in log.splitlines() if "ERROR" in r and "executor failed" not in r]
+        why = f": {errors[0].strip()[:300]}" if errors else ""
+        raise SandboxError(f"docker build failed (exit {proc.returncode}){why}", logs=excerpt(log, 30))
     return BuiltImage(tag=tag, seconds=seconds, size_bytes=image_size(tag), layers=image_layers(tag),
                       log=excerpt(log, 25), cached=False)
 

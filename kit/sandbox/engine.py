@@ -11,11 +11,12 @@ from kit.errors import EngineMissing, SandboxError
 
 LABEL = "org.kit.sandbox"            # on every container, network, volume and image kit makes
 RUN_LABEL = f"{LABEL}.run"           # the kit run that made it (see kit.config.run_id)
+PID_LABEL = f"{LABEL}.pid"           # the process owning that run, so a sweep spares live runs
 
 
 def run_labels() -> dict[str, str]:
-    from kit.config import run_id
-    return {LABEL: "true", RUN_LABEL: run_id()}
+    from kit.config import run_id, run_pid
+    return {LABEL: "true", RUN_LABEL: run_id(), PID_LABEL: run_pid()}
 SETUP_HINT = "run scripts/setup.sh (as root on Debian) or see `kit doctor`"
 
 

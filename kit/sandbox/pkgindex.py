@@ -10,10 +10,12 @@ import contextlib
 import hashlib
 import socket
 import os
+import shlex
 import ssl
 import subprocess
 import sys
 import time
+import tomllib
 import urllib.request
 from pathlib import Path
 from typing import Iterator
@@ -41,6 +43,17 @@ def host_ca_bundle() -> str:
     raise SandboxError("no CA bundle found for package downloads; set PIP_CERT to your CA bundle")
 
 
+def build_requires(source: Path) -> list[str]:
+    """The build backend a pyproject.toml asks for: the image's pip needs it from the index too."""
+    pyproject = Path(source) / "pyproject.toml"
+    if not pyproject.is_file():
+        return []
+    try:
+        return list(tomllib.loads(pyproject.read_text()).get("build-system", {}).get("requires", []))
+    except tomllib.TOMLDecodeError:
+        return []
+
+
 def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], base_image: str) -> Path:
     """Download what ``pip install`` in the image will ask for, cached by content hash.
 
@@ -53,18 +66,22 @@ def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], bas
     if (target / ".complete").is_file():
         return target
     target.mkdir(parents=True, exist_ok=True)
-    wanted = ["-r", f"/src/{requirements_file}"] if requirements_file == "requirements.txt" else ["/src"]
+    # pip builds a local project's metadata in place, so it gets a writable copy of the source
+    wanted = ["-r", f"/tmp/src/{requirements_file}"] if requirements_file == "requirements.txt" else ["/tmp/src"]
+    download = ["python3", "-m", "pip", "download", "--quiet", "--dest", "/wheels", *BUILD_TOOLS,
+                *build_requires(source), *extra, *wanted]
     ca = host_ca_bundle()
     argv = ["run", "--rm", "--network", "host", "--label", f"{LABEL}=true",
             "--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
             "-e", "PIP_CERT=/etc/ssl/certs/kit-host-ca.crt", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1",
             "-v", f"{ca}:/etc/ssl/certs/kit-host-ca.crt:ro", "-v", f"{target}:/wheels",
             "-v", f"{source}:/src:ro", base_image,
-            "python3", "-m", "pip", "download", "--quiet", "--dest", "/wheels", *BUILD_TOOLS, *extra, *wanted]
+            "sh", "-c", "cp -r /src /tmp/src && exec " + shlex.join(download)]
     proc = docker(*argv, check=False, timeout=900)
     if proc.returncode != 0:
-        raise SandboxError(f"could not download the service's Python packages (pip download in {base_image}, "
-                           f"exit {proc.returncode}); check {requirements_file}",
+        lines = [r for r in (proc.stdout + proc.stderr).splitlines() if r.startswith("ERROR")]
+        raise SandboxError(f"pip download of the service's packages failed in {base_image} "
+                           f"(exit {proc.returncode}): {lines[-1] if lines else 'see the log'}",
                            logs=excerpt(proc.stdout + proc.stderr))
     (target / ".complete").write_text(" ".join(argv))
     return target

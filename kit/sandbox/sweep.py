@@ -1,8 +1,10 @@
 """Remove every sandbox resource kit left behind (after a crash or a kill -9)."""
 from __future__ import annotations
 
+import os
+
 from kit.sandbox.compose_run import PROJECT_PREFIX
-from kit.sandbox.engine import LABEL, RUN_LABEL, docker
+from kit.sandbox.engine import LABEL, PID_LABEL, RUN_LABEL, docker
 
 
 def _ids(*args: str) -> list[str]:
@@ -24,8 +26,29 @@ def sandbox_resources(run: str = "") -> dict[str, list[str]]:
     return found
 
 
-def sweep(run: str = "") -> dict[str, int]:
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _owned_by_live_process(kind: str, ident: str) -> bool:
+    fmt = "{{index .Config.Labels \"%s\"}}" if kind == "container" else "{{index .Labels \"%s\"}}"
+    pid = docker(kind, "inspect", "--format", fmt % PID_LABEL, ident, check=False).stdout.strip()
+    return bool(pid) and pid != "<no value>" and _alive(pid)
+
+
+def sweep(run: str = "", everything: bool = False) -> dict[str, int]:
+    """Remove sandbox resources: one run's, or those whose kit process is gone (a crash, a
+    kill -9). ``everything`` also takes resources of kit runs still going."""
     found = sandbox_resources(run)
+    if not run and not everything:
+        kinds = {"containers": "container", "networks": "network", "volumes": "volume"}
+        found = {k: [i for i in ids if not _owned_by_live_process(kinds[k], i)] for k, ids in found.items()}
     if found["containers"]:
         docker("rm", "-f", "-v", *found["containers"])
     if found["networks"]:

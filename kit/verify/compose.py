@@ -53,6 +53,10 @@ def consistency(spec: Spec, text: str) -> Evidence:
     environment = app.get("environment") or {}
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
+    from kit.task import URL_PASSWORD
+    for key, value in environment.items():
+        if URL_PASSWORD.search(str(value)):
+            problems.append(f"{key} carries a password inside a URL")
     for secret in spec.secrets:
         if secret in environment:
             problems.append(f"secret {secret} is set as plain environment")
@@ -65,6 +69,7 @@ def consistency(spec: Spec, text: str) -> Evidence:
 
 
 def env_example(spec: Spec, text: str) -> Evidence:
+    from kit.task import SECRET_WORDS, URL_PASSWORD
     problems = []
     for row in text.splitlines():
         if row.startswith("#") or "=" not in row:
@@ -72,6 +77,8 @@ def env_example(spec: Spec, text: str) -> Evidence:
         key, value = row.split("=", 1)
         if key in spec.secrets and value != PLACEHOLDER:
             problems.append(f"{key} has a value other than the placeholder {PLACEHOLDER!r}")
+        elif key not in spec.secrets and (URL_PASSWORD.search(value) or (SECRET_WORDS.search(key) and value)):
+            problems.append(f"{key} looks like it carries a secret value")
     missing = [s for s in spec.secrets if f"\n{s}={PLACEHOLDER}" not in "\n" + text]
     problems += [f"{s} is not listed" for s in missing]
     return Evidence("compose.env_example", ".env.example", ".env.example lists every secret, with placeholders only",
@@ -87,12 +94,13 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     if unhealthy:
         return [Evidence(i, DELIVERABLE, i, "skipped", reason=f"the container run failed first ({unhealthy}); "
                          "the stack cannot be healthier than its app") for i in ids]
-    standins = {dep.image: ctx.standin(dep.image) for dep in spec.dependencies}
+    images = {dep.image: ctx.standin(dep.image) for dep in spec.dependencies}
+    standins = {real: used for real, used in images.items() if real != used}
     records: list[Evidence] = []
     project = ""
     start = time.monotonic()
     try:
-        with run_stack(spec, ctx.staged, ctx.image, standins) as stack:
+        with run_stack(spec, ctx.staged, ctx.image, images) as stack:
             project = stack.project
             records.append(_up(spec, stack, standins))
             records.append(_health(spec, stack))
@@ -125,12 +133,22 @@ def _up(spec: Spec, stack, standins) -> Evidence:
 
 
 def _health(spec: Spec, stack) -> Evidence:
-    path = spec.health_path or "/"
-    status, _, body = http_get(stack.url + path)
-    ok = status == 200 if spec.health_path else status != 0
-    return Evidence("compose.health", DELIVERABLE, f"the app's health ({path}) passes inside the stack",
+    if not spec.health_path:
+        import socket
+        port = int(stack.url.rsplit(":", 1)[1])
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=3).close()
+            ok, reason = True, ""
+        except OSError as exc:
+            ok, reason = False, f"TCP connect to 127.0.0.1:{port} failed: {exc}"
+        return Evidence("compose.health", DELIVERABLE, "the app's port accepts TCP connections inside the stack",
+                        "passed" if ok else "failed", tool="kit (socket)", reason=reason,
+                        fallback=spec.health_fallback)
+    status, _, body = http_get(stack.url + spec.health_path)
+    ok = status == 200
+    return Evidence("compose.health", DELIVERABLE, f"the app's health ({spec.health_path}) passes inside the stack",
                     "passed" if ok else "failed", tool="kit (urllib)", figures={"status": status},
-                    reason="" if ok else f"status {status}", log=body[:400], fallback=spec.health_fallback)
+                    reason="" if ok else f"status {status}", log=body[:400])
 
 
 def _dependency_probe(spec: Spec, stack, dep) -> Evidence:

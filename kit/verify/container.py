@@ -59,7 +59,7 @@ def consistency(spec: Spec, dockerfile: str) -> Evidence:
         problems.append(f"HEALTHCHECK does not probe port {spec.port}: {health!r}")
     if spec.health_path and spec.health_path not in health:
         problems.append(f"HEALTHCHECK does not probe {spec.health_path}")
-    if not any(str(spec.port) in part for part in facts.cmd):
+    if not any(part in (str(spec.port), f"0.0.0.0:{spec.port}", f"[::]:{spec.port}") for part in facts.cmd):
         problems.append(f"CMD does not bind port {spec.port}: {facts.cmd}")
     uid = facts.user.split(":")[0]
     if not uid.isdigit() or int(uid) == 0:
@@ -93,7 +93,7 @@ def build_evidence(spec: Spec, ctx: VerifyContext) -> Evidence:
     except SandboxError as exc:
         return Evidence("container.build", DELIVERABLE, title, "failed", tool="docker buildx (BuildKit)",
                         command=command, duration_s=round(time.monotonic() - start, 2), reason=str(exc),
-                        log=exc.logs, standins={spec.base_image: base})
+                        log=exc.logs, standins=_substituted({spec.base_image: base}))
     ctx.image = tag
     ctx.facts["layers"] = built.layers
     return Evidence("container.build", DELIVERABLE, title, "passed", tool="docker buildx (BuildKit)",
@@ -101,7 +101,12 @@ def build_evidence(spec: Spec, ctx: VerifyContext) -> Evidence:
                     figures={"image": tag, "size_mb": round(built.size_bytes / 1e6, 1),
                              "layers": len(built.layers), "build_s": built.seconds,
                              "layer_sizes": built.layers},
-                    log=built.log, standins={spec.base_image: base})
+                    log=built.log, standins=_substituted({spec.base_image: base}))
+
+
+def _substituted(images: dict[str, str]) -> dict[str, str]:
+    """Only real substitutions are recorded as stand-ins (a loaded real image is not one)."""
+    return {real: used for real, used in images.items() if real != used}
 
 
 def _skipped_run(spec: Spec, why: str) -> list[Evidence]:
@@ -111,14 +116,16 @@ def _skipped_run(spec: Spec, why: str) -> list[Evidence]:
 
 
 def run_evidence(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
-    standins = {dep.image: ctx.standin(dep.image) for dep in spec.dependencies}
+    images = {dep.image: ctx.standin(dep.image) for dep in spec.dependencies}
+    standins = _substituted(images)
     start = time.monotonic()
     try:
-        with run_service(spec, ctx.image, standins) as running:
+        with run_service(spec, ctx.image, images) as running:
             records = [_healthy(spec, running, standins)]
             if running.health.status != "healthy":
                 from kit.sandbox.run import _logs
                 records[0].log = _logs(running.app)
+                records[0].reason += _diagnosis(spec, records[0].log, running.health)
                 return records + _skipped_run(spec, "the container never became healthy")[1:]
             records += [_health_endpoint(spec, running), _route_guard(spec, running),
                         _metrics(spec, running), _nonroot(spec, running)]
@@ -129,6 +136,18 @@ def run_evidence(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                           "failed", tool="testcontainers", reason=str(exc), log=exc.logs,
                           duration_s=round(time.monotonic() - start, 2), standins=standins)
         return [failed, *_skipped_run(spec, "the sandbox run failed")[1:]]
+
+
+def _diagnosis(spec: Spec, log: str, health) -> str:
+    """The most useful line for a person: a known cause, else the app's last error line."""
+    probe = " ".join(p["output"] for p in health.probes[-2:])
+    if spec.framework == "django" and "400" in probe:
+        return (". Django answered 400 Bad Request: its ALLOWED_HOSTS rejects the probe's Host header "
+                "(127.0.0.1); allow 127.0.0.1 and localhost, e.g. through service.env")
+    rows = [r.strip() for r in log.splitlines() if r.strip() and not r.startswith("...")]
+    errors = [r for r in rows if re.search(r"error|exception|failed|refus", r, re.I)]
+    last = (errors or rows or [""])[-1][:240]
+    return f". App log: {last}" if last else ""
 
 
 def _healthy(spec: Spec, running, standins) -> Evidence:
@@ -165,11 +184,13 @@ def _route_guard(spec: Spec, running) -> Evidence:
     """A 200 on an invented path means the app answers anything: a health 200 proves nothing."""
     path = f"/kit-invented-{uuid.uuid4().hex[:8]}"
     status = http_get(running.url + path)[0]
-    ok = status != 200
+    ok = 400 <= status < 500          # a clean "not found"; 0 (no answer) or 5xx prove nothing
     return Evidence("container.route_guard", DELIVERABLE,
                     "an invented path does not answer 200 (no catch-all fooling the health check)",
                     "passed" if ok else "failed", tool="kit (urllib)", figures={"path": path, "status": status},
-                    reason="" if ok else "the app answers 200 on any path; its health check cannot be trusted")
+                    reason="" if ok else ("the app answers 200 on any path; its health check cannot be trusted"
+                                         if status == 200 else f"an invented path got {status or 'no answer'}, "
+                                         "not a 4xx: the app is not answering routes cleanly"))
 
 
 def _metrics(spec: Spec, running) -> Evidence:
@@ -212,8 +233,9 @@ def _shutdown(spec: Spec, running) -> Evidence:
     seconds = round(time.monotonic() - start, 2)
     container.reload()
     code = container.attrs["State"]["ExitCode"]
-    ok = code != 137
+    ok = code in (0, 143)             # exited by itself, or ended by SIGTERM; 137 = SIGKILL
     return Evidence("container.shutdown", DELIVERABLE, "SIGTERM stops the server cleanly (no SIGKILL)",
                     "passed" if ok else "failed", tool="docker stop",
-                    reason="" if ok else "killed after the 10 s grace period: PID 1 ignores SIGTERM",
+                    reason="" if ok else ("killed after the 10 s grace period: PID 1 ignores SIGTERM" if code == 137
+                                          else f"the server exited with code {code} on SIGTERM"),
                     figures={"stop_s": seconds, "exit_code": code})

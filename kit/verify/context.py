@@ -20,10 +20,16 @@ class VerifyContext:
         """The local stand-in for a real image; built when missing."""
         if real_image in self.standins:
             return self.standins[real_image]
+        from kit.sandbox.engine import image_exists
+        if image_exists(real_image):       # the real image was loaded into this engine: use it
+            self.standins[real_image] = real_image
+            return real_image
         from kit.sandbox.standins import ensure_standin, standin_for
         found = standin_for(real_image)
         if found is None:
             raise SandboxError(f"no image {real_image} on this engine and no registry to pull it from; "
-                               "kit has no local stand-in for it either")
+                               "kit has no local stand-in for it either. Load the real image "
+                               f"(`docker load -i image.tar`, tagged {real_image}) or, for a Python base, set "
+                               "service.python: \"3.11\" (the stand-in kit can build)")
         self.standins[real_image] = ensure_standin(found.key, log=lambda *_: None)
         return self.standins[real_image]

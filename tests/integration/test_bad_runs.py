@@ -125,3 +125,18 @@ def test_interrupted_run_restores_the_previous_output(minimal):
     assert after == before
     assert not list(minimal.glob(".kit-out*")), "no staging or backup folder is left"
     assert_nothing_left()
+
+
+def test_sweep_spares_a_run_that_is_still_going():
+    """Another kit run on the same engine (its process alive) keeps its containers; --all takes them."""
+    from kit.sandbox.engine import LABEL, PID_LABEL
+    cid = subprocess.run(["docker", "run", "-d", "--label", f"{LABEL}=true", "--label", f"{PID_LABEL}={os.getpid()}",
+                          "kit-standin/redis:7"], capture_output=True, text=True, check=True).stdout.strip()
+    try:
+        assert subprocess.run([*KIT, "sweep"], capture_output=True, text=True, timeout=120).returncode == 0
+        assert cid in subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True).stdout
+        assert subprocess.run([*KIT, "sweep", "--all"], capture_output=True, text=True, timeout=120).returncode == 0
+        assert cid not in subprocess.run(["docker", "ps", "-aq", "--no-trunc"], capture_output=True, text=True).stdout
+    finally:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
+    assert_nothing_left()

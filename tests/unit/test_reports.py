@@ -67,4 +67,7 @@ def test_write_zone_entry_is_short_and_not_duplicated(minimal):
     assert append_write_zone(spec, entry) is False
     path = minimal / ".claude" / "tasks" / "context_session_1.md"
     assert path.read_text().count("## DevOps Architect - 2026-11-27") == 1
-    assert "context_session_1.md" in "".join(read_context(spec))
+    assert read_context(spec) == {}, "kit does not quote its own Write Zone entries back"
+    path.write_text(path.read_text() + "\n## Backend Engineer - 2026-11-28\n- Implemented: a new route\n")
+    assert read_context(spec) == {".claude/tasks/context_session_1.md":
+                                  "## Backend Engineer - 2026-11-28\n- Implemented: a new route"}

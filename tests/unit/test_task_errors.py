@@ -27,13 +27,31 @@ CASES = [
      ["task.md:5: service.secrets[0]: a secret value was given"]),
     ("secret-in-env", GOOD_SERVICE + "  env:\n    API_TOKEN: abc123\n",
      ["task.md:6: service.env.API_TOKEN: API_TOKEN looks like a secret", "add API_TOKEN to service.secrets"]),
-    ("health-not-a-path", GOOD_SERVICE + "  health: healthz\n", ["task.md:5: service.health: invalid value 'healthz'"]),
+    ("health-not-a-path", GOOD_SERVICE + "  health: healthz\n",
+     ["task.md:5: service.health: invalid value 'healthz'", "did you mean '/healthz'?"]),
     ("dependency-kind", GOOD_SERVICE + "dependencies:\n  - kind: mysql\n",
      ["task.md:6: dependencies[0].kind: got 'mysql'; valid values: postgres, redis"]),
     ("dependency-dup-name", GOOD_SERVICE + "dependencies:\n  - {kind: postgres, name: db}\n  - {kind: redis, name: db}\n",
      ["task.md:7: dependencies[1].name: name 'db' is used twice"]),
     ("front-matter-list", "- just\n- a list\n", ["task.md:2: front matter must be a mapping"]),
     ("invalid-yaml", "service:\n  name: [unclosed\n", ["task.md:", "front matter is not valid YAML"]),
+    ("duplicate-key", GOOD_SERVICE + "  port: 8000\n  port: 9000\n",
+     ["task.md:6: service.port: duplicate key 'port' (first at line 5)", "YAML would silently use the last"]),
+    ("url-password", GOOD_SERVICE + "  env:\n    DATABASE_URL: postgres://app:hunter2@db:5432/app\n",
+     ["task.md:6: service.env.DATABASE_URL: the URL in DATABASE_URL carries a password", "service.secrets"]),
+    ("secret-also-env", GOOD_SERVICE + "  secrets: [PGPASSWORD]\n  env:\n    PGPASSWORD: ''\n",
+     ["task.md:7: service.env.PGPASSWORD: PGPASSWORD is a secret and cannot also be a plain setting"]),
+    ("port-env-contradiction", GOOD_SERVICE + "  port: 8000\n  env:\n    PORT: '9999'\n",
+     ["task.md:7: service.env.PORT: PORT=9999 contradicts service.port 8000", "set service.port instead"]),
+    ("python-float", GOOD_SERVICE + "  python: 3.10\n",
+     ["task.md:5: service.python: must be of type string, got float 3.1", "quote it"]),
+    ("name-too-long", "service:\n  name: " + "a" * 70 + "\n  source: src\n",
+     ["task.md:3: service.name:", "1-63 lower-case letters"]),
+    ("app-not-defined", GOOD_SERVICE + "  app: app:application\n",
+     ["task.md:5: service.app: app.py defines no 'application'"]),
+    ("app-module-missing", GOOD_SERVICE + "  app: server:app\n", ["task.md:5: service.app: module 'server' not found"]),
+    ("source-is-a-file", "service:\n  name: mini\n  source: src/app.py\n",
+     ["task.md:4: service.source:", "is a file, not a folder"]),
     ("missing-source", "service:\n  name: mini\n  source: nowhere\n",
      ["task.md:4: service.source: source folder", "does not exist"]),
 ]
@@ -94,3 +112,31 @@ def test_undetectable_framework_names_the_key(minimal, capsys):
     assert main(["generate", str(minimal)]) == 2
     err = capsys.readouterr().err
     assert "cannot detect the web framework" in err and "service.app" in err
+
+
+def test_bom_is_accepted(minimal, capsys):
+    task = minimal / ".claude" / "task.md"
+    task.write_bytes(b"\xef\xbb\xbf" + task.read_bytes())
+    assert main(["generate", str(minimal)]) == 0
+
+
+def test_syntax_error_in_source_is_named(minimal, capsys):
+    (minimal / "src" / "app.py").write_text("from flask import Flask\napp = Flask(__name__\n")
+    assert main(["generate", str(minimal)]) == 2
+    err = capsys.readouterr().err
+    assert "the source does not parse:" in err and "app.py:2:" in err and "fix the syntax error" in err
+
+
+def test_output_folder_of_the_user_is_never_replaced(minimal, capsys):
+    write_task(minimal, GOOD_SERVICE + "output: docs\n")
+    (minimal / "docs").mkdir()
+    (minimal / "docs" / "runbook.md").write_text("precious")
+    assert main(["run", str(minimal), "--static"]) == 2
+    assert "was not made by kit" in capsys.readouterr().err
+    assert (minimal / "docs" / "runbook.md").read_text() == "precious"
+
+
+def test_output_folder_cannot_be_the_source(minimal, capsys):
+    write_task(minimal, GOOD_SERVICE + "output: src\n")
+    assert main(["run", str(minimal), "--static"]) == 2
+    assert "is or contains the source folder" in capsys.readouterr().err

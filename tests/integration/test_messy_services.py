@@ -1,0 +1,52 @@
+"""Services nobody here wrote, each with one of the messes real services have (DESIGN.md,
+"Real services are messy"). kit must either prove them or fail them for the right reason."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kit.cli import main
+from tests.conftest import copy_project
+from tests.integration.helpers import assert_nothing_left
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+MESSY = Path(__file__).resolve().parent.parent / "fixtures" / "messy"
+
+
+def _verify(name: str, tmp_path) -> tuple[int, dict]:
+    project = copy_project(MESSY / name, tmp_path / name)
+    assert main(["generate", str(project)]) == 0
+    code = main(["verify", str(project)])
+    records = json.loads((project / "kit-out" / "evidence.json").read_text())["records"]
+    assert_nothing_left()
+    return code, {r["check"]: r for r in records}
+
+
+@pytest.mark.parametrize("name", ["fastapi-items", "django-notes", "port-env", "old-deps"])
+def test_proven(name, tmp_path):
+    """pyproject-only FastAPI (uvicorn added), Django with env-driven ALLOWED_HOSTS and a required
+    secret, plain WSGI on a custom port read from $PORT, and old pins: all proven end to end."""
+    code, records = _verify(name, tmp_path)
+    failed = {k: r["reason"] for k, r in records.items() if r["status"] == "failed"}
+    assert code == 0 and failed == {}
+    assert records["container.healthy"]["status"] == "passed"
+    assert records["compose.up"]["status"] == "passed"
+
+
+def test_no_health_route_falls_back_to_tcp_and_says_so(tmp_path):
+    code, records = _verify("no-health", tmp_path)
+    assert code == 0
+    assert "TCP" in records["container.healthy"]["fallback"]
+    assert records["container.health_endpoint"]["title"] == "the port accepts TCP connections"
+    assert records["compose.health"]["title"] == "the app's port accepts TCP connections inside the stack"
+    assert records["container.metrics"]["status"] == "skipped"
+
+
+def test_catch_all_app_does_not_fool_the_health_check(tmp_path):
+    code, records = _verify("catch-all", tmp_path)
+    assert code == 4
+    assert records["container.health_endpoint"]["status"] == "passed"
+    assert records["container.route_guard"]["status"] == "failed"
+    assert "answers 200 on any path" in records["container.route_guard"]["reason"]
