@@ -9,6 +9,7 @@ from kit.detect.python import PythonFacts, detect_python, health_from_routes
 from kit.errors import DetectionError, TaskError
 from kit.task import TaskDoc, read_task
 
+UV_PIN = "uv==0.13.9"          # exports uv.lock inside the build
 SERVER_PINS = {"gunicorn": "gunicorn==23.0.0", "uvicorn": "uvicorn==0.32.1"}
 DEFAULT_PYTHON = "3.11"
 

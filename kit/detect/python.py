@@ -41,6 +41,8 @@ def detect_python(source: Path, project: Path | None = None) -> PythonFacts:
     source = Path(source)
     req_file, deps = _dependencies(source)
     lock = next((n for n in ("uv.lock", "poetry.lock") if (source / n).is_file()), "")
+    if req_file == "pyproject.toml" and lock:
+        deps |= _locked_names(source / lock)   # e.g. a server pulled in by a locked dependency
     framework = next((fw for dep, fw in FRAMEWORK_BY_DEP if dep in deps), "")
     files = list(_python_files(source))
     errors: list[str] = []
@@ -79,6 +81,14 @@ def _dependencies(source: Path) -> tuple[str, set[str]]:
                  if re.match(r"^[A-Za-z0-9._-]+", s)}
         return "pyproject.toml", names
     return "", set()
+
+
+def _locked_names(lock: Path) -> set[str]:
+    try:
+        data = tomllib.loads(lock.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return set()
+    return {normalize(p["name"]) for p in data.get("package", []) if isinstance(p, dict) and "name" in p}
 
 
 def _python_version(source: Path, project: Path | None) -> str:

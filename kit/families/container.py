@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from kit.families import Family, register
 from kit.render import render_variant
-from kit.spec import Spec
+from kit.spec import UV_PIN, Spec
 
 
 def healthcheck_command(spec: Spec) -> list[str]:
@@ -19,7 +19,7 @@ def healthcheck_command(spec: Spec) -> list[str]:
 def render_container(spec: Spec) -> dict[str, str]:
     return render_variant("container", "python", {
         "name": spec.name, "title": spec.title, "base_image": spec.base_image,
-        "requirements_file": spec.requirements_file, "lock_file": spec.lock_file,
+        "requirements_file": spec.requirements_file, "lock_file": spec.lock_file, "uv_pin": UV_PIN,
         "extra_packages": list(spec.extra_packages), "command": list(spec.command),
         "port": spec.port, "uid": spec.uid, "healthcheck": healthcheck_command(spec),
         "env": [("PORT", str(spec.port))],

@@ -61,6 +61,9 @@ def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], bas
     platform) are those of the interpreter the build will use, not the host's."""
     source = Path(source)
     spec_text = (source / requirements_file).read_text() if requirements_file else ""
+    locked = requirements_file == "pyproject.toml" and (source / "uv.lock").is_file()
+    if locked:
+        spec_text += (source / "uv.lock").read_text()
     key = hashlib.sha256("\n".join([spec_text, base_image, *extra]).encode()).hexdigest()[:16]
     target = Settings.load().state_dir / "wheelhouse" / key
     if (target / ".complete").is_file():
@@ -70,13 +73,21 @@ def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], bas
     wanted = ["-r", f"/tmp/src/{requirements_file}"] if requirements_file == "requirements.txt" else ["/tmp/src"]
     download = ["python3", "-m", "pip", "download", "--quiet", "--dest", "/wheels", *BUILD_TOOLS,
                 *build_requires(source), *extra, *wanted]
+    prepare = "cp -r /src /tmp/src"
+    if locked:   # the image installs exactly what uv.lock pins: download that, and uv itself
+        from kit.spec import UV_PIN
+        prepare += (f" && python3 -m pip install --quiet --target /tmp/uvpkg {shlex.quote(UV_PIN)}"
+                    " && /tmp/uvpkg/bin/uv export --frozen --no-dev --no-emit-project --format requirements-txt"
+                    " --directory /tmp/src -o /tmp/requirements.lock"
+                    " && python3 -m pip download --quiet --dest /wheels -r /tmp/requirements.lock")
+        download = [*download[:-1], UV_PIN]   # hash-checked lock above; unpinned tools separately
     ca = host_ca_bundle()
     argv = ["run", "--rm", "--network", "host", "--label", f"{LABEL}=true",
             "--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
             "-e", "PIP_CERT=/etc/ssl/certs/kit-host-ca.crt", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1",
             "-v", f"{ca}:/etc/ssl/certs/kit-host-ca.crt:ro", "-v", f"{target}:/wheels",
             "-v", f"{source}:/src:ro", base_image,
-            "sh", "-c", "cp -r /src /tmp/src && exec " + shlex.join(download)]
+            "sh", "-c", prepare + " && exec " + shlex.join(download)]
     proc = docker(*argv, check=False, timeout=900)
     if proc.returncode != 0:
         lines = [r for r in (proc.stdout + proc.stderr).splitlines() if r.startswith("ERROR")]

@@ -50,3 +50,16 @@ def test_catch_all_app_does_not_fool_the_health_check(tmp_path):
     assert records["container.health_endpoint"]["status"] == "passed"
     assert records["container.route_guard"]["status"] == "failed"
     assert "answers 200 on any path" in records["container.route_guard"]["reason"]
+
+
+def test_uv_lock_is_installed_exactly(tmp_path):
+    """pyproject allows fastapi <0.116, uv.lock pins 0.111.1 (and a uvicorn): the image has the
+    locked versions, not the newest in range, and kit does not add its own uvicorn pin."""
+    import subprocess
+    code, records = _verify("uv-locked", tmp_path)
+    assert code == 0
+    image = records["container.build"]["figures"]["image"]
+    versions = subprocess.run(["docker", "run", "--rm", "--label", "org.kit.sandbox=true", image, "python3", "-c",
+                               "import fastapi, uvicorn; print(fastapi.__version__, uvicorn.__version__)"],
+                              capture_output=True, text=True, check=True).stdout.split()
+    assert versions == ["0.111.1", "0.54.0"]
