@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kit.detect.python import PythonFacts, detect_python, health_from_routes
 from kit.errors import DetectionError, TaskError
+from kit.resources import parse_cpu, parse_memory
 from kit.task import TaskDoc, read_task
 
 UV_PIN = "uv==0.13.9"          # exports uv.lock inside the build
@@ -51,6 +52,8 @@ class Spec:
     metrics_path: str
     metrics_port: int
     uid: int
+    cpu: float                 # cores one instance may use
+    memory: int                # bytes one instance may use
     env: tuple[tuple[str, str], ...]
     secrets: tuple[str, ...]
     dependencies: tuple[Dependency, ...]
@@ -119,10 +122,20 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
         lock_file=facts.lock_file, command=command, extra_packages=extra, port=port,
         health_path=health, health_fallback=fallback, metrics_path=metrics,
         metrics_port=int(svc.get("metrics_port", port)), uid=int(svc.get("uid", 10001)),
+        cpu=_quantity(doc, "cpu", parse_cpu, "1"), memory=_quantity(doc, "memory", parse_memory, "512Mi"),
         env=tuple(sorted((k, _env_str(v)) for k, v in svc.get("env", {}).items())),
         secrets=tuple(sorted(secrets)), dependencies=deps,
         reserved=tuple(k for k in ("kubernetes", "ci", "cloud", "slo") if k in doc.data),
         task=doc, facts=facts)
+
+
+def _quantity(doc: TaskDoc, key: str, parse, default: str):
+    raw = doc.data["service"].get("resources", {}).get(key, default)
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise TaskError(str(exc), file=str(doc.path), line=doc.line("service", "resources", key),
+                        field=f"service.resources.{key}") from None
 
 
 def _check_app_object(doc: TaskDoc, source: Path, app: str) -> None:

@@ -50,6 +50,11 @@ SCHEMA: dict = {
                         "additionalProperties": {"type": ["string", "number", "boolean"]},
                         "description": "Non-secret environment settings."},
                 "uid": {"type": "integer", "minimum": 1000, "maximum": 2147483647},
+                "resources": {"type": "object", "additionalProperties": False,
+                              "description": "Limits for one instance: cpu in cores or millicores "
+                                             "(0.5, 500m), memory as 256Mi, 1Gi or 500M.",
+                              "properties": {"cpu": {"type": ["string", "number"]},
+                                             "memory": {"type": ["string", "integer"]}}},
             },
         },
         "dependencies": {

@@ -4,6 +4,7 @@ from __future__ import annotations
 from kit.families import Family, register
 from kit.families.container import healthcheck_command
 from kit.render import render_variant
+from kit.resources import compose_memory
 from kit.spec import Spec
 
 
@@ -12,6 +13,7 @@ def render_compose(spec: Spec) -> dict[str, str]:
         "name": spec.name, "port": spec.port, "env": list(spec.all_env()),
         "secrets": list(spec.secrets), "dependencies": list(spec.dependencies),
         "healthcheck": ["CMD", *healthcheck_command(spec)],
+        "cpus": f"{spec.cpu:g}", "memory": compose_memory(spec.memory),
     })
 
 

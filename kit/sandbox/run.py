@@ -85,7 +85,9 @@ def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Ru
         # failing probes count only after the start period: end it with kit's own deadline, so a
         # service that never becomes healthy turns 'unhealthy' instead of staying 'starting'
         grace = int(settings.health_timeout_s * NS)
-        app = _container(image, labels, healthcheck={**FAST_HEALTH, "start_period": grace})
+        # the app runs under the Spec's limits, as it will in compose and on a cluster
+        app = _container(image, labels, healthcheck={**FAST_HEALTH, "start_period": grace},
+                         mem_limit=spec.memory, nano_cpus=int(spec.cpu * NS))
         app.with_network(network)
         for key, value in spec.all_env():
             app.with_env(key, value)

@@ -53,6 +53,11 @@ def consistency(spec: Spec, text: str) -> Evidence:
     environment = app.get("environment") or {}
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) if "=" in item else (item, "") for item in environment)
+    limits = ((app.get("deploy") or {}).get("resources") or {}).get("limits") or {}
+    from kit.resources import compose_memory
+    if str(limits.get("cpus")) != f"{spec.cpu:g}" or str(limits.get("memory")) != compose_memory(spec.memory):
+        problems.append(f"the app's limits {limits} differ from the service model "
+                        f"(cpus {spec.cpu:g}, memory {compose_memory(spec.memory)})")
     from kit.task import URL_PASSWORD
     for key, value in environment.items():
         if URL_PASSWORD.search(str(value)):

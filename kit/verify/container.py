@@ -158,6 +158,7 @@ def _healthy(spec: Spec, running, standins) -> Evidence:
                     duration_s=health.seconds,
                     reason="" if health.status == "healthy" else health.explain(),
                     figures={"time_to_healthy_s": health.seconds, "status": health.status,
+                             "limits": f"{spec.cpu:g} CPU, {spec.memory // 2**20} MiB",
                              "probe_override": running.health_override,
                              "dependencies_healthy_s": {k: v.seconds for k, v in running.deps.items()}},
                     log="\n".join(p["output"] for p in health.probes[-3:]), standins=standins,

@@ -51,6 +51,7 @@ def test_broken_dockerfile_fails(spec_files, old, new, reason):
     ("      - db-data:/var/lib/postgresql/data\n", "", "db keeps no data in the named volume db-data"),
     ("      PGHOST: \"db\"\n", "      PGHOST: \"db\"\n      PGPASSWORD: \"x\"\n", "secret PGPASSWORD is set as plain environment"),
     ("urlopen('http://127.0.0.1:8000/healthz'", "urlopen('http://127.0.0.1:8000/'", "differs from the Dockerfile"),
+    ("memory: 512m", "memory: 2g", "differ from the service model"),
 ])
 def test_broken_compose_fails(spec_files, old, new, reason):
     spec, files = spec_files
@@ -78,3 +79,16 @@ def test_every_family_has_template_notebook_docs_and_tests():
         assert (ROOT / "docs" / "families" / f"{name}.md").is_file(), name
         assert (ROOT / "kit" / "verify" / f"{name}.py").is_file(), name
         assert name in (ROOT / "tests" / "integration" / "test_run_example.py").read_text(), name
+
+
+def test_quantities():
+    from kit.resources import compose_memory, parse_cpu, parse_memory
+    assert parse_cpu("500m") == 0.5 and parse_cpu(2) == 2.0 and parse_cpu("1.5") == 1.5
+    assert parse_memory("512Mi") == 512 * 2**20 and parse_memory("1Gi") == 2**30 and parse_memory("500M") == 5 * 10**8
+    assert compose_memory(512 * 2**20) == "512m" and compose_memory(2**30) == "1g"
+    for bad in ("0", "-1", "1.2.3", "fast"):
+        with pytest.raises(ValueError):
+            parse_cpu(bad)
+    for bad in ("0Mi", "512MB", "1 Gi x"):
+        with pytest.raises(ValueError):
+            parse_memory(bad)

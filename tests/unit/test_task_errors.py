@@ -52,6 +52,10 @@ CASES = [
     ("app-module-missing", GOOD_SERVICE + "  app: server:app\n", ["task.md:5: service.app: module 'server' not found"]),
     ("source-is-a-file", "service:\n  name: mini\n  source: src/app.py\n",
      ["task.md:4: service.source:", "is a file, not a folder"]),
+    ("cpu-does-not-parse", GOOD_SERVICE + "  resources:\n    cpu: two\n",
+     ["task.md:6: service.resources.cpu: 'two' is not a CPU quantity: write cores (0.5, 2) or millicores (500m)"]),
+    ("memory-does-not-parse", GOOD_SERVICE + "  resources:\n    memory: 512MB\n",
+     ["task.md:6: service.resources.memory: '512MB' is not a memory quantity: write e.g. 256Mi, 1Gi or 500M"]),
     ("missing-source", "service:\n  name: mini\n  source: nowhere\n",
      ["task.md:4: service.source: source folder", "does not exist"]),
 ]
