@@ -5,6 +5,7 @@ its traceback."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from pathlib import Path
@@ -80,6 +81,52 @@ def cmd_verify(args) -> int:
     return _gate(records)
 
 
+def cmd_diff(args) -> int:
+    from kit.diff import diff_deliverables
+    from kit.spec import load_spec
+    spec = load_spec(Path(args.project), Path(args.out) if args.out else None)
+    lines = diff_deliverables(spec)
+    sys.stdout.write("".join(lines))
+    return 1 if lines else 0
+
+
+def cmd_publish(args) -> int:
+    from kit.notebooks import PIPELINE
+    from kit.publish import build_site
+    from kit.spec import load_spec
+    spec = load_spec(Path(args.project), Path(args.out) if args.out else None)
+    notebooks = [spec.output / "notebooks" / f"{name}.ipynb" for name in PIPELINE]
+    missing = [str(p) for p in notebooks if not p.is_file()]
+    if missing:
+        raise KitError(f"no executed notebook at {missing[0]}: run `kit run` first")
+    out.print(str(build_site(spec, notebooks) / "index.html"))
+    return 0
+
+
+def cmd_batch(args) -> int:
+    from kit.run import run_project, summary_line
+    failed = 0
+    for project in args.projects:
+        try:
+            result = run_project(Path(project), sandbox=not args.static, progress=_progress)
+            failed += bool(result.failed)
+            out.print(f"{result.spec.name:24} {summary_line(result.records)}  {result.site / 'index.html'}")
+        except KitError as exc:
+            failed += 1
+            out.print(f"{project:24} [red]error[/red]: {exc.user_message()}")
+    return 4 if failed else 0
+
+
+def cmd_lab(args) -> int:
+    from kit.notebooks import notebooks_dir
+    lab = Path(sys.executable).with_name("jupyter-lab")
+    if not lab.exists():
+        raise KitError(f"JupyterLab is not installed in this venv: {Path(sys.executable).with_name('pip')} "
+                       "install 'jupyterlab>=4,<5'")
+    os.execv(str(lab), [str(lab), "--ip=127.0.0.1", "--no-browser", str(notebooks_dir())])
+    return 0
+
+
 def cmd_doctor(args) -> int:
     from kit.doctor import diagnose
     findings = diagnose()
@@ -122,7 +169,18 @@ def parser() -> argparse.ArgumentParser:
         if verb != "generate":
             s.add_argument("--static", action="store_true", help="skip the Docker sandbox runs")
         s.set_defaults(fn=fn)
+    for verb, fn, text in (("diff", cmd_diff, "show what regenerating would change; exit 1 when anything would"),
+                           ("publish", cmd_publish, "rebuild the site from the executed notebooks")):
+        s = sub.add_parser(verb, help=text)
+        s.add_argument("project", help="the folder holding .claude/task.md (or the task file itself)")
+        s.add_argument("--out", help="output folder (default: <project>/kit-out)")
+        s.set_defaults(fn=fn)
+    batch = sub.add_parser("batch", help="`kit run` several projects; exit 4 when any failed")
+    batch.add_argument("projects", nargs="+", help="project folders")
+    batch.add_argument("--static", action="store_true", help="skip the Docker sandbox runs")
+    batch.set_defaults(fn=cmd_batch)
     for verb, fn, text in (("doctor", cmd_doctor, "list what is present and missing, with fixes"),
+                           ("lab", cmd_lab, "open the notebooks in JupyterLab (on 127.0.0.1)"),
                            ("prepare", cmd_prepare, "build the sandbox's local stand-in images"),
                            ("sweep", cmd_sweep, "remove sandbox containers, networks and volumes left behind")):
         verb_parser = sub.add_parser(verb, help=text)

@@ -67,3 +67,38 @@ def test_doctor_names_the_fix_when_the_engine_is_missing(tmp_path):
     proc = subprocess.run([*KIT, "doctor"], capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 1
     assert "missing Docker engine" in proc.stdout and "fix: start one: bash scripts/setup.sh" in proc.stdout
+
+
+def test_diff_shows_what_regenerating_would_change(minimal, capsys):
+    assert main(["generate", str(minimal)]) == 0
+    capsys.readouterr()
+    assert main(["diff", str(minimal)]) == 0 and capsys.readouterr().out == ""
+    dockerfile = minimal / "kit-out" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("EXPOSE 8000", "EXPOSE 9000"))
+    assert main(["diff", str(minimal)]) == 1
+    out = capsys.readouterr().out
+    assert "--- a/Dockerfile" in out and "-EXPOSE 9000" in out and "+EXPOSE 8000" in out
+
+
+def test_batch_and_publish_in_static_mode(minimal, tmp_path, capsys):
+    import shutil
+    second = tmp_path / "second"
+    shutil.copytree(minimal, second)
+    assert main(["batch", "--static", str(minimal), str(second)]) == 0
+    assert capsys.readouterr().out.count("0 failed") == 2
+    shutil.rmtree(minimal / "kit-out" / "site")
+    assert main(["publish", str(minimal)]) == 0
+    assert (minimal / "kit-out" / "site" / "index.html").is_file()
+
+
+def test_publish_before_run_says_what_to_do(minimal, capsys):
+    assert main(["publish", str(minimal)]) == 1
+    assert "run `kit run` first" in capsys.readouterr().err
+
+
+def test_lab_without_jupyterlab_names_the_install(capsys):
+    import importlib.util
+    if importlib.util.find_spec("jupyterlab") is not None:
+        pytest.skip("JupyterLab is installed here, so `kit lab` would start it")
+    assert main(["lab"]) == 1
+    assert "install 'jupyterlab>=4,<5'" in capsys.readouterr().err
