@@ -2,7 +2,6 @@
 else keeps its traceback."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 
 
 class KitError(Exception):

@@ -74,7 +74,7 @@ def stacked_status_chart(counts: list[dict]):
     for status, colour in (("passed", "#2e7d32"), ("failed", "#c62828"), ("skipped", "#f9a825")):
         values = [c[status] for c in counts]
         ax.barh(names, values, left=left, color=colour, label=status)
-        left = [a + b for a, b in zip(left, values)]
+        left = [a + b for a, b in zip(left, values, strict=True)]
     ax.set_xlabel("checks")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
     ax.set_title("Evidence by family")

@@ -52,7 +52,7 @@ def _summary(spec: Spec, counts: dict[str, int]) -> list[str]:
 def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
     out = ["## Deliverables", "", "| file | family |", "|---|---|"]
     owners = {}
-    for name, family in families().items():
+    for family in families().values():
         for rel in family.render(spec):
             owners[rel] = family.title
     out += [f"| `{_rel(spec, spec.output / rel)}` | {owners.get(rel, '')} |" for rel in sorted(files)]
@@ -71,7 +71,7 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
            f"- Runs as UID/GID {spec.uid}:{spec.uid}; exec-form `{' '.join(spec.command)}`, "
            "PID 1 receives SIGTERM (the entrypoint `exec`s the server).",
            f"- Health: {health}, probed by Python's own urllib (no curl in the image).",
-           *([f"- One worker process by default: prometheus_client keeps metrics per process, so with several "
+           *(["- One worker process by default: prometheus_client keeps metrics per process, so with several "
               "workers each scrape would see one worker's counters. Scale with replicas, or set "
               "`service.workers` together with prometheus_client's multiprocess mode."]
              if spec.facts.uses_prometheus and "workers" not in spec.task.data["service"] else []),

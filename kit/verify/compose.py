@@ -8,7 +8,7 @@ import yaml
 from kit.errors import SandboxError
 from kit.evidence import Evidence, run_tool
 from kit.families.container import healthcheck_command
-from kit.sandbox.compose_run import compose_ps, leftovers, run_stack
+from kit.sandbox.compose_run import leftovers, run_stack
 from kit.sandbox.engine import docker_cli
 from kit.sandbox.health import http_get, wait_http
 from kit.spec import Spec

@@ -13,10 +13,10 @@ from kit.spec import Spec
 from kit.verify.context import VerifyContext
 
 
-def read_deliverables(spec: Spec, out: Path, only: tuple[str, ...] = ()) -> dict[str, str]:
+def read_deliverables(spec: Spec, out: Path) -> dict[str, str]:
     """The files as they are on disk (verification reads deliverables, it never renders)."""
     files = {}
-    for name, family in families().items():
+    for family in families().values():
         for rel in family.render(spec):
             path = Path(out) / rel
             if not path.is_file():
