@@ -1,6 +1,7 @@
 """Readiness: poll Docker's own health status and HTTP endpoints, never a fixed sleep."""
 from __future__ import annotations
 
+import re
 import time
 import urllib.error
 import urllib.request
@@ -10,6 +11,14 @@ from kit.errors import SandboxError
 from kit.sandbox.engine import docker
 
 POLL_S = 0.2
+CLIENT_ERROR_STREAK = 5   # (all Docker keeps) probes answered with the same HTTP 4xx: a wrong path or host check
+
+
+def _client_error_streak(probes: list[dict]) -> bool:
+    """The app answers, but always with the same 4xx: waiting out the start period won't help."""
+    recent = probes[-CLIENT_ERROR_STREAK:]
+    return (len(recent) == CLIENT_ERROR_STREAK and len({p["output"] for p in recent}) == 1
+            and re.search(r"HTTP Error 4\d\d", recent[0]["output"] or "") is not None)
 
 
 @dataclass(frozen=True)
@@ -27,6 +36,9 @@ class HealthResult:
             return f"the container exited (code {self.exit_code}) after {self.seconds} s, before becoming healthy"
         if self.status == "unhealthy":
             return f"Docker marked it unhealthy after {self.seconds} s{probe}"
+        if self.status == "client-error":
+            return (f"the health probe got the same HTTP 4xx {CLIENT_ERROR_STREAK} times in a row "
+                    f"(after {self.seconds} s){probe}: the path or the app's host check is wrong")
         if self.status == "timeout":
             return f"not healthy after {self.seconds} s (Docker status still 'starting'){probe}"
         return f"health status: {self.status}"
@@ -52,6 +64,8 @@ def wait_healthy(container_id: str, timeout: float, name: str = "container") -> 
             return HealthResult("exited", elapsed, probes, state.get("ExitCode"))
         if status in ("healthy", "unhealthy"):
             return HealthResult(status, elapsed, probes)
+        if _client_error_streak(probes):
+            return HealthResult("client-error", elapsed, probes)
         if status == "none":
             raise SandboxError(f"{name} has no HEALTHCHECK, so Docker cannot report its health")
         if elapsed > timeout:
