@@ -4,7 +4,9 @@ the same Dockerfile; and `kit generate` alone. Prints times and ratios measured 
 
     .venv/bin/python bench/run.py [--repeat 3]
 
-"cold" = kit's sandbox image and BuildKit cache for it removed first; "warm" = run again as is.
+"cold" = the bench's own images (kit-bench/floor, kit-sandbox/shop-api) removed first, and, with
+--prune-build-cache, the engine's whole BuildKit cache too (opt-in: it affects other projects);
+"warm" = run again as is.
 The floor builds the same staged context with the same build args (stand-in base, local index).
 """
 from __future__ import annotations
@@ -78,16 +80,21 @@ def floor(project: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--prune-build-cache", action="store_true",
+                        help="make 'cold' truly cold: runs `docker builder prune -af`, which empties the "
+                             "engine's WHOLE BuildKit cache (other projects' too)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "shop-api"
         shutil.copytree(ROOT / "examples" / "shop-api", project, ignore=shutil.ignore_patterns("kit-out"))
         gen = [timed([*KIT, "generate", str(project)]) for _ in range(args.repeat)]
         docker("image", "rm", "-f", "kit-bench/floor:latest", check=False)
-        subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
+        if args.prune_build_cache:
+            subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
         floor_cold = floor(project)
         floor_warm = statistics.median(floor(project) for _ in range(args.repeat))
-        subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
+        if args.prune_build_cache:
+            subprocess.run(["docker", "builder", "prune", "-af"], capture_output=True)
         for line in docker("images", "-q", "kit-sandbox/shop-api").stdout.split():
             docker("rmi", "-f", line, check=False)
         cold = timed([*KIT, "run", str(project)])

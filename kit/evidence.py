@@ -89,3 +89,18 @@ def summarize(records: list[Evidence]) -> dict[str, int]:
     for r in records:
         counts[r.status] += 1
     return counts
+
+
+def short_figures(record: Evidence, limit: int = 200) -> str:
+    """The simple figures as "key=value, ...", cut between items (never mid-value)."""
+    parts, size = [], 0
+    for key, value in record.figures.items():
+        if not isinstance(value, (int, float, str)):
+            continue
+        item = f"{key}={value}"
+        if parts and size + len(item) > limit:
+            parts.append("...")
+            break
+        parts.append(item)
+        size += len(item) + 2
+    return ", ".join(parts)

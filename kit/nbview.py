@@ -4,7 +4,7 @@ from __future__ import annotations
 import html
 from typing import Iterable
 
-from kit.evidence import Evidence
+from kit.evidence import Evidence, short_figures
 
 COLOUR = {"passed": "#2e7d32", "failed": "#c62828", "skipped": "#f57f17"}
 
@@ -24,13 +24,9 @@ def table(rows: Iterable[dict], columns: list[str] | None = None) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _figures(r: Evidence) -> str:
-    return ", ".join(f"{k}={v}" for k, v in r.figures.items() if isinstance(v, (int, float, str)))[:200]
-
-
 def evidence_table(records: list[Evidence]) -> str:
     rows = [{"check": r.check, "status": r.status, "title": r.title, "tool": r.tool,
-             "seconds": r.duration_s, "figures": _figures(r), "reason": r.reason} for r in records]
+             "seconds": r.duration_s, "figures": short_figures(r), "reason": r.reason} for r in records]
     return table(rows, ["check", "status", "title", "tool", "seconds", "figures", "reason"])
 
 

@@ -37,6 +37,7 @@ def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
     spec = load_spec(project, out)           # bad input fails here, before anything is written
     if sandbox:
         require_engine()
+        preflight_images(spec)
     from kit.config import run_id
     run_id()                                 # set before the kernels start, so they inherit it
     target = spec.output
@@ -60,6 +61,26 @@ def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
 
 
 MARKER = ".kit-output"
+
+
+def preflight_images(spec: Spec) -> None:
+    """Each image the sandbox needs must be on the engine or have a stand-in; say which task field
+    chose it, before any notebook runs."""
+    from kit.errors import SandboxError
+    from kit.sandbox.engine import image_exists
+    from kit.sandbox.standins import STANDINS, standin_for
+    wanted = [(spec.base_image, ("service", "python"), "service.python")]
+    wanted += [(d.image, ("dependencies", i, "version"), f"dependencies[{i}].version")
+               for i, d in enumerate(spec.dependencies)]
+    for image, path, field in wanted:
+        if standin_for(image) is None and not image_exists(image):
+            repo = image.split(":")[0]
+            known = sorted({f for s in STANDINS.values() for f in s.stands_for if f.split(":")[0] == repo})
+            line = spec.task.line(*path)
+            where = f"{spec.task.path}:{line}: " if line else f"{spec.task.path}: "
+            raise SandboxError(f"{where}{field}: the sandbox has no {image}: no registry is reachable and "
+                               f"kit has no stand-in for it (stand-ins: {', '.join(known) or 'none'}). Choose a "
+                               f"version with a stand-in, or `docker load` the real image first")
 
 
 def check_output_folder(spec: Spec) -> None:

@@ -63,6 +63,7 @@ def read_task(path: Path) -> TaskDoc:
                         hint="fix the YAML syntax") from None
     if not isinstance(data, dict):
         raise TaskError("front matter must be a mapping (key: value lines)", file=str(path), line=2)
+    _refuse_secrets_in_body(path, body, body_line)
     doc = TaskDoc(path, data, lines, *_parse_body(body), raw_bytes=raw)
     validate_front_matter(doc)
     return doc
@@ -78,6 +79,29 @@ def _split_front_matter(text: str, path: Path) -> tuple[str, str, int]:
             return "".join(rows[1:index]), "".join(rows[index + 1:]), index + 2
     raise TaskError("front matter is not closed: no second '---' line", file=str(path), line=1,
                     hint="end the front matter with a line '---'")
+
+
+AWS_KEY = re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b")
+ASSIGNED_SECRET = re.compile(r"\b([A-Z][A-Z0-9_]*(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY)[A-Z0-9_]*)\s*[=:]\s*"
+                             r"['\"]?([^\s'\"`<>]{4,})")
+PLACEHOLDERS = {"change-me", "changeme", "placeholder", "xxx", "xxxx", "redacted", "secret", "password"}
+
+
+def _refuse_secrets_in_body(path: Path, body: str, first_line: int) -> None:
+    """The Markdown is quoted into work.md and the site: a value in it would be published."""
+    for offset, row in enumerate(body.splitlines()):
+        line = first_line + offset
+        found = URL_PASSWORD.search(row) or AWS_KEY.search(row)
+        assigned = ASSIGNED_SECRET.search(row)
+        if assigned and assigned.group(2).lower().strip(".,;") not in PLACEHOLDERS \
+                and not assigned.group(2).startswith(("$", "{", "<")):
+            found = assigned
+        if found:
+            raise TaskError("the Markdown holds what looks like a secret value; kit quotes the task in work.md "
+                            "and the site, so it would be published", file=str(path), line=line,
+                            field="(Markdown body)",
+                            hint="replace the value with a placeholder (change-me) and name the secret in "
+                                 "service.secrets")
 
 
 def _parse_body(body: str) -> tuple[str, dict[str, str], tuple[str, ...]]:

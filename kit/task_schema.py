@@ -35,7 +35,8 @@ SCHEMA: dict = {
                 "metrics": {**_path, "description": "Prometheus metrics path."},
                 "metrics_port": {**_port, "description": "Port of the metrics endpoint when not the app port."},
                 "python": {"type": "string", "pattern": r"^3\.(9|10|11|12|13)$",
-                           "description": "Python minor version for the image, e.g. '3.11'."},
+                           "description": "a Python minor version, one of 3.9, 3.10, 3.11, 3.12, 3.13 "
+                                          "(quoted, e.g. \"3.11\")"},
                 "framework": {"enum": ["flask", "fastapi", "django", "wsgi", "asgi"]},
                 "app": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
                         "description": "The WSGI/ASGI object as module:attribute, e.g. app:app"},
@@ -44,7 +45,9 @@ SCHEMA: dict = {
                 "workers": {"type": "integer", "minimum": 1, "maximum": 64},
                 "threads": {"type": "integer", "minimum": 1, "maximum": 64},
                 "secrets": {"type": "array", "uniqueItems": True,
-                            "items": {"type": "string", "pattern": ENV_NAME},
+                            "items": {"type": "string", "pattern": ENV_NAME,
+                                      "description": "an environment variable name: letters, digits and _, "
+                                                     "not starting with a digit (e.g. PG_PASSWORD)"},
                             "description": "Names of secret environment variables. Never values."},
                 "env": {"type": "object", "propertyNames": {"pattern": ENV_NAME},
                         "additionalProperties": {"type": ["string", "number", "boolean"]},

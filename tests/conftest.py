@@ -44,9 +44,21 @@ def minimal(tmp_path) -> Path:
     return copy_project(MINIMAL, tmp_path / "minimal")
 
 
+def copy_example(dest: Path) -> Path:
+    """The bundled example as committed: running the README's main job in place appends a Write
+    Zone entry and writes work.md there; a test copy starts without them."""
+    import re
+    project = copy_project(EXAMPLE, dest)
+    (project / ".claude" / "work.md").unlink(missing_ok=True)
+    context = project / ".claude" / "tasks" / "context_session_1.md"
+    entries = re.split(r"(?m)^(?=## )", context.read_text())
+    context.write_text("".join(e for e in entries if not e.startswith("## DevOps Architect")).rstrip() + "\n")
+    return project
+
+
 @pytest.fixture
 def example(tmp_path) -> Path:
-    return copy_project(EXAMPLE, tmp_path / "shop-api")
+    return copy_example(tmp_path / "shop-api")
 
 
 def write_task(project: Path, front: str, body: str = "# T\n## Acceptance criteria\n- it runs\n") -> Path:

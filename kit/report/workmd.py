@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kit.evidence import Evidence, summarize
+from kit.evidence import Evidence, short_figures, summarize
 from kit.families import families
 from kit.report.acceptance import Item, standard_items, task_items
 from kit.spec import Spec
@@ -75,6 +75,11 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
               "workers each scrape would see one worker's counters. Scale with replicas, or set "
               "`service.workers` together with prometheus_client's multiprocess mode."]
              if spec.facts.uses_prometheus and "workers" not in spec.task.data["service"] else []),
+           *([f"- `{spec.lock_file}` is installed exactly (`uv export --frozen`, hash-checked)."]
+             if spec.lock_file == "uv.lock" and spec.requirements_file == "pyproject.toml" else []),
+           *([f"- **`{spec.lock_file}` is not honoured yet**: the image installs from the ranges in "
+              "`pyproject.toml`. Export it to requirements.txt (poetry export) to pin the image."]
+             if spec.lock_file == "poetry.lock" else []),
            f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}.",
            "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
            "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
@@ -103,8 +108,7 @@ def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
 def _testing(records: list[Evidence]) -> list[str]:
     out = ["## Testing", "", "| check | status | tool | figures |", "|---|---|---|---|"]
     for r in records:
-        figures = ", ".join(f"{k}={v}" for k, v in r.figures.items()
-                            if isinstance(v, (int, float, str)) and k not in ("log",))[:160]
+        figures = short_figures(r)
         out.append(f"| `{r.check}` | {r.status} | {r.tool} | {figures} |")
     out.append("")
     standins = {k: v for r in records for k, v in r.standins.items()}
@@ -136,7 +140,9 @@ def _integration(spec: Spec, context: dict[str, str]) -> list[str]:
     if task_notes:
         out += ["", "From the task's integration requirements:", "", task_notes]
     for label, text in context.items():
-        out += ["", f"Context carried from `{label}`:", "", *[f"> {row}" for row in text.splitlines()]]
+        quoted = [f"> **{row.lstrip('#').strip()}**" if row.startswith("#") else f"> {row}"
+                  for row in text.splitlines()]     # a quoted heading must not become one of ours
+        out += ["", f"Context carried from `{label}`:", "", *quoted]
     return out + [""]
 
 

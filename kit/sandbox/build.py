@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -92,6 +93,8 @@ def image_layers(tag: str) -> list[dict]:
     layers = []
     for row in reversed(rows):
         created = row.get("CreatedBy", "").replace("/bin/sh -c #(nop) ", "").replace(" # buildkit", "").strip()
+        created = re.sub(r"map\[(\d+)/tcp:\{\}\]", r"\1", created)          # EXPOSE map[8000/tcp:{}]
+        created = re.sub(r"^HEALTHCHECK &\{.*", "HEALTHCHECK", created)     # Go's struct dump
         created = created or "base image layer (imported)"
         layers.append({"created_by": created[:120], "size": _parse_size(row.get("Size", "0B"))})
     return layers

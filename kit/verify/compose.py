@@ -24,7 +24,7 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     schema = run_tool("compose.schema", DELIVERABLE, "compose.yaml validates against the compose-spec schema",
                       [cj, "--builtin-schema", "vendor.compose-spec", "compose.yaml"],
                       tool=f"check-jsonschema {tool_version([cj, '--version'])}", cwd=ctx.deliverables)
-    config = run_tool("compose.config", DELIVERABLE, "docker compose accepts the file (`config --quiet`)",
+    config = run_tool("compose.config", DELIVERABLE, "docker compose accepts the file (config --quiet)",
                       [docker_cli(), "compose", "-f", "compose.yaml", "config", "--quiet"],
                       tool="docker compose", cwd=ctx.deliverables)
     return [schema, config, consistency(spec, ctx.files[DELIVERABLE]), env_example(spec, ctx.files[".env.example"])]
@@ -119,7 +119,7 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         left = leftovers(project)
         ok = not any(left.values())
         records.append(Evidence("compose.cleanup", DELIVERABLE,
-                                "`compose down -v` leaves no container, network or volume behind",
+                                "compose down -v leaves no container, network or volume behind",
                                 "passed" if ok else "failed", tool="docker", figures=left,
                                 reason="" if ok else f"left behind: {left}"))
     return records
@@ -128,7 +128,7 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
 def _up(spec: Spec, stack, standins) -> Evidence:
     states = {s.get("Service"): s.get("Health") or s.get("State") for s in stack.services}
     ok = bool(states) and all(v == "healthy" for v in states.values())
-    return Evidence("compose.up", DELIVERABLE, "every service in the stack becomes healthy (`up --wait`)",
+    return Evidence("compose.up", DELIVERABLE, "every service in the stack becomes healthy (up --wait)",
                     "passed" if ok else "failed", tool="testcontainers DockerCompose",
                     duration_s=stack.up_seconds, reason="" if ok else f"states: {states}",
                     figures={"time_to_healthy_s": stack.up_seconds, "services": states,
@@ -174,7 +174,7 @@ def _dependency_probe(spec: Spec, stack, dep) -> Evidence:
                         figures=figures, reason=f"{spec.health_path} stayed 200 with {dep.name} stopped: the "
                         "health check does not cover it, so the app's use of it is not proven")
     return Evidence(check, DELIVERABLE, title, "passed" if came_back else "failed",
-                    tool="docker compose stop/start", figures=figures,
+                    tool="docker compose stop/start", figures=figures, duration_s=round(down_s + back_s, 2),
                     reason="" if came_back else f"the app did not recover after {dep.name} came back")
 
 

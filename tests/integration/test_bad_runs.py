@@ -140,3 +140,17 @@ def test_sweep_spares_a_run_that_is_still_going():
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
     assert_nothing_left()
+
+
+@pytest.mark.parametrize("front,field", [
+    ("service:\n  name: mini\n  source: src\n  python: '3.12'\n", "task.md:5: service.python"),
+    ("service:\n  name: mini\n  source: src\ndependencies:\n  - kind: postgres\n    version: '8'\n",
+     "task.md:7: dependencies[0].version"),
+])
+def test_image_without_a_stand_in_is_named_before_anything_runs(minimal, capsys, front, field):
+    write_task(minimal, front)
+    assert main(["run", str(minimal)]) == 3
+    err = capsys.readouterr().err
+    assert field in err and "kit has no stand-in" in err and "stand-ins:" in err
+    assert not (minimal / "kit-out").exists()
+    assert_nothing_left()

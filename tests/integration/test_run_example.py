@@ -10,7 +10,7 @@ import pytest
 
 from kit.cli import main
 from kit.report.workmd import SECTIONS
-from tests.conftest import EXAMPLE, copy_project
+from tests.conftest import copy_example
 from tests.integration.helpers import assert_nothing_left
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory, docker_engine):
-    project = copy_project(EXAMPLE, tmp_path_factory.mktemp("run") / "shop-api")
+    project = copy_example(tmp_path_factory.mktemp("run") / "shop-api")
     task = project / ".claude" / "task.md"
     before = hashlib.sha256(task.read_bytes()).hexdigest()
     context_before = (project / ".claude" / "tasks" / "context_session_1.md").read_text()

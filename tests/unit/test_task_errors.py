@@ -144,3 +144,23 @@ def test_output_folder_cannot_be_the_source(minimal, capsys):
     write_task(minimal, GOOD_SERVICE + "output: src\n")
     assert main(["run", str(minimal), "--static"]) == 2
     assert "is or contains the source folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("row", [
+    "- Connect with DATABASE_URL=postgres://app:hunter2secret@db:5432/app",
+    "Use PGPASSWORD=s3cr3tvalue for the database.",
+    "The key is AKIAABCDEFGHIJKLMNOP.",
+    "API_TOKEN: ghp_abcdef123456",
+])
+def test_secret_value_in_the_markdown_is_refused(row, minimal, capsys):
+    write_task(minimal, GOOD_SERVICE, body=f"# T\n## Context\n\n{row}\n")
+    assert main(["generate", str(minimal)]) == 2
+    err = capsys.readouterr().err
+    assert "task.md:9: (Markdown body): the Markdown holds what looks like a secret value" in err
+    assert not (minimal / "kit-out").exists()
+
+
+def test_placeholders_and_names_in_the_markdown_are_fine(minimal):
+    write_task(minimal, GOOD_SERVICE, body="# T\n## Context\n\nSet PGPASSWORD=change-me in .env; "
+               "`PGPASSWORD` is a secret; DATABASE_URL=postgres://db:5432/app\n")
+    assert main(["generate", str(minimal)]) == 0
