@@ -92,3 +92,16 @@ def test_quantities():
     for bad in ("0Mi", "512MB", "1 Gi x"):
         with pytest.raises(ValueError):
             parse_memory(bad)
+
+
+def test_project_docs_build_strict(tmp_path):
+    """The project's own docs site (mkdocs.yml + docs/) builds with --strict."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    mkdocs = Path(sys.executable).with_name("mkdocs")
+    proc = subprocess.run([str(mkdocs), "build", "--strict", "--quiet", "-d", str(tmp_path / "site")], cwd=ROOT,
+                          capture_output=True, text=True, env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "site" / "task-format.html").is_file()
