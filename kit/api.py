@@ -21,12 +21,20 @@ def load(project: str | Path, out: str | Path = "") -> Spec:
 
 
 def task_evidence(spec: Spec) -> list[Evidence]:
-    """The task validated against its schema (load() raised otherwise) and what was detected."""
+    """The front matter validated against the published schema, and which of the five Markdown
+    sections the task has (a missing one is listed, not fatal)."""
+    from jsonschema import Draft202012Validator
+
+    from kit.task import SECTIONS
+    from kit.task_schema import SCHEMA
     facts = spec.facts
+    errors = [e.message for e in Draft202012Validator(SCHEMA).iter_errors(spec.task.data)]
+    missing = [name for name in SECTIONS if name not in spec.task.sections]
     record = Evidence("task.valid", ".claude/task.md", "task.md front matter validates against the task schema",
-                      "passed", tool="kit (jsonschema)",
+                      "failed" if errors else "passed", tool="kit (jsonschema)", reason="; ".join(errors[:3]),
                       figures={"acceptance_criteria": len(spec.task.acceptance),
-                               "sections": len(spec.task.sections), "framework": spec.framework,
+                               "sections": len(spec.task.sections),
+                               "missing_sections": ", ".join(missing) or "none", "framework": spec.framework,
                                "requirements": facts.requirements_file, "routes_found": len(facts.routes)},
                       fallback=spec.health_fallback)
     save_family_evidence(spec.output, "task", [record])

@@ -1,5 +1,6 @@
 """Deliverable families. Each registers its renderer, its checks and its notebook in one place,
-so adding a family touches one module and one template folder."""
+so adding a family means one module here (plus its import in `families()`), one template folder,
+a notebook, a docs page and tests; tests/unit/test_consistency.py checks they all exist."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

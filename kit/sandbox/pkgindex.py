@@ -1,7 +1,8 @@
 """A local package index for image builds: containers cannot reach PyPI here, the host can.
 
-The host downloads the service's packages into a wheelhouse (cached by the hash of the
-requirements) and serves it with pypiserver on 127.0.0.1; the build runs with
+pip, run inside the base image itself with the host's network and CA bundle, downloads the
+service's packages into a wheelhouse (cached by the hash of the requirements and the base image);
+the host serves it with pypiserver on 127.0.0.1, and the build runs with
 ``--network host --build-arg PIP_INDEX_URL=...``. The generated Dockerfile's ARG
 PIP_INDEX_URL is what corporate users with a mirror set too."""
 from __future__ import annotations

@@ -71,3 +71,14 @@ def test_write_zone_entry_is_short_and_not_duplicated(minimal):
     path.write_text(path.read_text() + "\n## Backend Engineer - 2026-11-28\n- Implemented: a new route\n")
     assert read_context(spec) == {".claude/tasks/context_session_1.md":
                                   "## Backend Engineer - 2026-11-28\n- Implemented: a new route"}
+
+
+def test_task_evidence_revalidates_and_lists_missing_sections(minimal):
+    from kit.api import task_evidence
+    spec = load_spec(minimal)
+    record = task_evidence(spec)[0]
+    assert record.status == "passed"
+    assert record.figures["missing_sections"] == "Context, Technical constraints, Integration requirements"
+    spec.task.data["service"]["port"] = 0          # as if the data changed after loading
+    record = task_evidence(spec)[0]
+    assert record.status == "failed" and "0 is less than the minimum of 1" in record.reason
