@@ -23,7 +23,12 @@ def _kernel_stderr_to(log: Path):
             os.dup2(saved, 2)
             os.close(saved)
 
-PIPELINE = ("00_task", "10_container", "20_compose", "90_report")
+def _pipeline() -> tuple[str, ...]:
+    from kit.families import families
+    return ("00_task", *(f.notebook for f in families().values()), "90_report")
+
+
+PIPELINE = _pipeline()
 
 
 def notebooks_dir() -> Path:

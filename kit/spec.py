@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kit.detect.python import PythonFacts, detect_python, health_from_routes
 from kit.errors import DetectionError, TaskError
+from kit.options import parse_options, reserved
 from kit.resources import parse_cpu, parse_memory
 from kit.task import TaskDoc, read_task
 
@@ -60,6 +61,11 @@ class Spec:
     reserved: tuple[str, ...]  # task sections accepted but not yet generated
     task: TaskDoc = field(repr=False, compare=False)
     facts: PythonFacts = field(repr=False, compare=False, default=PythonFacts())
+    options: dict = field(repr=False, compare=False, default_factory=dict)  # kit/options/<key>.py
+
+    def option(self, key: str):
+        """The parsed task section `key` (kubernetes, ci, cloud, slo); see kit/options."""
+        return self.options[key]
 
     @property
     def labels(self) -> dict[str, str]:
@@ -115,7 +121,7 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
     health, fallback = _health(doc, facts)
     metrics = svc.get("metrics") or ("/metrics" if facts.uses_prometheus else "")
     out = Path(output) if output else root / doc.data.get("output", "kit-out")
-    return Spec(
+    spec = Spec(
         name=svc["name"], title=doc.title or svc["name"], project=root, source=source,
         output=out.resolve(), python=python, base_image=f"python:{python}-slim-bookworm",
         framework=framework, app=app, requirements_file=facts.requirements_file,
@@ -125,8 +131,8 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
         cpu=_quantity(doc, "cpu", parse_cpu, "1"), memory=_quantity(doc, "memory", parse_memory, "512Mi"),
         env=tuple(sorted((k, _env_str(v)) for k, v in svc.get("env", {}).items())),
         secrets=tuple(sorted(secrets)), dependencies=deps,
-        reserved=tuple(k for k in ("kubernetes", "ci", "cloud", "slo") if k in doc.data),
-        task=doc, facts=facts)
+        reserved=reserved(doc), task=doc, facts=facts)
+    return replace(spec, options=parse_options(doc, spec))
 
 
 def _quantity(doc: TaskDoc, key: str, parse, default: str):

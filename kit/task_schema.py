@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from kit.options import OPTION_KEYS, section_schema
+
 NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"      # DNS-1123 label
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PATH_ = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
@@ -77,10 +79,7 @@ SCHEMA: dict = {
                 },
             },
         },
-        **{key: {"type": "object",
-                 "description": f"Reserved for the {key} deliverables (later releases); "
-                                "accepted, listed as not yet generated."}
-           for key in ("kubernetes", "ci", "cloud", "slo")},
+        **{key: section_schema(key) for key in OPTION_KEYS},
         "output": {"type": "string", "minLength": 1,
                    "description": "Output folder, relative to the project root. Default: kit-out"},
     },

@@ -1,6 +1,7 @@
 """Deliverable families. Each registers its renderer, its checks and its notebook in one place,
-so adding a family means one module here (plus its import in `families()`), one template folder,
-a notebook, a docs page and tests; tests/unit/test_consistency.py checks they all exist."""
+so adding a family means one module here (found by `families()`, ordered by its notebook's
+number), one template folder, a notebook, a docs page and tests; tests/unit/test_consistency.py
+checks they all exist."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,8 +35,12 @@ def register(family: Family) -> Family:
 
 
 def families() -> dict[str, Family]:
-    from kit.families import compose, container  # noqa: F401  (registration side effect)
-    return dict(REGISTRY)
+    """Every family, in pipeline order (by notebook name: 10_container, 20_compose, ...)."""
+    import importlib
+    import pkgutil
+    for info in pkgutil.iter_modules(__path__):
+        importlib.import_module(f"{__name__}.{info.name}")   # registration side effect
+    return dict(sorted(REGISTRY.items(), key=lambda item: item[1].notebook))
 
 
 def render_all(spec: "Spec") -> dict[str, str]:
