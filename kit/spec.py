@@ -14,6 +14,7 @@ from kit.task import TaskDoc, read_task
 UV_PIN = "uv==0.13.9"          # exports uv.lock inside the build
 SERVER_PINS = {"gunicorn": "gunicorn==23.0.0", "uvicorn": "uvicorn==0.32.1"}
 DEFAULT_PYTHON = "3.11"
+PLACEHOLDER_REGISTRY = "registry.example.com"   # service.image unset: a placeholder, reported as such
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Spec:
     metrics_path: str
     metrics_port: int
     uid: int
+    image: str                 # the image repository CI pushes to and Kubernetes pulls (no tag)
     cpu: float                 # cores one instance may use
     memory: int                # bytes one instance may use
     env: tuple[tuple[str, str], ...]
@@ -128,6 +130,7 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
         lock_file=facts.lock_file, command=command, extra_packages=extra, port=port,
         health_path=health, health_fallback=fallback, metrics_path=metrics,
         metrics_port=int(svc.get("metrics_port", port)), uid=int(svc.get("uid", 10001)),
+        image=svc.get("image") or f"{PLACEHOLDER_REGISTRY}/{svc['name']}",
         cpu=_quantity(doc, "cpu", parse_cpu, "1"), memory=_quantity(doc, "memory", parse_memory, "512Mi"),
         env=tuple(sorted((k, _env_str(v)) for k, v in svc.get("env", {}).items())),
         secrets=tuple(sorted(secrets)), dependencies=deps,

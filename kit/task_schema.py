@@ -10,6 +10,8 @@ NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"      # DNS-1123 label
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PATH_ = r"^/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*$"
 
+IMAGE_REPO = (r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+              r"(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$")
 _port = {"type": "integer", "minimum": 1, "maximum": 65535}
 _path = {"type": "string", "pattern": PATH_, "description": "An absolute URL path, e.g. /healthz"}
 
@@ -55,6 +57,9 @@ SCHEMA: dict = {
                         "additionalProperties": {"type": ["string", "number", "boolean"]},
                         "description": "Non-secret environment settings."},
                 "uid": {"type": "integer", "minimum": 1000, "maximum": 2147483647},
+                "image": {"type": "string", "pattern": IMAGE_REPO, "maxLength": 255,
+                          "description": "the image repository, without a tag: registry host, then "
+                                         "lower-case path parts, e.g. ghcr.io/acme/shop-api"},
                 "resources": {"type": "object", "additionalProperties": False,
                               "description": "Limits for one instance: cpu in cores or millicores "
                                              "(0.5, 500m), memory as 256Mi, 1Gi or 500M.",
