@@ -69,6 +69,17 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
+# --- 4b. checkov in a venv of its own (its pins clash with kit's) ------------
+CHECKOV_VERSION=3.3.30
+ckv="$state/tools/checkov"
+if [ ! -x "$ckv/bin/checkov" ] || ! grep -qx "$CHECKOV_VERSION" "$ckv/.version" 2>/dev/null; then
+  log "installing checkov $CHECKOV_VERSION into $ckv (log: $state/checkov.log)"
+  rm -rf "$ckv" && python3 -m venv "$ckv"
+  "$ckv/bin/pip" install "checkov==$CHECKOV_VERSION" >"$state/checkov.log" 2>&1 \
+    || { tail -20 "$state/checkov.log" >&2; die "checkov install failed (log: $state/checkov.log)"; }
+  echo "$CHECKOV_VERSION" > "$ckv/.version"
+fi
+
 # --- 5. Sandbox stand-in images (built locally from Debian packages) --------
 log "preparing sandbox stand-in images"
 "$venv/bin/kit" prepare
