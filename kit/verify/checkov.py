@@ -27,7 +27,7 @@ def run_checkov(check: str, deliverable: str, title: str, directory: Path, frame
     """Scan `directory` with checkov's `framework` checks: passed only with zero failures."""
     exe = checkov_bin()
     argv = [str(exe), "-d", str(directory), "--framework", framework, "-o", "json", "--compact",
-            "--skip-download", "--no-guide", *extra]
+            "--skip-download", *extra]
     record = Evidence(check=check, deliverable=deliverable, title=title, status="failed",
                       tool=f"checkov {checkov_version()}", command=" ".join(argv[1:]))
     if not exe.exists():
@@ -40,6 +40,8 @@ def run_checkov(check: str, deliverable: str, title: str, directory: Path, frame
     record.duration_s = round(time.monotonic() - start, 2)
     try:
         reports = json.loads(proc.stdout or "null")
+        if reports is None:
+            raise json.JSONDecodeError("empty output", "", 0)
     except json.JSONDecodeError:
         record.reason = f"checkov printed no JSON report (exit {proc.returncode})"
         record.log = excerpt(proc.stdout + proc.stderr)

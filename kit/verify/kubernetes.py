@@ -1,0 +1,97 @@
+"""Kubernetes checks: kustomize builds every overlay, kubernetes-validate --strict against the
+task's version and the two before, checkov's Kubernetes policies, and cross-file consistency."""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from kit.evidence import Evidence, run_tool
+from kit.spec import Spec
+from kit.verify.checkov import run_checkov
+from kit.verify.container import tool_version
+from kit.verify.context import VerifyContext
+from kit.verify.k8s_rules import consistency_problems
+
+OVERLAYS = ("dev", "staging", "prod")
+
+
+def kubectl() -> str:
+    return "kubectl"
+
+
+def built_objects(ctx: VerifyContext, env: str) -> list[dict]:
+    """The objects `kubectl kustomize` built for an overlay (kept by static_checks)."""
+    return ctx.facts.get("k8s_objects", {}).get(env, [])
+
+
+def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
+    k = spec.option("kubernetes")
+    records, built = [], {}
+    version = tool_version([kubectl(), "version", "--client"])
+    for env in OVERLAYS:
+        rec = run_tool(f"kubernetes.kustomize.{env}", f"k8s/overlays/{env}",
+                       f"kubectl kustomize builds the {env} overlay",
+                       [kubectl(), "kustomize", f"k8s/overlays/{env}"], tool=f"kubectl {version} (kustomize)",
+                       cwd=ctx.deliverables)
+        records.append(rec)
+        if rec.passed:
+            import subprocess
+            out = subprocess.run([kubectl(), "kustomize", f"k8s/overlays/{env}"], cwd=ctx.deliverables,
+                                 capture_output=True, text=True, check=True).stdout
+            built[env] = [d for d in yaml.safe_load_all(out) if d]
+            rec.figures = {"objects": len(built[env]), "kinds": len({d["kind"] for d in built[env]})}
+    ctx.facts["k8s_objects"] = built
+    if not built:
+        return records
+    records += [validate(built, ver, k.crd_kinds) for ver in k.versions]
+    with tempfile.TemporaryDirectory(prefix="kit-k8s-") as tmp:
+        for env, objects in built.items():
+            (Path(tmp) / f"{env}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        records.append(run_checkov("kubernetes.checkov", "k8s/", "checkov finds no failing Kubernetes policy "
+                                   "in any overlay", Path(tmp), "kubernetes"))
+    records.append(consistency(spec, ctx, built))
+    return records
+
+
+def validate(built: dict[str, list[dict]], version: str, crd_kinds: tuple[str, ...]) -> Evidence:
+    """Every object of every overlay against the API schemas of one Kubernetes version, strict
+    (unknown fields fail). A kind with no schema fails unless it is a CRD kind the task declared."""
+    import kubernetes_validate as kv
+    from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
+    start, problems, crds, count = time.monotonic(), [], set(), 0
+    for env, objects in built.items():
+        for obj in objects:
+            count += 1
+            where = f"{env}: {obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+            try:
+                kv.validate(obj, f"{version}.0", strict=True)
+            except SchemaNotFoundError:
+                if obj.get("kind") in crd_kinds:
+                    crds.add(f"{obj['kind']} ({obj.get('apiVersion')})")
+                else:
+                    problems.append(f"{where}: no schema for {obj.get('apiVersion')} {obj.get('kind')}")
+            except ValidationError as exc:
+                problems.append(f"{where}: {exc.message} at {'.'.join(map(str, exc.path)) or '(root)'}")
+    return Evidence(f"kubernetes.validate.{version}", "k8s/",
+                    f"every object of every overlay validates against Kubernetes {version} (--strict)",
+                    "failed" if problems else "passed", tool=f"kubernetes-validate {kv.__version__}",
+                    command=f"kubernetes_validate.validate(obj, '{version}.0', strict=True)",
+                    duration_s=round(time.monotonic() - start, 3),
+                    reason=f"{len(problems)} object(s) invalid" if problems else "",
+                    figures={"objects": count, "invalid": len(problems),
+                             "crd_kinds_not_validated": sorted(crds)},
+                    log="\n".join(problems[:40]))
+
+
+def consistency(spec: Spec, ctx: VerifyContext, built: dict[str, list[dict]]) -> Evidence:
+    problems = []
+    for env, objects in built.items():
+        problems += [f"{env}: {p}" for p in consistency_problems(spec, objects, ctx.files["Dockerfile"])]
+    return Evidence("kubernetes.consistency", "k8s/",
+                    "selectors match the pod labels; ports, probe path and Ingress backends agree "
+                    "with the Service and the Dockerfile; every pod meets the restricted standard",
+                    "failed" if problems else "passed", tool="kit", reason="; ".join(problems[:5]),
+                    figures={"overlays": len(built), "problems": len(problems)}, log="\n".join(problems[:40]))
