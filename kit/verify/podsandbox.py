@@ -125,7 +125,7 @@ def startup_phase(pod: PodSandbox, timeline: list[dict]) -> Evidence:
         failures += 1
         exited = "exited" in timeline[-1]["detail"]
         if exited or failures >= probe.failure_threshold:
-            why = (f"the container {timeline[-1]['detail']} before the startup probe passed" if exited else
+            why = (f"the {timeline[-1]['detail']} before the startup probe passed" if exited else
                    f"the startup probe failed {failures} times ({timeline[-1]['detail']}): the kubelet "
                    "would kill and restart the container")
             return Evidence(IDS[1], DELIVERABLE, title, "failed", tool="kit prober (kubelet semantics)",
