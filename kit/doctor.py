@@ -57,6 +57,12 @@ def diagnose() -> list[Finding]:
         if name == "debootstrap":
             ok, text = Path(path).exists(), path
         out.append(Finding(name, ok, text, fix))
+    ok, text = _run(["kubectl", "version", "--client"])
+    out.append(Finding("kubectl (kustomize)", ok, text or "not found",
+                       f"{SETUP} installs kubectl from Debian trixie's package"))
+    from kit.verify.checkov import checkov_bin, checkov_version
+    out.append(Finding("checkov", checkov_bin().exists(), f"checkov {checkov_version()} at {checkov_bin()}",
+                       f"{SETUP} installs checkov into its own venv"))
     try:
         import ipykernel  # noqa: F401
         out.append(Finding("Jupyter kernel (ipykernel)", True, "python3 kernel for papermill"))

@@ -41,6 +41,22 @@ if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
   install -m 0755 "$t/x/usr/libexec/docker/cli-plugins/docker-buildx" "$plugins/docker-buildx"
 fi
 
+# --- 2b. kubectl (with its built-in kustomize), from Debian trixie when missing -----
+KUBECTL_DEB=1.32.3+ds-2
+if ! kubectl kustomize --help >/dev/null 2>&1; then
+  log "installing kubectl $KUBECTL_DEB from Debian trixie"
+  t="$state/trixie"; mkdir -p "$t/lists/partial" "$t/cache/archives/partial" "$t/kdebs" "$t/kx"
+  echo "deb http://deb.debian.org/debian trixie main" > "$t/sources.list"
+  aptopts=(-o Dir::Etc::sourcelist="$t/sources.list" -o Dir::Etc::sourceparts=/nonexistent
+           -o Dir::State::Lists="$t/lists" -o Dir::Cache="$t/cache" -o APT::Get::List-Cleanup=0)
+  apt-get "${aptopts[@]}" update -qq 2>/dev/null
+  (cd "$t/kdebs" && apt-get "${aptopts[@]}" download "kubectl=$KUBECTL_DEB" >/dev/null 2>&1) \
+    || die "could not download kubectl $KUBECTL_DEB from Debian trixie"
+  dpkg-deb -x "$t"/kdebs/kubectl_*.deb "$t/kx"
+  install -m 0755 "$t/kx/usr/bin/kubectl" /usr/local/bin/kubectl
+  kubectl kustomize --help >/dev/null 2>&1 || die "kubectl from trixie has no kustomize"
+fi
+
 # --- 3. Docker engine: start one only if none answers -----------------------
 if ! docker info >/dev/null 2>&1; then
   command -v dockerd >/dev/null || die "dockerd not found; install Debian's docker.io package"
