@@ -14,16 +14,20 @@ VERSIONS: dict[str, dict[str, str]] = {
             "vpc_module": "5.17.0", "eks_module": "20.31.6"},
     "gcp": {"terraform": TERRAFORM, "google": "6.14.1", "google_range": ">= 6.14.1, < 7.0.0",
             "network_module": "10.0.0", "gke_module": "35.0.1"},
-    "azure": {"terraform": TERRAFORM, "azurerm": "4.14.0", "azurerm_range": ">= 4.14.0, < 5.0.0",
-              "aks_module": "9.4.1"},
+    "azure": {"terraform": TERRAFORM, "azurerm": "3.117.0", "azurerm_range": ">= 3.117.0, < 4.0.0",
+              "aks_module": "9.1.0"},
 }
+
+# the state store's name as each cloud accepts it (Azure storage accounts take no '-')
+STATE_NAME = {"aws": str, "gcp": str, "azure": lambda name: name.replace("-", "")}
 
 
 def context(spec: Spec) -> dict:
     cloud = spec.option("cloud")
     return {"name": spec.name, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
             "kubernetes_version": cloud.kubernetes_version, "instance_type": cloud.instance_type,
-            "min_nodes": cloud.min_nodes, "max_nodes": cloud.max_nodes, "state_bucket": cloud.state_bucket,
+            "min_nodes": cloud.min_nodes, "max_nodes": cloud.max_nodes,
+            "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket),
             "environments": list(cloud.environments), "versions": VERSIONS[cloud.provider]}
 
 
