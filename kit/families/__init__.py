@@ -22,6 +22,9 @@ class Family:
     render: Callable[["Spec"], dict[str, str]]
     static_checks: tuple[Callable[["Spec", "VerifyContext"], list["Evidence"]], ...] = field(default=())
     sandbox_checks: tuple[Callable[["Spec", "VerifyContext"], list["Evidence"]], ...] = field(default=())
+    # work.md: the files shown in full (empty: every file) and the family's implementation notes
+    highlights: tuple[str, ...] = field(default=())
+    work_notes: Callable[["Spec"], list[str]] | None = None
 
 
 REGISTRY: dict[str, Family] = {}

@@ -123,6 +123,34 @@ def _sandbox(spec, ctx):
     return sandbox_checks(spec, ctx)
 
 
+
+
+def work_notes(spec: Spec) -> list[str]:
+    k = spec.option("kubernetes")
+    envs = "; ".join(f"{e.name}: {e.replicas} replicas (HPA {e.min_replicas}-{e.max_replicas}), `{e.host}`, "
+                     f"tag `{e.tag}`" for e in k.environments)
+    managed = dict(k.managed)
+    deps = ", ".join(f"`{d.name}` ({'managed: ' + managed[d.name] if d.name in managed else 'StatefulSet'})"
+                     for d in spec.dependencies) or "none"
+    return [
+        f"- Kustomize base `k8s/base` and overlays for {envs}. Target Kubernetes {k.version}; validated "
+        f"against {', '.join(k.versions)}.",
+        "- Pods meet the restricted Pod Security Standard (enforced by the namespace label): numeric non-root "
+        "user, read-only root with an `emptyDir` at `/tmp`, no privilege escalation, ALL capabilities dropped, "
+        "RuntimeDefault seccomp, no service account token.",
+        f"- Probes on `{spec.health_path or 'TCP :http'}`: startup every 2 s (60 s budget), readiness every 10 s, "
+        f"liveness every 15 s; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
+        f"of {PRE_STOP_S + SERVER_GRACE_S + 2} s around the server's {SERVER_GRACE_S} s graceful timeout.",
+        f"- Secrets by reference only ({'ExternalSecret from ' + k.secret_store if k.secrets == 'external' else 'a Secret with names and empty values'}), "
+        "mounted as files at `/run/secrets`. Dependencies: " + deps + ".",
+        "- NetworkPolicies: default deny, DNS, ingress from the ingress controller and the metrics scraper, "
+        "egress to the declared dependencies and the OpenTelemetry collector only.",
+    ]
+
+
 FAMILY = register(Family(name="kubernetes", title="Kubernetes manifests", notebook="30_kubernetes",
                          template="kubernetes/base", render=render_kubernetes,
-                         static_checks=(_static,), sandbox_checks=(_sandbox,)))
+                         static_checks=(_static,), sandbox_checks=(_sandbox,),
+                         highlights=("k8s/base/deployment.yaml", "k8s/base/networkpolicy.yaml",
+                                     "k8s/overlays/prod/kustomization.yaml"),
+                         work_notes=work_notes))

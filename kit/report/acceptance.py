@@ -22,10 +22,17 @@ STANDARD: tuple[tuple[str, tuple[str, ...]], ...] = (
      ("compose.schema", "compose.config", "compose.consistency")),
     ("The compose stack comes up healthy with its dependencies, and is removed without leftovers",
      ("compose.up", "compose.health", "compose.cleanup")),
+    ("Kubernetes overlays build with kustomize and validate --strict against the target version and the two before",
+     ("kubernetes.kustomize.*", "kubernetes.validate.*")),
+    ("Kubernetes manifests pass checkov and fit together (selectors, ports, probes, references, restricted pods)",
+     ("kubernetes.checkov", "kubernetes.consistency")),
+    ("The image runs under the Deployment's own pod spec and passes its startup, readiness and liveness probes",
+     ("kubernetes.pod.*",)),
 )
 
 # criterion wording -> the checks that can prove it
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"kubernetes|\bpod\b|pod security|restricted", ("kubernetes.pod.*", "kubernetes.consistency")),
     (r"non-?root|root user", ("container.nonroot",)),
     (r"hadolint|lint", ("container.hadolint",)),
     (r"sigterm|graceful|shut ?down", ("container.shutdown",)),
@@ -52,7 +59,17 @@ class Item:
         return self.state == "passed"
 
 
+def _expand(checks: tuple[str, ...], by_id: dict[str, Evidence]) -> tuple[str, ...]:
+    """`family.prefix.*` stands for every record with that prefix (at least one must exist)."""
+    out: list[str] = []
+    for check in checks:
+        matches = sorted(k for k in by_id if check.endswith("*") and k.startswith(check[:-1]))
+        out += matches or [check]
+    return tuple(out)
+
+
 def _judge(text: str, checks: tuple[str, ...], by_id: dict[str, Evidence]) -> Item:
+    checks = _expand(checks, by_id)
     found = [by_id[c] for c in checks if c in by_id]
     if len(found) < len(checks):
         missing = sorted(set(checks) - set(by_id))

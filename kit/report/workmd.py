@@ -84,9 +84,21 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
            "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
            "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
            "placeholder `change-me`).", ""]
-    for rel in sorted(files):
+    for family in families().values():
+        if family.work_notes is not None:
+            out += [f"### {family.title}", "", *family.work_notes(spec), ""]
+    for rel in sorted(shown_files(spec, files)):
         out += [f"### `{rel}`", "", f"```{_fence(rel)}", files[rel].rstrip(), "```", ""]
     return out
+
+
+def shown_files(spec: Spec, files: dict[str, str]) -> list[str]:
+    """Files shown in full: every file of a family without highlights, else its highlights."""
+    shown = []
+    for family in families().values():
+        own = family.render(spec)
+        shown += [rel for rel in own if rel in files and (not family.highlights or rel in family.highlights)]
+    return shown
 
 
 def _usage(spec: Spec, files: dict[str, str]) -> list[str]:

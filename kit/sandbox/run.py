@@ -53,6 +53,33 @@ def _logs(container) -> str:
         return f"(logs unavailable: {exc})"
 
 
+def start_dependencies(spec: Spec, standins: dict[str, str], network, stack: ExitStack,
+                       values: dict[str, str], skip: tuple[str, ...] = ()) -> dict[str, HealthResult]:
+    """Start each dependency's stand-in on the network under its service name; wait until healthy.
+    Each container's removal is registered on `stack` before it starts."""
+    settings, labels, dep_health = Settings.load(), run_labels(), {}
+    for dep in spec.dependencies:
+        if dep.name in skip:
+            continue
+        container = _container(standins[dep.image], labels, healthcheck=FAST_HEALTH)
+        container.with_network(network).with_network_aliases(dep.name)
+        for key, value in dep.env:
+            if key == "POSTGRES_PASSWORD_FILE":
+                container.with_env("POSTGRES_PASSWORD", values[dep.secret])
+            else:
+                container.with_env(key, value)
+        if dep.command:
+            container.with_command(list(dep.command))
+        stack.callback(container.stop)     # registered first: a failed start still cleans up
+        container.start()
+        result = wait_healthy(container.get_wrapped_container().id, settings.health_timeout_s, dep.name)
+        if result.status != "healthy":
+            raise SandboxError(f"dependency {dep.name} ({standins[dep.image]}) did not become healthy: "
+                               f"{result.explain()}", logs=_logs(container))
+        dep_health[dep.name] = result
+    return dep_health
+
+
 @contextmanager
 def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Running]:
     """Start dependencies, wait until healthy, start the app, wait until Docker says healthy."""
@@ -64,24 +91,7 @@ def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Ru
         network = Network(docker_network_kw={"labels": labels})
         network.create()
         stack.callback(network.remove)
-        dep_health = {}
-        for dep in spec.dependencies:
-            container = _container(standins[dep.image], labels, healthcheck=FAST_HEALTH)
-            container.with_network(network).with_network_aliases(dep.name)
-            for key, value in dep.env:
-                if key == "POSTGRES_PASSWORD_FILE":
-                    container.with_env("POSTGRES_PASSWORD", values[dep.secret])
-                else:
-                    container.with_env(key, value)
-            if dep.command:
-                container.with_command(list(dep.command))
-            stack.callback(container.stop)     # registered first: a failed start still cleans up
-            container.start()
-            result = wait_healthy(container.get_wrapped_container().id, settings.health_timeout_s, dep.name)
-            if result.status != "healthy":
-                raise SandboxError(f"dependency {dep.name} ({standins[dep.image]}) did not become healthy: "
-                                   f"{result.explain()}", logs=_logs(container))
-            dep_health[dep.name] = result
+        dep_health = start_dependencies(spec, standins, network, stack, values)
         # failing probes count only after the start period: end it with kit's own deadline, so a
         # service that never becomes healthy turns 'unhealthy' instead of staying 'starting'
         grace = int(settings.health_timeout_s * NS)

@@ -53,6 +53,21 @@ def test_evidence_figures_are_real(example_run):
     assert by_id["compose.depends.db"]["figures"]["status_while_down"] != 200
 
 
+def test_kubernetes_pod_sandbox_ran_under_the_pod_spec(example_run):
+    """The image ran under the dev overlay's restricted pod spec, probed with kubelet semantics."""
+    by_id = {r["check"]: r for r in _records(example_run)}
+    settings = by_id["kubernetes.pod.settings"]["figures"]
+    assert settings["user"] == "10001:10001" and settings["read_only"] and settings["cap_drop"] == ["ALL"]
+    assert settings["inside"]["id -u"] == "10001" and "Read-only file system" in settings["inside"]["write /"]
+    assert by_id["kubernetes.pod.startup"]["status"] == "passed"
+    live = by_id["kubernetes.pod.liveness"]["figures"]
+    assert live["probes"] >= 2 and live["passed"] == live["probes"]
+    kinds = {t["probe"] for t in live["timeline"]}
+    assert kinds == {"startupProbe", "readinessProbe", "livenessProbe"}
+    assert by_id["kubernetes.checkov"]["figures"]["failed"] == 0
+    assert {"kubernetes.validate.1.33", "kubernetes.validate.1.32", "kubernetes.validate.1.31"} <= set(by_id)
+
+
 def test_task_md_is_never_modified(example_run):
     task = example_run["project"] / ".claude" / "task.md"
     assert hashlib.sha256(task.read_bytes()).hexdigest() == example_run["task_sha"]
@@ -91,7 +106,8 @@ class _Refs(HTMLParser):
 def test_site_pages_and_nothing_loaded_from_outside(example_run):
     site = example_run["project"] / "kit-out" / "site"
     pages = {p.name for p in site.glob("*.html")}
-    assert {"index.html", "10_container.html", "20_compose.html", "work.html", "evidence.html"} <= pages
+    assert {"index.html", "10_container.html", "20_compose.html", "30_kubernetes.html", "work.html",
+            "evidence.html"} <= pages
     external = []
     for page in site.rglob("*.html"):
         parser = _Refs()
