@@ -76,5 +76,25 @@ def _static(spec, ctx):
     return static_checks(spec, ctx)
 
 
+def work_notes(spec: Spec) -> list[str]:
+    ci, cloud = spec.option("ci"), spec.option("cloud")
+    systems = " and ".join({"github": "GitHub Actions", "gitlab": "GitLab CI"}[p] for p in ci.providers)
+    return [
+        f"- {systems}: lint (`{ci.lint}`), test, hadolint, buildx build with cache, Trivy scan and CycloneDX "
+        f"SBOM on every change; on `{ci.default_branch}` and `v*` tags also push to `{spec.image}` and sign "
+        "keyless with cosign.",
+        f"- Deploy: {' then '.join(OVERLAYS_BY_ENV.get(e, e) for e in ci.environments)} (production on `v*` tags) through protected "
+        f"environments, the image pinned by digest with `kustomize edit set image`; {cloud.provider} "
+        "credentials by OIDC federation (GitHub) or the GitLab agent, never a stored key.",
+        "- Every action pinned to a commit SHA with its release in a comment; `permissions: {}` at the top, "
+        "per-job least privilege; timeouts, concurrency, no expression inside `run:`.",
+    ]
+
+
+OVERLAYS_BY_ENV = {overlay: env for env, overlay in OVERLAYS.items()}
+
 FAMILY = register(Family(name="cicd", title="CI/CD pipelines", notebook="40_cicd",
-                         template="cicd/github", render=render_cicd, static_checks=(_static,)))
+                         template="cicd/github", render=render_cicd, static_checks=(_static,),
+                         highlights=(".github/workflows/ci.yml", ".github/workflows/deploy-environment.yml",
+                                     ".gitlab-ci.yml"),
+                         work_notes=work_notes))

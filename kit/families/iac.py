@@ -46,5 +46,22 @@ def _static(spec, ctx):
     return static_checks(spec, ctx)
 
 
+def work_notes(spec: Spec) -> list[str]:
+    cloud = spec.option("cloud")
+    versions = VERSIONS[cloud.provider]
+    return [
+        f"- Terraform for {cloud.provider} ({cloud.region}): `terraform/bootstrap` (the locked remote state, "
+        f"`{STATE_NAME[cloud.provider](cloud.state_bucket)}`), `terraform/modules/platform` (registry, network, "
+        f"Kubernetes {cloud.kubernetes_version} with a {cloud.instance_type} node pool of {cloud.min_nodes}-"
+        f"{cloud.max_nodes}) and one root module per environment: {', '.join(cloud.environments)}.",
+        "- Pinned: " + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.endswith("_range")) + ".",
+        "- No credentials in the code; set `api_allowed_cidrs` in each environment's terraform.tfvars. "
+        "`terraform validate` needs the providers, which cannot be downloaded here: see its evidence.",
+    ]
+
+
 FAMILY = register(Family(name="iac", title="Infrastructure as code", notebook="50_iac",
-                         template="iac/aws", render=render_iac, static_checks=(_static,)))
+                         template="iac/aws", render=render_iac, static_checks=(_static,),
+                         highlights=("terraform/modules/platform/main.tf",
+                                     "terraform/environments/prod/versions.tf"),
+                         work_notes=work_notes))
