@@ -50,6 +50,12 @@ def _commands(spec: Spec, ci) -> dict[str, str]:
     return {"install": install, "lint": ci.lint, "test": test}
 
 
+def _namespace(spec: Spec) -> str:
+    """The Kubernetes overlays' namespace prefix (kubernetes.namespace, default the service name)."""
+    k8s = spec.options.get("kubernetes")
+    return getattr(k8s, "namespace", spec.name)
+
+
 def context(spec: Spec) -> dict:
     ci, cloud = spec.option("ci"), spec.option("cloud")
     overlays = {env: overlay for env, overlay in OVERLAYS.items() if overlay in ci.environments}
@@ -58,7 +64,7 @@ def context(spec: Spec) -> dict:
         "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),
         "no_tests": not has_tests(spec) and ci.test == "python -m pytest -q",
         "requirements": spec.requirements_file or "pyproject.toml",
-        "environments": overlays, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
+        "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
         "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,
     }
 
@@ -86,6 +92,7 @@ def work_notes(spec: Spec) -> list[str]:
         f"- Deploy: {' then '.join(OVERLAYS_BY_ENV.get(e, e) for e in ci.environments)} (production on `v*` tags) through protected "
         f"environments, the image pinned by digest with `kustomize edit set image`; {cloud.provider} "
         "credentials by OIDC federation (GitHub) or the GitLab agent, never a stored key.",
+        f"- Waits for the rollout of `deployment/{spec.name}` in `{_namespace(spec)}-<overlay>`.",
         "- Every action pinned to a commit SHA with its release in a comment; `permissions: {}` at the top, "
         "per-job least privilege; timeouts, concurrency, no expression inside `run:`.",
     ]

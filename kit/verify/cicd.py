@@ -47,6 +47,8 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         records += [schema("cicd.schema.gitlab", GITLAB, "vendor.gitlab-ci", ctx.deliverables, [GITLAB]),
                     gitlab_rules(ctx.files[GITLAB])]
         records.append(_gitlab_checkov(ctx))
+    from kit.verify.cicd_consistency import consistency
+    records.append(consistency(spec, ctx.files))
     return records
 
 
@@ -134,7 +136,7 @@ def rule_records(files: dict[str, str], workflows: list[str]) -> list[Evidence]:
     parsed = {wf: yaml.safe_load(files[wf]) or {} for wf in workflows}
     records = []
     for rule, (title, check) in RULES.items():
-        problems = [f"{wf}: {p}" for wf in workflows for p in check(parsed[wf], files[wf])]
+        problems = [f"{wf}: {p}" for wf in workflows for p in check(parsed[wf], files[wf], parsed)]
         records.append(Evidence(f"cicd.rule.{rule}", WORKFLOWS, title, "failed" if problems else "passed",
                                 tool="kit", reason="; ".join(problems[:5]),
                                 figures={"workflows": len(workflows), "problems": len(problems)},

@@ -8,7 +8,9 @@ import re
 import pytest
 import yaml
 
+from kit.families import render_all
 from kit.families.cicd import ACTIONS, render_cicd
+from kit.verify.cicd_consistency import consistency
 from kit.render import write_files
 from kit.spec import load_spec
 from kit.verify import cicd as checks
@@ -36,7 +38,7 @@ def example_spec(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def rendered(example_spec, tmp_path_factory):
-    files = render_cicd(example_spec)
+    files = render_all(example_spec)          # with the overlays and Terraform the pipelines refer to
     out = tmp_path_factory.mktemp("cicd-out")
     write_files(files, out)
     return files, out
@@ -72,7 +74,7 @@ def test_example_passes_every_check(rendered, example_spec):
     assert bad == []
     ids = {r.check for r in records}
     assert {"cicd.actionlint", "cicd.shellcheck", "cicd.schema.github", "cicd.schema.gitlab",
-            "cicd.checkov.github", "cicd.checkov.gitlab", "cicd.rule.gitlab"} <= ids
+            "cicd.checkov.github", "cicd.checkov.gitlab", "cicd.rule.gitlab", "cicd.consistency"} <= ids
     assert {f"cicd.rule.{rule}" for rule in RULES} <= ids
     checkov = next(r for r in records if r.check == "cicd.checkov.github")
     assert checkov.figures["failed"] == 0 and checkov.figures["passed"] > 20
@@ -90,6 +92,10 @@ BROKEN = [
     ("permissions", CI, "    permissions:\n      contents: read\n    steps:", "    steps:", "no permissions block"),
     ("permissions", CI, "    permissions:\n      contents: read\n    steps:",
      "    permissions:\n      administration: write\n    steps:", "administration: write"),
+    ("permissions", CI, "      contents: read\n      packages: write\n      id-token: write\n",
+     "      contents: write\n      packages: write\n      id-token: write\n", "contents: write, but nothing in the job needs it"),
+    ("permissions", CI, "    permissions:\n      contents: read\n    steps:",
+     "    permissions:\n      contents: read\n      id-token: write\n    steps:", "id-token: write, but nothing in the job needs it"),
     ("timeouts", CI, "    timeout-minutes: 10\n", "", "jobs.lint: no timeout-minutes"),
     ("concurrency", CI, "concurrency:\n", "not-concurrency:\n", "no concurrency group"),
     ("untrusted", DEPLOY_ENV, 'kubectl apply -k "k8s/overlays/${OVERLAY}"',
@@ -144,3 +150,18 @@ def test_gitlab_rules_broken_fail(rendered, old, new, reason):
     assert old in files[".gitlab-ci.yml"]
     record = checks.gitlab_rules(files[".gitlab-ci.yml"].replace(old, new, 1))
     assert record.status == "failed" and reason in record.reason
+
+
+@pytest.mark.parametrize("path,old,new,reason", [
+    (DEPLOY_ENV, "NAMESPACE: shop-api-", "NAMESPACE: shop-", "the overlay deploys to 'shop-api-staging'"),
+    (DEPLOY_ENV, "SERVICE: shop-api", "SERVICE: shop", "matches no image named 'shop'"),
+    (CI, "IMAGE: ghcr.io/acme/shop-api", "IMAGE: ghcr.io/acme/other", "not service.image"),
+    (".github/workflows/deploy.yml", "overlay: prod", "overlay: production", "k8s/overlays/production/kustomization.yaml was not generated"),
+    (DEPLOY_ENV, "CLUSTER: shop-api-", "CLUSTER: shop-", "is not one Terraform creates"),
+    (".gitlab-ci.yml", "NAMESPACE: shop-api-prod", "NAMESPACE: shop-api", "the overlay deploys to 'shop-api-prod'"),
+])
+def test_broken_consistency_fails(rendered, example_spec, path, old, new, reason):
+    files, _ = rendered
+    assert old in files[path]
+    record = consistency(example_spec, {**files, path: files[path].replace(old, new, 1)})
+    assert record.status == "failed" and reason in record.log, record.log
