@@ -37,9 +37,11 @@ def app_resources(cpu: float, memory: int) -> dict:
 
 
 def quota(spec: Spec, env, deps: int) -> dict[str, str]:
-    """Room for the HPA's maximum, one surge pod, the dependencies and one run of each CronJob."""
-    jobs = len(spec.option("kubernetes").cronjobs)
-    pods = env.max_replicas + 1 + jobs
+    """Room for the HPA's maximum, one surge pod, a canary or idle slot, the dependencies and one
+    run of each CronJob."""
+    k = spec.option("kubernetes")
+    slots = 0 if k.strategy == "rolling" else 1          # the canary or the idle blue-green slot
+    pods = env.max_replicas + 1 + len(k.cronjobs) + slots
     return {"pods": str(pods + deps),
             "requests.cpu": f"{round(pods * env.cpu * 500) + deps * DEP_CPU_M[0]}m",
             "requests.memory": f"{pods * env.memory // 2**20 + deps * DEP_MEMORY_MI[0]}Mi",
@@ -88,6 +90,32 @@ def in_cluster_dep(spec: Spec, dep: Dependency) -> dict:
             "command": list(dep.command), "storage": "1Gi", "skips": [DEP_DIGEST_SKIP, DEP_UID_SKIP]}
 
 
+TRACK, SLOT = "kit.dev/track", "kit.dev/slot"
+
+
+def rollout(spec: Spec) -> dict:
+    """The Deployments and Service selectors of the task's strategy; no CRD needed for any."""
+    name, strategy = spec.name, spec.option("kubernetes").strategy
+    main = {"name": name, "image": name, "main": True, "extra": {}, "note": ""}
+    if strategy == "canary":
+        note = ("# Canary, no CRD needed: one pod behind the same Service takes about 1/(replicas+1) of the\n"
+                f"# traffic. Try a release: kustomize edit set image {name}-canary=IMAGE:TAG; promote by\n"
+                f"# setting {name}=IMAGE:TAG; roll back by setting the canary's image back.")
+        return {"slots": [{**main, "extra": {TRACK: "stable"}},
+                          {"name": f"{name}-canary", "image": f"{name}-canary", "main": False,
+                           "extra": {TRACK: "canary"}, "note": note}], "live": {}, "preview": {}}
+    if strategy == "blue-green":
+        note = ("# Blue-green, no CRD needed: the idle slot runs beside the live one. The Service selects the\n"
+                f"# live slot and {name}-preview the idle one. Deploy to the idle slot (kustomize edit set image\n"
+                f"# {name}-green=IMAGE:TAG), test through {name}-preview, then switch:\n"
+                f"#   kubectl -n NS patch service {name} -p '{{\"spec\":{{\"selector\":{{\"{SLOT}\":\"green\"}}}}}}'")
+        return {"slots": [{**main, "extra": {SLOT: "blue"}},
+                          {"name": f"{name}-green", "image": f"{name}-green", "main": False,
+                           "extra": {SLOT: "green"}, "note": note}],
+                "live": {SLOT: "blue"}, "preview": {SLOT: "green"}}
+    return {"slots": [main], "live": {}, "preview": {}}
+
+
 def render_kubernetes(spec: Spec) -> dict[str, str]:
     k = spec.option("kubernetes")
     managed = dict(k.managed)
@@ -100,13 +128,14 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
         "config": config_env(spec, "base"), "secrets": list(spec.secrets), "secret_name": f"{spec.name}-secrets",
         "deps": deps, "managed": [(d.name, managed[d.name], d.port) for d in spec.dependencies if d.name in managed],
         "grace": PRE_STOP_S + SERVER_GRACE_S + 2, "pre_stop": PRE_STOP_S,
-        "quota": quota(spec, prod, len(deps)), "skips": {"Deployment": [DIGEST_SKIP]},
+        "quota": quota(spec, prod, len(deps)), "skips": {"Deployment": [DIGEST_SKIP]}, **rollout(spec),
     })
     files = {path: text for path, text in files.items() if text.strip()}
     for env in k.environments:
         overlay = render_variant("kubernetes", "overlay", {
             "name": spec.name, "image": spec.image, "env": env, "namespace": f"{k.namespace}-{env.name}",
             "resources": app_resources(env.cpu, env.memory), "quota": quota(spec, env, len(deps)),
+            "images": [slot["image"] for slot in rollout(spec)["slots"]],
             "config": [kv for kv in config_env(spec, env.name) if kv[0] == "OTEL_RESOURCE_ATTRIBUTES"],
         })
         files.update({f"k8s/overlays/{env.name}/{path}": text for path, text in overlay.items()})

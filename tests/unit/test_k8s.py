@@ -48,8 +48,8 @@ def test_overlays_differ_where_they_should(built):
                      (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]),
                      _find(objs, "Ingress")["spec"]["rules"][0]["host"],
                      deploy["spec"]["template"]["spec"]["containers"][0]["image"])
-    assert rows["dev"] == ("shop-api-dev", 1, (1, 2), "dev.shop-api.example.com", "ghcr.io/acme/shop-api:dev")
-    assert rows["prod"] == ("shop-api-prod", 3, (3, 10), "shop-api.example.com", "ghcr.io/acme/shop-api:prod")
+    assert rows["dev"] == ("shop-api-dev", 1, (1, 2), "dev.shop.example.com", "ghcr.io/acme/shop-api:dev")
+    assert rows["prod"] == ("shop-api-prod", 3, (3, 10), "shop.example.com", "ghcr.io/acme/shop-api:prod")
     assert rows["staging"][1:3] == (2, (2, 4))
     assert _find(objects["prod"], "Namespace")["metadata"]["name"] == "shop-api-prod"
 
@@ -246,3 +246,27 @@ def test_extras_pass_every_static_check(minimal):
         records = static_checks(spec, ctx)
     assert {r.check: r.reason for r in records if not r.passed} == {}
     assert all(r.figures.get("crd_kinds_not_validated") == [] for r in records if ".validate." in r.check)
+
+
+@pytest.mark.parametrize("strategy", ["canary", "blue-green"])
+def test_canary_and_blue_green_need_no_crd_and_pass_every_check(minimal, strategy):
+    write_task(minimal, GOOD + f"kubernetes:\n  strategy: {strategy}\n")
+    spec = load_spec(minimal)
+    generate(spec)
+    with session(spec) as ctx:
+        records = static_checks(spec, ctx)
+        prod = ctx.facts["k8s_objects"]["prod"]
+    assert {r.check: r.reason for r in records if not r.passed} == {}
+    deployments = {o["metadata"]["name"]: o for o in prod if o["kind"] == "Deployment"}
+    service = _find(prod, "Service", "mini")["spec"]["selector"]
+    if strategy == "canary":
+        assert set(deployments) == {"mini", "mini-canary"}
+        assert deployments["mini-canary"]["spec"]["selector"]["matchLabels"]["kit.dev/track"] == "canary"
+        assert "kit.dev/track" not in service          # the Service sends traffic to both tracks
+    else:
+        assert set(deployments) == {"mini", "mini-green"}
+        assert service["kit.dev/slot"] == "blue"
+        assert _find(prod, "Service", "mini-preview")["spec"]["selector"]["kit.dev/slot"] == "green"
+    images = {c["image"] for d in deployments.values() for c in d["spec"]["template"]["spec"]["containers"]}
+    assert images == {"registry.example.com/mini:prod"}
+    assert not any(o["apiVersion"].startswith("argoproj.io") for o in prod)
