@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 PROVIDERS = ("aws", "azure", "gcp")
 DEFAULT_REGION = {"aws": "eu-west-1", "gcp": "europe-west1", "azure": "westeurope"}
-KUBERNETES_VERSION = "1.31"
+KUBERNETES_VERSION = "1.33"     # used when no kubernetes section module says otherwise
 REGION = r"^[a-z]{2,}[a-z0-9-]*[0-9a-z]$"
 BUCKET = r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$"
 
@@ -30,7 +30,8 @@ SCHEMA: dict = {
         "project": {"type": "string", "pattern": r"^[a-z][a-z0-9-]{4,28}[a-z0-9]$",
                     "description": "GCP project id (gcp only; default <service>-prod)"},
         "kubernetes_version": {"type": "string", "pattern": r"^1\.\d{2}$",
-                               "description": "the cluster's Kubernetes minor version (default 1.31)"},
+                               "description": "the cluster's Kubernetes minor version, quoted "
+                                              "(default: kubernetes.version)"},
         "node_pool": {"type": "object", "additionalProperties": False,
                       "description": "the default node pool: instance type and autoscaling bounds",
                       "properties": {
@@ -79,13 +80,25 @@ def parse(doc: "TaskDoc", spec: "Spec") -> CloudOptions:
     low, high = pool.get("min", 2), pool.get("max", 5)
     if low > high:
         raise fail(f"min {low} is larger than max {high}", "node_pool", hint="min <= max")
+    manifests = _manifests_version(doc)
+    version = str(raw.get("kubernetes_version", manifests))
+    if version != manifests:
+        raise fail(f"{version} differs from kubernetes.version {manifests}, which the manifests are "
+                   "validated against", "kubernetes_version", hint="drop it, or set both to the same version")
     bucket = raw.get("state_bucket", f"{spec.name}-tfstate")
     if provider == "azure" and not re.fullmatch(r"[a-z0-9]{3,24}", bucket.replace("-", "")):
         raise fail(f"{bucket!r} cannot name an Azure storage account", "state_bucket",
                    hint="Azure needs 3-24 lower-case letters and digits once '-' is dropped")
     return CloudOptions(provider=provider, region=raw.get("region", DEFAULT_REGION[provider]),
                         project=raw.get("project", f"{spec.name}-prod"[:30]),
-                        kubernetes_version=str(raw.get("kubernetes_version", KUBERNETES_VERSION)),
+                        kubernetes_version=version,
                         instance_type=pool.get("instance_type", DEFAULT_INSTANCE[provider]),
                         min_nodes=low, max_nodes=high, state_bucket=bucket,
                         environments=tuple(raw.get("environments", ("staging", "prod"))))
+
+
+def _manifests_version(doc: "TaskDoc") -> str:
+    """The Kubernetes version the manifests target (kubernetes.version, else its default)."""
+    from kit.options import module
+    default = getattr(module("kubernetes"), "DEFAULT_VERSION", KUBERNETES_VERSION)
+    return str((doc.data.get("kubernetes") or {}).get("version", default))

@@ -66,6 +66,8 @@ CASES = [
      ["task.md:5: service.image: invalid value 'ghcr.io/Acme/Shop API:latest'", "without a tag"]),
     ("ci-environments-order", GOOD_SERVICE + "ci:\n  environments: [prod, staging]\n",
      ["task.md:6: ci.environments: environments ['prod', 'staging'] are not in promotion order"]),
+    ("cloud-k8s-version", GOOD_SERVICE + "kubernetes:\n  version: \"1.33\"\ncloud:\n  kubernetes_version: \"1.31\"\n",
+     ["task.md:8: cloud.kubernetes_version: 1.31 differs from kubernetes.version 1.33"]),
     ("cloud-node-pool", GOOD_SERVICE + "cloud:\n  node_pool: {min: 5, max: 2}\n",
      ["task.md:6: cloud.node_pool: min 5 is larger than max 2"]),
 ]

@@ -18,7 +18,7 @@ variable "availability_zones" {
 variable "kubernetes_version" {
   type        = string
   description = "EKS Kubernetes minor version."
-  default     = "1.31"
+  default     = "1.33"
 
   validation {
     condition     = can(regex("^1\\.[0-9]{2}$", var.kubernetes_version))
