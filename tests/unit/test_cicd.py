@@ -165,3 +165,20 @@ def test_broken_consistency_fails(rendered, example_spec, path, old, new, reason
     assert old in files[path]
     record = consistency(example_spec, {**files, path: files[path].replace(old, new, 1)})
     assert record.status == "failed" and reason in record.log, record.log
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "azure"])
+def test_deploy_credentials_for_every_cloud_pass(example_spec, cloud, tmp_path):
+    from kit.options.cloud import DEFAULT_INSTANCE, DEFAULT_REGION
+    options = dict(example_spec.options)
+    options["cloud"] = dataclasses.replace(example_spec.option("cloud"), provider=cloud, region=DEFAULT_REGION[cloud],
+                                           instance_type=DEFAULT_INSTANCE[cloud])
+    spec = with_options(dataclasses.replace(example_spec, options=options), provider="github")
+    files = render_all(spec)
+    write_files(files, tmp_path)
+    workflows = checks.workflow_files(files)
+    login = {"gcp": "google-github-actions/auth@", "azure": "azure/login@"}[cloud]
+    assert login in files[DEPLOY_ENV]
+    records = [checks.actionlint(tmp_path, workflows), checks.run_shellcheck(files, workflows),
+               consistency(spec, files), *checks.rule_records(files, workflows)]
+    assert [(r.check, r.reason, r.log[:300]) for r in records if r.status != "passed"] == []
