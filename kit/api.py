@@ -144,3 +144,23 @@ def checklist_rows(spec: Spec, records: list[Evidence]) -> list[dict]:
     items += [("task", i) for i in task_items(spec.task.acceptance, records)]
     return [{"from": origin, "item": i.text, "state": i.state, "checks": ", ".join(i.checks), "note": i.note}
             for origin, i in items]
+
+
+def pipeline_jobs(files: dict[str, str]) -> list[dict]:
+    """Every CI job with its needs, permissions and timeout (GitHub Actions and GitLab CI)."""
+    from kit.views_cicd import pipeline_jobs as jobs
+    return [{**row, "needs": ", ".join(row["needs"]) or "-"} for row in jobs(files)]
+
+
+def pipeline_graphs(files: dict[str, str]) -> list:
+    """One chart per pipeline file: its jobs, and arrows from each need to the job waiting for it."""
+    from kit.views_cicd import job_graph, pipeline_jobs as jobs
+    rows = jobs(files)
+    names = sorted({r["pipeline"] for r in rows}, key=lambda n: (n != "ci.yml", n))
+    return [job_graph([r for r in rows if r["pipeline"] == name], name) for name in names]
+
+
+def terraform_tables(files: dict[str, str]) -> dict[str, list[dict]]:
+    """The Terraform read back from the files: what is planned, its inputs and its outputs."""
+    from kit.views_cicd import terraform_rows
+    return terraform_rows(files)

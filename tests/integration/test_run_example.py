@@ -156,3 +156,14 @@ def test_site_in_a_real_browser_requests_only_itself(example_run):
     assert outside == []
     assert re.search(r"\d+ passed, 0 failed", body)
     assert "container.healthy" in body
+
+
+def test_cicd_and_iac_evidence(example_run):
+    by_id = {r["check"]: r for r in _records(example_run)}
+    for check in ("cicd.actionlint", "cicd.shellcheck", "cicd.schema.github", "cicd.checkov.github",
+                  "cicd.rule.pinned", "cicd.rule.permissions", "iac.fmt", "iac.parse", "iac.checkov",
+                  "iac.rule.backend"):
+        assert by_id[check]["status"] == "passed", (check, by_id[check]["reason"])
+    validate = [r for r in by_id.values() if r["check"].startswith("iac.validate.")]
+    assert validate and all(r["status"] in ("passed", "skipped") and (r["status"] == "passed" or r["reason"])
+                            for r in validate)

@@ -58,6 +58,18 @@ CASES = [
      ["task.md:6: service.resources.memory: '512MB' is not a memory quantity: write e.g. 256Mi, 1Gi or 500M"]),
     ("missing-source", "service:\n  name: mini\n  source: nowhere\n",
      ["task.md:4: service.source: source folder", "does not exist"]),
+    ("ci-provider", GOOD_SERVICE + "ci:\n  provider: jenkins\n",
+     ["task.md:6: ci.provider: got 'jenkins'; valid values: both, github, gitlab"]),
+    ("cloud-provider", GOOD_SERVICE + "cloud:\n  provider: digitalocean\n",
+     ["task.md:6: cloud.provider: got 'digitalocean'; valid values: aws, azure, gcp"]),
+    ("image-not-a-reference", GOOD_SERVICE + "  image: ghcr.io/Acme/Shop API:latest\n",
+     ["task.md:5: service.image: invalid value 'ghcr.io/Acme/Shop API:latest'", "without a tag"]),
+    ("ci-environments-order", GOOD_SERVICE + "ci:\n  environments: [prod, staging]\n",
+     ["task.md:6: ci.environments: environments ['prod', 'staging'] are not in promotion order"]),
+    ("cloud-k8s-version", GOOD_SERVICE + "kubernetes:\n  version: \"1.33\"\ncloud:\n  kubernetes_version: \"1.31\"\n",
+     ["task.md:8: cloud.kubernetes_version: 1.31 differs from kubernetes.version 1.33"]),
+    ("cloud-node-pool", GOOD_SERVICE + "cloud:\n  node_pool: {min: 5, max: 2}\n",
+     ["task.md:6: cloud.node_pool: min 5 is larger than max 2"]),
 ]
 
 

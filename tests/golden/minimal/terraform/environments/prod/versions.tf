@@ -1,0 +1,20 @@
+terraform {
+  required_version = ">= 1.10.0, < 2.0.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "5.80.0"
+    }
+  }
+
+  # State in the bootstrap bucket, one key per environment; use_lockfile locks it (S3 native
+  # locking, Terraform >= 1.10).
+  backend "s3" {
+    bucket       = "mini-tfstate"
+    key          = "mini/prod/terraform.tfstate"
+    region       = "eu-west-1"
+    encrypt      = true
+    use_lockfile = true
+  }
+}

@@ -1,0 +1,24 @@
+output "registry_url" {
+  description = "ECR repository URL (set service.image to it to push there); empty when create_registry is false."
+  value       = var.create_registry ? aws_ecr_repository.service[0].repository_url : ""
+}
+
+output "cluster_name" {
+  description = "EKS cluster name (the deploy workflow's CLUSTER)."
+  value       = module.eks.cluster_name
+}
+
+output "cluster_endpoint" {
+  description = "Kubernetes API endpoint."
+  value       = module.eks.cluster_endpoint
+}
+
+output "cluster_oidc_issuer_url" {
+  description = "OIDC issuer of the cluster, for workload identity (IRSA)."
+  value       = module.eks.cluster_oidc_issuer_url
+}
+
+output "vpc_id" {
+  description = "VPC the cluster runs in."
+  value       = module.vpc.vpc_id
+}

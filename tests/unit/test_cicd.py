@@ -1,0 +1,184 @@
+"""CI/CD family: rendering per provider, the real linters pass the example, and each of kit's
+pipeline rules (and actionlint itself) fails on a deliberately broken workflow."""
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+import yaml
+
+from kit.families import render_all
+from kit.families.cicd import ACTIONS, render_cicd
+from kit.verify.cicd_consistency import consistency
+from kit.render import write_files
+from kit.spec import load_spec
+from kit.verify import cicd as checks
+from kit.verify.context import VerifyContext
+from kit.verify.pipeline_rules import RULES
+
+CI = ".github/workflows/ci.yml"
+DEPLOY_ENV = ".github/workflows/deploy-environment.yml"
+
+
+def with_options(spec, **ci):
+    options = dict(spec.options)
+    if "provider" in ci:
+        ci["providers"] = {"github": ("github",), "gitlab": ("gitlab",), "both": ("github", "gitlab")}[ci["provider"]]
+    options["ci"] = dataclasses.replace(spec.option("ci"), **ci)
+    return dataclasses.replace(spec, options=options)
+
+
+@pytest.fixture(scope="module")
+def example_spec(tmp_path_factory):
+    from tests.conftest import copy_example
+    project = copy_example(tmp_path_factory.mktemp("cicd") / "shop-api")
+    return with_options(load_spec(project), provider="both")
+
+
+@pytest.fixture(scope="module")
+def rendered(example_spec, tmp_path_factory):
+    files = render_all(example_spec)          # with the overlays and Terraform the pipelines refer to
+    out = tmp_path_factory.mktemp("cicd-out")
+    write_files(files, out)
+    return files, out
+
+
+def test_provider_picks_the_files(example_spec):
+    github = render_cicd(with_options(example_spec, provider="github"))
+    gitlab = render_cicd(with_options(example_spec, provider="gitlab"))
+    assert set(github) == {CI, ".github/workflows/deploy.yml", DEPLOY_ENV}
+    assert set(gitlab) == {".gitlab-ci.yml"}
+    assert render_cicd(example_spec) == render_cicd(example_spec)        # deterministic
+
+
+def test_pipelines_carry_the_spec(rendered, example_spec):
+    files, _ = rendered
+    assert f"IMAGE: {example_spec.image}" in files[CI]
+    assert 'kustomize edit set image "${SERVICE}=${IMAGE}@${DIGEST}"' in files[DEPLOY_ENV]
+    assert f"SERVICE: {example_spec.name}" in files[DEPLOY_ENV]
+    deploy = yaml.safe_load(files[".github/workflows/deploy.yml"])
+    assert [j["with"]["overlay"] for j in deploy["jobs"].values()] == ["staging", "prod"]
+    assert deploy["jobs"]["production"]["needs"] == ["staging"]
+    gitlab = yaml.safe_load(files[".gitlab-ci.yml"])
+    assert gitlab["deploy-production"]["environment"]["name"] == "production"
+    assert gitlab["deploy-production"]["rules"][0]["when"] == "manual"
+    for sha, tag in ACTIONS.values():
+        assert re.fullmatch(r"[0-9a-f]{40}", sha) and re.fullmatch(r"v?\d+\.\d+\.\d+", tag)
+
+
+def test_example_passes_every_check(rendered, example_spec):
+    files, out = rendered
+    records = checks.static_checks(example_spec, VerifyContext(out, files))
+    bad = [(r.check, r.reason, r.log[:500]) for r in records if r.status != "passed"]
+    assert bad == []
+    ids = {r.check for r in records}
+    assert {"cicd.actionlint", "cicd.shellcheck", "cicd.schema.github", "cicd.schema.gitlab",
+            "cicd.checkov.github", "cicd.checkov.gitlab", "cicd.rule.gitlab", "cicd.consistency"} <= ids
+    assert {f"cicd.rule.{rule}" for rule in RULES} <= ids
+    checkov = next(r for r in records if r.check == "cicd.checkov.github")
+    assert checkov.figures["failed"] == 0 and checkov.figures["passed"] > 20
+    assert all(":" in skip for skip in checkov.figures["skips"])        # every skip has its reason
+    assert "WebAssembly" in next(r for r in records if r.check == "cicd.actionlint").tool
+
+
+BROKEN = [
+    ("pinned", CI, "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
+     "actions/checkout@v4", "is not pinned to a full commit SHA"),
+    ("pinned", CI, "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2",
+     "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683", "has no '# vX.Y.Z' comment"),
+    ("permissions", CI, "permissions: {}\n", "permissions: write-all\n", "top level: permissions: write-all"),
+    ("permissions", CI, "permissions: {}\n", "", "top level: no permissions block"),
+    ("permissions", CI, "    permissions:\n      contents: read\n    steps:", "    steps:", "no permissions block"),
+    ("permissions", CI, "    permissions:\n      contents: read\n    steps:",
+     "    permissions:\n      administration: write\n    steps:", "administration: write"),
+    ("permissions", CI, "      contents: read\n      packages: write\n      id-token: write\n",
+     "      contents: write\n      packages: write\n      id-token: write\n", "contents: write, but nothing in the job needs it"),
+    ("permissions", CI, "    permissions:\n      contents: read\n    steps:",
+     "    permissions:\n      contents: read\n      id-token: write\n    steps:", "id-token: write, but nothing in the job needs it"),
+    ("timeouts", CI, "    timeout-minutes: 10\n", "", "jobs.lint: no timeout-minutes"),
+    ("concurrency", CI, "concurrency:\n", "not-concurrency:\n", "no concurrency group"),
+    ("untrusted", DEPLOY_ENV, 'kubectl apply -k "k8s/overlays/${OVERLAY}"',
+     "kubectl apply -k k8s/overlays/${{ github.event.inputs.overlay }}", "interpolates"),
+    ("untrusted", DEPLOY_ENV, 'kubectl apply -k "k8s/overlays/${OVERLAY}"',
+     "kubectl apply -k k8s/overlays/${{ inputs.overlay }}", "pass it through env"),
+]
+
+
+@pytest.mark.parametrize("rule,path,old,new,reason", BROKEN, ids=[f"{b[0]}-{i}" for i, b in enumerate(BROKEN)])
+def test_each_rule_broken_fails(rendered, rule, path, old, new, reason):
+    files, _ = rendered
+    assert old in files[path]
+    broken = {**files, path: files[path].replace(old, new, 1)}
+    record = next(r for r in checks.rule_records(broken, checks.workflow_files(broken)) if r.check == f"cicd.rule.{rule}")
+    assert record.status == "failed" and reason in record.log, record.log
+
+
+def test_actionlint_and_shellcheck_catch_broken_workflows(rendered, tmp_path):
+    files, _ = rendered
+    broken = dict(files)
+    broken[CI] = files[CI].replace("runs-on: ubuntu-latest", "runs-on: ubuntu-latest\n    needs: [nowhere]", 1)
+    broken[DEPLOY_ENV] = files[DEPLOY_ENV].replace('rollout status "deployment/${SERVICE}"',
+                                                   "rollout status deployment/$SERVICE $UNSET_TIMEOUT")
+    write_files(broken, tmp_path)
+    lint = checks.actionlint(tmp_path, checks.workflow_files(broken))
+    assert lint.status == "failed" and "nowhere" in lint.log
+    shell = checks.run_shellcheck(broken, checks.workflow_files(broken))
+    assert shell.status == "failed" and "SC2086" in shell.log
+
+
+def test_schema_and_checkov_catch_broken_workflows(rendered, tmp_path):
+    files, _ = rendered
+    broken = {**files, CI: files[CI].replace("runs-on: ubuntu-latest", "runs-on: [ubuntu-latest]\n    runz: x", 1)}
+    write_files(broken, tmp_path)
+    assert checks.schema("s", "w", "vendor.github-workflows", tmp_path, [CI]).status == "failed"
+    deploy = ".github/workflows/deploy.yml"
+    unskipped = re.sub(r" *# checkov:skip=CKV_GHA_7:.*\n", "", files[deploy])
+    assert unskipped != files[deploy]
+    write_files({deploy: unskipped}, tmp_path / "risky")
+    record = checks.run_checkov("c", "w", "t", tmp_path / "risky" / ".github" / "workflows", "github_actions")
+    assert record.status == "failed" and "CKV_GHA_7" in record.reason
+
+
+@pytest.mark.parametrize("old,new,reason", [
+    ("image: docker:27.3.1", "image: docker", "has no version tag"),
+    ("    - if: $CI_COMMIT_TAG =~ /^v\\d/\n\nlint:", "    - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n\nlint:",
+     "pushes or deploys without rules"),
+])
+def test_gitlab_rules_broken_fail(rendered, old, new, reason):
+    files, _ = rendered
+    assert old in files[".gitlab-ci.yml"]
+    record = checks.gitlab_rules(files[".gitlab-ci.yml"].replace(old, new, 1))
+    assert record.status == "failed" and reason in record.reason
+
+
+@pytest.mark.parametrize("path,old,new,reason", [
+    (DEPLOY_ENV, "NAMESPACE: shop-api-", "NAMESPACE: shop-", "the overlay deploys to 'shop-api-staging'"),
+    (DEPLOY_ENV, "SERVICE: shop-api", "SERVICE: shop", "matches no image named 'shop'"),
+    (CI, "IMAGE: ghcr.io/acme/shop-api", "IMAGE: ghcr.io/acme/other", "not service.image"),
+    (".github/workflows/deploy.yml", "overlay: prod", "overlay: production", "k8s/overlays/production/kustomization.yaml was not generated"),
+    (DEPLOY_ENV, "CLUSTER: shop-api-", "CLUSTER: shop-", "is not one Terraform creates"),
+    (".gitlab-ci.yml", "NAMESPACE: shop-api-prod", "NAMESPACE: shop-api", "the overlay deploys to 'shop-api-prod'"),
+])
+def test_broken_consistency_fails(rendered, example_spec, path, old, new, reason):
+    files, _ = rendered
+    assert old in files[path]
+    record = consistency(example_spec, {**files, path: files[path].replace(old, new, 1)})
+    assert record.status == "failed" and reason in record.log, record.log
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "azure"])
+def test_deploy_credentials_for_every_cloud_pass(example_spec, cloud, tmp_path):
+    from kit.options.cloud import DEFAULT_INSTANCE, DEFAULT_REGION
+    options = dict(example_spec.options)
+    options["cloud"] = dataclasses.replace(example_spec.option("cloud"), provider=cloud, region=DEFAULT_REGION[cloud],
+                                           instance_type=DEFAULT_INSTANCE[cloud])
+    spec = with_options(dataclasses.replace(example_spec, options=options), provider="github")
+    files = render_all(spec)
+    write_files(files, tmp_path)
+    workflows = checks.workflow_files(files)
+    login = {"gcp": "google-github-actions/auth@", "azure": "azure/login@"}[cloud]
+    assert login in files[DEPLOY_ENV]
+    records = [checks.actionlint(tmp_path, workflows), checks.run_shellcheck(files, workflows),
+               consistency(spec, files), *checks.rule_records(files, workflows)]
+    assert [(r.check, r.reason, r.log[:300]) for r in records if r.status != "passed"] == []

@@ -1,0 +1,119 @@
+"""IaC family: Terraform per cloud in one shape, the real tools pass it, and each check fails
+on a deliberately broken file."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from kit.families.iac import render_iac
+from kit.options.cloud import DEFAULT_INSTANCE, DEFAULT_REGION
+from kit.render import write_files
+from kit.spec import load_spec
+from kit.verify import iac as checks
+from kit.verify.context import VerifyContext
+from kit.verify.iac_rules import RULES
+from kit.verify.terraform_facts import inventory
+
+PLATFORM = "terraform/modules/platform/main.tf"
+STAGING = "terraform/environments/staging/versions.tf"
+
+
+def on_cloud(spec, provider):
+    cloud = dataclasses.replace(spec.option("cloud"), provider=provider, region=DEFAULT_REGION[provider],
+                                instance_type=DEFAULT_INSTANCE[provider])
+    return dataclasses.replace(spec, options={**spec.options, "cloud": cloud})
+
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory):
+    from tests.conftest import copy_example
+    return load_spec(copy_example(tmp_path_factory.mktemp("iac") / "shop-api"))
+
+
+def run(spec, files, out):
+    write_files(files, out)
+    return {r.check: r for r in checks.static_checks(spec, VerifyContext(out, files))}
+
+
+def test_same_shape_on_every_cloud(spec):
+    shapes = {}
+    for cloud in ("aws", "gcp", "azure"):
+        files = render_iac(on_cloud(spec, cloud))
+        shapes[cloud] = sorted(files)
+        assert files == render_iac(on_cloud(spec, cloud))                     # deterministic
+    assert shapes["aws"] == shapes["gcp"] == shapes["azure"]
+    assert "terraform/environments/prod/versions.tf" in shapes["aws"]
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_every_cloud_passes_and_validate_is_never_faked(spec, cloud, tmp_path):
+    records = run(on_cloud(spec, cloud), render_iac(on_cloud(spec, cloud)), tmp_path)
+    bad = [(c, r.reason, r.log[:400]) for c, r in records.items() if r.status == "failed"]
+    assert bad == []
+    assert records["iac.checkov"].figures["failed"] == 0 and records["iac.checkov"].figures["passed"] > 0
+    assert all(": " in s and s.split(": ", 1)[1] for s in records["iac.checkov"].figures["skips"])
+    assert {f"iac.rule.{rule}" for rule in RULES} <= set(records)
+    validate = [r for c, r in records.items() if c.startswith("iac.validate.")]
+    assert len(validate) == 4
+    for record in validate:       # providers are not downloadable here: skipped, saying why
+        assert record.status == "passed" or (record.status == "skipped" and record.reason)
+
+
+def test_inventory_reads_the_plan(spec):
+    inv = inventory(render_iac(spec))
+    types = {(b["folder"], b["type"]) for b in inv.blocks}
+    assert ("terraform/modules/platform", "aws_ecr_repository") in types
+    assert ("terraform/bootstrap", "aws_s3_bucket") in types
+    modules = {b["source"]: b.get("version") for b in inv.blocks if b["kind"] == "module"}
+    assert modules["terraform-aws-modules/eks/aws"] == "20.31.6"
+    assert modules["terraform/modules/platform"] == ""
+    assert inv.settings["terraform/environments/prod"]["backend"]["key"] == "shop-api/prod/terraform.tfstate"
+
+
+BROKEN = [
+    ("pinned", STAGING, 'version = "5.80.0"', 'version = "~> 5.0"', "is not an exact version"),
+    ("pinned", PLATFORM, 'version = "20.31.6"', 'version = "~> 20.0"', "is not pinned to a release"),
+    ("pinned", STAGING, 'required_version = ">= 1.10.0, < 2.0.0"\n', "", "no required_version"),
+    ("variables", "terraform/modules/platform/variables.tf",
+     '  description = "EKS Kubernetes minor version, e.g. 1.31."\n', "", "has no description"),
+    ("variables", "terraform/modules/platform/variables.tf", "  type        = list(string)\n", "", "has no type"),
+    ("backend", STAGING, "    use_lockfile = true\n", "", "does not lock the state"),
+    ("secrets", PLATFORM, '  name                 = var.name\n',
+     '  name                 = var.name\n  password             = "hunter2"\n', "literal credential"),
+    ("outputs", "terraform/modules/platform/outputs.tf", '  description = "Kubernetes API endpoint."\n', "",
+     "has no description"),
+]
+
+
+@pytest.mark.parametrize("rule,path,old,new,reason", BROKEN, ids=[f"{b[0]}-{i}" for i, b in enumerate(BROKEN)])
+def test_each_rule_broken_fails(spec, rule, path, old, new, reason):
+    files = render_iac(spec)
+    assert old in files[path]
+    problems = RULES[rule][1](inventory({**files, path: files[path].replace(old, new, 1)}))
+    assert any(reason in p for p in problems), problems
+
+
+def test_fmt_parse_and_checkov_catch_broken_files(spec, tmp_path):
+    files = render_iac(spec)
+    broken = dict(files)
+    broken[PLATFORM] = files[PLATFORM].replace('image_tag_mutability = "IMMUTABLE"', 'image_tag_mutability = "MUTABLE"')
+    broken["terraform/bootstrap/main.tf"] = files["terraform/bootstrap/main.tf"].replace(
+        "  # checkov:skip=CKV_AWS_18:", "  # no skip:")
+    broken["terraform/bootstrap/outputs.tf"] = files["terraform/bootstrap/outputs.tf"].replace(
+        "  value       =", "  value =", 1)
+    broken["terraform/environments/prod/main.tf"] = files["terraform/environments/prod/main.tf"] + "module {\n"
+    records = run(spec, broken, tmp_path)
+    assert records["iac.fmt"].status == "failed"
+    assert records["iac.parse"].status == "failed" and "environments/prod/main.tf" in records["iac.parse"].reason
+    assert records["iac.checkov"].status == "failed"
+    assert "CKV_AWS_51" in records["iac.checkov"].reason and "CKV_AWS_18" in records["iac.checkov"].reason
+
+
+def test_missing_terraform_is_a_clear_failure(spec, tmp_path, monkeypatch):
+    monkeypatch.setattr(checks, "terraform_bin", lambda: str(tmp_path / "no-terraform"))
+    files = {k: v for k, v in render_iac(spec).items() if k.startswith("terraform/bootstrap/")}
+    records = run(spec, files, tmp_path / "out")
+    assert records["iac.fmt"].status == "failed" and "not installed" in records["iac.fmt"].reason
+    assert records["iac.validate.bootstrap"].status == "failed"
+    assert "terraform is not installed" in records["iac.validate.bootstrap"].reason
