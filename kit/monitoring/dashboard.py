@@ -26,7 +26,9 @@ class Target:
 
 
 def _panel(pid: int, title: str, targets: list[Target], unit: str, x: int, y: int, w: int = 12) -> dict:
-    return {"id": pid, "type": "timeseries", "title": title,
+    needs = sorted({t.needs for t in targets if t.needs})
+    described = {"description": f"Needs {needs[0]} scraped by Prometheus (not part of the compose stack)"} if needs else {}
+    return {"id": pid, "type": "timeseries", "title": title, **described,
             "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
             "gridPos": {"h": 8, "w": w, "x": x, "y": y},
             "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
