@@ -53,7 +53,23 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                run_tool("observability.kustomize", "k8s/monitoring/", "kubectl kustomize builds k8s/monitoring",
                         ["kubectl", "kustomize", "k8s/monitoring"], tool="kubectl kustomize", cwd=root)]
     from kit.verify.observability_crd import crd_checks
-    return records + crd_checks(ctx.files)
+    return [slo_source(spec), *records, *crd_checks(ctx.files)]
+
+
+def slo_source(spec: Spec) -> Evidence:
+    """Where the SLO rules' metric names came from; without a request counter there are none."""
+    m = spec.option("slo").metrics
+    origin = "detected in the source" if m.detected else "named in the task (slo.metrics)"
+    if not m.requests:
+        return Evidence("observability.slo_rules", "monitoring/rules/recording.yml", "SLO recording rules and "
+                        "burn-rate alerts are generated from the app's request metrics", "skipped",
+                        reason="no request counter found in the source (a prometheus_client Counter whose name "
+                               "contains 'request'): only target-down, restart and saturation alerts are generated; "
+                               "name the metrics in the task: slo.metrics.requests / duration / in_flight")
+    return Evidence("observability.slo_rules", "monitoring/rules/recording.yml", "SLO recording rules and burn-rate "
+                    "alerts are generated from the app's request metrics", "passed", tool="kit",
+                    figures={"requests": m.requests, "duration": m.duration or "(none)",
+                             "in_flight": m.in_flight or "(none)", "origin": origin})
 
 
 def kubernetes_config(root: Path, tool: str) -> Evidence:

@@ -106,11 +106,14 @@ def metrics_present(spec: Spec, files: dict[str, str], prom: Prometheus, traffic
     except SandboxError:
         names = set(prom.api("label/__name__/values", **{"match[]": f'{{job="{spec.name}"}}'}).get("data") or [])
         missing, seconds = sorted(used - names), DATA_TIMEOUT_S
+    meta = prom.api("targets/metadata", match_target=f'{{job="{spec.name}"}}').get("data") or []
+    families = sorted({(m.get("metric", ""), m.get("type", ""), m.get("help", "")) for m in meta})
     return Evidence("observability.live.metrics", DELIVERABLE, "every metric the rules and dashboard use is in the "
                     "app's scrape", "failed" if missing else "passed", tool=TOOL, duration_s=seconds,
                     reason=f"not in the scrape of job {spec.name}: {', '.join(missing)}" if missing else "",
                     figures={"metrics_used": len(used), "metric_families_scraped": len(names),
-                             "used": sorted(used), "exporter_metrics_not_scraped": sorted(exporter)})
+                             "used": sorted(used), "exporter_metrics_not_scraped": sorted(exporter),
+                             "families": [list(f) for f in families]})
 
 
 def rules_healthy(prom: Prometheus) -> Evidence:
