@@ -56,6 +56,17 @@ def annotations(files: dict[str, str]) -> Evidence:
                    "severity and a generated runbook page", problems, alerts=len(rules))
 
 
+SECRET_KEYS = ("password", "credentials", "api_key", "token", "secret", "routing_key", "service_key", "api_url")
+
+
+def _keys(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [k for key, value in node.items() for k in (str(key), *_keys(value))]
+    if isinstance(node, list):
+        return [k for item in node for k in _keys(item)]
+    return []
+
+
 def alertmanager_policy(text: str) -> Evidence:
     data = yaml.safe_load(text) or {}
     route, problems = data.get("route") or {}, []
@@ -68,10 +79,9 @@ def alertmanager_policy(text: str) -> Evidence:
     if not any('severity="page"' in (r.get("source_matchers") or []) and 'severity="warn"' in
                (r.get("target_matchers") or []) for r in data.get("inhibit_rules") or []):
         problems.append("no inhibition of warn by page")
-    secret_keys = ("password", "api_key", "token", "secret", "routing_key", "service_key", "api_url")
     for receiver in data.get("receivers") or []:
-        for key in json.dumps(receiver).split('"'):
-            if any(s in key for s in secret_keys) and not key.endswith("_file"):
+        for key in _keys(receiver):
+            if any(s in key for s in SECRET_KEYS) and not key.endswith("_file"):
                 problems.append(f"receiver {receiver.get('name')} sets {key} (use a *_file setting)")
     return _record("observability.alertmanager_policy", "monitoring/alertmanager.yml", "routes by severity, "
                    "grouping, page inhibits warn, placeholder receivers with no secrets", problems,
