@@ -145,6 +145,16 @@ def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:
                         f"{job} at {{{{ $labels.instance }}}} started more than twice within 15 minutes.",
                         "Read the logs of the previous run (docker compose logs / kubectl logs --previous): a "
                         "failing dependency, a bad setting or an out-of-memory kill.", restarts, "saturation"))
+    return alerts + resource_alerts(spec, slo)
+
+
+def resource_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    """Saturation against the service model's CPU and memory limits and its handler capacity."""
+    job = spec.name
+    inst = f'instance="{job}:{spec.metrics_port}"'
+    sel = f'{{job="{job}"}}'
+    labels = {"service": job, "job": job, "instance": f"{job}:{spec.metrics_port}"}
+    alerts = []
     cpu = RuleTest(firing=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(60 * spec.cpu)}x40"),
                    silent=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(6 * spec.cpu)}x40"),
                    eval_time="30m", labels=labels)

@@ -11,7 +11,8 @@ from kit.spec import Spec
 
 SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
             "Integration Notes", "Acceptance Checklist")
-FENCE = {"Dockerfile": "dockerfile", ".yaml": "yaml", ".sh": "sh", ".example": "sh", ".dockerignore": "text"}
+FENCE = {"Dockerfile": "dockerfile", ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".sh": "sh", ".example": "sh",
+         ".dockerignore": "text"}
 MARK = {"passed": "[x]", "failed": "[ ]", "unproven": "[ ]", "review": "[ ]"}
 
 
@@ -84,8 +85,12 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
            "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
            "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
            "placeholder `change-me`).", ""]
-    for rel in sorted(files):
+    pages = sorted(rel for rel in files if rel.endswith(".md"))   # runbooks: site pages, not inlined
+    for rel in sorted(set(files) - set(pages)):
         out += [f"### `{rel}`", "", f"```{_fence(rel)}", files[rel].rstrip(), "```", ""]
+    if pages:
+        out += ["Markdown deliverables, published as site pages rather than inlined here: "
+                + ", ".join(f"`{rel}`" for rel in pages) + ".", ""]
     return out
 
 

@@ -140,3 +140,10 @@ def test_site_in_a_real_browser_requests_only_itself(example_run):
     assert outside == []
     assert re.search(r"\d+ passed, 0 failed", body)
     assert "container.healthy" in body
+
+
+def test_observability_runs_live_in_the_full_run(example_run):
+    by_id = {r["check"]: r for r in _records(example_run)}
+    assert by_id["observability.promtool_test"]["status"] == "passed"
+    assert by_id["observability.live.target_down"]["status"] == "passed"
+    assert (example_run["project"] / "kit-out" / "site" / "runbooks" / "TargetDown.html").is_file()

@@ -16,7 +16,6 @@ from kit.monitoring.rules import burn_factor
 from kit.render import write_files
 from kit.spec import load_spec
 from kit.verify import observability as obs
-from kit.verify import observability_struct as struct
 from kit.verify.context import VerifyContext
 from kit.verify.observability_crd import validate_crd_object
 from tests.conftest import write_task
