@@ -6,9 +6,12 @@ from __future__ import annotations
 from kit.families import Family, register
 from kit.monitoring import files as mfiles
 from kit.monitoring.dashboard import dashboard_json
-from kit.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT
+from kit.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
 from kit.render import render_variant
 from kit.spec import Spec
+
+
+COLLECTOR_HOST = "otel-collector"      # the collector's service name in compose.monitoring.yaml
 
 
 def _indented(text: str, spaces: int) -> str:
@@ -28,6 +31,7 @@ def render_observability(spec: Spec) -> dict[str, str]:
         "dashboard_json": dashboard_json(spec, slo),
         "rule_groups_yaml": _indented(mfiles.dump(groups), 2),
         "otel_grpc_port": OTLP_GRPC_PORT, "otel_http_port": OTLP_HTTP_PORT,
+        "otel_env": list(otel_env(spec, COLLECTOR_HOST, "compose")),
     })
     files.update(mfiles.runbooks(spec, slo))
     return files

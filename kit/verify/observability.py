@@ -52,8 +52,9 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                struct.otel_collector(ctx.files),
                run_tool("observability.kustomize", "k8s/monitoring/", "kubectl kustomize builds k8s/monitoring",
                         ["kubectl", "kustomize", "k8s/monitoring"], tool="kubectl kustomize", cwd=root)]
+    from kit.verify.observability_compose import compose_checks
     from kit.verify.observability_crd import crd_checks
-    return [slo_source(spec), *records, *crd_checks(ctx.files)]
+    return [slo_source(spec), *records, *compose_checks(spec, ctx), *crd_checks(ctx.files)]
 
 
 def slo_source(spec: Spec) -> Evidence:

@@ -117,6 +117,15 @@ def _check(spec, ctx, check):
      "pipeline traces has no batch processor"),
     ("monitoring/otel-collector.yaml", "endpoint: 0.0.0.0:4318", "endpoint: 0.0.0.0:4319", "observability.otel_collector",
      "OTLP http does not listen on 4318"),
+    ("monitoring/compose.monitoring.yaml", '"http://otel-collector:4318"', '"http://collector:4318"',
+     "observability.compose_consistency", "differ from kit/otel.py::otel_env"),
+    ("monitoring/compose.monitoring.yaml", '"127.0.0.1:${GRAFANA_PORT:-3000}:3000"', '"3000:3000"',
+     "observability.compose_consistency", "grafana publishes 3000:3000 beyond 127.0.0.1"),
+    ("monitoring/compose.monitoring.yaml", "./monitoring/rules:", "./monitoring/rule:",
+     "observability.compose_consistency", "mounts ./monitoring/rule, which kit does not generate"),
+    ("monitoring/compose.monitoring.yaml", "    networks: [backend]\n\n  alertmanager",
+     "    networks: [frontend]\n\n  alertmanager",
+     "observability.compose_config", "exit code"),
 ])
 def test_each_check_fails_on_a_broken_deliverable(spec, ctx, rel, old, new, check, reason):
     record = _check(spec, broken(ctx, rel, old, new), check)
