@@ -46,7 +46,7 @@ def line_chart(series: dict[str, list], title: str, ylabel: str):
     fig, ax = plt.subplots(figsize=(8, 3))
     for label, points in series.items():
         if points:
-            ax.plot([p[0] for p in points], [p[1] for p in points], label=label)
+            ax.plot([p[0] for p in points], [p[1] for p in points], marker=".", label=label)
     ax.set_xlabel("seconds into the live check")
     ax.set_ylabel(ylabel)
     ax.set_title(title)

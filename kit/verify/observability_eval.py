@@ -153,17 +153,32 @@ def queries(spec: Spec, files: dict[str, str], prom: Prometheus, traffic: Traffi
                              "requests_sent": traffic.sent})
 
 
-def series(spec: Spec, prom: Prometheus, start: float, end: float) -> dict[str, list]:
-    """Live series for the notebook: request rate and latency quantiles."""
+SERIES_POINTS = 20
+
+
+def series(spec: Spec, prom: Prometheus, start: float, traffic: Traffic) -> dict[str, list]:
+    """Live series for the notebook: request rate and latency quantiles, collected (traffic
+    flowing) until the request rate has SERIES_POINTS points."""
+    def enough():
+        found = _series(spec, prom, start, time.time())
+        rate = next(iter(found.values()), [])
+        return found if len(rate) >= SERIES_POINTS else None
+    try:
+        return prom.wait_for(f"{SERIES_POINTS} points of request rate", enough, 60, traffic)[0]
+    except SandboxError:
+        return _series(spec, prom, start, time.time())
+
+
+def _series(spec: Spec, prom: Prometheus, start: float, end: float) -> dict[str, list]:
     slo = spec.option("slo")
     m, sel = slo.metrics, f'job="{spec.name}"'
     wanted = {}
     if m.requests:
-        wanted["request rate (req/s)"] = f"sum(rate({m.requests}{{{sel}}}[15s]))"
+        wanted["request rate (req/s)"] = f"sum(rate({m.requests}{{{sel}}}[5s]))"
     if m.duration:
         for q in (0.5, 0.95, 0.99):
             wanted[f"p{int(q * 100)} latency (s)"] = (f"histogram_quantile({q}, sum by (le) "
-                                                     f"(rate({m.duration}_bucket{{{sel}}}[15s])))")
+                                                     f"(rate({m.duration}_bucket{{{sel}}}[5s])))")
     out = {}
     for label, expr in wanted.items():
         result = prom.query_range(expr, start, end)

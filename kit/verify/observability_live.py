@@ -86,10 +86,10 @@ def live_records(spec: Spec, ctx: VerifyContext, stack, prom: Prometheus) -> lis
     up = ev.target_up(spec, prom, traffic)
     if not up.passed:
         return [up] + [Evidence(i, DELIVERABLE, i, "skipped", reason="the app target is not up") for i in IDS[1:]]
-    started = time.time()
+    started = time.time() - up.duration_s
     records = [up, ev.metrics_present(spec, ctx.files, prom, traffic)]
     records.append(ev.rules_healthy(prom))
     records.append(ev.queries(spec, ctx.files, prom, traffic))
-    records[-1].figures["series"] = ev.series(spec, prom, started - 30, time.time())
+    records[-1].figures["series"] = ev.series(spec, prom, started, traffic)
     records.append(ev.target_down(spec, stack, prom))
     return records
