@@ -49,6 +49,7 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                dashboard_promql(ctx.files, prom),
                struct.consistency(spec, ctx.files),
                struct.fluent_bit(spec, ctx.files),
+               struct.log_rotation(ctx.files),
                struct.otel_collector(ctx.files),
                run_tool("observability.kustomize", "k8s/monitoring/", "kubectl kustomize builds k8s/monitoring",
                         ["kubectl", "kustomize", "k8s/monitoring"], tool="kubectl kustomize", cwd=root)]

@@ -215,3 +215,29 @@ def target_down(spec: Spec, stack, prom: Prometheus) -> Evidence:
                     reason="" if ok else f"never seen pending before firing: {timeline}",
                     figures={"pending_after_s": at.get("pending"), "firing_after_s": at.get("firing"),
                              "for": "5s (sandbox; generated 2m)", "timeline": timeline})
+
+
+def json_logs(spec: Spec, stack) -> Evidence:
+    """The app's stdout in the running stack is one JSON object per line (what Fluent Bit's
+    JSON parser and the json-file driver expect); stderr (the server's own lines) is apart."""
+    from kit.sandbox.engine import docker
+    title = "the app writes its logs to stdout as one JSON object per line"
+    ids = docker("compose", "-p", stack.project, "ps", "-q", spec.name, cwd=stack.staged, check=False).stdout.split()
+    if not ids:
+        return Evidence("observability.live.json_logs", "monitoring/fluent-bit/fluent-bit.yaml", title, "failed",
+                        tool="docker logs", reason=f"no running container for {spec.name}")
+    lines = [row for row in docker("logs", ids[0], check=False).stdout.splitlines() if row.strip()]
+    bad = []
+    for row in lines:
+        try:
+            if not isinstance(json.loads(row), dict):
+                bad.append(row)
+        except json.JSONDecodeError:
+            bad.append(row)
+    ok = bool(lines) and not bad
+    reason = "" if ok else (f"{len(bad)} of {len(lines)} stdout lines are not JSON objects, e.g. {bad[0][:120]!r}"
+                            if bad else "the app wrote nothing to stdout")
+    return Evidence("observability.live.json_logs", "monitoring/fluent-bit/fluent-bit.yaml", title,
+                    "passed" if ok else "failed", tool="docker logs (stdout only)", reason=reason,
+                    figures={"stdout_lines": len(lines), "json_lines": len(lines) - len(bad)},
+                    log="\n".join(lines[-3:])[:600])

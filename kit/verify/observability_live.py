@@ -23,7 +23,7 @@ INTERVAL, FOR = "1s", "5s"
 CHANGES = (f"sandbox copy: scrape and evaluation interval {INTERVAL} (generated: 15s), scrape_timeout {INTERVAL}, "
            f"every `for:` {FOR} (generated: 2m to 15m), alerting section dropped (no Alertmanager image here)")
 IDS = ("observability.live.up", "observability.live.metrics", "observability.live.rules",
-       "observability.live.queries", "observability.live.target_down")
+       "observability.live.queries", "observability.live.json_logs", "observability.live.target_down")
 
 
 def sandbox_config(ctx: VerifyContext) -> Path:
@@ -91,5 +91,6 @@ def live_records(spec: Spec, ctx: VerifyContext, stack, prom: Prometheus) -> lis
     records.append(ev.rules_healthy(prom))
     records.append(ev.queries(spec, ctx.files, prom, traffic))
     records[-1].figures["series"] = ev.series(spec, prom, started, traffic)
+    records.append(ev.json_logs(spec, stack))
     records.append(ev.target_down(spec, stack, prom))
     return records

@@ -203,3 +203,16 @@ def otel_collector(files: dict[str, str]) -> Evidence:
     return _record("observability.otel_collector", "monitoring/otel-collector.yaml", "OpenTelemetry Collector: "
                    "pipelines reference defined components, batch everywhere, OTLP on kit's ports", problems,
                    pipelines=len(pipelines))
+
+
+def log_rotation(files: dict[str, str]) -> Evidence:
+    """Every compose service logs through json-file with a size cap and a file count."""
+    services = (yaml.safe_load(files["compose.yaml"]) or {}).get("services") or {}
+    problems = []
+    for name, svc in services.items():
+        logging = (svc or {}).get("logging") or {}
+        options = logging.get("options") or {}
+        if logging.get("driver") != "json-file" or not options.get("max-size") or not options.get("max-file"):
+            problems.append(f"{name} does not rotate its json-file logs (max-size, max-file)")
+    return _record("observability.log_rotation", "compose.yaml", "compose rotates every service's logs "
+                   "(json-file, max-size, max-file)", problems, services=len(services))

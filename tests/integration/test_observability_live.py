@@ -35,7 +35,8 @@ def test_every_live_check_passes(example_live):
     assert not any(sandbox_resources(run_id()).values()), "Prometheus or the stack was left behind"
     assert {c: r.reason for c, r in example_live.items() if not r.passed} == {}
     assert set(example_live) == {"observability.live.up", "observability.live.metrics", "observability.live.rules",
-                                 "observability.live.queries", "observability.live.target_down",
+                                 "observability.live.queries", "observability.live.json_logs",
+                                 "observability.live.target_down",
                                  "observability.live.cleanup"}
 
 

@@ -110,6 +110,7 @@ def _check(spec, ctx, check):
     ("k8s/monitoring/fluent-bit.yaml", "kind: DaemonSet", "kind: DaemonSett", "observability.k8s_schema", ""),
     ("monitoring/fluent-bit/fluent-bit.yaml", "    - name: kubernetes\n", "    - name: modify\n",
      "observability.fluent_bit", "no kubernetes filter"),
+    ("compose.yaml", "    logging: *logging\n", "", "observability.log_rotation", "db does not rotate"),
     ("monitoring/fluent-bit/fluent-bit.yaml", "merge_parser: app_json", "merge_parser: cri",
      "observability.fluent_bit", "is not a JSON parser"),
     ("monitoring/otel-collector.yaml", "processors: [memory_limiter, batch]\n      exporters: [otlphttp]\n    metrics",
