@@ -54,14 +54,14 @@ def alerts_doc(spec: Spec, slo: Slo, for_: str | None = None) -> dict:
     return {"groups": [{"name": f"{spec.name}-{name}", "rules": rules} for name, rules in groups.items()]}
 
 
-def _case(spec: Spec, alert: Alert, slo: Slo, series: dict[str, str], fire: bool) -> dict:
+def _case(spec: Spec, alert: Alert, slo: Slo, series: dict[str, str], fire: bool, when: str = "") -> dict:
     expected = []
     if fire:
         annotations = alert_rule(spec, alert, slo)["annotations"]
         annotations = {k: v.replace(INSTANCE, alert.test.labels.get("instance", "")) for k, v in annotations.items()}
         expected = [{"exp_labels": {**alert.test.labels, "severity": alert.severity, "service": spec.name},
                      "exp_annotations": annotations}]
-    return {"interval": "1m", "name": f"{alert.name} {'fires' if fire else 'stays silent'}",
+    return {"interval": "1m", "name": f"{alert.name} {'fires' if fire else 'stays silent'}{when}",
             "input_series": [{"series": s, "values": v} for s, v in series.items()],
             "alert_rule_test": [{"eval_time": alert.test.eval_time, "alertname": alert.name, "exp_alerts": expected}]}
 
@@ -72,7 +72,9 @@ def tests_doc(spec: Spec, slo: Slo) -> dict:
     for alert in all_alerts(spec, slo):
         tests.append(_case(spec, alert, slo, alert.test.firing, True))
         tests.append(_case(spec, alert, slo, alert.test.silent, False))
-    return {"rule_files": [RECORDING_FILE, ALERTS_FILE], "evaluation_interval": "1m", "tests": tests}
+        if alert.test.between:   # a slow burn opens a ticket and does not page
+            tests.append(_case(spec, alert, slo, alert.test.between, alert.severity == "warn", " on a slow burn"))
+    return {"rule_files": [RECORDING_FILE, ALERTS_FILE], "evaluation_interval": "5m", "tests": tests}
 
 
 def runbook(spec: Spec, slo: Slo, alert: Alert) -> str:

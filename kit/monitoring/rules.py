@@ -24,6 +24,7 @@ class RuleTest:
     silent: dict[str, str]          # series -> values, keeping it silent
     eval_time: str
     labels: dict[str, str]          # labels the fired alert carries besides the rule's own
+    between: dict[str, str] = field(default_factory=dict)   # a slow burn: the ticket fires, the page not
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,19 @@ def _series(job: str, metric: str, extra: str, values: str) -> dict[str, str]:
     return {f"{metric}{{{labels}}}": values}
 
 
+def slow_burn_errors(slo: Slo, budget: float, total: int = 1000) -> float | None:
+    """Failing requests out of `total` burning the budget between the ticket thresholds and the
+    page thresholds (4.5x for a 30-day window); None when that burn exceeds every request."""
+    errors = round(total * 4.5 * slo.window_days / 30 * budget, 6)
+    return errors if errors < total else None
+
+
+def _between(job: str, metric: str, ok: str, bad: str, errors: float | None) -> dict[str, str]:
+    if errors is None:
+        return {}
+    return {**_series(job, metric, ok, f"0+{_num(1000 - errors)}x200"), **_series(job, metric, bad, f"0+{_num(errors)}x200")}
+
+
 def slo_alerts(spec: Spec, slo: Slo) -> list[Alert]:
     m, job = slo.metrics, spec.name
     if not m.requests:
@@ -107,7 +121,8 @@ def slo_alerts(spec: Spec, slo: Slo) -> list[Alert]:
     labels = {"service": job}
     avail = RuleTest(firing={**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, bad, "0+10x200")},
                      silent={**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, bad, "0+0x200")},
-                     eval_time="180m", labels={**labels, "slo": "availability"})
+                     eval_time="180m", labels={**labels, "slo": "availability"},
+                     between=_between(job, m.requests, ok, bad, slow_burn_errors(slo, 1 - slo.availability / 100)))
     alerts = _burn_alerts(spec, slo, "availability", slo.availability, (avail, avail))
     if m.duration:
         le, inf = f'le="{slo.latency_le}"', 'le="+Inf"'
@@ -115,7 +130,11 @@ def slo_alerts(spec: Spec, slo: Slo) -> list[Alert]:
                 **_series(job, f"{m.duration}_bucket", inf, "0+10x200"), **_series(job, f"{m.duration}_count", "", "0+10x200")}
         fast = {**_series(job, f"{m.duration}_bucket", le, "0+10x200"),
                 **_series(job, f"{m.duration}_bucket", inf, "0+10x200"), **_series(job, f"{m.duration}_count", "", "0+10x200")}
-        lat = RuleTest(firing=slow, silent=fast, eval_time="180m", labels={**labels, "slo": "latency"})
+        errors = slow_burn_errors(slo, 1 - slo.latency_objective / 100)
+        between = {} if errors is None else {**_series(job, f"{m.duration}_bucket", le, f"0+{_num(1000 - errors)}x200"),
+                                             **_series(job, f"{m.duration}_count", "", "0+1000x200")}
+        lat = RuleTest(firing=slow, silent=fast, eval_time="180m", labels={**labels, "slo": "latency"},
+                       between=between)
         alerts += _burn_alerts(spec, slo, "latency", slo.latency_objective, (lat, lat))
     return alerts
 

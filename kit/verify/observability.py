@@ -5,7 +5,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -22,6 +24,7 @@ ALERTMANAGER = "monitoring/alertmanager.yml"
 PROMETHEUS_RULE = "k8s/monitoring/prometheusrule.yaml"
 
 
+@lru_cache(maxsize=None)
 def version(tool: str) -> str:
     try:
         out = subprocess.run([tool, "--version"], capture_output=True, text=True, timeout=30)
@@ -31,31 +34,78 @@ def version(tool: str) -> str:
     return first[0].split("version", 1)[-1].split("(")[0].strip() if first else "?"
 
 
-def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
-    root = ctx.deliverables
-    prom = f"promtool {version('promtool')}"
-    records = [run_tool("observability.promtool_config", PROM, "promtool check config: the compose scrape config "
-                        "and the rule files it loads", ["promtool", "check", "config", PROM], tool=prom, cwd=root),
-               kubernetes_config(root, prom),
-               run_tool("observability.promtool_rules", "monitoring/rules/", "promtool check rules: recording and "
-                        "alerting rules", ["promtool", "check", "rules", *RULES], tool=prom, cwd=root),
-               rule_tests(ctx.files, root),
-               prometheus_rule(ctx.files, prom),
-               run_tool("observability.amtool", ALERTMANAGER, "amtool check-config: the Alertmanager config",
-                        ["amtool", "check-config", ALERTMANAGER], tool=f"amtool {version('amtool')}", cwd=root),
-               struct.alertmanager_policy(ctx.files[ALERTMANAGER]),
-               struct.annotations(ctx.files),
-               struct.dashboard(ctx.files),
-               dashboard_promql(ctx.files, prom),
-               struct.consistency(spec, ctx.files),
-               struct.fluent_bit(spec, ctx.files),
-               struct.log_rotation(ctx.files),
-               struct.otel_collector(ctx.files),
-               run_tool("observability.kustomize", "k8s/monitoring/", "kubectl kustomize builds k8s/monitoring",
-                        ["kubectl", "kustomize", "k8s/monitoring"], tool="kubectl kustomize", cwd=root)]
+def _prom() -> str:
+    return f"promtool {version('promtool')}"
+
+
+def _promtool_config(spec: Spec, ctx: VerifyContext) -> Evidence:
+    return run_tool("observability.promtool_config", PROM, "promtool check config: the compose scrape config and "
+                    "the rule files it loads", ["promtool", "check", "config", PROM], tool=_prom(), cwd=ctx.deliverables)
+
+
+def _promtool_rules(spec: Spec, ctx: VerifyContext) -> Evidence:
+    return run_tool("observability.promtool_rules", "monitoring/rules/", "promtool check rules: recording and "
+                    "alerting rules", ["promtool", "check", "rules", *RULES], tool=_prom(), cwd=ctx.deliverables)
+
+
+def _amtool(spec: Spec, ctx: VerifyContext) -> Evidence:
+    return run_tool("observability.amtool", ALERTMANAGER, "amtool check-config: the Alertmanager config",
+                    ["amtool", "check-config", ALERTMANAGER], tool=f"amtool {version('amtool')}", cwd=ctx.deliverables)
+
+
+def _kustomize(spec: Spec, ctx: VerifyContext) -> Evidence:
+    return run_tool("observability.kustomize", "k8s/monitoring/", "kubectl kustomize builds k8s/monitoring",
+                    ["kubectl", "kustomize", "k8s/monitoring"], tool="kubectl kustomize", cwd=ctx.deliverables)
+
+
+def _compose(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     from kit.verify.observability_compose import compose_checks
+    return compose_checks(spec, ctx)
+
+
+def _crds(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     from kit.verify.observability_crd import crd_checks
-    return [slo_source(spec), *records, *compose_checks(spec, ctx), *crd_checks(ctx.files)]
+    return crd_checks(ctx.files)
+
+
+def _kubernetes_validate(spec: Spec, ctx: VerifyContext) -> Evidence:
+    from kit.verify.observability_crd import kubernetes_validate
+    return kubernetes_validate(ctx.files)
+
+
+# evidence id (or id prefix) -> the check producing it, in the order evidence is reported
+CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = {
+    "observability.slo_rules": lambda spec, ctx: slo_source(spec),
+    "observability.promtool_config": _promtool_config,
+    "observability.promtool_config_k8s": lambda spec, ctx: kubernetes_config(ctx.deliverables, _prom()),
+    "observability.promtool_rules": _promtool_rules,
+    "observability.promtool_test": lambda spec, ctx: rule_tests(ctx.files, ctx.deliverables),
+    "observability.prometheusrule": lambda spec, ctx: prometheus_rule(ctx.files, _prom()),
+    "observability.amtool": _amtool,
+    "observability.alertmanager_policy": lambda spec, ctx: struct.alertmanager_policy(ctx.files[ALERTMANAGER]),
+    "observability.annotations": lambda spec, ctx: struct.annotations(ctx.files),
+    "observability.dashboard": lambda spec, ctx: struct.dashboard(ctx.files),
+    "observability.dashboard_promql": lambda spec, ctx: dashboard_promql(ctx.files, _prom()),
+    "observability.consistency": lambda spec, ctx: struct.consistency(spec, ctx.files),
+    "observability.fluent_bit": lambda spec, ctx: struct.fluent_bit(spec, ctx.files),
+    "observability.log_rotation": lambda spec, ctx: struct.log_rotation(ctx.files),
+    "observability.otel_collector": lambda spec, ctx: struct.otel_collector(ctx.files),
+    "observability.kustomize": _kustomize,
+    "observability.compose": _compose,
+    "observability.crd": _crds,
+    "observability.k8s_schema": _kubernetes_validate,
+}
+
+
+def static_checks(spec: Spec, ctx: VerifyContext, only: str = "") -> list[Evidence]:
+    """Every static check; with `only`, just the checks whose id is (a prefix of) it."""
+    records: list[Evidence] = []
+    for key, check in CHECKS.items():
+        if only and not only.startswith(key):
+            continue
+        result = check(spec, ctx)
+        records += result if isinstance(result, list) else [result]
+    return records
 
 
 def slo_source(spec: Spec) -> Evidence:

@@ -234,10 +234,14 @@ def json_logs(spec: Spec, stack) -> Evidence:
                 bad.append(row)
         except json.JSONDecodeError:
             bad.append(row)
+    # kit recommends JSON lines; an app that logs otherwise still ships (Fluent Bit keeps the raw
+    # line), so that is reported as not proven rather than as a broken deliverable
     ok = bool(lines) and not bad
-    reason = "" if ok else (f"{len(bad)} of {len(lines)} stdout lines are not JSON objects, e.g. {bad[0][:120]!r}"
-                            if bad else "the app wrote nothing to stdout")
+    reason = "" if ok else (f"{len(bad)} of {len(lines)} stdout lines are not JSON objects, e.g. {bad[0][:120]!r}: "
+                            "kit recommends one JSON object per line (Fluent Bit then keeps the raw line)"
+                            if bad else "the app wrote nothing to stdout during the run, so its log format is "
+                            "not proven")
     return Evidence("observability.live.json_logs", "monitoring/fluent-bit/fluent-bit.yaml", title,
-                    "passed" if ok else "failed", tool="docker logs (stdout only)", reason=reason,
+                    "passed" if ok else "skipped", tool="docker logs (stdout only)", reason=reason,
                     figures={"stdout_lines": len(lines), "json_lines": len(lines) - len(bad)},
                     log="\n".join(lines[-3:])[:600])
