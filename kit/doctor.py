@@ -51,6 +51,9 @@ def diagnose() -> list[Finding]:
                       ("pypi-server", f"{pip} install 'pypiserver>=2.3,<2.5' (or {SETUP})"),
                       ("shellcheck", "apt-get install -y shellcheck"),
                       ("chromium", "apt-get install -y chromium (the site test opens pages in it)"),
+                      ("promtool", "apt-get install -y --no-install-recommends prometheus (or " + SETUP + ")"),
+                      ("amtool", "apt-get install -y --no-install-recommends prometheus-alertmanager (or "
+                       + SETUP + ")"),
                       ("debootstrap", "apt-get install -y debootstrap")):
         path = _tool(name) if name not in ("debootstrap",) else (shutil.which(name) or "/usr/sbin/debootstrap")
         ok, text = _run([path, "--version"]) if Path(path).exists() or shutil.which(path) else (False, "not found")

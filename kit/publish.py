@@ -17,7 +17,7 @@ from kit.pipeline import collect_evidence
 from kit.spec import Spec
 
 PAGE_TITLES = {"00_task": "Task and service model", "10_container": "Container image",
-               "20_compose": "Compose stack", "90_report": "Report"}
+               "20_compose": "Compose stack", "60_observability": "Observability", "90_report": "Report"}
 
 
 def notebook_to_markdown(notebook: Path, pages: Path) -> str:
@@ -69,6 +69,16 @@ def _index_page(spec: Spec, records: list[Evidence]) -> str:
     return "\n".join(rows) + "\n"
 
 
+def _runbook_pages(runbooks: Path, pages: Path) -> list[dict]:
+    """The generated runbooks (monitoring/runbooks/*.md) as site pages, where alerts link."""
+    if not (runbooks / "index.md").is_file():
+        return []
+    shutil.copytree(runbooks, pages / "runbooks")
+    entries = [{"Index": "runbooks/index.md"}]
+    entries += [{p.stem: f"runbooks/{p.name}"} for p in sorted(runbooks.glob("*.md")) if p.name != "index.md"]
+    return [{"Runbooks": entries}]
+
+
 def build_site(spec: Spec, notebooks: list[Path]) -> Path:
     out = spec.output / "site"
     records = collect_evidence(spec.output)
@@ -80,6 +90,7 @@ def build_site(spec: Spec, notebooks: list[Path]) -> Path:
         nav = [{"Summary": "index.md"}]
         for nb in notebooks:
             nav.append({PAGE_TITLES.get(nb.stem, nb.stem): notebook_to_markdown(nb, pages)})
+        nav += _runbook_pages(spec.output / "monitoring" / "runbooks", pages)
         work = spec.output / "work.md"
         if work.is_file():
             shutil.copy(work, pages / "work.md")

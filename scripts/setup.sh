@@ -25,6 +25,31 @@ if [ ${#missing[@]} -gt 0 ]; then
     || { tail -20 "$state/apt.log" >&2; die "apt-get install failed (log: $state/apt.log)"; }
 fi
 
+# --- 1b. promtool and amtool (observability checks) --------------------------
+# Debian's prometheus (2.42, ships promtool) and prometheus-alertmanager (0.25, ships amtool).
+# Only the CLI tools are wanted: a policy-rc.d (exit 101) keeps the packages' services from
+# starting during the install, and they are stopped and disabled afterwards in case an init
+# system started them anyway (they would hold ports 9090/9093).
+obs_pkgs=(prometheus=2.42.0+ds-5+deb12u1 prometheus-alertmanager=0.25.0-1+b4)
+if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || die "promtool/amtool missing. Run as root, or: sudo apt-get install -y --no-install-recommends prometheus prometheus-alertmanager"
+  log "installing promtool and amtool (Debian prometheus, prometheus-alertmanager)"
+  own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${obs_pkgs[@]}" >"$state/apt-obs.log" 2>&1 \
+    || { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; tail -20 "$state/apt-obs.log" >&2; die "apt-get install failed (log: $state/apt-obs.log)"; }
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+fi
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  for svc in prometheus prometheus-alertmanager prometheus-node-exporter; do
+    systemctl disable --now "$svc" >/dev/null 2>&1 || true
+  done
+fi
+
 # --- 2. compose v2 and buildx CLI plugins (from Debian trixie, no apt source change)
 plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
 if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then

@@ -11,7 +11,8 @@ from kit.spec import Spec
 
 SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
             "Integration Notes", "Acceptance Checklist")
-FENCE = {"Dockerfile": "dockerfile", ".yaml": "yaml", ".sh": "sh", ".example": "sh", ".dockerignore": "text"}
+FENCE = {"Dockerfile": "dockerfile", ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".sh": "sh", ".example": "sh",
+         ".dockerignore": "text"}
 MARK = {"passed": "[x]", "failed": "[ ]", "unproven": "[ ]", "review": "[ ]"}
 
 
@@ -87,8 +88,12 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
     for family in families().values():
         if family.work_notes is not None:
             out += [f"### {family.title}", "", *family.work_notes(spec), ""]
-    for rel in sorted(shown_files(spec, files)):
+    pages = sorted(rel for rel in files if rel.endswith(".md"))   # runbooks: site pages, not inlined
+    for rel in sorted(set(shown_files(spec, files)) - set(pages)):
         out += [f"### `{rel}`", "", f"```{_fence(rel)}", files[rel].rstrip(), "```", ""]
+    if pages:
+        out += ["Markdown deliverables, published as site pages rather than inlined here: "
+                + ", ".join(f"`{rel}`" for rel in pages) + ".", ""]
     return out
 
 

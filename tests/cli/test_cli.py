@@ -20,7 +20,8 @@ def test_generate_prints_every_file_and_exits_0(minimal, capsys):
     assert printed == sorted(render_all(load_spec(minimal)))       # every family's files, each printed once
     assert {".dockerignore", ".env.example", "Dockerfile", "compose.yaml", "docker/entrypoint.sh",
             "k8s/base/kustomization.yaml", "k8s/overlays/prod/kustomization.yaml",
-            ".github/workflows/ci.yml", "terraform/environments/prod/main.tf"} <= set(printed)
+            ".github/workflows/ci.yml", "terraform/environments/prod/main.tf",
+            "monitoring/prometheus.yml"} <= set(printed)
     assert (minimal / "kit-out" / "docker" / "entrypoint.sh").stat().st_mode & 0o111
 
 

@@ -167,3 +167,10 @@ def test_cicd_and_iac_evidence(example_run):
     validate = [r for r in by_id.values() if r["check"].startswith("iac.validate.")]
     assert validate and all(r["status"] in ("passed", "skipped") and (r["status"] == "passed" or r["reason"])
                             for r in validate)
+
+
+def test_observability_runs_live_in_the_full_run(example_run):
+    by_id = {r["check"]: r for r in _records(example_run)}
+    assert by_id["observability.promtool_test"]["status"] == "passed"
+    assert by_id["observability.live.target_down"]["status"] == "passed"
+    assert (example_run["project"] / "kit-out" / "site" / "runbooks" / "TargetDown.html").is_file()

@@ -18,7 +18,8 @@ def test_same_spec_gives_identical_bytes(minimal):
     first = render_all(load_spec(minimal))
     second = render_all(load_spec(minimal))
     assert first == second and set(first) >= {"Dockerfile", ".dockerignore", "docker/entrypoint.sh",
-                                              "compose.yaml", ".env.example", "k8s/base/deployment.yaml"}
+                                              "compose.yaml", ".env.example", "k8s/base/deployment.yaml",
+                                              "monitoring/prometheus.yml"}
 
 
 def test_values_come_from_the_spec(minimal):

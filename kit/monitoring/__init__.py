@@ -1,0 +1,1 @@
+"""Monitoring content built from the Spec: rules, their unit tests, the dashboard, runbooks."""

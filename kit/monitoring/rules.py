@@ -1,0 +1,217 @@
+"""Recording and alerting rules derived from the SLO (Google SRE workbook, chapter 5:
+multi-window, multi-burn-rate alerts), plus target down, restarts and saturation.
+
+Each alert carries the series that make it fire and the series that keep it silent, so its
+promtool unit test is generated from the same definition (kit/monitoring/ruletests.py)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kit.options.slo import Slo
+from kit.spec import Spec
+
+# (long window, short window, share of the budget spent, severity, for)
+BURN_WINDOWS = (("1h", "5m", 0.02, "page", "2m"), ("6h", "30m", 0.05, "page", "2m"),
+                ("1d", "2h", 0.10, "warn", "15m"), ("3d", "6h", 0.10, "warn", "15m"))
+HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
+RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+ERROR_RECORD = "slo:sli_error:ratio_rate{w}"
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    firing: dict[str, str]          # series -> promtool values, making the alert fire
+    silent: dict[str, str]          # series -> values, keeping it silent
+    eval_time: str
+    labels: dict[str, str]          # labels the fired alert carries besides the rule's own
+    between: dict[str, str] = field(default_factory=dict)   # a slow burn: the ticket fires, the page not
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str
+    severity: str                   # page | warn
+    summary: str
+    description: str
+    action: str                     # the runbook's first steps
+    test: RuleTest
+    group: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _num(value: float) -> str:
+    return f"{round(value, 10):g}"
+
+
+def burn_factor(slo: Slo, long: str, share: float) -> float:
+    """Burn rate that spends `share` of the budget within `long` (14.4 for 2% in 1h over 30d)."""
+    return round(share * slo.window_days * 24 / HOURS[long], 6)
+
+
+def recording_rules(spec: Spec, slo: Slo) -> list[Recording]:
+    m, job = slo.metrics, f'job="{spec.name}"'
+    if not m.requests:
+        return []
+    rules = []
+    for w in RATE_WINDOWS:
+        errors = f'sum(rate({m.requests}{{{job},{m.status_label}=~"5.."}}[{w}]))'
+        total = f"sum(rate({m.requests}{{{job}}}[{w}]))"
+        rules.append(Recording(ERROR_RECORD.format(w=w), f"({errors} or vector(0))\n/\n{total}",
+                               {"service": spec.name, "slo": "availability"}))
+        if m.duration:
+            fast = f'sum(rate({m.duration}_bucket{{{job},le="{slo.latency_le}"}}[{w}]))'
+            count = f"sum(rate({m.duration}_count{{{job}}}[{w}]))"
+            rules.append(Recording(ERROR_RECORD.format(w=w), f"1 - (\n{fast}\n/\n{count}\n)",
+                                   {"service": spec.name, "slo": "latency"}))
+    return rules
+
+
+def _burn_alerts(spec: Spec, slo: Slo, kind: str, objective: float, tests: tuple[RuleTest, RuleTest]) -> list[Alert]:
+    budget = 1 - objective / 100
+    alerts = []
+    for severity, speed, test in (("page", "Fast", tests[0]), ("warn", "Slow", tests[1])):
+        windows = [w for w in BURN_WINDOWS if w[3] == severity]
+        sel = f'service="{spec.name}",slo="{kind}"'
+        parts = [f"(\n  {ERROR_RECORD.format(w=long)}{{{sel}}} > {_num(burn_factor(slo, long, share) * budget)}\n"
+                 f"and\n  {ERROR_RECORD.format(w=short)}{{{sel}}} > {_num(burn_factor(slo, long, share) * budget)}\n)"
+                 for long, short, share, _s, _f in windows]
+        spent = " or ".join(f"{int(share * 100)}% in {long}" for long, _s, share, _x, _f in windows)
+        label = "failing requests" if kind == "availability" else f"requests slower than {slo.latency_threshold_s:g}s"
+        alerts.append(Alert(
+            f"{kind.capitalize()}ErrorBudgetBurn{speed}", "\nor\n".join(parts), windows[0][4], severity,
+            f"{spec.name}: {kind} error budget burning {speed.lower()}",
+            f"{spec.name} is spending its {kind} error budget ({_num(100 - objective)}% of requests over "
+            f"{slo.window_days}d may be {label}) fast enough to spend {spent}.",
+            "Check recent deploys and the error/latency panels; roll back a bad release; check the "
+            "dependencies (db, cache) panels.", test, "slo-alerts"))
+    return alerts
+
+
+def _series(job: str, metric: str, extra: str, values: str) -> dict[str, str]:
+    labels = f'job="{job}",{extra}' if extra else f'job="{job}"'
+    return {f"{metric}{{{labels}}}": values}
+
+
+def slow_burn_errors(slo: Slo, budget: float, total: int = 1000) -> float | None:
+    """Failing requests out of `total` burning the budget between the ticket thresholds and the
+    page thresholds (4.5x for a 30-day window); None when that burn exceeds every request."""
+    errors = round(total * 4.5 * slo.window_days / 30 * budget, 6)
+    return errors if errors < total else None
+
+
+def _between(job: str, metric: str, ok: str, bad: str, errors: float | None) -> dict[str, str]:
+    if errors is None:
+        return {}
+    return {**_series(job, metric, ok, f"0+{_num(1000 - errors)}x200"), **_series(job, metric, bad, f"0+{_num(errors)}x200")}
+
+
+def slo_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    m, job = slo.metrics, spec.name
+    if not m.requests:
+        return []
+    ok, bad = f'{m.status_label}="200"', f'{m.status_label}="500"'
+    labels = {"service": job}
+    avail = RuleTest(firing={**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, bad, "0+10x200")},
+                     silent={**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, bad, "0+0x200")},
+                     eval_time="180m", labels={**labels, "slo": "availability"},
+                     between=_between(job, m.requests, ok, bad, slow_burn_errors(slo, 1 - slo.availability / 100)))
+    alerts = _burn_alerts(spec, slo, "availability", slo.availability, (avail, avail))
+    if m.duration:
+        le, inf = f'le="{slo.latency_le}"', 'le="+Inf"'
+        slow = {**_series(job, f"{m.duration}_bucket", le, "0+5x200"),
+                **_series(job, f"{m.duration}_bucket", inf, "0+10x200"), **_series(job, f"{m.duration}_count", "", "0+10x200")}
+        fast = {**_series(job, f"{m.duration}_bucket", le, "0+10x200"),
+                **_series(job, f"{m.duration}_bucket", inf, "0+10x200"), **_series(job, f"{m.duration}_count", "", "0+10x200")}
+        errors = slow_burn_errors(slo, 1 - slo.latency_objective / 100)
+        between = {} if errors is None else {**_series(job, f"{m.duration}_bucket", le, f"0+{_num(1000 - errors)}x200"),
+                                             **_series(job, f"{m.duration}_count", "", "0+1000x200")}
+        lat = RuleTest(firing=slow, silent=fast, eval_time="180m", labels={**labels, "slo": "latency"},
+                       between=between)
+        alerts += _burn_alerts(spec, slo, "latency", slo.latency_objective, (lat, lat))
+    return alerts
+
+
+def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    """Target down, restarts (crash loop) and saturation: CPU and memory against the service
+    model's limits, and the app's own in-flight gauge against its worker capacity."""
+    job = spec.name
+    inst = f'instance="{job}:{spec.metrics_port}"'
+    sel = f'{{job="{job}"}}'
+    labels = {"service": job, "job": job, "instance": f"{job}:{spec.metrics_port}"}
+    down = RuleTest(firing=_series(job, "up", inst, "1 1 0x10"), silent=_series(job, "up", inst, "1x12"),
+                    eval_time="10m", labels=labels)
+    alerts = [Alert("TargetDown", f"up{sel} == 0", "2m", "page",
+                    f"{job}: a metrics target is down",
+                    f"Prometheus cannot scrape {job} at {{{{ $labels.instance }}}} ({spec.metrics_path}): the "
+                    "instance is down, unreachable, or no longer serves metrics.",
+                    "Check whether the container or pod runs (docker compose ps / kubectl get pods), its logs, "
+                    "and that the metrics path answers.", down, "availability")]
+    if not spec.metrics_path:
+        return alerts
+    restarts = RuleTest(firing=_series(job, "process_start_time_seconds", inst, "1000+60x30"),
+                        silent=_series(job, "process_start_time_seconds", inst, "1000x30"),
+                        eval_time="20m", labels=labels)
+    alerts.append(Alert("ServiceRestarting", f"changes(process_start_time_seconds{sel}[15m]) > 2", "1m", "page",
+                        f"{job}: restarting repeatedly (crash loop)",
+                        f"{job} at {{{{ $labels.instance }}}} started more than twice within 15 minutes.",
+                        "Read the logs of the previous run (docker compose logs / kubectl logs --previous): a "
+                        "failing dependency, a bad setting or an out-of-memory kill.", restarts, "saturation"))
+    return alerts + resource_alerts(spec, slo)
+
+
+def resource_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    """Saturation against the service model's CPU and memory limits and its handler capacity."""
+    job = spec.name
+    inst = f'instance="{job}:{spec.metrics_port}"'
+    sel = f'{{job="{job}"}}'
+    labels = {"service": job, "job": job, "instance": f"{job}:{spec.metrics_port}"}
+    alerts = []
+    cpu = RuleTest(firing=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(60 * spec.cpu)}x40"),
+                   silent=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(6 * spec.cpu)}x40"),
+                   eval_time="30m", labels=labels)
+    alerts.append(Alert("HighCpuUsage", f"rate(process_cpu_seconds_total{sel}[5m]) / {_num(spec.cpu)} > 0.9", "15m",
+                        "warn", f"{job}: CPU above 90% of its limit",
+                        f"{job} at {{{{ $labels.instance }}}} uses more than 90% of its {_num(spec.cpu)} CPU limit.",
+                        "Look at the request rate; scale out or raise the limit (service.resources.cpu).", cpu,
+                        "saturation"))
+    mem = RuleTest(firing=_series(job, "process_resident_memory_bytes", inst, f"{int(spec.memory * 0.95)}x40"),
+                   silent=_series(job, "process_resident_memory_bytes", inst, f"{int(spec.memory * 0.2)}x40"),
+                   eval_time="30m", labels=labels)
+    alerts.append(Alert("HighMemoryUsage", f"process_resident_memory_bytes{sel} / {spec.memory} > 0.9", "15m",
+                        "warn", f"{job}: memory above 90% of its limit",
+                        f"{job} at {{{{ $labels.instance }}}} uses more than 90% of its {spec.memory} byte memory "
+                        "limit; it will be killed when it reaches it.",
+                        "Look for a leak (memory rising without traffic); raise service.resources.memory.", mem,
+                        "saturation"))
+    if slo.metrics.in_flight:
+        cap = capacity(spec)
+        busy = RuleTest(firing=_series(job, slo.metrics.in_flight, inst, f"{cap}x40"),
+                        silent=_series(job, slo.metrics.in_flight, inst, "0x40"), eval_time="30m", labels=labels)
+        alerts.append(Alert("RequestsSaturated", f"avg_over_time({slo.metrics.in_flight}{sel}[5m]) >= {_num(0.8 * cap)}",
+                            "10m", "warn", f"{job}: request handlers nearly all busy",
+                            f"{job} at {{{{ $labels.instance }}}} had on average 80% or more of its {cap} request "
+                            "handlers (workers x threads) busy for 10 minutes; new requests queue.",
+                            "Check latency and slow dependencies; scale out or raise workers/threads.", busy,
+                            "saturation"))
+    return alerts
+
+
+def capacity(spec: Spec) -> int:
+    """Concurrent requests one instance handles: gunicorn's workers x threads from the command."""
+    args = list(spec.command)
+
+    def value(flag: str, default: int) -> int:
+        return int(args[args.index(flag) + 1]) if flag in args and args[args.index(flag) + 1].isdigit() else default
+    return value("--workers", 1) * value("--threads", 1)
+
+
+def all_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    return slo_alerts(spec, slo) + platform_alerts(spec, slo)

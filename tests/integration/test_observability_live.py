@@ -1,0 +1,74 @@
+"""The live observability check on the example: the compose stack plus the Prometheus stand-in
+loading the generated config and rules; TargetDown goes pending then firing; a metrics path
+the app does not serve fails with a clear message."""
+from __future__ import annotations
+
+import pytest
+
+from kit.pipeline import generate
+from kit.spec import load_spec
+from kit.verify.container import build_evidence
+from kit.verify.observability_live import sandbox_checks
+from kit.verify.session import session
+from tests.conftest import copy_example
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+def live(project, out):
+    spec = load_spec(project, out)
+    generate(spec, out)
+    with session(spec, out) as ctx:
+        assert build_evidence(spec, ctx).passed
+        return {r.check: r for r in sandbox_checks(spec, ctx)}
+
+
+@pytest.fixture(scope="module")
+def example_live(tmp_path_factory, docker_engine):
+    root = tmp_path_factory.mktemp("obs")
+    return live(copy_example(root / "shop-api"), root / "out")
+
+
+def test_every_live_check_passes(example_live):
+    from kit.config import run_id
+    from kit.sandbox.sweep import sandbox_resources
+    assert not any(sandbox_resources(run_id()).values()), "Prometheus or the stack was left behind"
+    assert {c: r.reason for c, r in example_live.items() if not r.passed} == {}
+    assert set(example_live) == {"observability.live.up", "observability.live.metrics", "observability.live.rules",
+                                 "observability.live.queries", "observability.live.json_logs",
+                                 "observability.live.target_down",
+                                 "observability.live.cleanup"}
+
+
+def test_target_down_goes_pending_then_firing(example_live):
+    record = example_live["observability.live.target_down"]
+    states = [s for _, s in record.figures["timeline"]]
+    assert states.index("pending") < states.index("firing")
+    assert record.figures["pending_after_s"] < record.figures["firing_after_s"]
+    assert "for:` 5s" in record.figures["sandbox"]
+
+
+def test_queries_and_metrics_are_real(example_live):
+    queries = example_live["observability.live.queries"].figures
+    assert queries["errors"] == 0 and queries["with_samples"] >= queries["expected_samples"] > 10
+    assert any(queries["series"]["request rate (req/s)"])
+    metrics = example_live["observability.live.metrics"].figures
+    assert "shop_http_requests_total" in metrics["used"]
+    assert "pg_up" in metrics["exporter_metrics_not_scraped"]
+    assert example_live["observability.live.up"].standins["prom/prometheus:v2.42.0"] == "kit-standin/prometheus:2"
+    assert example_live["observability.live.rules"].figures["rules"] == 23
+
+
+def test_a_metrics_path_the_app_does_not_serve_fails_clearly(tmp_path, docker_engine):
+    project = copy_example(tmp_path / "shop-api")
+    task = project / ".claude" / "task.md"
+    task.write_text(task.read_text().replace("  metrics: /metrics\n", "  metrics: /nope\n"))
+    records = live(project, tmp_path / "out")
+    up = records["observability.live.up"]
+    assert up.status == "failed"
+    assert "the app does not serve metrics at /nope: Prometheus got HTTP 404" in up.reason
+    assert records["observability.live.target_down"].status == "skipped"
+    assert records["observability.live.cleanup"].passed
+    from kit.config import run_id
+    from kit.sandbox.sweep import sandbox_resources
+    assert not any(sandbox_resources(run_id()).values())   # this run's only: the engine is shared

@@ -1,0 +1,204 @@
+"""Observability: rendering, the SLO section's bad input, and every static check failing on a
+deliberately broken deliverable (promtool and amtool run for real)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kit.cli import main
+from kit.families import render_all
+from kit.families.observability import render_observability
+from kit.monitoring.promql import metric_names
+from kit.monitoring.rules import burn_factor
+from kit.render import write_files
+from kit.spec import load_spec
+from kit.verify import observability as obs
+from kit.verify.context import VerifyContext
+from kit.verify.observability_crd import validate_crd_object
+from tests.conftest import write_task
+
+GOOD_SERVICE = "service:\n  name: mini\n  source: src\n"
+
+
+@pytest.fixture
+def spec(example):
+    return load_spec(example)
+
+
+@pytest.fixture
+def ctx(spec, tmp_path):
+    files = render_all(spec)
+    out = tmp_path / "out"
+    write_files(files, out)
+    return VerifyContext(deliverables=out, files=files)
+
+
+def broken(ctx: VerifyContext, rel: str, old: str, new: str) -> VerifyContext:
+    assert old in ctx.files[rel], old
+    ctx.files[rel] = ctx.files[rel].replace(old, new, 1)
+    (ctx.deliverables / rel).write_text(ctx.files[rel])
+    return ctx
+
+
+def test_render_is_deterministic_and_complete(spec):
+    first, second = render_observability(spec), render_observability(spec)
+    assert first == second
+    for rel in ("monitoring/prometheus.yml", "monitoring/rules/alerts.yml", "monitoring/rules/tests.yml",
+                "monitoring/alertmanager.yml", "monitoring/grafana/dashboards/service.json",
+                "monitoring/otel-collector.yaml", "k8s/monitoring/kustomization.yaml",
+                "monitoring/runbooks/TargetDown.md"):
+        assert rel in first
+    assert not any(rel.startswith("k8s/base") for rel in first)
+
+
+def test_burn_rates_follow_the_sre_workbook(spec):
+    slo = spec.option("slo")
+    assert [burn_factor(slo, w, s) for w, s in (("1h", .02), ("6h", .05), ("1d", .1), ("3d", .1))] == [14.4, 6, 3, 1]
+    alerts = yaml.safe_load(render_observability(spec)["monitoring/rules/alerts.yml"])
+    names = {r["alert"] for g in alerts["groups"] for r in g["rules"]}
+    assert {"AvailabilityErrorBudgetBurnFast", "LatencyErrorBudgetBurnSlow", "TargetDown", "ServiceRestarting",
+            "HighCpuUsage", "HighMemoryUsage", "RequestsSaturated"} <= names
+
+
+def test_metric_names():
+    assert metric_names('histogram_quantile(0.9, sum by (le) (rate(a_bucket{job="x",le="0.25"}[5m])))') == {"a_bucket"}
+    assert metric_names('(sum(rate(r_total{s=~"5.."}[5m])) or vector(0)) / on (job) up > 1e-3') == {"r_total", "up"}
+
+
+def test_static_checks_pass_on_the_example(spec, ctx):
+    records = obs.static_checks(spec, ctx)
+    assert [r.check for r in records if not r.passed] == []
+    test = next(r for r in records if r.check == "observability.promtool_test")
+    assert test.figures["alerts"] == 9
+    assert test.figures["test_cases"] == 2 * 9 + 4   # fires, silent; plus slow burns: ticket yes, page no
+
+
+def _check(spec, ctx, check):
+    return next(r for r in obs.static_checks(spec, ctx, only=check) if r.check == check)
+
+
+@pytest.mark.parametrize("rel,old,new,check,reason", [
+    # a deliberately wrong rule: the generated unit tests catch it
+    ("monitoring/rules/alerts.yml", "/ 1 > 0.9", "/ 1 > 5", "observability.promtool_test", "exit code 1"),
+    ("monitoring/rules/alerts.yml", "up{job=\"shop-api\"} == 0", "up{job=\"shop-api\"} == ", "observability.promtool_rules", "exit code 1"),
+    ("monitoring/prometheus.yml", "scrape_timeout: 10s", "scrape_timeout: 10 seconds", "observability.promtool_config", "exit code 1"),
+    ("monitoring/alertmanager.yml", "receiver: team-tickets\n  group_by", "receiver: nobody\n  group_by", "observability.amtool", "exit code 1"),
+    ("monitoring/alertmanager.yml", "target_matchers: ['severity=\"warn\"']", "target_matchers: ['severity=\"info\"']",
+     "observability.alertmanager_policy", "no inhibition of warn by page"),
+    ("monitoring/alertmanager.yml", "        send_resolved: true\n  - name: team-tickets",
+     "        send_resolved: true\n        http_config: {authorization: {credentials: hunter2}}\n  - name: team-tickets",
+     "observability.alertmanager_policy", "sets credentials"),
+    ("monitoring/rules/alerts.yml", "      runbook_url: https://runbooks.example.com/shop-api/TargetDown.html\n", "",
+     "observability.annotations", "TargetDown lacks runbook_url"),
+    ("monitoring/grafana/dashboards/service.json", '"id": 2,', '"id": 1,', "observability.dashboard", "panel id 1 is used 2 times"),
+    ("monitoring/grafana/dashboards/service.json", '"uid": "prometheus"', '"uid": "promethus"', "observability.dashboard",
+     "references datasource 'promethus'"),
+    ("monitoring/grafana/dashboards/service.json", '"expr": "up{job=\\"shop-api\\"}"', '"expr": ""',
+     "observability.dashboard", "target A has no expr"),
+    ("monitoring/grafana/dashboards/service.json", '"expr": "up{job=\\"shop-api\\"}"', '"expr": "up{job=}"',
+     "observability.dashboard_promql", "exit code 1"),
+    ("monitoring/prometheus.yml", 'metrics_path: "/metrics"', 'metrics_path: "/stats"', "observability.consistency",
+     "scrape path /stats != service metrics path /metrics"),
+    ("k8s/monitoring/servicemonitor.yaml", "app.kubernetes.io/name: shop-api\n  namespaceSelector",
+     "app: shop-api\n  namespaceSelector", "observability.consistency", "ServiceMonitor selects"),
+    ("k8s/monitoring/prometheusrule.yaml", "for: 2m", "for: 3m", "observability.prometheusrule", "differ"),
+    ("k8s/monitoring/prometheusrule.yaml", "for: 2m", "for: soon", "observability.crd.prometheusrule", "for"),
+    ("k8s/monitoring/servicemonitor.yaml", "scrapeTimeout: 10s", "scrape_timeout: 10s", "observability.crd.servicemonitor",
+     "scrape_timeout"),
+    ("k8s/monitoring/fluent-bit.yaml", "kind: DaemonSet", "kind: DaemonSett", "observability.k8s_schema", ""),
+    ("monitoring/fluent-bit/fluent-bit.yaml", "    - name: kubernetes\n", "    - name: modify\n",
+     "observability.fluent_bit", "no kubernetes filter"),
+    ("compose.yaml", "    logging: *logging\n", "", "observability.log_rotation", "db does not rotate"),
+    ("monitoring/fluent-bit/fluent-bit.yaml", "merge_parser: app_json", "merge_parser: cri",
+     "observability.fluent_bit", "is not a JSON parser"),
+    ("monitoring/otel-collector.yaml", "processors: [memory_limiter, batch]\n      exporters: [otlphttp]\n    metrics",
+     "processors: [memory_limiter]\n      exporters: [otlphttp]\n    metrics", "observability.otel_collector",
+     "pipeline traces has no batch processor"),
+    ("monitoring/otel-collector.yaml", "endpoint: 0.0.0.0:4318", "endpoint: 0.0.0.0:4319", "observability.otel_collector",
+     "OTLP http does not listen on 4318"),
+    ("monitoring/compose.monitoring.yaml", '"http://otel-collector:4318"', '"http://collector:4318"',
+     "observability.compose_consistency", "differ from kit/otel.py::otel_env"),
+    ("monitoring/compose.monitoring.yaml", '"127.0.0.1:${GRAFANA_PORT:-3000}:3000"', '"3000:3000"',
+     "observability.compose_consistency", "grafana publishes 3000:3000 beyond 127.0.0.1"),
+    ("monitoring/compose.monitoring.yaml", "./monitoring/rules:", "./monitoring/rule:",
+     "observability.compose_consistency", "mounts ./monitoring/rule, which kit does not generate"),
+    ("monitoring/compose.monitoring.yaml", "    networks: [backend]\n\n  alertmanager",
+     "    networks: [frontend]\n\n  alertmanager",
+     "observability.compose_config", "exit code"),
+])
+def test_each_check_fails_on_a_broken_deliverable(spec, ctx, rel, old, new, check, reason):
+    record = _check(spec, broken(ctx, rel, old, new), check)
+    assert record.status == "failed" and reason in record.reason, (record.reason, record.log)
+
+
+def test_a_page_that_fires_on_a_slow_burn_fails_the_unit_tests(spec, ctx):
+    """Lower the 6h/30m page threshold below a 4.5x burn: the slow-burn case catches it."""
+    rel = "monitoring/rules/alerts.yml"
+    assert ctx.files[rel].count("> 0.006\n") == 2
+    ctx.files[rel] = ctx.files[rel].replace("> 0.006\n", "> 0.004\n")
+    (ctx.deliverables / rel).write_text(ctx.files[rel])
+    record = _check(spec, ctx, "observability.promtool_test")
+    assert record.status == "failed" and "AvailabilityErrorBudgetBurnFast stays silent on a slow burn" in record.log
+
+
+def test_a_missing_silent_case_fails_the_coverage_rule(spec, ctx):
+    tests = yaml.safe_load(ctx.files["monitoring/rules/tests.yml"])
+    tests["tests"] = [t for t in tests["tests"] if t["name"] != "TargetDown stays silent"]
+    rel = "monitoring/rules/tests.yml"
+    ctx.files[rel] = yaml.safe_dump(tests, sort_keys=False)
+    (ctx.deliverables / rel).write_text(ctx.files[rel])
+    record = _check(spec, ctx, "observability.promtool_test")
+    assert record.status == "failed" and "TargetDown has no test where it stays silent" in record.reason
+
+
+def test_crd_schema_requires_the_selector(ctx):
+    text = ctx.files["k8s/monitoring/servicemonitor.yaml"]
+    doc = yaml.safe_load(text)
+    del doc["spec"]["selector"]
+    assert any("'selector' is a required property" in p for p in validate_crd_object("ServiceMonitor", yaml.safe_dump(doc)))
+
+
+def test_dependency_panels_are_marked_as_needing_exporters(ctx):
+    panels = json.loads(ctx.files["monitoring/grafana/dashboards/service.json"])["panels"]
+    marked = [p["title"] for p in panels if p.get("description", "").startswith("Needs ")]
+    assert marked == ["db: PostgreSQL up", "db: PostgreSQL connections", "cache: Redis up", "cache: Redis memory used"]
+
+
+def test_no_request_metrics_means_no_slo_rules_and_says_so(minimal):
+    spec = load_spec(minimal)
+    record = obs.slo_source(spec)
+    assert record.status == "skipped" and "no request counter" in record.reason
+    alerts = yaml.safe_load(render_observability(spec)["monitoring/rules/alerts.yml"])
+    assert {r["alert"] for g in alerts["groups"] for r in g["rules"]} == {
+        "TargetDown", "ServiceRestarting", "HighCpuUsage", "HighMemoryUsage"}
+
+
+@pytest.mark.parametrize("front,expected", [
+    ("slo:\n  availability: 100\n", "task.md:6: slo.availability: must be a percentage strictly between 0 and 100, got 100"),
+    ("slo:\n  availability: 0\n", "slo.availability: must be a percentage strictly between 0 and 100, got 0"),
+    ("slo:\n  latency: {threshold: fast, objective: 99}\n", "task.md:6: slo.latency.threshold: cannot parse 'fast' as a duration"),
+    ("slo:\n  latency:\n    objective: 120\n", "task.md:7: slo.latency.objective: must be a percentage"),
+    ("slo:\n  window: 4w\n", "task.md:6: slo.window: must be a number of days such as 30d, got '4w'"),
+    ("slo:\n  availability: high\n", "slo.availability"),
+])
+def test_bad_slo_input(minimal, capsys, front, expected):
+    write_task(minimal, GOOD_SERVICE + front)
+    assert main(["generate", str(minimal)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert not (minimal / "kit-out").exists()
+
+
+def test_sandbox_copy_shortens_for_and_intervals(spec, ctx, tmp_path):
+    from kit.verify.observability_live import sandbox_config
+    ctx.staged = tmp_path / "staged"
+    ctx.staged.mkdir()
+    folder = sandbox_config(ctx)
+    config = yaml.safe_load((folder / "prometheus.yml").read_text())
+    assert config["global"]["scrape_interval"] == "1s" and "alerting" not in config
+    alerts = (folder / "rules" / "alerts.yml").read_text()
+    assert "for: 5s" in alerts and "for: 2m" not in alerts
+    assert Path(ctx.deliverables / "monitoring/rules/alerts.yml").read_text().count("for: 2m") >= 1
