@@ -20,11 +20,13 @@ def _indented(text: str, spaces: int) -> str:
 
 
 def render_observability(spec: Spec) -> dict[str, str]:
-    slo = spec.option("slo")
+    slo, k8s = spec.option("slo"), spec.option("kubernetes")
     recording, alerts = mfiles.recording_doc(spec, slo), mfiles.alerts_doc(spec, slo)
     groups = {"groups": recording["groups"] + alerts["groups"]}
     files = render_variant("observability", "default", {
         "name": spec.name, "port": spec.port, "metrics_path": spec.metrics_path or "/metrics",
+        "monitoring_namespace": k8s.monitoring_namespace,
+        "app_namespaces": [f"{k8s.namespace}-{env.name}" for env in k8s.environments],
         "metrics_port": spec.metrics_port,
         "recording_yaml": mfiles.dump(recording), "alerts_yaml": mfiles.dump(alerts),
         "tests_yaml": mfiles.dump(mfiles.tests_doc(spec, slo)),

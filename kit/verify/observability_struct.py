@@ -150,7 +150,7 @@ def consistency(spec: Spec, files: dict[str, str]) -> Evidence:
 
 
 def fluent_bit(spec: Spec, files: dict[str, str]) -> Evidence:
-    """Policy: JSON log decoding, Kubernetes metadata, a placeholder output, the app's namespace."""
+    """Policy: JSON log decoding, Kubernetes metadata, a placeholder output, the overlays' namespaces."""
     problems = []
     data = yaml.safe_load(files["monitoring/fluent-bit/fluent-bit.yaml"]) or {}
     parsers = {p.get("name"): p for p in data.get("parsers") or []}
@@ -159,8 +159,11 @@ def fluent_bit(spec: Spec, files: dict[str, str]) -> Evidence:
     for i in inputs:
         if i.get("parser") and i["parser"] not in parsers:
             problems.append(f"input {i.get('name')} uses undefined parser {i['parser']}")
-        if f"_{spec.name}_" not in str(i.get("path", "")):
-            problems.append(f"input {i.get('name')} does not tail the {spec.name} namespace's logs")
+        k8s = spec.option("kubernetes")
+        for env in k8s.environments:
+            if f"_{k8s.namespace}-{env.name}_" not in str(i.get("path", "")):
+                problems.append(f"input {i.get('name')} does not tail the logs of the {env.name} overlay's "
+                                f"namespace {k8s.namespace}-{env.name}")
     kube = [f for f in filters if f.get("name") == "kubernetes"]
     if not kube:
         problems.append("no kubernetes filter (pod metadata)")

@@ -270,3 +270,22 @@ def test_canary_and_blue_green_need_no_crd_and_pass_every_check(minimal, strateg
     images = {c["image"] for d in deployments.values() for c in d["spec"]["template"]["spec"]["containers"]}
     assert images == {"registry.example.com/mini:prod"}
     assert not any(o["apiVersion"].startswith("argoproj.io") for o in prod)
+
+
+def test_monitoring_objects_reach_the_overlays(built):
+    """The ServiceMonitor (observability family) selects the app's Service in every overlay's
+    namespace on a port it has, and the app's NetworkPolicy admits the scraper's namespace."""
+    spec, out, objects = built
+    monitor = yaml.safe_load((out / "k8s" / "monitoring" / "servicemonitor.yaml").read_text())
+    k = spec.option("kubernetes")
+    assert monitor["metadata"]["namespace"] == k.monitoring_namespace
+    for env, objs in objects.items():
+        service = _find(objs, "Service", spec.name)
+        assert service["metadata"]["namespace"] in monitor["spec"]["namespaceSelector"]["matchNames"], env
+        assert all(service["metadata"]["labels"].get(key) == value
+                   for key, value in monitor["spec"]["selector"]["matchLabels"].items())
+        assert {e["port"] for e in monitor["spec"]["endpoints"]} <= {p["name"] for p in service["spec"]["ports"]}
+        policy = _find(objs, "NetworkPolicy", f"{spec.name}-ingress")
+        sources = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
+                   for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+        assert k.monitoring_namespace in sources

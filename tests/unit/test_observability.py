@@ -114,6 +114,8 @@ def _check(spec, ctx, check):
     ("compose.yaml", "    logging: *logging\n", "", "observability.log_rotation", "db does not rotate"),
     ("monitoring/fluent-bit/fluent-bit.yaml", "merge_parser: app_json", "merge_parser: cri",
      "observability.fluent_bit", "is not a JSON parser"),
+    ("monitoring/fluent-bit/fluent-bit.yaml", "_shop-api-prod_", "_shop-api_",
+     "observability.fluent_bit", "the prod overlay's namespace shop-api-prod"),
     ("monitoring/otel-collector.yaml", "processors: [memory_limiter, batch]\n      exporters: [otlphttp]\n    metrics",
      "processors: [memory_limiter]\n      exporters: [otlphttp]\n    metrics", "observability.otel_collector",
      "pipeline traces has no batch processor"),
