@@ -8,6 +8,7 @@ import yaml
 
 from kit.errors import SandboxError
 from kit.evidence import Evidence
+from kit.sandbox.health import CLIENT_ERROR_STREAK
 from kit.sandbox.pod import PodSandbox, Probe, probe_once, run_pod, translate
 from kit.spec import Spec
 from kit.verify.context import VerifyContext
@@ -124,14 +125,28 @@ def startup_phase(pod: PodSandbox, timeline: list[dict]) -> Evidence:
                                      "period_s": probe.period, "failure_threshold": probe.failure_threshold})
         failures += 1
         exited = "exited" in timeline[-1]["detail"]
-        if exited or failures >= probe.failure_threshold:
-            why = (f"the {timeline[-1]['detail']} before the startup probe passed" if exited else
-                   f"the startup probe failed {failures} times ({timeline[-1]['detail']}): the kubelet "
-                   "would kill and restart the container")
+        same_4xx = _client_error_streak(timeline)
+        if exited or same_4xx or failures >= probe.failure_threshold:
+            if exited:
+                why = f"the {timeline[-1]['detail']} before the startup probe passed"
+            elif same_4xx:
+                why = (f"the startup probe got the same {timeline[-1]['detail']} {CLIENT_ERROR_STREAK} times in a "
+                       "row: the path or the app's host check is wrong (the kubelet would go on until "
+                       f"{probe.failure_threshold} failures, then restart the container)")
+            else:
+                why = (f"the startup probe failed {failures} times ({timeline[-1]['detail']}): the kubelet "
+                       "would kill and restart the container")
             return Evidence(IDS[1], DELIVERABLE, title, "failed", tool="kit prober (kubelet semantics)",
                             reason=why, duration_s=timeline[-1]["t"], log=pod.logs(),
                             figures={"probes": failures, "path": probe.path})
         time.sleep(max(0.0, probe.period - (time.monotonic() - tick)))
+
+
+def _client_error_streak(timeline: list[dict]) -> bool:
+    """The same HTTP 4xx on the last few probes: deterministic, waiting longer changes nothing."""
+    last = [t["detail"] for t in timeline[-CLIENT_ERROR_STREAK:]]
+    return (len(last) == CLIENT_ERROR_STREAK and len(set(last)) == 1
+            and last[0].startswith("HTTP 4"))
 
 
 def steady_phase(pod: PodSandbox, timeline: list[dict]) -> list[Evidence]:
