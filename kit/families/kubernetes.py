@@ -66,6 +66,16 @@ def probe(spec: Spec) -> dict:
     return {"tcpSocket": {"port": "http"}}
 
 
+def liveness_probe(spec: Spec) -> dict:
+    """kubernetes.liveness: a path that does not check dependencies, tcp, or (default) the health probe."""
+    chosen = spec.option("kubernetes").liveness
+    if chosen == "tcp":
+        return {"tcpSocket": {"port": "http"}}
+    if chosen:
+        return {"httpGet": {"path": chosen, "port": "http"}}
+    return probe(spec)
+
+
 def config_env(spec: Spec, environment: str) -> list[tuple[str, str]]:
     k = spec.option("kubernetes")
     merged = dict(spec.all_env())
@@ -124,7 +134,7 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
     files = render_variant("kubernetes", "base", {
         "name": spec.name, "k": k, "labels": pod_labels(spec), "selector": selector(spec.name),
         "port": spec.port, "metrics_port": spec.metrics_port, "metrics_path": spec.metrics_path,
-        "probe": probe(spec), "uid": spec.uid, "resources": app_resources(spec.cpu, spec.memory),
+        "probe": probe(spec), "liveness": liveness_probe(spec), "uid": spec.uid, "resources": app_resources(spec.cpu, spec.memory),
         "config": config_env(spec, "base"), "secrets": list(spec.secrets), "secret_name": f"{spec.name}-secrets",
         "deps": deps, "managed": [(d.name, managed[d.name], d.port) for d in spec.dependencies if d.name in managed],
         "grace": PRE_STOP_S + SERVER_GRACE_S + 2, "pre_stop": PRE_STOP_S,

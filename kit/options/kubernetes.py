@@ -73,6 +73,9 @@ SCHEMA = {
                            "schedule": {"type": "string",
                                         "pattern": r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"},
                            "command": {"type": "array", "items": {"type": "string"}, "minItems": 1}}}},
+        "liveness": {"type": "string", "pattern": r"^(tcp|/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)$",
+                     "description": "what the liveness probe checks: the health path (default), another "
+                                    "path that does not check dependencies (e.g. /livez), or tcp"},
         "strategy": {"enum": ["rolling", "canary", "blue-green"],
                      "description": "rolling (default); canary: a one-replica canary Deployment behind the "
                                     "same Service; blue-green: two Deployments, the Service selects one"},
@@ -118,6 +121,7 @@ class KubeOptions:
     api_access: tuple[dict, ...]
     cronjobs: tuple[CronJob, ...]
     strategy: str
+    liveness: str = ""               # "" (the health path), "tcp", or a path
 
     @property
     def crd_kinds(self) -> tuple[str, ...]:
@@ -174,7 +178,7 @@ def parse(doc, spec) -> KubeOptions:
         environments=envs, managed=tuple(sorted((raw.get("managed") or {}).items())),
         api_access=tuple(raw.get("api_access", [])),
         cronjobs=tuple(CronJob(c["name"], c["schedule"], tuple(c["command"])) for c in raw.get("cronjobs", [])),
-        strategy=raw.get("strategy", "rolling"))
+        strategy=raw.get("strategy", "rolling"), liveness=raw.get("liveness", ""))
 
 
 def _check_host(host: str, fail, *path) -> None:

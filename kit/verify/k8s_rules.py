@@ -96,6 +96,11 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
         if _container_port(container, _probe_port(probe)) != http:
             problems.append(f"{kind} probes port {_probe_port(probe)!r}, not the served port {http}")
         path = (probe.get("httpGet") or {}).get("path")
+        own = spec.option("kubernetes").liveness if kind == "livenessProbe" else ""
+        if own:       # the task chose the liveness check: a path of its own, or tcp
+            if path != (None if own == "tcp" else own):
+                problems.append(f"{kind} probes {path!r}, not kubernetes.liveness {own!r}")
+            continue
         if spec.health_path and path != spec.health_path:
             problems.append(f"{kind} probes {path!r}, not the health path {spec.health_path}")
         if path and path not in health:

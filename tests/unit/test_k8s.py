@@ -65,7 +65,7 @@ def test_static_checks_pass_on_the_example(built):
     assert records["kubernetes.checkov"].figures["failed"] == 0 and records["kubernetes.checkov"].figures["passed"] > 100
     assert all("CKV_K8S_" in s and ":" in s for s in records["kubernetes.checkov"].figures["skips"])
     assert records["kubernetes.validate.1.33"].figures["crd_kinds_not_validated"] == \
-        ["ExternalSecret (external-secrets.io/v1beta1)"]
+        ["ExternalSecret (external-secrets.io/v1)"]
 
 
 def test_strict_validation_fails_unknown_fields_and_undeclared_kinds(built):
@@ -75,7 +75,7 @@ def test_strict_validation_fails_unknown_fields_and_undeclared_kinds(built):
     record = validate({"dev": dev}, "1.33", ("ExternalSecret",))
     assert record.status == "failed" and "livenessprobe" in record.log
     undeclared = validate({"dev": objects["dev"]}, "1.33", ())
-    assert undeclared.status == "failed" and "no schema for external-secrets.io/v1beta1 ExternalSecret" in undeclared.log
+    assert undeclared.status == "failed" and "no schema for external-secrets.io/v1 ExternalSecret" in undeclared.log
 
 
 def test_checkov_fails_an_unhardened_pod(built, tmp_path):
@@ -289,3 +289,31 @@ def test_monitoring_objects_reach_the_overlays(built):
         sources = [peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"]
                    for rule in policy["spec"]["ingress"] for peer in rule["from"]]
         assert k.monitoring_namespace in sources
+
+
+@pytest.mark.parametrize("liveness,handler", [("tcp", {"tcpSocket": {"port": "http"}}),
+                                              ("/livez", {"httpGet": {"path": "/livez", "port": "http"}})])
+def test_liveness_can_leave_the_dependencies_out(minimal, liveness, handler):
+    write_task(minimal, GOOD + "  health: /healthz\ndependencies:\n  - {kind: redis, name: cache}\n"
+               f"kubernetes:\n  liveness: \"{liveness}\"\n")
+    spec = load_spec(minimal)
+    generate(spec)
+    with session(spec) as ctx:
+        records = static_checks(spec, ctx)
+        dev = ctx.facts["k8s_objects"]["dev"]
+    assert {r.check: r.reason for r in records if not r.passed} == {}
+    container = _find(dev, "Deployment", "mini")["spec"]["template"]["spec"]["containers"][0]
+    assert {k: v for k, v in container["livenessProbe"].items() if k in ("httpGet", "tcpSocket")} == handler
+    assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert translate(dev, "mini").probes[2].path == ("" if liveness == "tcp" else "/livez")
+    assert "Check before production" not in (spec.output / "k8s" / "README.md").read_text()
+    broken = copy.deepcopy(dev)
+    _find(broken, "Deployment", "mini")["spec"]["template"]["spec"]["containers"][0]["livenessProbe"] = {
+        "httpGet": {"path": "/x", "port": "http"}, "periodSeconds": 15}
+    problems = consistency_problems(spec, broken, (spec.output / "Dockerfile").read_text())
+    assert any("not kubernetes.liveness" in p for p in problems), problems
+
+
+def test_readme_warns_when_liveness_checks_the_dependencies(built):
+    _spec, out, _objects = built
+    assert "Check before production" in (out / "k8s" / "README.md").read_text()
