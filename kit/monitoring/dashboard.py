@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from kit.monitoring.rules import excluded_paths, memory_ratio
 from kit.options.slo import Slo
 from kit.spec import Spec
 
 DATASOURCE_UID = "prometheus"
 RATE = "$__rate_interval"
+NAMESPACE = 'namespace=~"$namespace"'     # the dashboard's namespace variable (compose, or an overlay's)
 DEPENDENCY_PANELS = {   # kind -> (exporter, [(title, expr, unit)])
     "postgres": ("postgres_exporter", [("PostgreSQL up", "pg_up", "none"),
                                        ("PostgreSQL connections", "sum(pg_stat_database_numbackends)", "none")]),
@@ -38,28 +40,35 @@ def _panel(pid: int, title: str, targets: list[Target], unit: str, x: int, y: in
 
 
 def panel_specs(spec: Spec, slo: Slo) -> list[tuple[str, list[Target], str]]:
-    m, sel = slo.metrics, f'job="{spec.name}"'
-    rows: list[tuple[str, list[Target], str]] = [("Targets up", [Target(f"up{{{sel}}}", "{{instance}}")], "none")]
+    m, sel = slo.metrics, f'job="{spec.name}",{NAMESPACE}'
+    sli = sel + excluded_paths(spec, slo)       # probe and scrape requests left out, as in the SLO rules
+    rows: list[tuple[str, list[Target], str]] = [("Targets up", [Target(f"up{{{sel}}}", "{{namespace}} {{instance}}")],
+                                                  "none")]
     if m.requests:
+        total = f"sum by (namespace) (rate({m.requests}{{{sli}}}[{RATE}]))"
         rows += [
-            ("Request rate by status", [Target(f"sum by ({m.status_label}) (rate({m.requests}{{{sel}}}[{RATE}]))",
-                                               f"{{{{{m.status_label}}}}}")], "reqps"),
-            ("Error ratio (5xx)", [Target(f'(sum(rate({m.requests}{{{sel},{m.status_label}=~"5.."}}[{RATE}])) or vector(0))'
-                                          f" / sum(rate({m.requests}{{{sel}}}[{RATE}]))", "5xx share")], "percentunit")]
+            ("Request rate by status", [Target(f"sum by (namespace, {m.status_label}) (rate({m.requests}{{{sel}}}[{RATE}]))",
+                                               f"{{{{namespace}}}} {{{{{m.status_label}}}}}")], "reqps"),
+            ("Error ratio (5xx)", [Target(f'(sum by (namespace) (rate({m.requests}{{{sli},{m.status_label}=~"5.."}}[{RATE}]))'
+                                          f" or 0 * {total}) / {total}", "{{namespace}} 5xx share")], "percentunit")]
     if m.duration:
         rows.append(("Latency quantiles", [
-            Target(f"histogram_quantile({q}, sum by (le) (rate({m.duration}_bucket{{{sel}}}[{RATE}])))", f"p{int(q * 100)}")
+            Target(f"histogram_quantile({q}, sum by (namespace, le) (rate({m.duration}_bucket{{{sli}}}[{RATE}])))",
+                   f"{{{{namespace}}}} p{int(q * 100)}")
             for q in (0.5, 0.95, 0.99)], "s"))
     if m.requests:
         rows.append(("SLO error ratio (5m) vs objective", [
-            Target(f'slo:sli_error:ratio_rate5m{{service="{spec.name}"}}', "{{slo}}")], "percentunit"))
+            Target(f'slo:sli_error:ratio_rate5m{{service="{spec.name}",{NAMESPACE}}}', "{{namespace}} {{slo}}")],
+            "percentunit"))
     if m.in_flight:
-        rows.append(("Requests in flight", [Target(f"sum({m.in_flight}{{{sel}}})", "in flight")], "none"))
+        rows.append(("Requests in flight", [Target(f"sum by (namespace) ({m.in_flight}{{{sel}}})", "{{namespace}}")],
+                     "none"))
     if spec.metrics_path:
-        rows += [("CPU (share of limit)", [Target(f"rate(process_cpu_seconds_total{{{sel}}}[{RATE}]) / {spec.cpu:g}",
-                                                  "{{instance}}")], "percentunit"),
-                 ("Memory (share of limit)", [Target(f"process_resident_memory_bytes{{{sel}}} / {spec.memory}",
-                                                     "{{instance}}")], "percentunit")]
+        rows += [("CPU (share of the base limit)", [Target(f"rate(process_cpu_seconds_total{{{sel}}}[{RATE}]) / {spec.cpu:g}",
+                                                  "{{namespace}} {{instance}}")], "percentunit"),
+                 ("Memory (share of the container's limit)",
+                  [Target(memory_ratio(spec).replace(f'{{job="{spec.name}"}}', f"{{{sel}}}"),
+                          "{{namespace}} {{instance}}")], "percentunit")]
     for dep in spec.dependencies:
         exporter, panels = DEPENDENCY_PANELS.get(dep.kind, ("", []))
         rows += [(f"{dep.name}: {title}", [Target(expr, dep.name, needs=exporter)], unit) for title, expr, unit in panels]
@@ -72,7 +81,17 @@ def dashboard(spec: Spec, slo: Slo) -> dict:
     return {"uid": f"kit-{spec.name}"[:40], "title": f"{spec.name} service (RED)", "schemaVersion": 39,
             "version": 1, "editable": True, "timezone": "utc", "tags": ["kit", spec.name],
             "time": {"from": "now-1h", "to": "now"}, "refresh": "30s",
-            "templating": {"list": []}, "annotations": {"list": []}, "panels": panels}
+            "templating": {"list": [namespace_variable(spec)]}, "annotations": {"list": []}, "panels": panels}
+
+
+def namespace_variable(spec: Spec) -> dict:
+    """$namespace: compose, or the Kubernetes overlays' namespaces; All by default."""
+    query = f'label_values(up{{job="{spec.name}"}}, namespace)'
+    return {"name": "namespace", "label": "namespace", "type": "query",
+            "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
+            "definition": query, "query": {"query": query, "refId": "namespace"}, "refresh": 2,
+            "includeAll": True, "multi": True, "allValue": ".*",
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "sort": 1}
 
 
 def dashboard_json(spec: Spec, slo: Slo) -> str:
@@ -80,5 +99,6 @@ def dashboard_json(spec: Spec, slo: Slo) -> str:
 
 
 def live_expr(expr: str, window: str = "1m") -> str:
-    """A dashboard expression as Prometheus itself evaluates it (Grafana's variables filled)."""
-    return expr.replace(RATE, window)
+    """A dashboard expression as Prometheus itself evaluates it (Grafana's variables filled:
+    the rate window, and every namespace)."""
+    return expr.replace(RATE, window).replace("$namespace", ".*")

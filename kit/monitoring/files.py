@@ -54,12 +54,13 @@ def alerts_doc(spec: Spec, slo: Slo, for_: str | None = None) -> dict:
     return {"groups": [{"name": f"{spec.name}-{name}", "rules": rules} for name, rules in groups.items()]}
 
 
-def _case(spec: Spec, alert: Alert, slo: Slo, series: dict[str, str], fire: bool, when: str = "") -> dict:
-    expected = []
+def _case(spec: Spec, alert: Alert, slo: Slo, series: dict[str, str], fire: bool, when: str = "",
+          labels: dict[str, str] | None = None) -> dict:
+    expected, labels = [], labels or alert.test.labels
     if fire:
         annotations = alert_rule(spec, alert, slo)["annotations"]
-        annotations = {k: v.replace(INSTANCE, alert.test.labels.get("instance", "")) for k, v in annotations.items()}
-        expected = [{"exp_labels": {**alert.test.labels, "severity": alert.severity, "service": spec.name},
+        annotations = {k: v.replace(INSTANCE, labels.get("instance", "")) for k, v in annotations.items()}
+        expected = [{"exp_labels": {**labels, "severity": alert.severity, "service": spec.name},
                      "exp_annotations": annotations}]
     return {"interval": "1m", "name": f"{alert.name} {'fires' if fire else 'stays silent'}{when}",
             "input_series": [{"series": s, "values": v} for s, v in series.items()],
@@ -67,13 +68,16 @@ def _case(spec: Spec, alert: Alert, slo: Slo, series: dict[str, str], fire: bool
 
 
 def tests_doc(spec: Spec, slo: Slo) -> dict:
-    """Two promtool cases per alert: its firing series raise it, its silent series do not."""
+    """Two promtool cases per alert (its firing series raise it, its silent series do not), plus
+    a slow burn and the alert's further cases (another namespace, probes, per-pod limits)."""
     tests = []
     for alert in all_alerts(spec, slo):
         tests.append(_case(spec, alert, slo, alert.test.firing, True))
         tests.append(_case(spec, alert, slo, alert.test.silent, False))
         if alert.test.between:   # a slow burn opens a ticket and does not page
             tests.append(_case(spec, alert, slo, alert.test.between, alert.severity == "warn", " on a slow burn"))
+        for when, series, labels in alert.test.extra:
+            tests.append(_case(spec, alert, slo, series, labels is not None, when, labels))
     return {"rule_files": [RECORDING_FILE, ALERTS_FILE], "evaluation_interval": "5m", "tests": tests}
 
 

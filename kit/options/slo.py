@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
 WINDOW = re.compile(r"^(\d+)d$")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+PATH_LABELS = ("endpoint", "path", "route", "handler")   # a request counter's route label, by preference
 
 SCHEMA = {
     "type": "object", "additionalProperties": False,
@@ -36,7 +37,14 @@ SCHEMA = {
             "duration": {"type": "string", "description": "histogram of request durations in seconds "
                          "(without _bucket), e.g. shop_http_request_duration_seconds"},
             "in_flight": {"type": "string", "description": "gauge of requests being handled (optional)"},
-            "status_label": {"type": "string", "description": "label on the counter holding the HTTP status"}}},
+            "status_label": {"type": "string", "description": "label on the counter holding the HTTP status"},
+            "path_label": {"type": "string", "description": "label on the counter holding the route or path; "
+                           "the health and metrics paths are left out of the SLIs (detected from the "
+                           "counter's labels: endpoint, path, route or handler)"}}},
+        "operator_labels": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "labels put on the ServiceMonitor and PrometheusRule so your "
+                            "Prometheus's serviceMonitorSelector and ruleSelector pick them up "
+                            "(kube-prometheus-stack: release: <helm release name>)"},
     },
 }
 
@@ -48,6 +56,7 @@ class SloMetrics:
     in_flight: str
     status_label: str
     detected: bool         # True when read from the source rather than the task
+    path_label: str = ""   # the counter's route label ("" when it has none)         # True when read from the source rather than the task
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,7 @@ class Slo:
     window_days: int
     runbook_url: str
     metrics: SloMetrics
+    operator_labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def latency_le(self) -> str:
@@ -90,17 +100,20 @@ def parse_duration(value: object) -> float:
 def detect_metrics(source: Path) -> SloMetrics:
     """The app's request counter, duration histogram and in-flight gauge, read from the
     prometheus_client declarations in its Python source."""
-    found = {"Counter": [], "Histogram": [], "Gauge": []}
-    decl = re.compile(r"\b(Counter|Histogram|Gauge)\(\s*[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']")
+    found: dict[str, list] = {"Counter": [], "Histogram": [], "Gauge": []}
+    decl = re.compile(r"\b(Counter|Histogram|Gauge)\(\s*[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']([^)]*)\)")
     for path in sorted(Path(source).rglob("*.py")):
-        for kind, name in decl.findall(path.read_text(errors="replace")):
-            found[kind].append(name)
-    requests = next((n for n in found["Counter"] if "request" in n), "")
+        for kind, name, rest in decl.findall(path.read_text(errors="replace")):
+            found[kind].append((name, re.findall(r"[\"']([a-zA-Z_][a-zA-Z0-9_]*)[\"']", rest)))
+    counter = next(((n, labels) for n, labels in found["Counter"] if "request" in n), ("", []))
+    found = {kind: [n for n, _ in names] for kind, names in found.items()}
+    requests = counter[0]
     if requests and not requests.endswith("_total"):
         requests += "_total"
     duration = next((n for n in found["Histogram"] if "duration" in n or "latency" in n), "")
     in_flight = next((n for n in found["Gauge"] if "in_flight" in n or "inprogress" in n), "")
-    return SloMetrics(requests, duration, in_flight, "status", True)
+    path_label = next((label for label in PATH_LABELS if label in counter[1]), "")
+    return SloMetrics(requests, duration, in_flight, "status", True, path_label)
 
 
 def parse(doc: "TaskDoc", spec: "Spec") -> Slo:
@@ -121,10 +134,12 @@ def parse(doc: "TaskDoc", spec: "Spec") -> Slo:
     if given:
         metrics = SloMetrics(given.get("requests", metrics.requests), given.get("duration", metrics.duration),
                              given.get("in_flight", metrics.in_flight),
-                             given.get("status_label", metrics.status_label), False)
+                             given.get("status_label", metrics.status_label), False,
+                             given.get("path_label", metrics.path_label))
     return Slo(availability=_percent(doc, raw.get("availability", 99.9), ("availability",)),
                latency_threshold_s=threshold,
                latency_objective=_percent(doc, latency.get("objective", 99), ("latency", "objective")),
                window_days=int(match.group(1)),
                runbook_url=str(raw.get("runbook_url", f"https://runbooks.example.com/{spec.name}")).rstrip("/"),
-               metrics=metrics)
+               metrics=metrics,
+               operator_labels=tuple(sorted((str(k), str(v)) for k, v in (raw.get("operator_labels") or {}).items())))

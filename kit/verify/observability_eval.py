@@ -11,6 +11,7 @@ from kit.errors import SandboxError
 from kit.evidence import Evidence
 from kit.monitoring.dashboard import live_expr
 from kit.monitoring.promql import is_recorded, metric_names
+from kit.monitoring.rules import MEMORY_LIMIT
 from kit.sandbox.health import http_get
 from kit.sandbox.prometheus import Prometheus
 from kit.spec import Spec
@@ -22,6 +23,7 @@ NEEDS = re.compile(r"^Needs (\S+)")
 TOOL = "prometheus 2.42 (stand-in) HTTP API"
 UP_TIMEOUT_S, DATA_TIMEOUT_S, ALERT_TIMEOUT_S = 60, 90, 60
 NOT_FOUND_PATH = "/kit-sandbox-not-found"
+PLATFORM_METRICS = {MEMORY_LIMIT}   # cAdvisor's (Kubernetes); the rules fall back without it, as in compose
 
 
 class Traffic:
@@ -96,6 +98,7 @@ def metrics_present(spec: Spec, files: dict[str, str], prom: Prometheus, traffic
     used = {n for _, e, _ in rule_exprs(files) for n in metric_names(e) if not is_recorded(n)}
     exporter = {n for _, e, needs in dashboard_exprs(files) if needs for n in metric_names(e)}
     used |= {n for _, e, needs in dashboard_exprs(files) if not needs for n in metric_names(e) if not is_recorded(n)}
+    used -= PLATFORM_METRICS
 
     def scraped() -> set[str]:
         names = set(prom.api("label/__name__/values", **{"match[]": f'{{job="{spec.name}"}}'}).get("data") or [])
@@ -113,6 +116,7 @@ def metrics_present(spec: Spec, files: dict[str, str], prom: Prometheus, traffic
                     reason=f"not in the scrape of job {spec.name}: {', '.join(missing)}" if missing else "",
                     figures={"metrics_used": len(used), "metric_families_scraped": len(names),
                              "used": sorted(used), "exporter_metrics_not_scraped": sorted(exporter),
+                             "platform_metrics_not_scraped": sorted(PLATFORM_METRICS),
                              "families": [list(f) for f in families]})
 
 

@@ -105,6 +105,11 @@ def dashboard(files: dict[str, str]) -> Evidence:
     panels = data.get("panels") or []
     ids = [p.get("id") for p in panels]
     problems += [f"panel id {i} is used {ids.count(i)} times" for i in sorted(set(ids), key=str) if ids.count(i) > 1]
+    for var in (data.get("templating") or {}).get("list") or []:
+        ref = var.get("datasource")
+        if var.get("type") == "query" and (not ref or ref.get("uid") not in uids):
+            problems.append(f"variable {var.get('name')} references datasource {(ref or {}).get('uid')!r}, not "
+                            f"provisioned in {DATASOURCES} ({sorted(uids)})")
     targets = 0
     for panel in panels:
         refs = [panel.get("datasource")] + [t.get("datasource") for t in panel.get("targets") or []]

@@ -56,7 +56,7 @@ def test_queries_and_metrics_are_real(example_live):
     assert "shop_http_requests_total" in metrics["used"]
     assert "pg_up" in metrics["exporter_metrics_not_scraped"]
     assert example_live["observability.live.up"].standins["prom/prometheus:v2.42.0"] == "kit-standin/prometheus:2"
-    assert example_live["observability.live.rules"].figures["rules"] == 23
+    assert example_live["observability.live.rules"].figures["rules"] == 24   # 14 recording, 10 alerts
 
 
 def test_a_metrics_path_the_app_does_not_serve_fails_clearly(tmp_path, docker_engine):

@@ -72,8 +72,10 @@ def test_static_checks_pass_on_the_example(spec, ctx):
     records = obs.static_checks(spec, ctx)
     assert [r.check for r in records if not r.passed] == []
     test = next(r for r in records if r.check == "observability.promtool_test")
-    assert test.figures["alerts"] == 9
-    assert test.figures["test_cases"] == 2 * 9 + 4   # fires, silent; plus slow burns: ticket yes, page no
+    assert test.figures["alerts"] == 10
+    # fires, silent; slow burns (ticket yes, page no); per alert of the pair: errors in dev fire for dev
+    # only, /healthz 503s stay silent; memory against a pod's larger and smaller limit
+    assert test.figures["test_cases"] == 2 * 10 + 4 + 2 * 2 + 2
 
 
 def _check(spec, ctx, check):
@@ -96,9 +98,9 @@ def _check(spec, ctx, check):
     ("monitoring/grafana/dashboards/service.json", '"id": 2,', '"id": 1,', "observability.dashboard", "panel id 1 is used 2 times"),
     ("monitoring/grafana/dashboards/service.json", '"uid": "prometheus"', '"uid": "promethus"', "observability.dashboard",
      "references datasource 'promethus'"),
-    ("monitoring/grafana/dashboards/service.json", '"expr": "up{job=\\"shop-api\\"}"', '"expr": ""',
+    ("monitoring/grafana/dashboards/service.json", '"expr": "up{job=\\"shop-api\\",namespace=~\\"$namespace\\"}"', '"expr": ""',
      "observability.dashboard", "target A has no expr"),
-    ("monitoring/grafana/dashboards/service.json", '"expr": "up{job=\\"shop-api\\"}"', '"expr": "up{job=}"',
+    ("monitoring/grafana/dashboards/service.json", '"expr": "up{job=\\"shop-api\\",namespace=~\\"$namespace\\"}"', '"expr": "up{job=}"',
      "observability.dashboard_promql", "exit code 1"),
     ("monitoring/prometheus.yml", 'metrics_path: "/metrics"', 'metrics_path: "/stats"', "observability.consistency",
      "scrape path /stats != service metrics path /metrics"),
@@ -175,7 +177,7 @@ def test_no_request_metrics_means_no_slo_rules_and_says_so(minimal):
     assert record.status == "skipped" and "no request counter" in record.reason
     alerts = yaml.safe_load(render_observability(spec)["monitoring/rules/alerts.yml"])
     assert {r["alert"] for g in alerts["groups"] for r in g["rules"]} == {
-        "TargetDown", "ServiceRestarting", "HighCpuUsage", "HighMemoryUsage"}
+        "TargetDown", "TargetMissing", "ServiceRestarting", "HighCpuUsage", "HighMemoryUsage"}
 
 
 @pytest.mark.parametrize("front,expected", [
@@ -204,3 +206,48 @@ def test_sandbox_copy_shortens_for_and_intervals(spec, ctx, tmp_path):
     alerts = (folder / "rules" / "alerts.yml").read_text()
     assert "for: 5s" in alerts and "for: 2m" not in alerts
     assert Path(ctx.deliverables / "monitoring/rules/alerts.yml").read_text().count("for: 2m") >= 1
+
+
+def test_sli_rules_aggregate_per_namespace_and_leave_out_probes(ctx):
+    recording = yaml.safe_load(ctx.files["monitoring/rules/recording.yml"])["groups"][0]["rules"]
+    for rule in recording:
+        assert rule["expr"].count("sum by (namespace) (") == (3 if rule["labels"]["slo"] == "availability" else 2)
+        assert 'endpoint!~"/healthz|/metrics"' in rule["expr"]   # shop-api's counter label, read from its source
+    assert "namespace: compose" in ctx.files["monitoring/prometheus.yml"]
+    alertmanager = yaml.safe_load(ctx.files["monitoring/alertmanager.yml"])
+    assert "namespace" in alertmanager["route"]["group_by"] and "namespace" in alertmanager["inhibit_rules"][0]["equal"]
+    dashboard = json.loads(ctx.files["monitoring/grafana/dashboards/service.json"])
+    assert [v["name"] for v in dashboard["templating"]["list"]] == ["namespace"]
+    assert all('namespace=~\\"$namespace\\"' in json.dumps(t["expr"]) for p in dashboard["panels"]
+               if not p.get("description") for t in p["targets"])
+
+
+@pytest.mark.parametrize("old,new,case", [
+    ("sum by (namespace) (", "sum(", ""),   # every expected alert names its namespace
+    (',endpoint!~"/healthz|/metrics"', "", "AvailabilityErrorBudgetBurnFast stays silent while /healthz answers 503"),
+])
+def test_mixed_namespaces_or_probe_errors_fail_the_unit_tests(spec, ctx, old, new, case):
+    rel = "monitoring/rules/recording.yml"
+    ctx.files[rel] = ctx.files[rel].replace(old, new)
+    (ctx.deliverables / rel).write_text(ctx.files[rel])
+    record = _check(spec, ctx, "observability.promtool_test")
+    assert record.status == "failed" and case in record.log
+
+
+def test_memory_uses_the_containers_limit_and_no_target_at_all_alerts(ctx):
+    rules = {r["alert"]: r for r in yaml.safe_load(ctx.files["monitoring/rules/alerts.yml"])["groups"][1]["rules"]}
+    assert rules["TargetMissing"]["expr"] == 'absent(up{job="shop-api"})'
+    tests = [t["name"] for t in yaml.safe_load(ctx.files["monitoring/rules/tests.yml"])["tests"]]
+    assert {"TargetMissing fires", "TargetMissing stays silent",
+            "HighMemoryUsage stays silent against the pod's own larger limit"} <= set(tests)
+    memory = next(r for g in yaml.safe_load(ctx.files["monitoring/rules/alerts.yml"])["groups"] for r in g["rules"]
+                  if r["alert"] == "HighMemoryUsage")
+    assert "container_spec_memory_limit_bytes" in memory["expr"] and "536870912" in memory["annotations"]["description"]
+
+
+def test_operator_labels_reach_the_servicemonitor_and_the_prometheusrule(example):
+    task = example / ".claude" / "task.md"
+    task.write_text(task.read_text().replace("slo:\n", "slo:\n  operator_labels: {release: kube-prometheus-stack}\n", 1))
+    files = render_observability(load_spec(example))
+    for rel in ("k8s/monitoring/servicemonitor.yaml", "k8s/monitoring/prometheusrule.yaml"):
+        assert yaml.safe_load(files[rel])["metadata"]["labels"]["release"] == "kube-prometheus-stack"
