@@ -171,8 +171,12 @@ def test_deploy_repository_is_a_variable_when_the_image_is_not_on_ghcr(spec):
     assert '# github_repository = "owner/name"' in files["terraform/environments/prod/terraform.tfvars"]
 
 
-def test_registry_is_created_by_one_environment_only(spec):
-    files = render_iac(spec)
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])      # azure names its registry per environment
+def test_registry_is_created_by_one_environment_only(spec, cloud):
+    """ECR and Artifact Registry repositories are named after the service: two environments in
+    one account or project would both create it, and the second apply would fail."""
+    files = render_iac(on_cloud(spec, cloud))
+    assert "count" in files[PLATFORM].split("_repository\" \"service\" {", 1)[1].split("\n}", 1)[0]
     owners = [env for env in ("staging", "prod")
               if "create_registry = true" in files[f"terraform/environments/{env}/main.tf"]]
     assert owners == ["prod"]
