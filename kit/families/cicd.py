@@ -19,7 +19,8 @@ ACTIONS: dict[str, tuple[str, str]] = {
     "docker/metadata-action": ("902fa8ec7d6ecbf8d84d538b9b233a880e428804", "v5.7.0"),
     "docker/build-push-action": ("263435318d21b8e681c14492fe198d362a7d2c83", "v6.18.0"),
     "hadolint/hadolint-action": ("54c9adbab1582c2ef04b2016b760714a4bfde3cf", "v3.1.0"),
-    "aquasecurity/trivy-action": ("18f2510ee396bbf400402947b394f2dd8c87dbb0", "0.29.0"),
+    # >= 0.35.0: GHSA-69fq-xp46-6x23 (tags before 0.35.0 were force-pushed to malicious commits)
+    "aquasecurity/trivy-action": ("57a97c7e7821a5776cebc9bb87c984fa69cba8f1", "0.35.0"),
     "sigstore/cosign-installer": ("d7d6bc7722e3daa8354c50bcb52f4837da5e9b6a", "v3.8.1"),
     "aws-actions/configure-aws-credentials": ("e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"),
     "google-github-actions/auth": ("71f986410dfbc7added4569d411d040a91dc6935", "v2.1.8"),

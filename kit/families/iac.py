@@ -3,6 +3,8 @@ state, a shared platform module (registry, network, managed Kubernetes, node poo
 module per environment. Every cloud has the same shape; only the resources differ."""
 from __future__ import annotations
 
+import re
+
 from kit.families import Family, register
 from kit.render import render_variant
 from kit.spec import Spec
@@ -11,7 +13,7 @@ TERRAFORM = ">= 1.10.0, < 2.0.0"
 # cloud -> pinned providers and community modules (roots pin exact, the shared module a range)
 VERSIONS: dict[str, dict[str, str]] = {
     "aws": {"terraform": TERRAFORM, "aws": "5.80.0", "aws_range": ">= 5.80.0, < 6.0.0",
-            "vpc_module": "5.17.0", "eks_module": "20.31.6"},
+            "vpc_module": "5.17.0", "eks_module": "20.31.6", "iam_module": "5.44.0"},
     "gcp": {"terraform": TERRAFORM, "google": "6.14.1", "google_range": ">= 6.14.1, < 7.0.0",
             "network_module": "10.0.0", "gke_module": "35.0.1"},
     "azure": {"terraform": TERRAFORM, "azurerm": "3.117.0", "azurerm_range": ">= 3.117.0, < 4.0.0",
@@ -22,9 +24,28 @@ VERSIONS: dict[str, dict[str, str]] = {
 STATE_NAME = {"aws": str, "gcp": str, "azure": lambda name: name.replace("-", "")}
 
 
+# the GitHub environment that deploys each Terraform environment (ci's OVERLAYS, reversed)
+GITHUB_ENVIRONMENT = {"prod": "production"}
+GHCR = re.compile(r"^ghcr\.io/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
+
+
+def github_repository(image: str) -> str:
+    """owner/name when the image is ghcr.io/OWNER/NAME, else "" (the variable must be set)."""
+    match = GHCR.match(image)
+    return f"{match[1]}/{match[2]}" if match else ""
+
+
+def registry_environment(environments: list[str]) -> str:
+    """The one environment that creates the account's registry: prod when there is one."""
+    return "prod" if "prod" in environments else environments[-1]
+
+
 def context(spec: Spec) -> dict:
     cloud = spec.option("cloud")
-    return {"name": spec.name, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
+    envs = list(cloud.environments)
+    return {"github_repository": github_repository(spec.image), "registry_environment": registry_environment(envs),
+            "github_environments": {e: GITHUB_ENVIRONMENT.get(e, e) for e in envs},
+            "name": spec.name, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
             "kubernetes_version": cloud.kubernetes_version, "instance_type": cloud.instance_type,
             "min_nodes": cloud.min_nodes, "max_nodes": cloud.max_nodes,
             "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket),
@@ -34,9 +55,10 @@ def context(spec: Spec) -> dict:
 def render_iac(spec: Spec) -> dict[str, str]:
     ctx = context(spec)
     files = render_variant("iac", ctx["cloud"], ctx)
-    shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud")}
+    shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments")}
     for env in ctx["environments"]:
-        env_files = render_variant("iac", f"{ctx['cloud']}/environment", {**shared, "environment": env})
+        env_files = render_variant("iac", f"{ctx['cloud']}/environment",
+                                   {**shared, "environment": env, "github_environment": ctx["github_environments"][env]})
         files.update({f"terraform/environments/{env}/{rel}": text for rel, text in env_files.items()})
     return files
 

@@ -97,11 +97,15 @@ def timeouts(wf: Workflow, text: str, others: dict[str, Workflow]) -> list[str]:
 
 
 def concurrency(wf: Workflow, text: str, others: dict[str, Workflow]) -> list[str]:
-    """A workflow that others do not call declares a concurrency group."""
+    """A workflow that others do not call declares a concurrency group, at the workflow level or
+    on every job (per-environment groups, so one environment's run never replaces another's)."""
     triggers = wf.get("on") or wf.get(True) or {}
     if isinstance(triggers, dict) and set(triggers) == {"workflow_call"}:
         return []
-    return [] if wf.get("concurrency") else ["no concurrency group at the workflow level"]
+    jobs = list(_jobs(wf))
+    if wf.get("concurrency") or (jobs and all(job.get("concurrency") for _, job in jobs)):
+        return []
+    return ["no concurrency group at the workflow level or on every job"]
 
 
 def no_untrusted_in_run(wf: Workflow, text: str, others: dict[str, Workflow]) -> list[str]:
@@ -119,6 +123,6 @@ RULES: dict[str, tuple[str, Callable[[Workflow, str, dict[str, Workflow]], list[
     "permissions": ("least-privilege permissions: none at the top level, per job only what it needs",
                     least_privilege),
     "timeouts": ("timeout-minutes on every job", timeouts),
-    "concurrency": ("a concurrency group on every triggered workflow", concurrency),
+    "concurrency": ("a concurrency group on every triggered workflow (or on each of its jobs)", concurrency),
     "untrusted": ("no untrusted context interpolated into run: (passed through env)", no_untrusted_in_run),
 }

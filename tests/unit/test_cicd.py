@@ -98,6 +98,9 @@ BROKEN = [
      "    permissions:\n      contents: read\n      id-token: write\n    steps:", "id-token: write, but nothing in the job needs it"),
     ("timeouts", CI, "    timeout-minutes: 10\n", "", "jobs.lint: no timeout-minutes"),
     ("concurrency", CI, "concurrency:\n", "not-concurrency:\n", "no concurrency group"),
+    # deploy.yml is triggered by hand: per-environment groups on every job, none may go missing
+    ("concurrency", ".github/workflows/deploy.yml", "    concurrency:\n      group: deploy-production\n",
+     "    not-concurrency:\n      group: deploy-production\n", "no concurrency group"),
     ("untrusted", DEPLOY_ENV, 'kubectl apply -k "k8s/overlays/${OVERLAY}"',
      "kubectl apply -k k8s/overlays/${{ github.event.inputs.overlay }}", "interpolates"),
     ("untrusted", DEPLOY_ENV, 'kubectl apply -k "k8s/overlays/${OVERLAY}"',
@@ -182,3 +185,44 @@ def test_deploy_credentials_for_every_cloud_pass(example_spec, cloud, tmp_path):
     records = [checks.actionlint(tmp_path, workflows), checks.run_shellcheck(files, workflows),
                consistency(spec, files), *checks.rule_records(files, workflows)]
     assert [(r.check, r.reason, r.log[:300]) for r in records if r.status != "passed"] == []
+
+
+def test_trivy_action_is_past_the_compromised_tags():
+    """GHSA-69fq-xp46-6x23: trivy-action tags before 0.35.0 were rewritten."""
+    sha, tag = ACTIONS["aquasecurity/trivy-action"]
+    assert tuple(int(p) for p in tag.lstrip("v").split(".")) >= (0, 35, 0)
+    assert sha == "57a97c7e7821a5776cebc9bb87c984fa69cba8f1"
+
+
+def test_deploy_verifies_the_signature_before_applying(rendered, example_spec):
+    files, _ = rendered
+    job = yaml.safe_load(files[DEPLOY_ENV])["jobs"]["deploy"]
+    runs = [str(step.get("run", "")) for step in job["steps"]]
+    verify = next(i for i, r in enumerate(runs) if "cosign verify" in r)
+    apply = next(i for i, r in enumerate(runs) if "kubectl apply" in r)
+    assert verify < apply
+    assert "--certificate-oidc-issuer https://token.actions.githubusercontent.com" in runs[verify]
+    assert '"${IMAGE}@${DIGEST}"' in runs[verify]
+    default = example_spec.option("ci").default_branch
+    assert (r"/\.github/workflows/ci\.yml@refs/(heads/" + default + r"|tags/v[^/]+)$") in runs[verify]
+    installer = next(s for s in job["steps"] if "cosign-installer" in str(s.get("uses")))
+    assert installer["uses"].endswith(ACTIONS["sigstore/cosign-installer"][0])
+    # the identity regexp accepts this repository's ci.yml on the default branch or a v* tag only
+    pattern = re.search(r'--certificate-identity-regexp "([^"]+)"', runs[verify])[1]
+    pattern = pattern.replace("${repo_re}", r"acme/shop-api")
+    ok = f"https://github.com/acme/shop-api/.github/workflows/ci.yml@refs/heads/{default}"
+    assert re.match(pattern, ok) and re.match(pattern, ok.replace(f"heads/{default}", "tags/v1.2.3"))
+    for bad in (ok.replace(default, "feature"), ok.replace("ci.yml", "other.yml"), ok.replace("acme", "evil")):
+        assert not re.match(pattern, bad), bad
+
+
+def test_production_deploys_only_from_the_default_branch_or_tags(rendered, example_spec):
+    files, _ = rendered
+    jobs = yaml.safe_load(files[".github/workflows/deploy.yml"])["jobs"]
+    default = example_spec.option("ci").default_branch
+    assert f"github.ref == 'refs/heads/{default}'" in jobs["production"]["if"]
+    assert "startsWith(github.ref, 'refs/tags/v')" in jobs["production"]["if"]
+    assert "github.ref" not in str(jobs["staging"].get("if", ""))
+    groups = {name: job["concurrency"]["group"] for name, job in jobs.items()}
+    assert groups == {"staging": "deploy-staging", "production": "deploy-production"}
+    assert all(job["concurrency"]["cancel-in-progress"] is False for job in jobs.values())

@@ -102,10 +102,11 @@ def test_fmt_parse_and_checkov_catch_broken_files(spec, tmp_path):
         "  # checkov:skip=CKV_AWS_18:", "  # no skip:")
     broken["terraform/bootstrap/outputs.tf"] = files["terraform/bootstrap/outputs.tf"].replace(
         "  value       =", "  value =", 1)
-    broken["terraform/environments/prod/main.tf"] = files["terraform/environments/prod/main.tf"] + "module {\n"
+    # staging breaks: prod owns the registry (create_registry), so checkov still sees it there
+    broken["terraform/environments/staging/main.tf"] = files["terraform/environments/staging/main.tf"] + "module {\n"
     records = run(spec, broken, tmp_path)
     assert records["iac.fmt"].status == "failed"
-    assert records["iac.parse"].status == "failed" and "environments/prod/main.tf" in records["iac.parse"].reason
+    assert records["iac.parse"].status == "failed" and "environments/staging/main.tf" in records["iac.parse"].reason
     assert records["iac.checkov"].status == "failed"
     assert "CKV_AWS_51" in records["iac.checkov"].reason and "CKV_AWS_18" in records["iac.checkov"].reason
 
@@ -117,3 +118,66 @@ def test_missing_terraform_is_a_clear_failure(spec, tmp_path, monkeypatch):
     assert records["iac.fmt"].status == "failed" and "not installed" in records["iac.fmt"].reason
     assert records["iac.validate.bootstrap"].status == "failed"
     assert "terraform is not installed" in records["iac.validate.bootstrap"].reason
+
+
+def _hcl(text):
+    import io
+
+    import hcl2
+    return hcl2.load(io.StringIO(text))
+
+
+def _module(text, name):
+    return next(m[f'"{name}"'] for m in _hcl(text)["module"] if f'"{name}"' in m)
+
+
+def test_eks_gets_the_ebs_csi_driver_with_its_own_role(spec):
+    """StatefulSet volumes need a CSI driver: the add-on runs with an IRSA role from the pinned
+    iam module, and asks for a default StorageClass."""
+    text = render_iac(spec)[PLATFORM]
+    addon = _module(text, "eks")["cluster_addons"]["aws-ebs-csi-driver"]
+    assert "module.ebs_csi_irsa.iam_role_arn" in addon["service_account_role_arn"]
+    assert "defaultStorageClass" in addon["configuration_values"]
+    irsa = _module(text, "ebs_csi_irsa")
+    assert irsa["source"].startswith('"terraform-aws-modules/iam/aws//') and irsa["attach_ebs_csi_policy"] is True
+    assert irsa["version"] == '"5.44.0"'
+    assert "kube-system:ebs-csi-controller-sa" in str(irsa["oidc_providers"])
+
+
+def test_deploy_role_trusts_only_this_repository_and_environment(spec):
+    files = render_iac(spec)
+    assert 'url            = "https://token.actions.githubusercontent.com"' in files["terraform/bootstrap/main.tf"]
+    platform = files[PLATFORM]
+    assert '"repo:${var.github_repository}:environment:${var.github_environment}"' in platform
+    assert '"token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"' in platform
+    entry = _module(platform, "eks")["access_entries"]["github_deploy"]
+    assert "aws_iam_role.deploy.arn" in entry["principal_arn"]
+    assert entry["policy_associations"]["admin"]["access_scope"] == {"type": '"cluster"'}
+    # prod is deployed by the GitHub environment "production" (ci's OVERLAYS)
+    assert 'github_environment = "production"' in files["terraform/environments/prod/main.tf"]
+    assert 'github_environment = "staging"' in files["terraform/environments/staging/main.tf"]
+    assert 'default     = "acme/shop-api"' in files["terraform/environments/prod/variables.tf"]
+    assert "AWS_DEPLOY_ROLE_ARN" in files["terraform/environments/prod/outputs.tf"]
+    readme = files["terraform/README.md"]
+    assert "api_allowed_cidrs" in readme and "self-hosted runners" in readme
+
+
+def test_deploy_repository_is_a_variable_when_the_image_is_not_on_ghcr(spec):
+    other = dataclasses.replace(spec, image="registry.example.com/shop-api")
+    files = render_iac(other)
+    variables = files["terraform/environments/prod/variables.tf"]
+    block = variables[variables.index('variable "github_repository"'):]
+    assert "default" not in block and "validation" in block
+    assert '# github_repository = "owner/name"' in files["terraform/environments/prod/terraform.tfvars"]
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])      # azure names its registry per environment
+def test_registry_is_created_by_one_environment_only(spec, cloud):
+    """ECR and Artifact Registry repositories are named after the service: two environments in
+    one account or project would both create it, and the second apply would fail."""
+    files = render_iac(on_cloud(spec, cloud))
+    assert "count" in files[PLATFORM].split("_repository\" \"service\" {", 1)[1].split("\n}", 1)[0]
+    owners = [env for env in ("staging", "prod")
+              if "create_registry = true" in files[f"terraform/environments/{env}/main.tf"]]
+    assert owners == ["prod"]
+    assert "create_registry = false" in files["terraform/environments/staging/main.tf"]

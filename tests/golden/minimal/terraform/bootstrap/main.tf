@@ -1,3 +1,6 @@
+# Account-wide pieces, created once: the state bucket, and the GitHub Actions OIDC provider the
+# environments' deploy roles trust.
+#
 # The state bucket: versioned, encrypted with a rotated KMS key, private, TLS only. Terraform's
 # S3 backend locks with a lock file next to the state (use_lockfile), so no DynamoDB table.
 
@@ -87,4 +90,12 @@ resource "aws_s3_bucket_policy" "state" {
       Condition = { Bool = { "aws:SecureTransport" = "false" } }
     }]
   })
+}
+
+# One per account: every environment's deploy role trusts it (terraform/modules/platform).
+resource "aws_iam_openid_connect_provider" "github" {
+  url            = "https://token.actions.githubusercontent.com"
+  client_id_list = ["sts.amazonaws.com"]
+  # AWS validates GitHub's certificate itself; the list is required by the API, not used
+  thumbprint_list = ["6938fd4d98bab03faadb97b34396831e3780aea1", "1c58a3a8518e8759bf075b76b750d4f2df264fcd"]
 }

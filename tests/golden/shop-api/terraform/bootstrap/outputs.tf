@@ -7,3 +7,8 @@ output "state_kms_key_arn" {
   description = "KMS key encrypting the state objects."
   value       = aws_kms_key.state.arn
 }
+
+output "github_oidc_provider_arn" {
+  description = "The GitHub Actions OIDC provider the deploy roles trust."
+  value       = aws_iam_openid_connect_provider.github.arn
+}

@@ -24,4 +24,8 @@ module "platform" {
   node_min_size      = var.node_min_size
   node_max_size      = var.node_max_size
   api_allowed_cidrs  = var.api_allowed_cidrs
+  github_repository  = var.github_repository
+  github_environment = "production"
+  # one ECR repository per account: created by prod only
+  create_registry = true
 }

@@ -1,3 +1,7 @@
 # prod values that kit cannot know. 203.0.113.0/24 is a documentation range:
-# replace it with your operators' and CI runners' addresses before applying.
+# replace it with your operators' and CI runners' addresses before applying (GitHub-hosted
+# runners have no stable addresses: use self-hosted runners in the VPC, or larger runners with
+# static IPs, and list their egress here).
 api_allowed_cidrs = ["203.0.113.0/24"]
+# the GitHub repository (owner/name) whose production jobs deploy here
+# github_repository = "owner/name"

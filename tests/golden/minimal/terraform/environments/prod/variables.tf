@@ -63,3 +63,13 @@ variable "api_allowed_cidrs" {
     error_message = "list at least one CIDR block."
   }
 }
+
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) allowed to deploy here through OIDC (set in terraform.tfvars)."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be owner/name, e.g. acme/shop-api."
+  }
+}

@@ -1,5 +1,5 @@
 output "registry_url" {
-  description = "ECR repository URL."
+  description = "ECR repository URL (empty in the environments that do not own it)."
   value       = module.platform.registry_url
 }
 
@@ -11,4 +11,9 @@ output "cluster_name" {
 output "cluster_endpoint" {
   description = "Kubernetes API endpoint."
   value       = module.platform.cluster_endpoint
+}
+
+output "deploy_role_arn" {
+  description = "Set it as the variable AWS_DEPLOY_ROLE_ARN of the GitHub environment staging."
+  value       = module.platform.deploy_role_arn
 }

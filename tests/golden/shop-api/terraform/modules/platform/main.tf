@@ -1,5 +1,6 @@
-# The platform of one environment: a container registry (ECR), a VPC, and an EKS cluster with
-# a managed node group. Credentials come from the environment (AWS_PROFILE, SSO, or the CI
+# The platform of one environment: a container registry (ECR, created by one environment
+# only), a VPC, an EKS cluster with a managed node group and the EBS CSI driver (the
+# StatefulSets' volumes), and the role GitHub Actions assumes through OIDC to deploy. Credentials come from the environment (AWS_PROFILE, SSO, or the CI
 # role assumed through OIDC); nothing here holds a secret.
 
 locals {
@@ -89,6 +90,28 @@ module "eks" {
 
   enable_cluster_creator_admin_permissions = true
 
+  # The CI deploy role administers the cluster (the overlays create their Namespace).
+  access_entries = {
+    github_deploy = {
+      principal_arn = aws_iam_role.deploy.arn
+      policy_associations = {
+        admin = {
+          policy_arn   = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
+          access_scope = { type = "cluster" }
+        }
+      }
+    }
+  }
+
+  # PersistentVolumeClaims need a CSI driver; the add-on also creates a gp3 default StorageClass.
+  cluster_addons = {
+    aws-ebs-csi-driver = {
+      most_recent              = true
+      service_account_role_arn = module.ebs_csi_irsa.iam_role_arn
+      configuration_values     = jsonencode({ defaultStorageClass = { enabled = true } })
+    }
+  }
+
   eks_managed_node_groups = {
     default = {
       ami_type       = "AL2023_x86_64_STANDARD"
@@ -100,4 +123,62 @@ module "eks" {
   }
 
   tags = local.tags
+}
+
+module "ebs_csi_irsa" {
+  # checkov:skip=CKV_TF_1:a registry module pinned to an exact release (the issue's "community modules pinned by version"); mirror it to pin a commit
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.44.0"
+
+  role_name             = "${local.cluster_name}-ebs-csi"
+  attach_ebs_csi_policy = true
+
+  oidc_providers = {
+    cluster = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:ebs-csi-controller-sa"]
+    }
+  }
+
+  tags = local.tags
+}
+
+# GitHub Actions deploys with this role: the account's GitHub OIDC provider (bootstrap creates
+# it) may hand it out only to jobs of this repository running in this environment's GitHub
+# environment, whose protection rules gate them.
+data "aws_iam_openid_connect_provider" "github" {
+  url = "https://token.actions.githubusercontent.com"
+}
+
+resource "aws_iam_role" "deploy" {
+  name        = "${local.cluster_name}-github-deploy"
+  description = "GitHub Actions deploys ${var.github_repository} to ${local.cluster_name}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Federated = data.aws_iam_openid_connect_provider.github.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = {
+          "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"
+          "token.actions.githubusercontent.com:sub" = "repo:${var.github_repository}:environment:${var.github_environment}"
+        }
+      }
+    }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "deploy" {
+  name = "describe-cluster"
+  role = aws_iam_role.deploy.id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect   = "Allow"
+      Action   = ["eks:DescribeCluster"]
+      Resource = module.eks.cluster_arn
+    }]
+  })
 }

@@ -22,3 +22,8 @@ output "vpc_id" {
   description = "VPC the cluster runs in."
   value       = module.vpc.vpc_id
 }
+
+output "deploy_role_arn" {
+  description = "Role the deploy workflow assumes (the GitHub environment variable AWS_DEPLOY_ROLE_ARN)."
+  value       = aws_iam_role.deploy.arn
+}

@@ -95,6 +95,26 @@ variable "create_registry" {
   default     = true
 }
 
+variable "github_repository" {
+  type        = string
+  description = "GitHub repository (owner/name) whose deploy jobs may assume the deploy role."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", var.github_repository))
+    error_message = "github_repository must be owner/name, e.g. acme/shop-api."
+  }
+}
+
+variable "github_environment" {
+  type        = string
+  description = "GitHub environment (staging, production) whose jobs may assume the deploy role."
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9_.-]{1,255}$", var.github_environment))
+    error_message = "github_environment must be a GitHub environment name such as production."
+  }
+}
+
 variable "tags" {
   type        = map(string)
   description = "Tags added to every resource."
