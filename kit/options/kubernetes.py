@@ -152,7 +152,7 @@ def parse(doc, spec) -> KubeOptions:
     if version not in known or known.index(version) < 2:
         usable = known[2:]
         raise fail(f"unknown Kubernetes version {version}", "version",
-                   hint=f"use one of {usable[0]} to {usable[-1]} (kit validates against it and the two before)")
+                   hint=f"use one of {usable[0]} to {usable[-1]}; kit validates against it and the two before")
     at = known.index(version)
     ingress = raw.get("ingress") or {}
     host = ingress.get("host", f"{spec.name}.example.com")
@@ -184,7 +184,7 @@ def parse(doc, spec) -> KubeOptions:
 def _check_host(host: str, fail, *path) -> None:
     if len(host) > 253 or not re.match(HOST, host):
         raise fail(f"{host!r} is not a valid host name", *path,
-                   hint="lower-case DNS name with at least one dot, e.g. shop.example.com (no scheme, port or path)")
+                   hint="a lower-case DNS name with at least one dot and no scheme, port or path, e.g. shop.example.com")
 
 
 def _environment(name: str, raw: dict, spec, base_host: str, pdb_min: int, fail) -> Environment:
