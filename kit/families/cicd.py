@@ -5,7 +5,7 @@ were looked up in public workflows that pin them (a code search for "<owner>/<ac
 found each one pinned, with the same release comment, in several unrelated repositories)."""
 from __future__ import annotations
 
-from kit.families import Family, register
+from kit.families import Family, lazy, register
 from kit.render import render_variant
 from kit.spec import Spec
 
@@ -78,11 +78,6 @@ def render_cicd(spec: Spec) -> dict[str, str]:
     return files
 
 
-def _static(spec, ctx):
-    from kit.verify.cicd import static_checks
-    return static_checks(spec, ctx)
-
-
 def work_notes(spec: Spec) -> list[str]:
     ci, cloud = spec.option("ci"), spec.option("cloud")
     systems = " and ".join({"github": "GitHub Actions", "gitlab": "GitLab CI"}[p] for p in ci.providers)
@@ -102,7 +97,7 @@ def work_notes(spec: Spec) -> list[str]:
 OVERLAYS_BY_ENV = {overlay: env for env, overlay in OVERLAYS.items()}
 
 FAMILY = register(Family(name="cicd", title="CI/CD pipelines", notebook="40_cicd",
-                         template="cicd/github", render=render_cicd, static_checks=(_static,),
+                         template="cicd/github", render=render_cicd, static_checks=(lazy("kit.verify.cicd"),),
                          highlights=(".github/workflows/ci.yml", ".github/workflows/deploy-environment.yml",
                                      ".gitlab-ci.yml"),
                          work_notes=work_notes))

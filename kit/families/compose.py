@@ -1,7 +1,7 @@
 """Compose family: compose.yaml with the app and its dependencies, and .env.example."""
 from __future__ import annotations
 
-from kit.families import Family, register
+from kit.families import Family, lazy, register
 from kit.families.container import healthcheck_command
 from kit.render import render_variant
 from kit.resources import compose_memory
@@ -17,16 +17,7 @@ def render_compose(spec: Spec) -> dict[str, str]:
     })
 
 
-def _static(spec, ctx):
-    from kit.verify.compose import static_checks
-    return static_checks(spec, ctx)
-
-
-def _sandbox(spec, ctx):
-    from kit.verify.compose import sandbox_checks
-    return sandbox_checks(spec, ctx)
-
-
 FAMILY = register(Family(name="compose", title="Compose stack", notebook="20_compose",
                          template="compose/default", render=render_compose,
-                         static_checks=(_static,), sandbox_checks=(_sandbox,)))
+                         static_checks=(lazy("kit.verify.compose"),),
+                         sandbox_checks=(lazy("kit.verify.compose", "sandbox_checks"),)))

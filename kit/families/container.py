@@ -1,7 +1,7 @@
 """Container family: Dockerfile, .dockerignore and the secrets entrypoint."""
 from __future__ import annotations
 
-from kit.families import Family, register
+from kit.families import Family, lazy, register
 from kit.render import render_variant
 from kit.spec import UV_PIN, Spec
 
@@ -26,16 +26,7 @@ def render_container(spec: Spec) -> dict[str, str]:
     })
 
 
-def _static(spec, ctx):
-    from kit.verify.container import static_checks
-    return static_checks(spec, ctx)
-
-
-def _sandbox(spec, ctx):
-    from kit.verify.container import sandbox_checks
-    return sandbox_checks(spec, ctx)
-
-
 FAMILY = register(Family(name="container", title="Container image", notebook="10_container",
                          template="container/python", render=render_container,
-                         static_checks=(_static,), sandbox_checks=(_sandbox,)))
+                         static_checks=(lazy("kit.verify.container"),),
+                         sandbox_checks=(lazy("kit.verify.container", "sandbox_checks"),)))

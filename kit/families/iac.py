@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from kit.families import Family, register
+from kit.families import Family, lazy, register
 from kit.render import render_variant
 from kit.spec import Spec
 
@@ -63,11 +63,6 @@ def render_iac(spec: Spec) -> dict[str, str]:
     return files
 
 
-def _static(spec, ctx):
-    from kit.verify.iac import static_checks
-    return static_checks(spec, ctx)
-
-
 def work_notes(spec: Spec) -> list[str]:
     cloud = spec.option("cloud")
     versions = VERSIONS[cloud.provider]
@@ -83,7 +78,7 @@ def work_notes(spec: Spec) -> list[str]:
 
 
 FAMILY = register(Family(name="iac", title="Infrastructure as code", notebook="50_iac",
-                         template="iac/aws", render=render_iac, static_checks=(_static,),
+                         template="iac/aws", render=render_iac, static_checks=(lazy("kit.verify.iac"),),
                          highlights=("terraform/modules/platform/main.tf",
                                      "terraform/environments/prod/versions.tf"),
                          work_notes=work_notes))

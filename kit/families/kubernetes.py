@@ -1,7 +1,7 @@
 """Kubernetes family: a Kustomize base and dev/staging/prod overlays, rendered from the Spec."""
 from __future__ import annotations
 
-from kit.families import Family, register
+from kit.families import Family, lazy, register
 from kit.otel import otel_env
 from kit.render import render_variant
 from kit.spec import Dependency, Spec
@@ -152,18 +152,6 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
     return files
 
 
-def _static(spec, ctx):
-    from kit.verify.kubernetes import static_checks
-    return static_checks(spec, ctx)
-
-
-def _sandbox(spec, ctx):
-    from kit.verify.podsandbox import sandbox_checks
-    return sandbox_checks(spec, ctx)
-
-
-
-
 def work_notes(spec: Spec) -> list[str]:
     k = spec.option("kubernetes")
     envs = "; ".join(f"{e.name}: {e.replicas} replicas (HPA {e.min_replicas}-{e.max_replicas}), `{e.host}`, "
@@ -177,8 +165,9 @@ def work_notes(spec: Spec) -> list[str]:
         "- Pods meet the restricted Pod Security Standard (enforced by the namespace label): numeric non-root "
         "user, read-only root with an `emptyDir` at `/tmp`, no privilege escalation, ALL capabilities dropped, "
         "RuntimeDefault seccomp, no service account token.",
-        f"- Probes on `{spec.health_path or 'TCP :http'}`: startup every 2 s (60 s budget), readiness every 10 s, "
-        f"liveness every 15 s; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
+        f"- Startup (every 2 s, 60 s budget) and readiness (every 10 s) probes on "
+        f"`{spec.health_path or 'TCP :http'}`; liveness every 15 s on "
+        f"`{liveness_probe(spec).get('httpGet', {}).get('path', 'TCP :http')}`; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
         f"of {PRE_STOP_S + SERVER_GRACE_S + 2} s around the server's {SERVER_GRACE_S} s graceful timeout.",
         f"- Secrets by reference only ({'ExternalSecret from ' + k.secret_store if k.secrets == 'external' else 'a Secret with names and empty values'}), "
         "mounted as files at `/run/secrets`. Dependencies: " + deps + ".",
@@ -189,7 +178,8 @@ def work_notes(spec: Spec) -> list[str]:
 
 FAMILY = register(Family(name="kubernetes", title="Kubernetes manifests", notebook="30_kubernetes",
                          template="kubernetes/base", render=render_kubernetes,
-                         static_checks=(_static,), sandbox_checks=(_sandbox,),
+                         static_checks=(lazy("kit.verify.kubernetes"),),
+                         sandbox_checks=(lazy("kit.verify.podsandbox", "sandbox_checks"),),
                          highlights=("k8s/base/deployment.yaml", "k8s/base/networkpolicy.yaml",
                                      "k8s/overlays/prod/kustomization.yaml"),
                          work_notes=work_notes))

@@ -3,7 +3,7 @@ Alertmanager, a Grafana dashboard, runbooks, Fluent Bit and OpenTelemetry Collec
 and prometheus-operator objects (k8s/monitoring/)."""
 from __future__ import annotations
 
-from kit.families import Family, register
+from kit.families import Family, lazy, register
 from kit.monitoring import files as mfiles
 from kit.monitoring.dashboard import dashboard_json
 from kit.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
@@ -39,16 +39,6 @@ def render_observability(spec: Spec) -> dict[str, str]:
     return files
 
 
-def _static(spec, ctx):
-    from kit.verify.observability import static_checks
-    return static_checks(spec, ctx)
-
-
-def _sandbox(spec, ctx):
-    from kit.verify.observability_live import sandbox_checks
-    return sandbox_checks(spec, ctx)
-
-
 def work_notes(spec: Spec) -> list[str]:
     slo = spec.option("slo")
     m = slo.metrics
@@ -70,7 +60,8 @@ def work_notes(spec: Spec) -> list[str]:
 
 FAMILY = register(Family(name="observability", title="Observability", notebook="60_observability",
                          template="observability/default", render=render_observability,
-                         static_checks=(_static,), sandbox_checks=(_sandbox,),
+                         static_checks=(lazy("kit.verify.observability"),),
+                         sandbox_checks=(lazy("kit.verify.observability_live", "sandbox_checks"),),
                          highlights=("monitoring/prometheus.yml", "monitoring/rules/alerts.yml",
                                      "monitoring/alertmanager.yml"),
                          work_notes=work_notes))

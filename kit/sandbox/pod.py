@@ -55,10 +55,11 @@ class PodRun:
 
 
 def _port(container: dict, ref) -> int:
-    for entry in container.get("ports", []):
-        if ref in (entry.get("name"), entry.get("containerPort")):
-            return int(entry["containerPort"])
-    raise ValueError(f"probe port {ref!r} is not a port of container {container['name']}")
+    from kit.verify.k8s_rules import container_port
+    port = container_port(container, ref)
+    if port is None:
+        raise ValueError(f"probe port {ref!r} is not a port of container {container['name']}")
+    return int(port)
 
 
 def translate(objects: list[dict], name: str) -> PodRun:

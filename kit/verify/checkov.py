@@ -13,6 +13,9 @@ from kit.config import Settings
 from kit.evidence import Evidence, excerpt
 
 
+NO_REASON = ("", "No comment provided")     # what checkov records for a skip with no reason
+
+
 def checkov_bin() -> Path:
     return Settings.load().state_dir / "tools" / "checkov" / "bin" / "checkov"
 
@@ -24,7 +27,8 @@ def checkov_version() -> str:
 
 def run_checkov(check: str, deliverable: str, title: str, directory: Path, framework: str,
                 extra: tuple[str, ...] = ()) -> Evidence:
-    """Scan `directory` with checkov's `framework` checks: passed only with zero failures."""
+    """Scan `directory` with checkov's `framework` checks: passed only with zero failures and a
+    reason on every skip."""
     exe = checkov_bin()
     argv = [str(exe), "-d", str(directory), "--framework", framework, "-o", "json", "--compact",
             "--skip-download", *extra]
@@ -60,6 +64,10 @@ def run_checkov(check: str, deliverable: str, title: str, directory: Path, frame
                       "skips": [f"{s['check_id']} {s.get('resource', '')}: "
                                 f"{s.get('check_result', {}).get('suppress_comment', '')}".strip()
                                 for s in skipped]}
+    unexplained = [s["check_id"] for s in skipped
+                   if s.get("check_result", {}).get("suppress_comment", "").strip() in NO_REASON]
+    if unexplained:
+        failed = failed + [{"check_id": c, "check_name": "skipped without a reason"} for c in unexplained]
     if failed:
         record.reason = f"{len(failed)} failed: " + ", ".join(sorted({f['check_id'] for f in failed}))
         record.log = "\n".join(f"{f['check_id']} {f.get('check_name', '')} [{f.get('file_path', '')} "

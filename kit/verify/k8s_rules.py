@@ -10,7 +10,7 @@ from kit.verify.dockerfile import dockerfile_facts
 WORKLOADS = ("Deployment", "StatefulSet")
 
 
-def _name(obj: dict) -> str:
+def name_of(obj: dict) -> str:
     return obj.get("metadata", {}).get("name", "")
 
 
@@ -28,11 +28,11 @@ def pod_specs(objects: list[dict]) -> list[tuple[str, dict, dict]]:
             tpl = obj["spec"]["jobTemplate"]["spec"]["template"]
         else:
             continue
-        out.append((f"{obj['kind']}/{_name(obj)}", tpl.get("metadata", {}), tpl.get("spec", {})))
+        out.append((f"{obj['kind']}/{name_of(obj)}", tpl.get("metadata", {}), tpl.get("spec", {})))
     return out
 
 
-def _matches(selector: dict, labels: dict) -> bool:
+def matches(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
@@ -40,8 +40,8 @@ def selector_rules(objects: list[dict]) -> list[str]:
     pods = [(where, meta.get("labels", {})) for where, meta, _ in pod_specs(objects)]
     problems = []
     for obj in objects:
-        kind, where = obj.get("kind"), f"{obj.get('kind')}/{_name(obj)}"
-        if kind in WORKLOADS and not _matches(obj["spec"]["selector"].get("matchLabels", {}),
+        kind, where = obj.get("kind"), f"{obj.get('kind')}/{name_of(obj)}"
+        if kind in WORKLOADS and not matches(obj["spec"]["selector"].get("matchLabels", {}),
                                               obj["spec"]["template"]["metadata"].get("labels", {})):
             problems.append(f"{where}: its selector does not match its own pod labels")
         sel = {}
@@ -51,16 +51,16 @@ def selector_rules(objects: list[dict]) -> list[str]:
             sel = obj["spec"].get("selector", {}).get("matchLabels", {}) or {"(none)": "(none)"}
         elif kind == "NetworkPolicy":
             sel = obj["spec"].get("podSelector", {}).get("matchLabels", {})
-        if sel and not any(_matches(sel, labels) for _, labels in pods):
+        if sel and not any(matches(sel, labels) for _, labels in pods):
             problems.append(f"{where}: selects {sel}, which no pod carries")
         if kind == "HorizontalPodAutoscaler":
             ref = obj["spec"]["scaleTargetRef"]
-            if not any(o.get("kind") == ref.get("kind") and _name(o) == ref.get("name") for o in objects):
+            if not any(o.get("kind") == ref.get("kind") and name_of(o) == ref.get("name") for o in objects):
                 problems.append(f"{where}: scales {ref.get('kind')}/{ref.get('name')}, which does not exist")
     return problems
 
 
-def _container_port(container: dict, port) -> int | None:
+def container_port(container: dict, port) -> int | None:
     for entry in container.get("ports", []):
         if port in (entry.get("name"), entry.get("containerPort")):
             return entry["containerPort"]
@@ -75,7 +75,7 @@ def _probe_port(probe: dict):
 def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
     problems = []
     facts = dockerfile_facts(dockerfile)
-    app = next((o for o in _of(objects, "Deployment") if _name(o) == spec.name), None)
+    app = next((o for o in _of(objects, "Deployment") if name_of(o) == spec.name), None)
     if app is None:
         return [f"no Deployment named {spec.name}"]
     container = next((c for c in app["spec"]["template"]["spec"]["containers"] if c["name"] == spec.name), None)
@@ -84,7 +84,7 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
     if not container.get("image", "").startswith(spec.image + ":") and \
             not container.get("image", "").startswith(spec.image + "@"):
         problems.append(f"the container image {container.get('image')!r} is not {spec.image} (service.image)")
-    http = _container_port(container, "http")
+    http = container_port(container, "http")
     if http not in facts.expose:
         problems.append(f"containerPort http={http} is not the Dockerfile's EXPOSE {list(facts.expose)}")
     health = " ".join(facts.healthcheck)
@@ -93,7 +93,7 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
         if not probe:
             problems.append(f"the container has no {kind}")
             continue
-        if _container_port(container, _probe_port(probe)) != http:
+        if container_port(container, _probe_port(probe)) != http:
             problems.append(f"{kind} probes port {_probe_port(probe)!r}, not the served port {http}")
         path = (probe.get("httpGet") or {}).get("path")
         own = spec.option("kubernetes").liveness if kind == "livenessProbe" else ""
@@ -105,13 +105,13 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
             problems.append(f"{kind} probes {path!r}, not the health path {spec.health_path}")
         if path and path not in health:
             problems.append(f"{kind} path {path} differs from the Dockerfile HEALTHCHECK ({health[:80]})")
-    services = {_name(s): s for s in _of(objects, "Service")}
+    services = {name_of(s): s for s in _of(objects, "Service")}
     svc = services.get(spec.name)
     if svc is None:
         problems.append(f"no Service named {spec.name}")
     else:
         for entry in svc["spec"].get("ports", []):
-            if _container_port(container, entry.get("targetPort")) is None:
+            if container_port(container, entry.get("targetPort")) is None:
                 problems.append(f"Service/{spec.name} port {entry.get('name')} targets "
                                 f"{entry.get('targetPort')!r}, which the container does not expose")
     for ing in _of(objects, "Ingress"):
@@ -121,18 +121,18 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
                 target = services.get(backend["name"])
                 port = backend.get("port", {})
                 if target is None:
-                    problems.append(f"Ingress/{_name(ing)} routes to Service/{backend['name']}, which does not exist")
+                    problems.append(f"Ingress/{name_of(ing)} routes to Service/{backend['name']}, which does not exist")
                 elif not any(port.get("name") == p.get("name") or port.get("number") == p.get("port")
                              for p in target["spec"].get("ports", [])):
-                    problems.append(f"Ingress/{_name(ing)} routes to port {port} that Service/{backend['name']} lacks")
+                    problems.append(f"Ingress/{name_of(ing)} routes to port {port} that Service/{backend['name']} lacks")
     return problems
 
 
 def reference_rules(objects: list[dict]) -> list[str]:
-    configmaps = {_name(o) for o in _of(objects, "ConfigMap")}
-    secrets = {_name(o) for o in _of(objects, "Secret")}
-    secrets |= {o["spec"].get("target", {}).get("name") or _name(o) for o in _of(objects, "ExternalSecret")}
-    accounts = {_name(o) for o in _of(objects, "ServiceAccount")} | {"default"}
+    configmaps = {name_of(o) for o in _of(objects, "ConfigMap")}
+    secrets = {name_of(o) for o in _of(objects, "Secret")}
+    secrets |= {o["spec"].get("target", {}).get("name") or name_of(o) for o in _of(objects, "ExternalSecret")}
+    accounts = {name_of(o) for o in _of(objects, "ServiceAccount")} | {"default"}
     problems = []
     for where, _meta, pod in pod_specs(objects):
         if pod.get("serviceAccountName", "default") not in accounts:
@@ -183,7 +183,7 @@ def restricted_rules(objects: list[dict]) -> list[str]:
 
 
 def label_rules(objects: list[dict]) -> list[str]:
-    return [f"{o.get('kind')}/{_name(o)}: lacks the app.kubernetes.io/name label"
+    return [f"{o.get('kind')}/{name_of(o)}: lacks the app.kubernetes.io/name label"
             for o in objects if "app.kubernetes.io/name" not in (o.get("metadata", {}).get("labels") or {})]
 
 

@@ -2,13 +2,14 @@
 task's version and the two before, checkov's Kubernetes policies, and cross-file consistency."""
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from kit.evidence import Evidence, run_tool
+from kit.evidence import Evidence, excerpt
 from kit.spec import Spec
 from kit.verify.checkov import run_checkov
 from kit.verify.container import tool_version
@@ -18,31 +19,37 @@ from kit.verify.k8s_rules import consistency_problems
 OVERLAYS = ("dev", "staging", "prod")
 
 
-def kubectl() -> str:
-    return "kubectl"
-
-
-def built_objects(ctx: VerifyContext, env: str) -> list[dict]:
-    """The objects `kubectl kustomize` built for an overlay (kept by static_checks)."""
-    return ctx.facts.get("k8s_objects", {}).get(env, [])
+def build_overlay(deliverables: Path, env: str) -> tuple[Evidence, list[dict]]:
+    """`kubectl kustomize k8s/overlays/ENV`, run once: its evidence and the objects it built."""
+    argv = ["kubectl", "kustomize", f"k8s/overlays/{env}"]
+    record = Evidence(f"kubernetes.kustomize.{env}", f"k8s/overlays/{env}",
+                      f"kubectl kustomize builds the {env} overlay", "failed",
+                      tool=f"kubectl {tool_version(['kubectl', 'version', '--client'])} (kustomize)",
+                      command=" ".join(argv))
+    start = time.monotonic()
+    try:
+        proc = subprocess.run(argv, cwd=deliverables, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        record.reason = "kubectl is not installed; run scripts/setup.sh or `kit doctor`"
+        return record, []
+    record.duration_s = round(time.monotonic() - start, 3)
+    if proc.returncode:
+        record.reason, record.log = f"exit code {proc.returncode}", excerpt(proc.stderr)
+        return record, []
+    objects = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    record.status = "passed"
+    record.figures = {"objects": len(objects), "kinds": len({d["kind"] for d in objects})}
+    return record, objects
 
 
 def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     k = spec.option("kubernetes")
     records, built = [], {}
-    version = tool_version([kubectl(), "version", "--client"])
     for env in OVERLAYS:
-        rec = run_tool(f"kubernetes.kustomize.{env}", f"k8s/overlays/{env}",
-                       f"kubectl kustomize builds the {env} overlay",
-                       [kubectl(), "kustomize", f"k8s/overlays/{env}"], tool=f"kubectl {version} (kustomize)",
-                       cwd=ctx.deliverables)
-        records.append(rec)
-        if rec.passed:
-            import subprocess
-            out = subprocess.run([kubectl(), "kustomize", f"k8s/overlays/{env}"], cwd=ctx.deliverables,
-                                 capture_output=True, text=True, check=True).stdout
-            built[env] = [d for d in yaml.safe_load_all(out) if d]
-            rec.figures = {"objects": len(built[env]), "kinds": len({d["kind"] for d in built[env]})}
+        record, objects = build_overlay(ctx.deliverables, env)
+        records.append(record)
+        if record.passed:
+            built[env] = objects
     ctx.facts["k8s_objects"] = built
     if not built:
         return records

@@ -2,6 +2,7 @@
 structural rules (annotations and runbooks, the dashboard, consistency with the Spec)."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -75,7 +76,7 @@ def _kubernetes_validate(spec: Spec, ctx: VerifyContext) -> Evidence:
 
 # evidence id (or id prefix) -> the check producing it, in the order evidence is reported
 CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = {
-    "observability.slo_rules": lambda spec, ctx: slo_source(spec),
+    "observability.slo_rules": lambda spec, ctx: slo_source(spec, ctx.files),
     "observability.promtool_config": _promtool_config,
     "observability.promtool_config_k8s": lambda spec, ctx: kubernetes_config(ctx.deliverables, _prom()),
     "observability.promtool_rules": _promtool_rules,
@@ -108,8 +109,9 @@ def static_checks(spec: Spec, ctx: VerifyContext, only: str = "") -> list[Eviden
     return records
 
 
-def slo_source(spec: Spec) -> Evidence:
-    """Where the SLO rules' metric names came from; without a request counter there are none."""
+def slo_source(spec: Spec, files: dict[str, str]) -> Evidence:
+    """Where the SLO rules' metric names came from, and that the recording rules on disk use them;
+    without a request counter there are none."""
     m = spec.option("slo").metrics
     origin = "detected in the source" if m.detected else "named in the task (slo.metrics)"
     if not m.requests:
@@ -118,8 +120,12 @@ def slo_source(spec: Spec) -> Evidence:
                         reason="no request counter found in the source (a prometheus_client Counter whose name "
                                "contains 'request'): only target-down, restart and saturation alerts are generated; "
                                "name the metrics in the task: slo.metrics.requests / duration / in_flight")
+    recording = files.get("monitoring/rules/recording.yml", "")
+    unused = [name for name in (m.requests, m.duration)
+              if name and not re.search(rf"\b{re.escape(name)}(_bucket|_count|_sum)?\b", recording)]
     return Evidence("observability.slo_rules", "monitoring/rules/recording.yml", "SLO recording rules and burn-rate "
-                    "alerts are generated from the app's request metrics", "passed", tool="kit",
+                    "alerts are generated from the app's request metrics", "failed" if unused else "passed",
+                    tool="kit", reason=f"the recording rules do not use {', '.join(unused)}" if unused else "",
                     figures={"requests": m.requests, "duration": m.duration or "(none)",
                              "in_flight": m.in_flight or "(none)", "origin": origin})
 

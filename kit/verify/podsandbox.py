@@ -1,10 +1,7 @@
 """Pod sandbox checks: the image under the dev overlay's pod spec, probed like the kubelet."""
 from __future__ import annotations
 
-import subprocess
 import time
-
-import yaml
 
 from kit.errors import SandboxError
 from kit.evidence import Evidence
@@ -19,14 +16,15 @@ OVERLAY = "dev"
 
 
 def _objects(ctx: VerifyContext) -> list[dict]:
+    """The dev overlay as static_checks built it, or built now when they did not run."""
     built = ctx.facts.get("k8s_objects", {}).get(OVERLAY)
     if built:
         return built
-    out = subprocess.run(["kubectl", "kustomize", f"k8s/overlays/{OVERLAY}"], cwd=ctx.deliverables,
-                         capture_output=True, text=True)
-    if out.returncode:
-        raise SandboxError(f"kubectl kustomize k8s/overlays/{OVERLAY} failed", logs=out.stderr[-2000:])
-    return [d for d in yaml.safe_load_all(out.stdout) if d]
+    from kit.verify.kubernetes import build_overlay
+    record, objects = build_overlay(ctx.deliverables, OVERLAY)
+    if not record.passed:
+        raise SandboxError(f"kubectl kustomize k8s/overlays/{OVERLAY} failed: {record.reason}", logs=record.log)
+    return objects
 
 
 def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:

@@ -317,3 +317,13 @@ def test_liveness_can_leave_the_dependencies_out(minimal, liveness, handler):
 def test_readme_warns_when_liveness_checks_the_dependencies(built):
     _spec, out, _objects = built
     assert "Check before production" in (out / "k8s" / "README.md").read_text()
+
+
+def test_checkov_fails_a_skip_without_a_reason(built, tmp_path):
+    from kit.verify.checkov import run_checkov
+    dev = copy.deepcopy(built[2]["dev"])
+    annotations = _find(dev, "Deployment", "shop-api")["metadata"]["annotations"]
+    annotations["checkov.io/skip1"] = "CKV_K8S_43"
+    (tmp_path / "dev.yaml").write_text(yaml.safe_dump_all(dev))
+    record = run_checkov("k", "k8s/", "t", tmp_path, "kubernetes")
+    assert record.status == "failed" and "CKV_K8S_43" in record.reason and "without a reason" in record.log

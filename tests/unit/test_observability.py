@@ -138,6 +138,13 @@ def test_each_check_fails_on_a_broken_deliverable(spec, ctx, rel, old, new, chec
     assert record.status == "failed" and reason in record.reason, (record.reason, record.log)
 
 
+def test_rules_that_do_not_use_the_request_metric_fail(spec, ctx):
+    rel = "monitoring/rules/recording.yml"
+    ctx.files[rel] = ctx.files[rel].replace("shop_http_requests_total", "shop_http_calls_total")
+    record = _check(spec, ctx, "observability.slo_rules")
+    assert record.status == "failed" and "do not use shop_http_requests_total" in record.reason
+
+
 def test_a_page_that_fires_on_a_slow_burn_fails_the_unit_tests(spec, ctx):
     """Lower the 6h/30m page threshold below a 4.5x burn: the slow-burn case catches it."""
     rel = "monitoring/rules/alerts.yml"
@@ -173,7 +180,7 @@ def test_dependency_panels_are_marked_as_needing_exporters(ctx):
 
 def test_no_request_metrics_means_no_slo_rules_and_says_so(minimal):
     spec = load_spec(minimal)
-    record = obs.slo_source(spec)
+    record = obs.slo_source(spec, render_observability(spec))
     assert record.status == "skipped" and "no request counter" in record.reason
     alerts = yaml.safe_load(render_observability(spec)["monitoring/rules/alerts.yml"])
     assert {r["alert"] for g in alerts["groups"] for r in g["rules"]} == {
