@@ -6,11 +6,11 @@ from pathlib import Path
 
 from kit.evidence import Evidence
 from kit.fsutil import write_atomic
-from kit.pipeline import collect_evidence, generate, save_family_evidence, verify_family, write_evidence_json
+from kit.pipeline import collect_evidence, generate, write_evidence_json
+from kit.pipeline import verify as verify_families
 from kit.report.context import append_write_zone, read_context, write_work_md, write_zone_entry
 from kit.report.workmd import render_work_md
 from kit.spec import Spec, load_spec
-from kit.verify.session import session
 
 WORK_MD = "work.md"
 WRITE_ZONE = "write-zone.md"
@@ -20,25 +20,20 @@ def load(project: str | Path, out: str | Path = "") -> Spec:
     return load_spec(Path(project), Path(out) if out else None)
 
 
-def task_evidence(spec: Spec) -> list[Evidence]:
-    """The front matter validated against the published schema, and which of the five Markdown
-    sections the task has (a missing one is listed, not fatal)."""
-    from jsonschema import Draft202012Validator
-
+def task_figures(spec: Spec) -> list[dict]:
+    """What the task gives kit: its acceptance criteria, its Markdown sections (a missing one is
+    listed, not fatal) and what detection found. A view, not evidence: the front matter was
+    validated when the Spec was built, so a record of it could never fail."""
     from kit.task import SECTIONS
-    from kit.task_schema import SCHEMA
-    facts = spec.facts
-    errors = [e.message for e in Draft202012Validator(SCHEMA).iter_errors(spec.task.data)]
     missing = [name for name in SECTIONS if name not in spec.task.sections]
-    record = Evidence("task.valid", ".claude/task.md", "task.md front matter validates against the task schema",
-                      "failed" if errors else "passed", tool="kit (jsonschema)", reason="; ".join(errors[:3]),
-                      figures={"acceptance_criteria": len(spec.task.acceptance),
-                               "sections": len(spec.task.sections),
-                               "missing_sections": ", ".join(missing) or "none", "framework": spec.framework,
-                               "requirements": facts.requirements_file, "routes_found": len(facts.routes)},
-                      fallback=spec.health_fallback)
-    save_family_evidence(spec.output, "task", [record])
-    return [record]
+    facts = spec.facts
+    return [{"figure": "acceptance criteria", "value": len(spec.task.acceptance)},
+            {"figure": "Markdown sections", "value": len(spec.task.sections)},
+            {"figure": "missing sections", "value": ", ".join(missing) or "none"},
+            {"figure": "framework", "value": spec.framework},
+            {"figure": "requirements", "value": facts.requirements_file},
+            {"figure": "routes found in the source", "value": len(facts.routes)},
+            {"figure": "health check", "value": spec.health_fallback or f"HTTP {spec.health_path}"}]
 
 
 def generate_all(spec: Spec) -> dict[str, str]:
@@ -46,11 +41,9 @@ def generate_all(spec: Spec) -> dict[str, str]:
 
 
 def verify(spec: Spec, family: str, sandbox: bool = True) -> list[Evidence]:
-    """Run one family's checks on the files on disk; save and return the evidence."""
-    with session(spec, spec.output) as ctx:
-        records = verify_family(spec, family, ctx, sandbox=sandbox)
-    save_family_evidence(spec.output, family, records)
-    return records
+    """Run one family's checks on the files on disk (kit.pipeline.verify, the one path); save and
+    return the evidence."""
+    return verify_families(spec, (family,), sandbox=sandbox)
 
 
 def report(spec: Spec, today: date | None = None) -> tuple[str, str, list[Evidence]]:
@@ -112,23 +105,6 @@ def dependency_rows(spec: Spec) -> list[dict]:
             for d in spec.dependencies] or [{"name": "(no dependencies)"}]
 
 
-def layer_sizes(records: list[Evidence]) -> list[dict]:
-    build = next((r for r in records if r.check == "container.build" and r.passed), None)
-    return list(build.figures.get("layer_sizes", [])) if build else []
-
-
-def compose_timings(records: list[Evidence]) -> dict[str, float]:
-    timings = {}
-    for r in records:
-        if r.check == "compose.up" and r.passed:
-            timings["stack healthy"] = r.figures["time_to_healthy_s"]
-        if r.check.startswith("compose.depends.") and "unhealthy_after_stop_s" in r.figures:
-            dep = r.check.split(".", 2)[2]
-            timings[f"{dep} stopped: health fails"] = r.figures["unhealthy_after_stop_s"]
-            timings[f"{dep} back: health passes"] = r.figures["healthy_after_start_s"]
-    return timings
-
-
 def status_counts(records: list[Evidence]) -> list[dict]:
     rows: dict[str, dict] = {}
     for r in records:
@@ -144,23 +120,3 @@ def checklist_rows(spec: Spec, records: list[Evidence]) -> list[dict]:
     items += [("task", i) for i in task_items(spec.task.acceptance, records)]
     return [{"from": origin, "item": i.text, "state": i.state, "checks": ", ".join(i.checks), "note": i.note}
             for origin, i in items]
-
-
-def pipeline_jobs(files: dict[str, str]) -> list[dict]:
-    """Every CI job with its needs, permissions and timeout (GitHub Actions and GitLab CI)."""
-    from kit.views_cicd import pipeline_jobs as jobs
-    return [{**row, "needs": ", ".join(row["needs"]) or "-"} for row in jobs(files)]
-
-
-def pipeline_graphs(files: dict[str, str]) -> list:
-    """One chart per pipeline file: its jobs, and arrows from each need to the job waiting for it."""
-    from kit.views_cicd import job_graph, pipeline_jobs as jobs
-    rows = jobs(files)
-    names = sorted({r["pipeline"] for r in rows}, key=lambda n: (n != "ci.yml", n))
-    return [job_graph([r for r in rows if r["pipeline"] == name], name) for name in names]
-
-
-def terraform_tables(files: dict[str, str]) -> dict[str, list[dict]]:
-    """The Terraform read back from the files: what is planned, its inputs and its outputs."""
-    from kit.views_cicd import terraform_rows
-    return terraform_rows(files)

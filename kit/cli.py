@@ -64,8 +64,7 @@ def cmd_generate(args) -> int:
 
 def cmd_verify(args) -> int:
     from kit import api
-    from kit.families import families
-    from kit.pipeline import write_evidence_json
+    from kit.pipeline import verify, write_evidence_json
     from kit.run import summary_line
     from kit.sandbox.engine import require_engine
     spec = api.load(args.project, args.out or "")
@@ -73,15 +72,14 @@ def cmd_verify(args) -> int:
         require_engine()
         from kit.run import preflight_images
         preflight_images(spec)
-    records = api.task_evidence(spec)
-    for name in families():
-        _progress(f"verifying {name}")
-        records += api.verify(spec, name, sandbox=not args.static)
+    if spec.health_fallback:
+        err.print(f"[yellow]kit: note:[/yellow] {spec.health_fallback}")
+    records = verify(spec, sandbox=not args.static, progress=_progress)
     path = write_evidence_json(spec.output)
     for r in records:
         colour = {"passed": "green", "failed": "red", "skipped": "yellow"}[r.status]
         out.print(f"[{colour}]{r.status:7}[/{colour}] {r.check:28} {r.reason or r.title}"
-                  + (f" [yellow](fallback: {r.fallback})[/yellow]" if r.fallback and r.check != "task.valid" else ""))
+                  + (f" [yellow](fallback: {r.fallback})[/yellow]" if r.fallback else ""))
     out.print(f"{summary_line(records)}; evidence: {path}")
     return _gate(records)
 

@@ -5,7 +5,7 @@ import difflib
 from pathlib import Path
 
 from kit.families import render_all
-from kit.spec import Spec
+from kit.model import Spec
 
 
 def diff_deliverables(spec: Spec, out: Path | None = None) -> list[str]:

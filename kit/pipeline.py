@@ -1,20 +1,19 @@
-"""The one pass: Spec -> files -> evidence. Each step is a plain function the CLI and the
-notebooks call."""
+"""The one pass: Spec -> files -> evidence. `generate` renders and writes; `verify` is the one
+verification path that `kit run` (through the notebooks), `kit verify` and the tests all call:
+family by family in dependency order, each family's needed evidence passed in on the context."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
+from kit.core.session import session
 from kit.evidence import Evidence, load_evidence, save_evidence
-from kit.families import families
+from kit.families import families, render_all, with_needs
+from kit.model import Spec
 from kit.render import write_files
-from kit.spec import Spec
 
 EVIDENCE_DIR = "evidence"
-
-
-def render_family(spec: Spec, family: str) -> dict[str, str]:
-    return families()[family].render(spec)
+MARKER = ".kit-output"
 
 
 def generate(spec: Spec, out: Path | None = None, only: tuple[str, ...] = ()) -> dict[str, str]:
@@ -25,26 +24,46 @@ def generate(spec: Spec, out: Path | None = None, only: tuple[str, ...] = ()) ->
         if not only or name in only:
             files.update(family.render(spec))
     write_files(files, out)
-    (out / ".kit-output").write_text("This folder is written by kit and replaced as a whole by `kit run`.\n")
+    (out / MARKER).write_text("This folder is written by kit and replaced as a whole by `kit run`.\n")
     return files
 
 
-def verify_family(spec: Spec, family: str, ctx, *, sandbox: bool = True,
-                  progress: Callable[[str], None] = lambda _m: None) -> list[Evidence]:
-    fam = families()[family]
+def verify(spec: Spec, names: Iterable[str] = (), *, sandbox: bool = True,
+           progress: Callable[[str], None] = lambda _m: None) -> list[Evidence]:
+    """Run the checks of the families `names` (default: all) on the files on disk, in pipeline
+    order. A family's `needs` are read from this pass's records, else from the evidence the
+    needed family saved earlier (a notebook verifies one family per kernel). Each family's
+    records are saved to evidence/<family>.json and returned."""
+    wanted = list(names) or list(families())
+    order = [name for name in with_needs(wanted) if name in wanted]
     records: list[Evidence] = []
-    for check in fam.static_checks:
-        progress(f"{family}: static checks")
-        records += check(spec, ctx)
-    if sandbox:
-        for check in fam.sandbox_checks:
-            progress(f"{family}: sandbox run")
-            records += check(spec, ctx)
+    with session(spec, spec.output, render_all(spec)) as ctx:
+        for name in order:
+            family = families()[name]
+            for need in family.needs:
+                if need not in ctx.evidence:
+                    ctx.evidence[need] = saved_evidence(spec.output, need)
+            own: list[Evidence] = []
+            for check in family.static_checks:
+                progress(f"{name}: static checks")
+                own += check(spec, ctx)
+            if sandbox:
+                for check in family.sandbox_checks:
+                    progress(f"{name}: sandbox run")
+                    own += check(spec, ctx)
+            ctx.evidence[name] = own
+            save_family_evidence(spec.output, name, own)
+            records += own
     return records
 
 
 def evidence_path(out: Path, family: str) -> Path:
     return Path(out) / EVIDENCE_DIR / f"{family}.json"
+
+
+def saved_evidence(out: Path, family: str) -> list[Evidence]:
+    path = evidence_path(out, family)
+    return load_evidence(path) if path.is_file() else []
 
 
 def save_family_evidence(out: Path, family: str, records: list[Evidence]) -> Path:
@@ -54,13 +73,10 @@ def save_family_evidence(out: Path, family: str, records: list[Evidence]) -> Pat
 
 
 def collect_evidence(out: Path) -> list[Evidence]:
-    """All records, in pipeline order: the task first, then each family as registered."""
-    order = ["task", *families()]
+    """All records, in pipeline order."""
     records: list[Evidence] = []
-    for name in order:
-        path = evidence_path(out, name)
-        if path.is_file():
-            records += load_evidence(path)
+    for name in families():
+        records += saved_evidence(out, name)
     return records
 
 
@@ -68,4 +84,3 @@ def write_evidence_json(out: Path) -> Path:
     path = Path(out) / "evidence.json"
     save_evidence(collect_evidence(out), path)
     return path
-

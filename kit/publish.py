@@ -14,10 +14,15 @@ import yaml
 from kit.errors import KitError
 from kit.evidence import Evidence, summarize
 from kit.pipeline import collect_evidence
-from kit.spec import Spec
+from kit.model import Spec
 
-PAGE_TITLES = {"00_task": "Task and service model", "10_container": "Container image",
-               "20_compose": "Compose stack", "60_observability": "Observability", "90_report": "Report"}
+CORE_PAGES = {"00_task": "Task and service model", "90_report": "Report"}   # the two notebooks no family owns
+
+
+def page_titles() -> dict[str, str]:
+    """Every notebook's page title: the core pages, and each family's own title."""
+    from kit.families import families
+    return {**CORE_PAGES, **{f.notebook: f.title for f in families().values()}}
 
 
 def notebook_to_markdown(notebook: Path, pages: Path) -> str:
@@ -88,8 +93,9 @@ def build_site(spec: Spec, notebooks: list[Path]) -> Path:
         pages.mkdir()
         (pages / "index.md").write_text(_index_page(spec, records))
         nav = [{"Summary": "index.md"}]
+        titles = page_titles()
         for nb in notebooks:
-            nav.append({PAGE_TITLES.get(nb.stem, nb.stem): notebook_to_markdown(nb, pages)})
+            nav.append({titles[nb.stem]: notebook_to_markdown(nb, pages)})
         nav += _runbook_pages(spec.output / "monitoring" / "runbooks", pages)
         work = spec.output / "work.md"
         if work.is_file():

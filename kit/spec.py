@@ -1,85 +1,18 @@
-"""The one service model. Every deliverable is rendered from a Spec and nothing else."""
+"""Build the one service model: read and validate task.md against the schema the families
+assemble, detect what the source shows, and build the Spec in one step."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import fields
 from pathlib import Path
 
 from kit.detect.python import PythonFacts, detect_python, health_from_routes
 from kit.errors import DetectionError, TaskError
-from kit.options import parse_options, reserved
+from kit.families import parse_options
+from kit.model import DEFAULT_PYTHON, PLACEHOLDER_REGISTRY, SERVER_PINS, Dependency, Service, Spec
 from kit.resources import parse_cpu, parse_memory
 from kit.task import TaskDoc, read_task
-
-UV_PIN = "uv==0.13.9"          # exports uv.lock inside the build
-SERVER_PINS = {"gunicorn": "gunicorn==23.0.0", "uvicorn": "uvicorn==0.32.1"}
-DEFAULT_PYTHON = "3.11"
-PLACEHOLDER_REGISTRY = "registry.example.com"   # service.image unset: a placeholder, reported as such
-
-
-@dataclass(frozen=True)
-class Dependency:
-    kind: str                 # postgres | redis
-    name: str                 # hostname the app uses = compose service name
-    version: str
-    image: str                # the real image deliverables name
-    port: int
-    volume: str
-    data_path: str
-    app_env: tuple[tuple[str, str], ...]   # settings the app gets to reach it
-    env: tuple[tuple[str, str], ...]       # settings the dependency itself gets
-    secret: str = ""                       # the secret the dependency shares with the app
-    healthcheck: tuple[str, ...] = ()
-    command: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    title: str
-    project: Path              # the folder holding .claude/
-    source: Path
-    output: Path
-    python: str
-    base_image: str
-    framework: str
-    app: str
-    requirements_file: str
-    lock_file: str
-    command: tuple[str, ...]
-    extra_packages: tuple[str, ...]
-    port: int
-    health_path: str           # "" when the health check is a TCP fallback
-    health_fallback: str       # why a fallback is used; "" when the task or source names a path
-    metrics_path: str
-    metrics_port: int
-    uid: int
-    image: str                 # the image repository CI pushes to and Kubernetes pulls (no tag)
-    cpu: float                 # cores one instance may use
-    memory: int                # bytes one instance may use
-    env: tuple[tuple[str, str], ...]
-    secrets: tuple[str, ...]
-    dependencies: tuple[Dependency, ...]
-    reserved: tuple[str, ...]  # task sections accepted but not yet generated
-    task: TaskDoc = field(repr=False, compare=False)
-    facts: PythonFacts = field(repr=False, compare=False, default=PythonFacts())
-    options: dict = field(repr=False, compare=False, default_factory=dict)  # kit/options/<key>.py
-
-    def option(self, key: str):
-        """The parsed task section `key` (kubernetes, ci, cloud, slo); see kit/options."""
-        return self.options[key]
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return {"app.kubernetes.io/name": self.name, "app.kubernetes.io/part-of": self.name,
-                "app.kubernetes.io/managed-by": "kit"}
-
-    def all_env(self) -> tuple[tuple[str, str], ...]:
-        merged = {"PORT": str(self.port)}
-        for dep in self.dependencies:
-            merged.update(dict(dep.app_env))
-        merged.update(dict(self.env))
-        return tuple(sorted(merged.items()))
+from kit.task_schema import task_schema
 
 
 def find_task(project: Path) -> Path:
@@ -92,7 +25,7 @@ def find_task(project: Path) -> Path:
 def load_spec(project: Path, output: Path | None = None) -> Spec:
     """Read and validate task.md, detect what the source shows, and build the Spec."""
     task_path = find_task(project).resolve()
-    doc = read_task(task_path)
+    doc = read_task(task_path, task_schema())
     root = task_path.parent.parent if task_path.parent.name == ".claude" else task_path.parent
     svc = doc.data["service"]
     source = (root / svc.get("source", ".")).resolve()
@@ -123,7 +56,7 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
     health, fallback = _health(doc, facts)
     metrics = svc.get("metrics") or ("/metrics" if facts.uses_prometheus else "")
     out = Path(output) if output else root / doc.data.get("output", "kit-out")
-    spec = Spec(
+    service = Service(
         name=svc["name"], title=doc.title or svc["name"], project=root, source=source,
         output=out.resolve(), python=python, base_image=f"python:{python}-slim-bookworm",
         framework=framework, app=app, requirements_file=facts.requirements_file,
@@ -134,8 +67,9 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
         cpu=_quantity(doc, "cpu", parse_cpu, "1"), memory=_quantity(doc, "memory", parse_memory, "512Mi"),
         env=tuple(sorted((k, _env_str(v)) for k, v in svc.get("env", {}).items())),
         secrets=tuple(sorted(secrets)), dependencies=deps,
-        reserved=reserved(doc), task=doc, facts=facts)
-    return replace(spec, options=parse_options(doc, spec))
+        task=doc, facts=facts)
+    values = {f.name: getattr(service, f.name) for f in fields(Service)}
+    return Spec(**values, options=parse_options(doc, service))
 
 
 def _quantity(doc: TaskDoc, key: str, parse, default: str):

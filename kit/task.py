@@ -11,7 +11,6 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from kit.errors import TaskError
-from kit.task_schema import SCHEMA
 import yaml
 
 from kit.yamlpos import DuplicateKey, line_for, load_with_lines
@@ -38,7 +37,7 @@ class TaskDoc:
         return line_for(self.lines, path)
 
 
-def read_task(path: Path) -> TaskDoc:
+def read_task(path: Path, schema: dict) -> TaskDoc:
     path = Path(path)
     if not path.is_file():
         raise TaskError("task file not found", file=str(path),
@@ -65,7 +64,7 @@ def read_task(path: Path) -> TaskDoc:
         raise TaskError("front matter must be a mapping (key: value lines)", file=str(path), line=2)
     _refuse_secrets_in_body(path, body, body_line)
     doc = TaskDoc(path, data, lines, *_parse_body(body), raw_bytes=raw)
-    validate_front_matter(doc)
+    validate_front_matter(doc, schema)
     return doc
 
 
@@ -124,10 +123,11 @@ def _parse_body(body: str) -> tuple[str, dict[str, str], tuple[str, ...]]:
     return title, sections, tuple(items)
 
 
-def validate_front_matter(doc: TaskDoc) -> None:
-    """Schema-check the front matter; raise the first error, sorted by line."""
+def validate_front_matter(doc: TaskDoc, schema: dict) -> None:
+    """Schema-check the front matter against `schema` (kit.task_schema assembles it from the
+    families); raise the first error, sorted by line."""
     _refuse_secret_values(doc)
-    errors = sorted(Draft202012Validator(SCHEMA).iter_errors(doc.data),
+    errors = sorted(Draft202012Validator(schema).iter_errors(doc.data),
                     key=lambda e: (doc.line(*e.absolute_path) or 0, list(map(str, e.absolute_path))))
     if errors:
         raise _task_error(doc, errors[0])

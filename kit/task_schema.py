@@ -1,10 +1,12 @@
-"""The JSON Schema of task.md's front matter. Published as docs/reference/task.schema.json
-(a test keeps the two equal)."""
+"""The JSON Schema of task.md's front matter: the service and its dependencies, plus each
+family's task section (assembled from the registry). Published as
+docs/reference/task.schema.json (a test keeps the two equal)."""
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
-from kit.options import OPTION_KEYS, section_schema
+from kit.families import option_schemas
 
 NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"      # DNS-1123 label
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -15,7 +17,7 @@ IMAGE_REPO = (r"^(?:(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9]
 _port = {"type": "integer", "minimum": 1, "maximum": 65535}
 _path = {"type": "string", "pattern": PATH_, "description": "An absolute URL path, e.g. /healthz"}
 
-SCHEMA: dict = {
+BASE_SCHEMA: dict = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://kit.invalid/schemas/task.schema.json",
     "title": "kit task.md front matter",
@@ -84,12 +86,19 @@ SCHEMA: dict = {
                 },
             },
         },
-        **{key: section_schema(key) for key in OPTION_KEYS},
         "output": {"type": "string", "minLength": 1,
                    "description": "Output folder, relative to the project root. Default: kit-out"},
     },
 }
 
 
+@lru_cache(maxsize=1)
+def task_schema() -> dict:
+    """The whole schema: the base, then every family's section under its option key."""
+    schema = json.loads(json.dumps(BASE_SCHEMA))
+    schema["properties"].update(option_schemas())
+    return schema
+
+
 def schema_json() -> str:
-    return json.dumps(SCHEMA, indent=2, sort_keys=True) + "\n"
+    return json.dumps(task_schema(), indent=2, sort_keys=True) + "\n"

@@ -1,59 +1,14 @@
-"""The acceptance checklist: ten standard items plus the task's own criteria, each ticked
-only when every check behind it passed."""
+"""The acceptance checklist: the families' standard items plus the task's own criteria, each
+ticked only when every check behind it passed. The items and the wording-to-check rules are
+declared by the families (kit.core.family); this module only judges."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 
+from kit.core.family import Criterion
 from kit.evidence import Evidence
-
-STANDARD: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("Dockerfile and entrypoint lint clean (hadolint, shellcheck)", ("container.hadolint", "container.shellcheck")),
-    ("Dockerfile agrees with the service model (port, health path, numeric non-root USER, multi-stage)",
-     ("container.consistency",)),
-    ("The image builds with BuildKit", ("container.build",)),
-    ("The container runs as a non-root user", ("container.nonroot",)),
-    ("Docker's own health check reports the container healthy", ("container.healthy",)),
-    ("The health endpoint answers 200 and an invented path does not",
-     ("container.health_endpoint", "container.route_guard")),
-    ("The metrics endpoint serves Prometheus samples", ("container.metrics",)),
-    ("SIGTERM stops the server cleanly", ("container.shutdown",)),
-    ("compose.yaml is valid (compose-spec schema, docker compose config) and consistent",
-     ("compose.schema", "compose.config", "compose.consistency")),
-    ("The compose stack comes up healthy with its dependencies, and is removed without leftovers",
-     ("compose.up", "compose.health", "compose.cleanup")),
-    ("Kubernetes overlays build with kustomize and validate --strict against the target version and the two before",
-     ("kubernetes.kustomize.*", "kubernetes.validate.*")),
-    ("Kubernetes manifests pass checkov and fit together (selectors, ports, probes, references, restricted pods)",
-     ("kubernetes.checkov", "kubernetes.consistency")),
-    ("The image runs under the Deployment's own pod spec and passes its startup, readiness and liveness probes",
-     ("kubernetes.pod.*",)),
-    ("CI/CD pipelines pass actionlint, shellcheck on their run: scripts, their JSON schemas and checkov",
-     ("cicd.actionlint", "cicd.shellcheck", "cicd.schema.*", "cicd.checkov.*")),
-    ("Pipelines are hardened: actions pinned by commit SHA, least-privilege permissions, timeouts, "
-     "concurrency, no untrusted input in run:", ("cicd.rule.*",)),
-    ("Terraform is formatted, parses, passes checkov (skips with reasons) and kit's rules (pinned, "
-     "typed, locked remote state, no secrets)", ("iac.fmt", "iac.parse", "iac.checkov", "iac.rule.*")),
-    ("terraform validate passes on every root module and the shared module", ("iac.validate.*",)),
-)
-
-# criterion wording -> the checks that can prove it
-RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (r"kubernetes|\bpod\b|pod security|restricted", ("kubernetes.pod.*", "kubernetes.consistency")),
-    (r"\bci\b|ci/cd|pipeline|workflow|github actions|gitlab", ("cicd.rule.*", "cicd.checkov.*")),
-    (r"terraform|infrastructure as code|\biac\b", ("iac.fmt", "iac.checkov", "iac.rule.*")),
-    (r"non-?root|root user", ("container.nonroot",)),
-    (r"hadolint|lint", ("container.hadolint",)),
-    (r"sigterm|graceful|shut ?down", ("container.shutdown",)),
-    (r"metric|prometheus", ("container.metrics",)),
-    (r"secret|\.env\.example|placeholder|credential", ("compose.env_example", "compose.consistency")),
-    (r"(healthy|health).*(postgres|redis|depend|compose|stack)|(postgres|redis|compose|stack).*healthy",
-     ("compose.up", "compose.health")),
-    (r"health", ("container.healthy", "container.health_endpoint")),
-    (r"\bbuild", ("container.build",)),
-)
-METRIC = re.compile(r"`([a-zA-Z_:][a-zA-Z0-9_:]*_[a-zA-Z0-9_:]+)`")
-SIZE = re.compile(r"(?:image )?size\D{0,20}?(\d+)\s*(MB|MiB|GB)", re.I)
+from kit.families import families
 
 
 @dataclass(frozen=True)
@@ -92,48 +47,27 @@ def _judge(text: str, checks: tuple[str, ...], by_id: dict[str, Evidence]) -> It
 
 def standard_items(records: list[Evidence]) -> list[Item]:
     by_id = {r.check: r for r in records}
-    return [_judge(text, checks, by_id) for text, checks in STANDARD]
+    return [_judge(item.text, item.checks, by_id) for f in families().values() for item in f.checklist]
 
 
-def task_items(criteria: tuple[str, ...], records: list[Evidence]) -> list[Item]:
+def criteria() -> list[Criterion]:
+    """Every family's criterion rules, most specific first."""
+    return sorted((c for f in families().values() for c in f.criteria), key=lambda c: c.priority)
+
+
+def task_items(texts: tuple[str, ...], records: list[Evidence]) -> list[Item]:
     by_id = {r.check: r for r in records}
-    items = []
-    for text in criteria:
-        size = SIZE.search(text)
-        if size and "container.build" in by_id:
-            items.append(_size_item(text, size, by_id["container.build"]))
+    rules = criteria()
+    return [_task_item(text, rules, by_id) for text in texts]
+
+
+def _task_item(text: str, rules: list[Criterion], by_id: dict[str, Evidence]) -> Item:
+    for rule in rules:
+        match = re.search(rule.pattern, text, re.I)
+        if not match:
             continue
-        checks = next((c for pattern, c in RULES if re.search(pattern, text, re.I)), ())
-        metric_names = METRIC.findall(text)
-        if checks == ("container.metrics",) and metric_names and "container.metrics" in by_id:
-            items.append(_metrics_item(text, metric_names, by_id["container.metrics"]))
-        elif not checks:
-            items.append(Item(text, (), "review", "needs human review: no check can prove this"))
-        else:
-            items.append(_judge(text, checks, by_id))
-    return items
-
-
-def _size_item(text: str, match: re.Match, build: Evidence) -> Item:
-    limit = float(match.group(1)) * (1000 if match.group(2).upper() == "GB" else 1)
-    size = build.figures.get("size_mb")
-    if build.status != "passed" or size is None:
-        return Item(text, ("container.build",), "unproven", "the image did not build")
-    ok = size < limit
-    note = f"image {size} MB {'<' if ok else '>='} {limit:g} MB"
-    if "standins" in build.to_dict() and build.standins:
-        note += " (built on the local stand-in base; the official base differs in size)"
-    return Item(text, ("container.build",), "passed" if ok else "failed", note)
-
-
-def _metrics_item(text: str, names: list[str], metrics: Evidence) -> Item:
-    """A criterion that names metrics is met only when the scrape had each of them. The parser
-    reports counter families without their `_total` suffix."""
-    if metrics.status != "passed":
-        return Item(text, ("container.metrics",), "failed" if metrics.status == "failed" else "unproven",
-                    metrics.reason)
-    scraped = set(metrics.figures.get("names", []))
-    missing = [n for n in names if n not in scraped and n.removesuffix("_total") not in scraped]
-    if missing:
-        return Item(text, ("container.metrics",), "failed", f"not in the scrape: {', '.join(missing)}")
-    return Item(text, ("container.metrics",), "passed", f"scraped: {', '.join(names)}")
+        verdict = rule.judge(text, match, by_id) if rule.judge else None
+        if verdict is not None:
+            return Item(text, rule.checks, *verdict)
+        return _judge(text, rule.checks, by_id)
+    return Item(text, (), "review", "needs human review: no check can prove this")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from kit.evidence import Evidence, summarize
 from kit.fsutil import write_atomic
-from kit.spec import Spec
+from kit.model import Spec
 
 CONTEXT_FILE = Path(".claude/tasks/context_session_1.md")
 WORK_FILE = Path(".claude/work.md")
@@ -39,8 +39,6 @@ def write_zone_entry(spec: Spec, records: list[Evidence], files: dict[str, str],
                           f == "evidence.json" or f in files)
     nxt = (f"fix failing checks: {', '.join(failed)}" if failed else
            "review the criteria marked 'needs human review' in work.md")
-    if spec.reserved:
-        nxt += f"; not yet generated: {', '.join(spec.reserved)}"
     return "\n".join([
         f"## DevOps Architect - {today.isoformat()}",
         f"- Implemented: {', '.join(sorted(files))} for {spec.name}, generated from .claude/task.md.",

@@ -7,7 +7,7 @@ from pathlib import Path
 from kit.evidence import Evidence, short_figures, summarize
 from kit.families import families
 from kit.report.acceptance import Item, standard_items, task_items
-from kit.spec import Spec
+from kit.model import Spec
 
 SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
             "Integration Notes", "Acceptance Checklist")
@@ -59,8 +59,6 @@ def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
     out += [f"| `{_rel(spec, spec.output / rel)}` | {owners.get(rel, '')} |" for rel in sorted(files)]
     out += [f"| `{_rel(spec, spec.output / 'evidence.json')}` | every check's record |",
             f"| `{_rel(spec, spec.output / 'site')}/` | the published site |", ""]
-    if spec.reserved:
-        out += [f"Not generated yet (accepted in task.md, later releases): {', '.join(spec.reserved)}.", ""]
     return out
 
 

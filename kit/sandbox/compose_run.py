@@ -18,7 +18,7 @@ from kit.config import Settings, testcontainers_environment
 from kit.errors import SandboxError
 from kit.evidence import excerpt
 from kit.sandbox.engine import docker, run_labels
-from kit.spec import Spec
+from kit.model import Spec
 
 OVERRIDE = "compose.kit-sandbox.yaml"
 PROJECT_PREFIX = "kitsbx-"

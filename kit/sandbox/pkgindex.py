@@ -76,7 +76,7 @@ def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], bas
                 *build_requires(source), *extra, *wanted]
     prepare = "cp -r /src /tmp/src"
     if locked:   # the image installs exactly what uv.lock pins: download that, and uv itself
-        from kit.spec import UV_PIN
+        from kit.model import UV_PIN
         prepare += (f" && python3 -m pip install --quiet --target /tmp/uvpkg {shlex.quote(UV_PIN)}"
                     " && /tmp/uvpkg/bin/uv export --frozen --no-dev --no-emit-project --format requirements-txt"
                     " --directory /tmp/src -o /tmp/requirements.lock"

@@ -14,7 +14,7 @@ from kit.errors import SandboxError
 from kit.evidence import excerpt
 from kit.sandbox.engine import run_labels
 from kit.sandbox.health import HealthResult, wait_healthy
-from kit.spec import Spec
+from kit.model import Spec
 
 FAST_HEALTH = {"interval": 500_000_000, "timeout": 5_000_000_000, "retries": 3}
 NS = 1_000_000_000

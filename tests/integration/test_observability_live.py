@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from kit.pipeline import generate
+from kit.core.session import session
+from kit.families import render_all
+from kit.pipeline import generate, verify
 from kit.spec import load_spec
-from kit.verify.container import build_evidence
-from kit.verify.observability_live import sandbox_checks
-from kit.verify.session import session
+from kit.families.container.checks import build_evidence
 from tests.conftest import copy_example
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -18,9 +18,9 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 def live(project, out):
     spec = load_spec(project, out)
     generate(spec, out)
-    with session(spec, out) as ctx:
-        assert build_evidence(spec, ctx).passed
-        return {r.check: r for r in sandbox_checks(spec, ctx)}
+    with session(spec, out, render_all(spec)) as ctx:
+        assert build_evidence(spec, ctx).passed          # the image the live stack runs
+    return {r.check: r for r in verify(spec, ["observability"]) if r.check.startswith("observability.live")}
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,13 @@ import pytest
 import yaml
 
 from kit.families import render_all
-from kit.families.cicd import ACTIONS, render_cicd
-from kit.verify.cicd_consistency import consistency
+from kit.families.cicd.render import ACTIONS, render_cicd
+from kit.families.cicd.consistency import consistency
 from kit.render import write_files
 from kit.spec import load_spec
-from kit.verify import cicd as checks
-from kit.verify.context import VerifyContext
-from kit.verify.pipeline_rules import RULES
+from kit.families.cicd import checks
+from kit.core.context import VerifyContext
+from kit.families.cicd.rules import RULES
 
 CI = ".github/workflows/ci.yml"
 DEPLOY_ENV = ".github/workflows/deploy-environment.yml"
@@ -172,7 +172,7 @@ def test_broken_consistency_fails(rendered, example_spec, path, old, new, reason
 
 @pytest.mark.parametrize("cloud", ["gcp", "azure"])
 def test_deploy_credentials_for_every_cloud_pass(example_spec, cloud, tmp_path):
-    from kit.options.cloud import DEFAULT_INSTANCE, DEFAULT_REGION
+    from kit.families.iac.options import DEFAULT_INSTANCE, DEFAULT_REGION
     options = dict(example_spec.options)
     options["cloud"] = dataclasses.replace(example_spec.option("cloud"), provider=cloud, region=DEFAULT_REGION[cloud],
                                            instance_type=DEFAULT_INSTANCE[cloud])

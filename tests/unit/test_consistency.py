@@ -8,8 +8,8 @@ import pytest
 from kit.families import render_all
 from kit.spec import load_spec
 from kit.task_schema import schema_json
-from kit.verify import compose as compose_checks
-from kit.verify.container import consistency as dockerfile_consistency
+from kit.families.compose import checks as compose_checks
+from kit.families.container.checks import consistency as dockerfile_consistency
 from tests.conftest import ROOT
 
 
@@ -71,14 +71,24 @@ def test_published_schema_is_current():
     json.loads(schema_json())
 
 
-def test_every_family_has_template_notebook_docs_and_tests():
+def test_every_family_is_one_package_with_template_notebook_docs_and_tests():
+    """The real layout: kit/families/<name>/ is a package declaring FAMILY, its templates sit in
+    templates/<name>/<variant>/ with a manifest, and it has a notebook, a docs page and tests."""
+    from kit.core.family import Family
     from kit.families import families
+    packages = sorted(p.parent.name for p in (ROOT / "kit" / "families").glob("*/__init__.py"))
+    assert packages == sorted(families())
+    tests = "".join(p.read_text() for p in (ROOT / "tests").rglob("test_*.py"))
     for name, family in families().items():
+        assert isinstance(family, Family) and family.name == name
+        assert family.template.split("/")[0] == name, name
         assert (ROOT / "templates" / family.template / "manifest.yaml").is_file(), name
         assert (ROOT / "notebooks" / f"{family.notebook}.ipynb").is_file(), name
         assert (ROOT / "docs" / "families" / f"{name}.md").is_file(), name
-        assert (ROOT / "kit" / "verify" / f"{name}.py").is_file(), name
-        assert name in (ROOT / "tests" / "integration" / "test_run_example.py").read_text(), name
+        assert f"kit.families.{name}" in tests, f"no test imports kit.families.{name}"
+        assert family.static_checks, f"{name} declares no static check"
+        for check in family.static_checks + family.sandbox_checks:
+            assert callable(check) and check.__module__.startswith(f"kit.families.{name}."), check
 
 
 def test_quantities():

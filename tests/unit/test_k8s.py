@@ -9,13 +9,14 @@ import pytest
 import yaml
 
 from kit.cli import main
-from kit.families.kubernetes import render_kubernetes
+from kit.families.kubernetes.render import render_kubernetes
 from kit.pipeline import generate
-from kit.sandbox.pod import translate
+from kit.families.kubernetes.pod import translate
 from kit.spec import load_spec
-from kit.verify.k8s_rules import consistency_problems
-from kit.verify.kubernetes import static_checks, validate
-from kit.verify.session import session
+from kit.families.kubernetes.rules import consistency_problems
+from kit.core.k8s import build_overlay
+from kit.families.kubernetes.checks import validate
+from kit.pipeline import verify
 from tests.conftest import EXAMPLE, write_task
 
 GOOD = "service:\n  name: mini\n  source: src\n"
@@ -56,8 +57,7 @@ def test_overlays_differ_where_they_should(built):
 
 def test_static_checks_pass_on_the_example(built):
     spec, out, _objects = built
-    with session(spec, out) as ctx:
-        records = {r.check: r for r in static_checks(spec, ctx)}
+    records = {r.check: r for r in verify(spec, ["kubernetes"], sandbox=False)}
     failed = {k: (r.reason, r.log[:500]) for k, r in records.items() if not r.passed}
     assert failed == {}
     assert set(records) >= {"kubernetes.kustomize.dev", "kubernetes.kustomize.prod", "kubernetes.checkov",
@@ -79,7 +79,7 @@ def test_strict_validation_fails_unknown_fields_and_undeclared_kinds(built):
 
 
 def test_checkov_fails_an_unhardened_pod(built, tmp_path):
-    from kit.verify.checkov import run_checkov
+    from kit.core.checkov import run_checkov
     dev = copy.deepcopy(objects := built[2]["dev"])
     container = _find(dev, "Deployment", "shop-api")["spec"]["template"]["spec"]["containers"][0]
     del container["securityContext"]
@@ -242,8 +242,7 @@ def test_extras_pass_every_static_check(minimal):
                "  cronjobs: [{name: cleanup, schedule: \"@daily\", command: [python, -c, pass]}]\n")
     spec = load_spec(minimal)
     generate(spec)
-    with session(spec) as ctx:
-        records = static_checks(spec, ctx)
+    records = verify(spec, ["kubernetes"], sandbox=False)
     assert {r.check: r.reason for r in records if not r.passed} == {}
     assert all(r.figures.get("crd_kinds_not_validated") == [] for r in records if ".validate." in r.check)
 
@@ -253,9 +252,8 @@ def test_canary_and_blue_green_need_no_crd_and_pass_every_check(minimal, strateg
     write_task(minimal, GOOD + f"kubernetes:\n  strategy: {strategy}\n")
     spec = load_spec(minimal)
     generate(spec)
-    with session(spec) as ctx:
-        records = static_checks(spec, ctx)
-        prod = ctx.facts["k8s_objects"]["prod"]
+    records = verify(spec, ["kubernetes"], sandbox=False)
+    prod = build_overlay(spec.output, "prod")[1]
     assert {r.check: r.reason for r in records if not r.passed} == {}
     deployments = {o["metadata"]["name"]: o for o in prod if o["kind"] == "Deployment"}
     service = _find(prod, "Service", "mini")["spec"]["selector"]
@@ -298,9 +296,8 @@ def test_liveness_can_leave_the_dependencies_out(minimal, liveness, handler):
                f"kubernetes:\n  liveness: \"{liveness}\"\n")
     spec = load_spec(minimal)
     generate(spec)
-    with session(spec) as ctx:
-        records = static_checks(spec, ctx)
-        dev = ctx.facts["k8s_objects"]["dev"]
+    records = verify(spec, ["kubernetes"], sandbox=False)
+    dev = build_overlay(spec.output, "dev")[1]
     assert {r.check: r.reason for r in records if not r.passed} == {}
     container = _find(dev, "Deployment", "mini")["spec"]["template"]["spec"]["containers"][0]
     assert {k: v for k, v in container["livenessProbe"].items() if k in ("httpGet", "tcpSocket")} == handler
@@ -320,7 +317,7 @@ def test_readme_warns_when_liveness_checks_the_dependencies(built):
 
 
 def test_checkov_fails_a_skip_without_a_reason(built, tmp_path):
-    from kit.verify.checkov import run_checkov
+    from kit.core.checkov import run_checkov
     dev = copy.deepcopy(built[2]["dev"])
     annotations = _find(dev, "Deployment", "shop-api")["metadata"]["annotations"]
     annotations["checkov.io/skip1"] = "CKV_K8S_43"

@@ -10,14 +10,14 @@ import yaml
 
 from kit.cli import main
 from kit.families import render_all
-from kit.families.observability import render_observability
-from kit.monitoring.promql import metric_names
-from kit.monitoring.rules import burn_factor
+from kit.families.observability.render import render_observability
+from kit.families.observability.promql import metric_names
+from kit.families.observability.promrules import burn_factor
 from kit.render import write_files
 from kit.spec import load_spec
-from kit.verify import observability as obs
-from kit.verify.context import VerifyContext
-from kit.verify.observability_crd import validate_crd_object
+from kit.families.observability import checks as obs
+from kit.core.context import VerifyContext
+from kit.families.observability.crd import validate_crd_object
 from tests.conftest import write_task
 
 GOOD_SERVICE = "service:\n  name: mini\n  source: src\n"
@@ -124,7 +124,7 @@ def _check(spec, ctx, check):
     ("monitoring/otel-collector.yaml", "endpoint: 0.0.0.0:4318", "endpoint: 0.0.0.0:4319", "observability.otel_collector",
      "OTLP http does not listen on 4318"),
     ("monitoring/compose.monitoring.yaml", '"http://otel-collector:4318"', '"http://collector:4318"',
-     "observability.compose_consistency", "differ from kit/otel.py::otel_env"),
+     "observability.compose_consistency", "differ from kit/core/otel.py::otel_env"),
     ("monitoring/compose.monitoring.yaml", '"127.0.0.1:${GRAFANA_PORT:-3000}:3000"', '"3000:3000"',
      "observability.compose_consistency", "grafana publishes 3000:3000 beyond 127.0.0.1"),
     ("monitoring/compose.monitoring.yaml", "./monitoring/rules:", "./monitoring/rule:",
@@ -204,7 +204,7 @@ def test_bad_slo_input(minimal, capsys, front, expected):
 
 
 def test_sandbox_copy_shortens_for_and_intervals(spec, ctx, tmp_path):
-    from kit.verify.observability_live import sandbox_config
+    from kit.families.observability.live import sandbox_config
     ctx.staged = tmp_path / "staged"
     ctx.staged.mkdir()
     folder = sandbox_config(ctx)

@@ -10,7 +10,7 @@ from kit.errors import RenderError
 from kit.families import render_all
 from kit.render import render_variant
 from kit.spec import load_spec
-from kit.verify.dockerfile import dockerfile_facts
+from kit.families.container.dockerfile import dockerfile_facts
 from tests.conftest import write_task
 
 

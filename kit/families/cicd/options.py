@@ -1,0 +1,69 @@
+"""The `ci` task section: which CI system(s) kit writes pipelines for, and how they test."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from kit.errors import TaskError
+
+if TYPE_CHECKING:
+    from kit.model import Spec
+    from kit.task import TaskDoc
+
+PROVIDERS = {"github": ("github",), "gitlab": ("gitlab",), "both": ("github", "gitlab")}
+BRANCH = r"^[A-Za-z0-9._/-]+$"
+
+SCHEMA: dict = {
+    "type": "object",
+    "additionalProperties": False,
+    "description": "CI/CD pipelines (.github/workflows/, .gitlab-ci.yml). Every key is optional.",
+    "properties": {
+        "provider": {"enum": sorted(PROVIDERS),
+                     "description": "which CI system to write pipelines for: github, gitlab or both "
+                                    "(default github)"},
+        "default_branch": {"type": "string", "pattern": BRANCH, "maxLength": 100,
+                           "description": "the branch that pushes images and deploys (default main)"},
+        "python": {"type": "string", "pattern": r"^3\.(9|10|11|12|13)$",
+                   "description": "Python version the lint and test jobs use (default: the service's)"},
+        "lint": {"type": "string", "minLength": 1,
+                 "description": "the lint command, run in the service's source folder "
+                                "(default: ruff check .)"},
+        "test": {"type": "string", "minLength": 1,
+                 "description": "the test command, run in the service's source folder "
+                                "(default: python -m pytest -q, skipped when no tests exist)"},
+        "environments": {"type": "array", "minItems": 1, "uniqueItems": True,
+                         "items": {"enum": ["staging", "prod"]},
+                         "description": "deploy environments in promotion order (default [staging, prod])"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class CiOptions:
+    provider: str
+    providers: tuple[str, ...]
+    default_branch: str
+    python: str
+    lint: str
+    test: str
+    environments: tuple[str, ...]
+
+
+def parse(doc: "TaskDoc", spec: "Spec") -> CiOptions:
+    raw = doc.data.get("ci") or {}
+    if not isinstance(raw, dict):
+        raise TaskError("must be a mapping, e.g. {provider: github}", file=str(doc.path),
+                        line=doc.line("ci"), field="ci")
+    provider = raw.get("provider", "github")
+    if provider not in PROVIDERS:
+        raise TaskError(f"unknown CI provider {provider!r}; valid values: {', '.join(sorted(PROVIDERS))}",
+                        file=str(doc.path), line=doc.line("ci", "provider"), field="ci.provider")
+    envs = tuple(raw.get("environments", ("staging", "prod")))
+    if envs != tuple(e for e in ("staging", "prod") if e in envs):
+        raise TaskError(f"environments {list(envs)} are not in promotion order", file=str(doc.path),
+                        line=doc.line("ci", "environments"), field="ci.environments",
+                        hint="write staging before prod")
+    return CiOptions(provider=provider, providers=PROVIDERS[provider],
+                     default_branch=raw.get("default_branch", "main"),
+                     python=raw.get("python", spec.python), lint=raw.get("lint", "ruff check ."),
+                     test=raw.get("test", "python -m pytest -q"), environments=envs)

@@ -1,0 +1,96 @@
+"""CI/CD family: GitHub Actions workflows and/or a GitLab pipeline, chosen by ci.provider.
+
+Every third-party action is pinned to a full commit SHA with its release in a comment. The SHAs
+were looked up in public workflows that pin them (a code search for "<owner>/<action>@<sha>"
+found each one pinned, with the same release comment, in several unrelated repositories)."""
+from __future__ import annotations
+
+from kit.render import render_variant
+from kit.model import Spec
+
+# action -> (commit SHA, release tag)
+ACTIONS: dict[str, tuple[str, str]] = {
+    "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
+    "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
+    "docker/setup-buildx-action": ("b5ca514318bd6ebac0fb2aedd5d36ec1b5c232a2", "v3.10.0"),
+    "docker/login-action": ("74a5d142397b4f367a81961eba4e8cd7edddf772", "v3.4.0"),
+    "docker/metadata-action": ("902fa8ec7d6ecbf8d84d538b9b233a880e428804", "v5.7.0"),
+    "docker/build-push-action": ("263435318d21b8e681c14492fe198d362a7d2c83", "v6.18.0"),
+    "hadolint/hadolint-action": ("54c9adbab1582c2ef04b2016b760714a4bfde3cf", "v3.1.0"),
+    # >= 0.35.0: GHSA-69fq-xp46-6x23 (tags before 0.35.0 were force-pushed to malicious commits)
+    "aquasecurity/trivy-action": ("57a97c7e7821a5776cebc9bb87c984fa69cba8f1", "0.35.0"),
+    "sigstore/cosign-installer": ("d7d6bc7722e3daa8354c50bcb52f4837da5e9b6a", "v3.8.1"),
+    "aws-actions/configure-aws-credentials": ("e3dd6a429d7300a6a4c196c26e071d42e0343502", "v4.0.2"),
+    "google-github-actions/auth": ("71f986410dfbc7added4569d411d040a91dc6935", "v2.1.8"),
+    "azure/login": ("a457da9ea143d694b1b9c7c869ebb04ebe844ef5", "v2.3.0"),
+}
+# tools the jobs install or run, pinned
+TOOLS = {"ruff": "0.8.6", "pytest": "8.3.4", "hadolint": "v2.12.0", "trivy": "0.58.1",
+         "cosign": "v2.4.1", "kustomize": "v5.4.3", "kubectl": "1.31", "python_image": "3.12-slim-bookworm"}
+# GitHub environment name -> the Kustomize overlay it deploys
+OVERLAYS = {"staging": "staging", "production": "prod"}
+VARIANTS = {"github": "github", "gitlab": "gitlab"}
+
+
+def pinned(action: str) -> str:
+    sha, tag = ACTIONS[action]
+    return f"{action}@{sha} # {tag}"
+
+
+def has_tests(spec: Spec) -> bool:
+    src = spec.source
+    return (src / "tests").is_dir() or any(src.glob("test_*.py")) or any(src.glob("*_test.py"))
+
+
+def _commands(spec: Spec, ci) -> dict[str, str]:
+    install = (f"python -m pip install -r {spec.requirements_file}" if spec.requirements_file.endswith(".txt")
+               else "python -m pip install .")
+    test = ci.test if ci.test != "python -m pytest -q" or has_tests(spec) else "python -m compileall -q ."
+    return {"install": install, "lint": ci.lint, "test": test}
+
+
+def _namespace(spec: Spec) -> str:
+    """The Kubernetes overlays' namespace prefix (kubernetes.namespace, default the service name)."""
+    k8s = spec.options.get("kubernetes")
+    return getattr(k8s, "namespace", spec.name)
+
+
+def context(spec: Spec) -> dict:
+    ci, cloud = spec.option("ci"), spec.option("cloud")
+    overlays = {env: overlay for env, overlay in OVERLAYS.items() if overlay in ci.environments}
+    return {
+        "name": spec.name, "image": spec.image, "registry": spec.image.split("/")[0],
+        "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),
+        "no_tests": not has_tests(spec) and ci.test == "python -m pytest -q",
+        "requirements": spec.requirements_file or "pyproject.toml",
+        "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
+        "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,
+    }
+
+
+def render_cicd(spec: Spec) -> dict[str, str]:
+    ctx = context(spec)
+    files: dict[str, str] = {}
+    for provider in spec.option("ci").providers:
+        files.update(render_variant("cicd", VARIANTS[provider], ctx))
+    return files
+
+
+def work_notes(spec: Spec) -> list[str]:
+    ci, cloud = spec.option("ci"), spec.option("cloud")
+    systems = " and ".join({"github": "GitHub Actions", "gitlab": "GitLab CI"}[p] for p in ci.providers)
+    return [
+        f"- {systems}: lint (`{ci.lint}`), test, hadolint, buildx build with cache, Trivy scan and CycloneDX "
+        f"SBOM on every change; on `{ci.default_branch}` and `v*` tags also push to `{spec.image}` and sign "
+        "keyless with cosign.",
+        f"- Deploy: {' then '.join(OVERLAYS_BY_ENV.get(e, e) for e in ci.environments)} (production on `v*` tags) through protected "
+        f"environments, the image pinned by digest with `kustomize edit set image`; {cloud.provider} "
+        "credentials by OIDC federation (GitHub) or the GitLab agent, never a stored key.",
+        f"- Waits for the rollout of `deployment/{spec.name}` in `{_namespace(spec)}-<overlay>`.",
+        "- Every action pinned to a commit SHA with its release in a comment; `permissions: {}` at the top, "
+        "per-job least privilege; timeouts, concurrency, no expression inside `run:`.",
+    ]
+
+
+OVERLAYS_BY_ENV = {overlay: env for env, overlay in OVERLAYS.items()}

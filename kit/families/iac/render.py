@@ -1,0 +1,76 @@
+"""IaC family: Terraform for the task's cloud (cloud.provider): a bootstrap for the remote
+state, a shared platform module (registry, network, managed Kubernetes, node pool) and one root
+module per environment. Every cloud has the same shape; only the resources differ."""
+from __future__ import annotations
+
+import re
+
+from kit.render import render_variant
+from kit.model import Spec
+
+TERRAFORM = ">= 1.10.0, < 2.0.0"
+# cloud -> pinned providers and community modules (roots pin exact, the shared module a range)
+VERSIONS: dict[str, dict[str, str]] = {
+    "aws": {"terraform": TERRAFORM, "aws": "5.80.0", "aws_range": ">= 5.80.0, < 6.0.0",
+            "vpc_module": "5.17.0", "eks_module": "20.31.6", "iam_module": "5.44.0"},
+    "gcp": {"terraform": TERRAFORM, "google": "6.14.1", "google_range": ">= 6.14.1, < 7.0.0",
+            "network_module": "10.0.0", "gke_module": "35.0.1"},
+    "azure": {"terraform": TERRAFORM, "azurerm": "3.117.0", "azurerm_range": ">= 3.117.0, < 4.0.0",
+              "aks_module": "9.1.0"},
+}
+
+# the state store's name as each cloud accepts it (Azure storage accounts take no '-')
+STATE_NAME = {"aws": str, "gcp": str, "azure": lambda name: name.replace("-", "")}
+
+
+# the GitHub environment that deploys each Terraform environment (ci's OVERLAYS, reversed)
+GITHUB_ENVIRONMENT = {"prod": "production"}
+GHCR = re.compile(r"^ghcr\.io/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
+
+
+def github_repository(image: str) -> str:
+    """owner/name when the image is ghcr.io/OWNER/NAME, else "" (the variable must be set)."""
+    match = GHCR.match(image)
+    return f"{match[1]}/{match[2]}" if match else ""
+
+
+def registry_environment(environments: list[str]) -> str:
+    """The one environment that creates the account's registry: prod when there is one."""
+    return "prod" if "prod" in environments else environments[-1]
+
+
+def context(spec: Spec) -> dict:
+    cloud = spec.option("cloud")
+    envs = list(cloud.environments)
+    return {"github_repository": github_repository(spec.image), "registry_environment": registry_environment(envs),
+            "github_environments": {e: GITHUB_ENVIRONMENT.get(e, e) for e in envs},
+            "name": spec.name, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
+            "kubernetes_version": cloud.kubernetes_version, "instance_type": cloud.instance_type,
+            "min_nodes": cloud.min_nodes, "max_nodes": cloud.max_nodes,
+            "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket),
+            "environments": list(cloud.environments), "versions": VERSIONS[cloud.provider]}
+
+
+def render_iac(spec: Spec) -> dict[str, str]:
+    ctx = context(spec)
+    files = render_variant("iac", ctx["cloud"], ctx)
+    shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments")}
+    for env in ctx["environments"]:
+        env_files = render_variant("iac", f"{ctx['cloud']}/environment",
+                                   {**shared, "environment": env, "github_environment": ctx["github_environments"][env]})
+        files.update({f"terraform/environments/{env}/{rel}": text for rel, text in env_files.items()})
+    return files
+
+
+def work_notes(spec: Spec) -> list[str]:
+    cloud = spec.option("cloud")
+    versions = VERSIONS[cloud.provider]
+    return [
+        f"- Terraform for {cloud.provider} ({cloud.region}): `terraform/bootstrap` (the locked remote state, "
+        f"`{STATE_NAME[cloud.provider](cloud.state_bucket)}`), `terraform/modules/platform` (registry, network, "
+        f"Kubernetes {cloud.kubernetes_version} with a {cloud.instance_type} node pool of {cloud.min_nodes}-"
+        f"{cloud.max_nodes}) and one root module per environment: {', '.join(cloud.environments)}.",
+        "- Pinned: " + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.endswith("_range")) + ".",
+        "- No credentials in the code; set `api_allowed_cidrs` in each environment's terraform.tfvars. "
+        "`terraform validate` needs the providers, which cannot be downloaded here: see its evidence.",
+    ]

@@ -1,0 +1,37 @@
+"""Kubernetes family: a Kustomize base and dev/staging/prod overlays; kustomize, kubernetes-validate
+--strict, checkov, cross-object rules, and the image run under the Deployment's pod spec (the
+pod sandbox: Docker running the pod spec, an emulation, not a kubelet)."""
+from __future__ import annotations
+
+from kit.core.checkov import checkov_tool
+from kit.core.family import ChecklistItem, Criterion, Family, Option, Tool
+from kit.core.tools import version_probe
+from kit.families.kubernetes import checks, options, podsandbox
+from kit.families.kubernetes.render import render_kubernetes, work_notes
+
+FAMILY = Family(
+    name="kubernetes", title="Kubernetes manifests", notebook="30_kubernetes", template="kubernetes/base",
+    render=render_kubernetes, option=Option("kubernetes", options.SCHEMA, options.parse),
+    static_checks=(checks.static_checks,), sandbox_checks=(podsandbox.sandbox_checks,),
+    needs=("container",),
+    checklist=(
+        ChecklistItem("Kubernetes overlays build with kustomize and validate --strict against the target "
+                      "version and the two before", ("kubernetes.kustomize.*", "kubernetes.validate.*")),
+        ChecklistItem("Kubernetes manifests pass checkov and fit together (selectors, ports, probes, "
+                      "references, restricted pods)", ("kubernetes.checkov", "kubernetes.consistency")),
+        ChecklistItem("The image runs under the Deployment's own pod spec and passes its startup, readiness "
+                      "and liveness probes", ("kubernetes.pod.*",)),
+    ),
+    criteria=(
+        Criterion(r"kubernetes|\bpod\b|pod security|restricted", ("kubernetes.pod.*", "kubernetes.consistency"), 10),
+    ),
+    tools=(
+        Tool("kubectl (kustomize)", version_probe(["kubectl", "version", "--client"]),
+             "bash scripts/setup.sh installs kubectl from Debian trixie's package"),
+        Tool("kubernetes-validate", version_probe(["kubernetes-validate", "--version"]),
+             "pip install 'kubernetes-validate>=1.37,<1.38' into kit's venv (or bash scripts/setup.sh)"),
+        checkov_tool(),
+    ),
+    highlights=("k8s/base/deployment.yaml", "k8s/base/networkpolicy.yaml", "k8s/overlays/prod/kustomization.yaml"),
+    work_notes=work_notes,
+)

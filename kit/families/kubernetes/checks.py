@@ -1,0 +1,80 @@
+"""Kubernetes checks: kustomize builds every overlay, kubernetes-validate --strict against the
+task's version and the two before, checkov's Kubernetes policies, and cross-file consistency."""
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from kit.evidence import Evidence, excerpt
+from kit.model import Spec
+from kit.core.checkov import run_checkov
+from kit.core.k8s import OVERLAYS, build_overlay
+from kit.core.context import VerifyContext
+from kit.families.kubernetes.rules import consistency_problems
+
+
+
+def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
+    k = spec.option("kubernetes")
+    records, built = [], {}
+    for env in OVERLAYS:
+        record, objects = build_overlay(ctx.deliverables, env)
+        records.append(record)
+        if record.passed:
+            built[env] = objects
+    ctx.facts["k8s_objects"] = built
+    if not built:
+        return records
+    records += [validate(built, ver, k.crd_kinds) for ver in k.versions]
+    with tempfile.TemporaryDirectory(prefix="kit-k8s-") as tmp:
+        for env, objects in built.items():
+            (Path(tmp) / f"{env}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))
+        records.append(run_checkov("kubernetes.checkov", "k8s/", "checkov finds no failing Kubernetes policy "
+                                   "in any overlay", Path(tmp), "kubernetes"))
+    records.append(consistency(spec, ctx, built))
+    return records
+
+
+def validate(built: dict[str, list[dict]], version: str, crd_kinds: tuple[str, ...]) -> Evidence:
+    """Every object of every overlay against the API schemas of one Kubernetes version, strict
+    (unknown fields fail). A kind with no schema fails unless it is a CRD kind the task declared."""
+    import kubernetes_validate as kv
+    from kubernetes_validate.utils import SchemaNotFoundError, ValidationError
+    start, problems, crds, count = time.monotonic(), [], set(), 0
+    for env, objects in built.items():
+        for obj in objects:
+            count += 1
+            where = f"{env}: {obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+            try:
+                kv.validate(obj, f"{version}.0", strict=True)
+            except SchemaNotFoundError:
+                if obj.get("kind") in crd_kinds:
+                    crds.add(f"{obj['kind']} ({obj.get('apiVersion')})")
+                else:
+                    problems.append(f"{where}: no schema for {obj.get('apiVersion')} {obj.get('kind')}")
+            except ValidationError as exc:
+                problems.append(f"{where}: {exc.message} at {'.'.join(map(str, exc.path)) or '(root)'}")
+    return Evidence(f"kubernetes.validate.{version}", "k8s/",
+                    f"every object of every overlay validates against Kubernetes {version} (--strict)",
+                    "failed" if problems else "passed", tool=f"kubernetes-validate {kv.__version__}",
+                    command=f"kubernetes_validate.validate(obj, '{version}.0', strict=True)",
+                    duration_s=round(time.monotonic() - start, 3),
+                    reason=f"{len(problems)} object(s) invalid" if problems else "",
+                    figures={"objects": count, "invalid": len(problems),
+                             "crd_kinds_not_validated": sorted(crds)},
+                    log="\n".join(problems[:40]))
+
+
+def consistency(spec: Spec, ctx: VerifyContext, built: dict[str, list[dict]]) -> Evidence:
+    problems = []
+    for env, objects in built.items():
+        problems += [f"{env}: {p}" for p in consistency_problems(spec, objects, ctx.files["Dockerfile"])]
+    return Evidence("kubernetes.consistency", "k8s/",
+                    "selectors match the pod labels; ports, probe path and Ingress backends agree "
+                    "with the Service and the Dockerfile; every pod meets the restricted standard",
+                    "failed" if problems else "passed", tool="kit", reason="; ".join(problems[:5]),
+                    figures={"overlays": len(built), "problems": len(problems)}, log="\n".join(problems[:40]))

@@ -1,0 +1,175 @@
+"""Kubernetes family: a Kustomize base and dev/staging/prod overlays, rendered from the Spec."""
+from __future__ import annotations
+
+from kit.core.otel import otel_env
+from kit.render import render_variant
+from kit.model import Dependency, Spec
+
+PRE_STOP_S = 5           # endpoints removal reaches the proxies while the pod still serves
+SERVER_GRACE_S = 8       # the server's own graceful timeout (gunicorn/uvicorn, see kit/spec.py)
+DEP_CPU_M, DEP_MEMORY_MI = (250, 1000), (256, 512)     # requests, limits of one dependency pod
+
+DIGEST_SKIP = ("CKV_K8S_43", "the image is pinned by digest at deploy time: the pipeline runs "
+                             "kustomize edit set image NAME@sha256:DIGEST before kubectl apply")
+DEP_DIGEST_SKIP = ("CKV_K8S_43", "an official image by tag: kit has no registry access to resolve its digest; "
+                                 "pin it (image@sha256:...) when you mirror it to your registry")
+DEP_UID_SKIP = ("CKV_K8S_40", "the official image's own user (999) owns its data directory; "
+                              "it still runs as non-root with every capability dropped")
+# the postgres and redis images: what a hardened pod of each needs
+DEP_RUNTIME = {
+    "postgres": {"uid": 999, "writable": ["/var/run/postgresql", "/tmp"], "component": "database"},
+    "redis": {"uid": 999, "writable": ["/tmp"], "component": "cache"},
+}
+
+
+def millicores(cores: float) -> str:
+    return f"{round(cores * 1000)}m"
+
+
+def mebibytes(size: int) -> str:
+    return f"{size // 2**20}Mi" if size % 2**20 == 0 else str(size)
+
+
+def app_resources(cpu: float, memory: int) -> dict:
+    return {"requests": {"cpu": millicores(cpu / 2), "memory": mebibytes(memory)},
+            "limits": {"cpu": millicores(cpu), "memory": mebibytes(memory)}}
+
+
+def quota(spec: Spec, env, deps: int) -> dict[str, str]:
+    """Room for the HPA's maximum, one surge pod, a canary or idle slot, the dependencies and one
+    run of each CronJob."""
+    k = spec.option("kubernetes")
+    slots = 0 if k.strategy == "rolling" else 1          # the canary or the idle blue-green slot
+    pods = env.max_replicas + 1 + len(k.cronjobs) + slots
+    return {"pods": str(pods + deps),
+            "requests.cpu": f"{round(pods * env.cpu * 500) + deps * DEP_CPU_M[0]}m",
+            "requests.memory": f"{pods * env.memory // 2**20 + deps * DEP_MEMORY_MI[0]}Mi",
+            "limits.cpu": f"{round(pods * env.cpu * 1000) + deps * DEP_CPU_M[1]}m",
+            "limits.memory": f"{pods * env.memory // 2**20 + deps * DEP_MEMORY_MI[1]}Mi",
+            "persistentvolumeclaims": str(deps)}
+
+
+def pod_labels(spec: Spec) -> dict[str, str]:
+    return {"app.kubernetes.io/name": spec.name, "app.kubernetes.io/instance": spec.name,
+            "app.kubernetes.io/component": "server", "app.kubernetes.io/part-of": spec.name,
+            "app.kubernetes.io/managed-by": "kit"}
+
+
+def selector(name: str) -> dict[str, str]:
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": name}
+
+
+def probe(spec: Spec) -> dict:
+    if spec.health_path:
+        return {"httpGet": {"path": spec.health_path, "port": "http"}}
+    return {"tcpSocket": {"port": "http"}}
+
+
+def liveness_probe(spec: Spec) -> dict:
+    """kubernetes.liveness: a path that does not check dependencies, tcp, or (default) the health probe."""
+    chosen = spec.option("kubernetes").liveness
+    if chosen == "tcp":
+        return {"tcpSocket": {"port": "http"}}
+    if chosen:
+        return {"httpGet": {"path": chosen, "port": "http"}}
+    return probe(spec)
+
+
+def config_env(spec: Spec, environment: str) -> list[tuple[str, str]]:
+    k = spec.option("kubernetes")
+    merged = dict(spec.all_env())
+    merged.update(otel_env(spec, f"otel-collector.{k.monitoring_namespace}.svc.cluster.local", environment))
+    return sorted(merged.items())
+
+
+def in_cluster_dep(spec: Spec, dep: Dependency) -> dict:
+    runtime = DEP_RUNTIME[dep.kind]
+    env = list(dep.env)
+    if dep.kind == "postgres":
+        env.append(("PGDATA", f"{dep.data_path}/pgdata"))   # the volume's root holds lost+found
+        settings = dict(dep.env)
+        check = ["pg_isready", "-h", "127.0.0.1", "-U", settings["POSTGRES_USER"], "-d", settings["POSTGRES_DB"]]
+    else:
+        check = ["redis-cli", "ping"]
+    return {"name": dep.name, "kind": dep.kind, "image": dep.image, "port": dep.port,
+            "selector": selector(dep.name), "uid": runtime["uid"], "writable": runtime["writable"],
+            "labels": {**selector(dep.name), "app.kubernetes.io/component": runtime["component"],
+                       "app.kubernetes.io/part-of": spec.name, "app.kubernetes.io/managed-by": "kit"},
+            "env": sorted(env), "secret": dep.secret, "data_path": dep.data_path, "probe": check,
+            "command": list(dep.command), "storage": "1Gi", "skips": [DEP_DIGEST_SKIP, DEP_UID_SKIP]}
+
+
+TRACK, SLOT = "kit.dev/track", "kit.dev/slot"
+
+
+def rollout(spec: Spec) -> dict:
+    """The Deployments and Service selectors of the task's strategy; no CRD needed for any."""
+    name, strategy = spec.name, spec.option("kubernetes").strategy
+    main = {"name": name, "image": name, "main": True, "extra": {}, "note": ""}
+    if strategy == "canary":
+        note = ("# Canary, no CRD needed: one pod behind the same Service takes about 1/(replicas+1) of the\n"
+                f"# traffic. Try a release: kustomize edit set image {name}-canary=IMAGE:TAG; promote by\n"
+                f"# setting {name}=IMAGE:TAG; roll back by setting the canary's image back.")
+        return {"slots": [{**main, "extra": {TRACK: "stable"}},
+                          {"name": f"{name}-canary", "image": f"{name}-canary", "main": False,
+                           "extra": {TRACK: "canary"}, "note": note}], "live": {}, "preview": {}}
+    if strategy == "blue-green":
+        note = ("# Blue-green, no CRD needed: the idle slot runs beside the live one. The Service selects the\n"
+                f"# live slot and {name}-preview the idle one. Deploy to the idle slot (kustomize edit set image\n"
+                f"# {name}-green=IMAGE:TAG), test through {name}-preview, then switch:\n"
+                f"#   kubectl -n NS patch service {name} -p '{{\"spec\":{{\"selector\":{{\"{SLOT}\":\"green\"}}}}}}'")
+        return {"slots": [{**main, "extra": {SLOT: "blue"}},
+                          {"name": f"{name}-green", "image": f"{name}-green", "main": False,
+                           "extra": {SLOT: "green"}, "note": note}],
+                "live": {SLOT: "blue"}, "preview": {SLOT: "green"}}
+    return {"slots": [main], "live": {}, "preview": {}}
+
+
+def render_kubernetes(spec: Spec) -> dict[str, str]:
+    k = spec.option("kubernetes")
+    managed = dict(k.managed)
+    deps = [in_cluster_dep(spec, d) for d in spec.dependencies if d.name not in managed]
+    prod = k.env("prod")
+    files = render_variant("kubernetes", "base", {
+        "name": spec.name, "k": k, "labels": pod_labels(spec), "selector": selector(spec.name),
+        "port": spec.port, "metrics_port": spec.metrics_port, "metrics_path": spec.metrics_path,
+        "probe": probe(spec), "liveness": liveness_probe(spec), "uid": spec.uid, "resources": app_resources(spec.cpu, spec.memory),
+        "config": config_env(spec, "base"), "secrets": list(spec.secrets), "secret_name": f"{spec.name}-secrets",
+        "deps": deps, "managed": [(d.name, managed[d.name], d.port) for d in spec.dependencies if d.name in managed],
+        "grace": PRE_STOP_S + SERVER_GRACE_S + 2, "pre_stop": PRE_STOP_S,
+        "quota": quota(spec, prod, len(deps)), "skips": {"Deployment": [DIGEST_SKIP]}, **rollout(spec),
+    })
+    files = {path: text for path, text in files.items() if text.strip()}
+    for env in k.environments:
+        overlay = render_variant("kubernetes", "overlay", {
+            "name": spec.name, "image": spec.image, "env": env, "namespace": f"{k.namespace}-{env.name}",
+            "resources": app_resources(env.cpu, env.memory), "quota": quota(spec, env, len(deps)),
+            "images": [slot["image"] for slot in rollout(spec)["slots"]],
+            "config": [kv for kv in config_env(spec, env.name) if kv[0] == "OTEL_RESOURCE_ATTRIBUTES"],
+        })
+        files.update({f"k8s/overlays/{env.name}/{path}": text for path, text in overlay.items()})
+    return files
+
+
+def work_notes(spec: Spec) -> list[str]:
+    k = spec.option("kubernetes")
+    envs = "; ".join(f"{e.name}: {e.replicas} replicas (HPA {e.min_replicas}-{e.max_replicas}), `{e.host}`, "
+                     f"tag `{e.tag}`" for e in k.environments)
+    managed = dict(k.managed)
+    deps = ", ".join(f"`{d.name}` ({'managed: ' + managed[d.name] if d.name in managed else 'StatefulSet'})"
+                     for d in spec.dependencies) or "none"
+    return [
+        f"- Kustomize base `k8s/base` and overlays for {envs}. Target Kubernetes {k.version}; validated "
+        f"against {', '.join(k.versions)}.",
+        "- Pods meet the restricted Pod Security Standard (enforced by the namespace label): numeric non-root "
+        "user, read-only root with an `emptyDir` at `/tmp`, no privilege escalation, ALL capabilities dropped, "
+        "RuntimeDefault seccomp, no service account token.",
+        f"- Startup (every 2 s, 60 s budget) and readiness (every 10 s) probes on "
+        f"`{spec.health_path or 'TCP :http'}`; liveness every 15 s on "
+        f"`{liveness_probe(spec).get('httpGet', {}).get('path', 'TCP :http')}`; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
+        f"of {PRE_STOP_S + SERVER_GRACE_S + 2} s around the server's {SERVER_GRACE_S} s graceful timeout.",
+        f"- Secrets by reference only ({'ExternalSecret from ' + k.secret_store if k.secrets == 'external' else 'a Secret with names and empty values'}), "
+        "mounted as files at `/run/secrets`. Dependencies: " + deps + ".",
+        "- NetworkPolicies: default deny, DNS, ingress from the ingress controller and the metrics scraper, "
+        "egress to the declared dependencies and the OpenTelemetry collector only.",
+    ]

@@ -1,0 +1,63 @@
+"""prometheus-operator objects checked against the CRD schemas kit ships
+(kit/families/observability/crds/, see its README), and the plain Kubernetes objects of k8s/monitoring/
+against Kubernetes' own schemas (kubernetes-validate --strict)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from kit.evidence import Evidence
+
+CRD_DIR = Path(__file__).resolve().parent / "crds"
+CRD_FILES = {"ServiceMonitor": "k8s/monitoring/servicemonitor.yaml",
+             "PrometheusRule": "k8s/monitoring/prometheusrule.yaml"}
+
+
+def schema(kind: str) -> dict:
+    return json.loads((CRD_DIR / f"{kind.lower()}.schema.json").read_text())
+
+
+def validate_crd_object(kind: str, text: str) -> list[str]:
+    from jsonschema import Draft202012Validator
+    problems = []
+    for doc in (d for d in yaml.safe_load_all(text) if d):
+        if doc.get("kind") != kind:
+            problems.append(f"expected kind {kind}, got {doc.get('kind')}")
+            continue
+        for err in sorted(Draft202012Validator(schema(kind)).iter_errors(doc), key=lambda e: list(e.path)):
+            where = ".".join(str(p) for p in err.path) or "(root)"
+            problems.append(f"{where}: {err.message[:200]}")
+    return problems
+
+
+def crd_checks(files: dict[str, str]) -> list[Evidence]:
+    records = []
+    for kind, rel in CRD_FILES.items():
+        problems = validate_crd_object(kind, files[rel])
+        records.append(Evidence(f"observability.crd.{kind.lower()}", rel,
+                                f"{kind} validates against the monitoring.coreos.com/v1 schema kit ships",
+                                "failed" if problems else "passed", tool="kit (jsonschema, kit/families/observability/crds)",
+                                reason="; ".join(problems[:5]), figures={"schema": f"{kind.lower()}.schema.json"}))
+    return records
+
+
+def kubernetes_validate(files: dict[str, str]) -> Evidence:
+    """The DaemonSet, its RBAC and ConfigMap against Kubernetes' schemas; a warning (unknown
+    kind, removed API) counts as a failure."""
+    from kit.evidence import run_tool
+    from kit.core.tools import tool_version, venv_tool
+    tool = venv_tool("kubernetes-validate")
+    rel = "k8s/monitoring/fluent-bit.yaml"
+    import tempfile
+    with tempfile.TemporaryDirectory(prefix="kit-k8s-") as tmp:
+        path = Path(tmp) / "fluent-bit.yaml"
+        path.write_text(files[rel])
+        record = run_tool("observability.k8s_schema", rel, "the Fluent Bit DaemonSet, RBAC and ConfigMap validate "
+                          "against Kubernetes' schemas (strict)", [tool, "--strict", str(path)],
+                          tool=f"kubernetes-validate {tool_version([tool, '--version'])}")
+    record.command = record.command.replace(str(path), rel)
+    if record.passed and "warn" in record.log.lower():
+        record.status, record.reason = "failed", "kubernetes-validate warned (unknown kind or removed API)"
+    return record

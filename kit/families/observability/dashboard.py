@@ -1,0 +1,104 @@
+"""The Grafana dashboard: RED (rate, errors, duration) for the service, saturation, the SLO
+burn rates, and its dependencies' key panels (from their exporters, when those are scraped)."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from kit.families.observability.promrules import excluded_paths, memory_ratio
+from kit.families.observability.options import Slo
+from kit.model import Spec
+
+DATASOURCE_UID = "prometheus"
+RATE = "$__rate_interval"
+NAMESPACE = 'namespace=~"$namespace"'     # the dashboard's namespace variable (compose, or an overlay's)
+DEPENDENCY_PANELS = {   # kind -> (exporter, [(title, expr, unit)])
+    "postgres": ("postgres_exporter", [("PostgreSQL up", "pg_up", "none"),
+                                       ("PostgreSQL connections", "sum(pg_stat_database_numbackends)", "none")]),
+    "redis": ("redis_exporter", [("Redis up", "redis_up", "none"),
+                                 ("Redis memory used", "redis_memory_used_bytes", "bytes")]),
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    expr: str
+    legend: str
+    needs: str = ""         # an exporter the compose stack does not run: not evaluated live
+
+
+def _panel(pid: int, title: str, targets: list[Target], unit: str, x: int, y: int, w: int = 12) -> dict:
+    needs = sorted({t.needs for t in targets if t.needs})
+    described = {"description": f"Needs {needs[0]} scraped by Prometheus (not part of the compose stack)"} if needs else {}
+    return {"id": pid, "type": "timeseries", "title": title, **described,
+            "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
+            "gridPos": {"h": 8, "w": w, "x": x, "y": y},
+            "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+            "targets": [{"refId": chr(65 + i), "expr": t.expr, "legendFormat": t.legend,
+                         "datasource": {"type": "prometheus", "uid": DATASOURCE_UID}}
+                        for i, t in enumerate(targets)]}
+
+
+def panel_specs(spec: Spec, slo: Slo) -> list[tuple[str, list[Target], str]]:
+    m, sel = slo.metrics, f'job="{spec.name}",{NAMESPACE}'
+    sli = sel + excluded_paths(spec, slo)       # probe and scrape requests left out, as in the SLO rules
+    rows: list[tuple[str, list[Target], str]] = [("Targets up", [Target(f"up{{{sel}}}", "{{namespace}} {{instance}}")],
+                                                  "none")]
+    if m.requests:
+        total = f"sum by (namespace) (rate({m.requests}{{{sli}}}[{RATE}]))"
+        rows += [
+            ("Request rate by status", [Target(f"sum by (namespace, {m.status_label}) (rate({m.requests}{{{sel}}}[{RATE}]))",
+                                               f"{{{{namespace}}}} {{{{{m.status_label}}}}}")], "reqps"),
+            ("Error ratio (5xx)", [Target(f'(sum by (namespace) (rate({m.requests}{{{sli},{m.status_label}=~"5.."}}[{RATE}]))'
+                                          f" or 0 * {total}) / {total}", "{{namespace}} 5xx share")], "percentunit")]
+    if m.duration:
+        rows.append(("Latency quantiles", [
+            Target(f"histogram_quantile({q}, sum by (namespace, le) (rate({m.duration}_bucket{{{sli}}}[{RATE}])))",
+                   f"{{{{namespace}}}} p{int(q * 100)}")
+            for q in (0.5, 0.95, 0.99)], "s"))
+    if m.requests:
+        rows.append(("SLO error ratio (5m) vs objective", [
+            Target(f'slo:sli_error:ratio_rate5m{{service="{spec.name}",{NAMESPACE}}}', "{{namespace}} {{slo}}")],
+            "percentunit"))
+    if m.in_flight:
+        rows.append(("Requests in flight", [Target(f"sum by (namespace) ({m.in_flight}{{{sel}}})", "{{namespace}}")],
+                     "none"))
+    if spec.metrics_path:
+        rows += [("CPU (share of the base limit)", [Target(f"rate(process_cpu_seconds_total{{{sel}}}[{RATE}]) / {spec.cpu:g}",
+                                                  "{{namespace}} {{instance}}")], "percentunit"),
+                 ("Memory (share of the container's limit)",
+                  [Target(memory_ratio(spec).replace(f'{{job="{spec.name}"}}', f"{{{sel}}}"),
+                          "{{namespace}} {{instance}}")], "percentunit")]
+    for dep in spec.dependencies:
+        exporter, panels = DEPENDENCY_PANELS.get(dep.kind, ("", []))
+        rows += [(f"{dep.name}: {title}", [Target(expr, dep.name, needs=exporter)], unit) for title, expr, unit in panels]
+    return rows
+
+
+def dashboard(spec: Spec, slo: Slo) -> dict:
+    panels = [_panel(i + 1, title, targets, unit, x=(i % 2) * 12, y=(i // 2) * 8)
+              for i, (title, targets, unit) in enumerate(panel_specs(spec, slo))]
+    return {"uid": f"kit-{spec.name}"[:40], "title": f"{spec.name} service (RED)", "schemaVersion": 39,
+            "version": 1, "editable": True, "timezone": "utc", "tags": ["kit", spec.name],
+            "time": {"from": "now-1h", "to": "now"}, "refresh": "30s",
+            "templating": {"list": [namespace_variable(spec)]}, "annotations": {"list": []}, "panels": panels}
+
+
+def namespace_variable(spec: Spec) -> dict:
+    """$namespace: compose, or the Kubernetes overlays' namespaces; All by default."""
+    query = f'label_values(up{{job="{spec.name}"}}, namespace)'
+    return {"name": "namespace", "label": "namespace", "type": "query",
+            "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
+            "definition": query, "query": {"query": query, "refId": "namespace"}, "refresh": 2,
+            "includeAll": True, "multi": True, "allValue": ".*",
+            "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "sort": 1}
+
+
+def dashboard_json(spec: Spec, slo: Slo) -> str:
+    return json.dumps(dashboard(spec, slo), indent=2, sort_keys=False) + "\n"
+
+
+def live_expr(expr: str, window: str = "1m") -> str:
+    """A dashboard expression as Prometheus itself evaluates it (Grafana's variables filled:
+    the rate window, and every namespace)."""
+    return expr.replace(RATE, window).replace("$namespace", ".*")

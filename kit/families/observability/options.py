@@ -1,0 +1,145 @@
+"""The `slo` task section: availability and latency objectives, the window, and the app's
+request metrics the rules and dashboards are built on (monitoring/)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kit.errors import TaskError
+
+if TYPE_CHECKING:
+    from kit.model import Spec
+    from kit.task import TaskDoc
+
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
+WINDOW = re.compile(r"^(\d+)d$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+PATH_LABELS = ("endpoint", "path", "route", "handler")   # a request counter's route label, by preference
+
+SCHEMA = {
+    "type": "object", "additionalProperties": False,
+    "description": "Service level objectives: kit derives recording rules, multi-window multi-burn-rate "
+                   "alerts, dashboards and runbooks from them (monitoring/).",
+    "properties": {
+        "availability": {"type": "number", "description": "percent of requests that must not fail (5xx), "
+                         "strictly between 0 and 100, e.g. 99.9"},
+        "latency": {"type": "object", "additionalProperties": False, "properties": {
+            "threshold": {"type": ["string", "number"], "description": "a request is fast when it finishes "
+                          "within this, e.g. 250ms or 0.5s; must be a bucket boundary of the duration histogram"},
+            "objective": {"type": "number", "description": "percent of requests that must be fast, e.g. 99"}}},
+        "window": {"type": "string", "description": "the SLO window in days, e.g. 30d"},
+        "runbook_url": {"type": "string", "description": "where the published runbooks live (alerts link "
+                        "to <runbook_url>/<alert>.html); a placeholder when unset"},
+        "metrics": {"type": "object", "additionalProperties": False, "properties": {
+            "requests": {"type": "string", "description": "counter of handled requests, e.g. shop_http_requests_total"},
+            "duration": {"type": "string", "description": "histogram of request durations in seconds "
+                         "(without _bucket), e.g. shop_http_request_duration_seconds"},
+            "in_flight": {"type": "string", "description": "gauge of requests being handled (optional)"},
+            "status_label": {"type": "string", "description": "label on the counter holding the HTTP status"},
+            "path_label": {"type": "string", "description": "label on the counter holding the route or path; "
+                           "the health and metrics paths are left out of the SLIs (detected from the "
+                           "counter's labels: endpoint, path, route or handler)"}}},
+        "operator_labels": {"type": "object", "additionalProperties": {"type": "string"},
+                            "description": "labels put on the ServiceMonitor and PrometheusRule so your "
+                            "Prometheus's serviceMonitorSelector and ruleSelector pick them up "
+                            "(kube-prometheus-stack: release: <helm release name>)"},
+    },
+}
+
+
+@dataclass(frozen=True)
+class SloMetrics:
+    requests: str          # "" when the app exports none (SLO rules are then not generated)
+    duration: str
+    in_flight: str
+    status_label: str
+    detected: bool         # True when read from the source rather than the task
+    path_label: str = ""   # the counter's route label ("" when it has none)         # True when read from the source rather than the task
+
+
+@dataclass(frozen=True)
+class Slo:
+    availability: float    # percent
+    latency_threshold_s: float
+    latency_objective: float  # percent
+    window_days: int
+    runbook_url: str
+    metrics: SloMetrics
+    operator_labels: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def latency_le(self) -> str:
+        """The bucket's `le` label as Python's prometheus_client writes it (0.25, 1.0)."""
+        return repr(float(self.latency_threshold_s))
+
+
+def _error(doc: "TaskDoc", message: str, path: tuple, hint: str) -> TaskError:
+    return TaskError(message, file=str(doc.path), line=doc.line("slo", *path) or doc.line("slo"),
+                     field=".".join(("slo", *map(str, path))), hint=hint)
+
+
+def _percent(doc: "TaskDoc", value: object, path: tuple) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < 100:
+        raise _error(doc, f"must be a percentage strictly between 0 and 100, got {value!r}", path,
+                     "e.g. 99.9 (100 leaves no error budget; 0 is no objective)")
+    return float(value)
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from 250ms, 0.5s, 1m or a bare number of seconds; ValueError otherwise."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = DURATION.match(str(value))
+    if not match or float(match.group(1)) <= 0:
+        raise ValueError(f"cannot parse {value!r} as a duration")
+    return round(float(match.group(1)) * UNIT_SECONDS[match.group(2)], 6)
+
+
+def detect_metrics(source: Path) -> SloMetrics:
+    """The app's request counter, duration histogram and in-flight gauge, read from the
+    prometheus_client declarations in its Python source."""
+    found: dict[str, list] = {"Counter": [], "Histogram": [], "Gauge": []}
+    decl = re.compile(r"\b(Counter|Histogram|Gauge)\(\s*[\"']([a-zA-Z_:][a-zA-Z0-9_:]*)[\"']([^)]*)\)")
+    for path in sorted(Path(source).rglob("*.py")):
+        for kind, name, rest in decl.findall(path.read_text(errors="replace")):
+            found[kind].append((name, re.findall(r"[\"']([a-zA-Z_][a-zA-Z0-9_]*)[\"']", rest)))
+    counter = next(((n, labels) for n, labels in found["Counter"] if "request" in n), ("", []))
+    found = {kind: [n for n, _ in names] for kind, names in found.items()}
+    requests = counter[0]
+    if requests and not requests.endswith("_total"):
+        requests += "_total"
+    duration = next((n for n in found["Histogram"] if "duration" in n or "latency" in n), "")
+    in_flight = next((n for n in found["Gauge"] if "in_flight" in n or "inprogress" in n), "")
+    path_label = next((label for label in PATH_LABELS if label in counter[1]), "")
+    return SloMetrics(requests, duration, in_flight, "status", True, path_label)
+
+
+def parse(doc: "TaskDoc", spec: "Spec") -> Slo:
+    raw = doc.data.get("slo") or {}
+    latency = raw.get("latency") or {}
+    try:
+        threshold = parse_duration(latency.get("threshold", "250ms"))
+    except ValueError as exc:
+        raise _error(doc, str(exc), ("latency", "threshold"),
+                     "give a duration such as 250ms, 0.5s or 1s (a bucket boundary of the histogram)") from None
+    window = str(raw.get("window", "30d"))
+    match = WINDOW.match(window)
+    if not match or not 1 <= int(match.group(1)) <= 365:
+        raise _error(doc, f"must be a number of days such as 30d, got {window!r}", ("window",),
+                     "the burn-rate factors assume a window in days, e.g. 28d or 30d")
+    given = raw.get("metrics") or {}
+    metrics = detect_metrics(spec.source) if spec.metrics_path else SloMetrics("", "", "", "status", True)
+    if given:
+        metrics = SloMetrics(given.get("requests", metrics.requests), given.get("duration", metrics.duration),
+                             given.get("in_flight", metrics.in_flight),
+                             given.get("status_label", metrics.status_label), False,
+                             given.get("path_label", metrics.path_label))
+    return Slo(availability=_percent(doc, raw.get("availability", 99.9), ("availability",)),
+               latency_threshold_s=threshold,
+               latency_objective=_percent(doc, latency.get("objective", 99), ("latency", "objective")),
+               window_days=int(match.group(1)),
+               runbook_url=str(raw.get("runbook_url", f"https://runbooks.example.com/{spec.name}")).rstrip("/"),
+               metrics=metrics,
+               operator_labels=tuple(sorted((str(k), str(v)) for k, v in (raw.get("operator_labels") or {}).items())))

@@ -1,0 +1,291 @@
+"""Recording and alerting rules derived from the SLO (Google SRE workbook, chapter 5:
+multi-window, multi-burn-rate alerts), plus target down, restarts and saturation.
+
+Each alert carries the series that make it fire and the series that keep it silent, so its
+promtool unit test is generated from the same definition (kit/families/observability/promrules.py)."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from kit.families.observability.options import Slo
+from kit.model import Spec
+
+# (long window, short window, share of the budget spent, severity, for)
+BURN_WINDOWS = (("1h", "5m", 0.02, "page", "2m"), ("6h", "30m", 0.05, "page", "2m"),
+                ("1d", "2h", 0.10, "warn", "15m"), ("3d", "6h", 0.10, "warn", "15m"))
+HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
+RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+ERROR_RECORD = "slo:sli_error:ratio_rate{w}"
+MEMORY_LIMIT = "container_spec_memory_limit_bytes"   # cAdvisor's per-container limit (Kubernetes)
+REGEX_SPECIAL = re.compile(r"([.+*?()\[\]{}|^$\\])")
+
+
+@dataclass(frozen=True)
+class RuleTest:
+    firing: dict[str, str]          # series -> promtool values, making the alert fire
+    silent: dict[str, str]          # series -> values, keeping it silent
+    eval_time: str
+    labels: dict[str, str]          # labels the fired alert carries besides the rule's own
+    between: dict[str, str] = field(default_factory=dict)   # a slow burn: the ticket fires, the page not
+    # further cases: (name suffix, series, labels of the one alert expected, None for silence)
+    extra: tuple[tuple[str, dict[str, str], dict[str, str] | None], ...] = ()
+
+
+@dataclass(frozen=True)
+class Alert:
+    name: str
+    expr: str
+    for_: str
+    severity: str                   # page | warn
+    summary: str
+    description: str
+    action: str                     # the runbook's first steps
+    test: RuleTest
+    group: str
+
+
+@dataclass(frozen=True)
+class Recording:
+    record: str
+    expr: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+def _num(value: float) -> str:
+    return f"{round(value, 10):g}"
+
+
+def burn_factor(slo: Slo, long: str, share: float) -> float:
+    """Burn rate that spends `share` of the budget within `long` (14.4 for 2% in 1h over 30d)."""
+    return round(share * slo.window_days * 24 / HOURS[long], 6)
+
+
+def excluded_paths(spec: Spec, slo: Slo) -> str:
+    """`,endpoint!~"/healthz|/metrics"`: probe and scrape traffic left out of the SLIs (empty
+    when the request metrics carry no route label)."""
+    paths = [p for p in dict.fromkeys((spec.health_path, spec.metrics_path)) if p]
+    if not slo.metrics.path_label or not paths:
+        return ""
+    pattern = "|".join(REGEX_SPECIAL.sub(r"\\\\\1", p) for p in paths)   # \\. in a PromQL string is \.
+    return f',{slo.metrics.path_label}!~"{pattern}"'
+
+
+def sli_selector(spec: Spec, slo: Slo) -> str:
+    return f'job="{spec.name}"{excluded_paths(spec, slo)}'
+
+
+def recording_rules(spec: Spec, slo: Slo) -> list[Recording]:
+    """Error ratios per namespace (each Kubernetes overlay, or compose): one environment's
+    errors never count against another's budget."""
+    m, job = slo.metrics, sli_selector(spec, slo)
+    if not m.requests:
+        return []
+    rules = []
+    for w in RATE_WINDOWS:
+        errors = f'sum by (namespace) (rate({m.requests}{{{job},{m.status_label}=~"5.."}}[{w}]))'
+        total = f"sum by (namespace) (rate({m.requests}{{{job}}}[{w}]))"
+        rules.append(Recording(ERROR_RECORD.format(w=w), f"(\n{errors}\nor\n0 * {total}\n)\n/\n{total}",
+                               {"service": spec.name, "slo": "availability"}))
+        if m.duration:
+            fast = f'sum by (namespace) (rate({m.duration}_bucket{{{job},le="{slo.latency_le}"}}[{w}]))'
+            count = f"sum by (namespace) (rate({m.duration}_count{{{job}}}[{w}]))"
+            rules.append(Recording(ERROR_RECORD.format(w=w), f"1 - (\n{fast}\n/\n{count}\n)",
+                                   {"service": spec.name, "slo": "latency"}))
+    return rules
+
+
+def _burn_alerts(spec: Spec, slo: Slo, kind: str, objective: float, tests: tuple[RuleTest, RuleTest]) -> list[Alert]:
+    budget = 1 - objective / 100
+    alerts = []
+    for severity, speed, test in (("page", "Fast", tests[0]), ("warn", "Slow", tests[1])):
+        windows = [w for w in BURN_WINDOWS if w[3] == severity]
+        sel = f'service="{spec.name}",slo="{kind}"'
+        parts = [f"(\n  {ERROR_RECORD.format(w=long)}{{{sel}}} > {_num(burn_factor(slo, long, share) * budget)}\n"
+                 f"and\n  {ERROR_RECORD.format(w=short)}{{{sel}}} > {_num(burn_factor(slo, long, share) * budget)}\n)"
+                 for long, short, share, _s, _f in windows]
+        spent = " or ".join(f"{int(share * 100)}% in {long}" for long, _s, share, _x, _f in windows)
+        label = "failing requests" if kind == "availability" else f"requests slower than {slo.latency_threshold_s:g}s"
+        alerts.append(Alert(
+            f"{kind.capitalize()}ErrorBudgetBurn{speed}", "\nor\n".join(parts), windows[0][4], severity,
+            f"{spec.name}: {kind} error budget burning {speed.lower()}",
+            f"{spec.name} is spending its {kind} error budget ({_num(100 - objective)}% of requests over "
+            f"{slo.window_days}d may be {label}) fast enough to spend {spent}.",
+            "Check recent deploys and the error/latency panels; roll back a bad release; check the "
+            "dependencies (db, cache) panels.", test, "slo-alerts"))
+    return alerts
+
+
+def test_namespace(job: str, env: str = "prod") -> str:
+    """The namespace the generated promtool series live in (an overlay's, e.g. shop-api-prod)."""
+    return f"{job}-{env}"
+
+
+def _series(job: str, metric: str, extra: str, values: str, env: str = "prod") -> dict[str, str]:
+    labels = f'job="{job}",namespace="{test_namespace(job, env)}"' + (f",{extra}" if extra else "")
+    return {f"{metric}{{{labels}}}": values}
+
+
+def slow_burn_errors(slo: Slo, budget: float, total: int = 1000) -> float | None:
+    """Failing requests out of `total` burning the budget between the ticket thresholds and the
+    page thresholds (4.5x for a 30-day window); None when that burn exceeds every request."""
+    errors = round(total * 4.5 * slo.window_days / 30 * budget, 6)
+    return errors if errors < total else None
+
+
+def _between(job: str, metric: str, ok: str, bad: str, errors: float | None) -> dict[str, str]:
+    if errors is None:
+        return {}
+    return {**_series(job, metric, ok, f"0+{_num(1000 - errors)}x200"), **_series(job, metric, bad, f"0+{_num(errors)}x200")}
+
+
+def slo_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    m, job = slo.metrics, spec.name
+    if not m.requests:
+        return []
+    ok, bad = f'{m.status_label}="200"', f'{m.status_label}="500"'
+    labels = {"service": job, "namespace": test_namespace(job)}
+    avail = RuleTest(firing={**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, bad, "0+10x200")},
+                     silent={**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, bad, "0+0x200")},
+                     eval_time="180m", labels={**labels, "slo": "availability"},
+                     between=_between(job, m.requests, ok, bad, slow_burn_errors(slo, 1 - slo.availability / 100)),
+                     extra=_availability_cases(spec, slo))
+    alerts = _burn_alerts(spec, slo, "availability", slo.availability, (avail, avail))
+    if m.duration:
+        le, inf = f'le="{slo.latency_le}"', 'le="+Inf"'
+        slow = {**_series(job, f"{m.duration}_bucket", le, "0+5x200"),
+                **_series(job, f"{m.duration}_bucket", inf, "0+10x200"), **_series(job, f"{m.duration}_count", "", "0+10x200")}
+        fast = {**_series(job, f"{m.duration}_bucket", le, "0+10x200"),
+                **_series(job, f"{m.duration}_bucket", inf, "0+10x200"), **_series(job, f"{m.duration}_count", "", "0+10x200")}
+        errors = slow_burn_errors(slo, 1 - slo.latency_objective / 100)
+        between = {} if errors is None else {**_series(job, f"{m.duration}_bucket", le, f"0+{_num(1000 - errors)}x200"),
+                                             **_series(job, f"{m.duration}_count", "", "0+1000x200")}
+        lat = RuleTest(firing=slow, silent=fast, eval_time="180m", labels={**labels, "slo": "latency"},
+                       between=between)
+        alerts += _burn_alerts(spec, slo, "latency", slo.latency_objective, (lat, lat))
+    return alerts
+
+
+def _availability_cases(spec: Spec, slo: Slo) -> tuple:
+    """Errors in one namespace (dev) page for that namespace only; failing health probes do not
+    burn the budget when the counter carries the route."""
+    m, job = slo.metrics, spec.name
+    ok, bad = f'{m.status_label}="200"', f'{m.status_label}="500"'
+    cases = [(" for the namespace with errors only",
+              {**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, ok, "0+10x200", "dev"),
+               **_series(job, m.requests, bad, "0+10x200", "dev")},
+              {"service": job, "slo": "availability", "namespace": test_namespace(job, "dev")})]
+    if excluded_paths(spec, slo) and spec.health_path:
+        probe = f'{m.path_label}="{spec.health_path}",{m.status_label}="503"'
+        cases.append((f" while {spec.health_path} answers 503",
+                      {**_series(job, m.requests, f'{m.path_label}="/items",{ok}', "0+10x200"),
+                       **_series(job, m.requests, probe, "0+10x200")}, None))
+    return tuple(cases)
+
+
+def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    """Target down, restarts (crash loop) and saturation: CPU and memory against the service
+    model's limits, and the app's own in-flight gauge against its worker capacity."""
+    job = spec.name
+    inst = f'instance="{job}:{spec.metrics_port}"'
+    sel = f'{{job="{job}"}}'
+    labels = {"service": job, "job": job, "instance": f"{job}:{spec.metrics_port}", "namespace": test_namespace(job)}
+    down = RuleTest(firing=_series(job, "up", inst, "1 1 0x10"), silent=_series(job, "up", inst, "1x12"),
+                    eval_time="10m", labels=labels)
+    alerts = [Alert("TargetDown", f"up{sel} == 0", "2m", "page",
+                    f"{job}: a metrics target is down",
+                    f"Prometheus cannot scrape {job} at {{{{ $labels.instance }}}} ({spec.metrics_path}): the "
+                    "instance is down, unreachable, or no longer serves metrics.",
+                    "Check whether the container or pod runs (docker compose ps / kubectl get pods), its logs, "
+                    "and that the metrics path answers.", down, "availability"),
+              Alert("TargetMissing", f"absent({'up' + sel})", "5m", "page",
+                    f"{job}: no metrics target at all",
+                    f"Prometheus has had no {job} target for 5 minutes: no pod or container is discovered "
+                    "(scaled to zero, deleted, or the scrape configuration or ServiceMonitor no longer "
+                    "selects it), so TargetDown cannot fire.",
+                    "Check that the service runs (docker compose ps / kubectl get pods -A -l "
+                    f"app.kubernetes.io/name={job}) and that Prometheus's targets page lists the job.",
+                    RuleTest(firing={'up{job="other"}': "1x20"}, silent=_series(job, "up", inst, "1x20"),
+                             eval_time="10m", labels={"service": job, "job": job}), "availability")]
+    if not spec.metrics_path:
+        return alerts
+    restarts = RuleTest(firing=_series(job, "process_start_time_seconds", inst, "1000+60x30"),
+                        silent=_series(job, "process_start_time_seconds", inst, "1000x30"),
+                        eval_time="20m", labels=labels)
+    alerts.append(Alert("ServiceRestarting", f"changes(process_start_time_seconds{sel}[15m]) > 2", "1m", "page",
+                        f"{job}: restarting repeatedly (crash loop)",
+                        f"{job} at {{{{ $labels.instance }}}} started more than twice within 15 minutes.",
+                        "Read the logs of the previous run (docker compose logs / kubectl logs --previous): a "
+                        "failing dependency, a bad setting or an out-of-memory kill.", restarts, "saturation"))
+    return alerts + resource_alerts(spec, slo)
+
+
+def resource_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    """Saturation against the service model's CPU and memory limits and its handler capacity."""
+    job = spec.name
+    inst = f'instance="{job}:{spec.metrics_port}"'
+    sel = f'{{job="{job}"}}'
+    labels = {"service": job, "job": job, "instance": f"{job}:{spec.metrics_port}", "namespace": test_namespace(job)}
+    alerts = []
+    cpu = RuleTest(firing=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(60 * spec.cpu)}x40"),
+                   silent=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(6 * spec.cpu)}x40"),
+                   eval_time="30m", labels=labels)
+    alerts.append(Alert("HighCpuUsage", f"rate(process_cpu_seconds_total{sel}[5m]) / {_num(spec.cpu)} > 0.9", "15m",
+                        "warn", f"{job}: CPU above 90% of its limit",
+                        f"{job} at {{{{ $labels.instance }}}} uses more than 90% of {_num(spec.cpu)} CPU, the "
+                        "base limit (service.resources.cpu); a Kubernetes overlay may set another limit.",
+                        "Look at the request rate; scale out or raise the limit (service.resources.cpu).", cpu,
+                        "saturation"))
+    alerts.append(Alert("HighMemoryUsage", f"{memory_ratio(spec)} > 0.9", "15m",
+                        "warn", f"{job}: memory above 90% of its limit",
+                        f"{job} at {{{{ $labels.instance }}}} uses more than 90% of its memory limit and will be "
+                        f"killed when it reaches it. The limit is the container's own ({MEMORY_LIMIT} from "
+                        f"cAdvisor, per pod, so each Kubernetes overlay's limit) where Prometheus scrapes it, "
+                        f"else the base limit of {spec.memory} bytes (service.resources.memory, the compose limit).",
+                        "Look for a leak (memory rising without traffic); raise the overlay's memory limit or "
+                        "service.resources.memory.", _memory_test(spec, inst, labels), "saturation"))
+    if slo.metrics.in_flight:
+        cap = capacity(spec)
+        busy = RuleTest(firing=_series(job, slo.metrics.in_flight, inst, f"{cap}x40"),
+                        silent=_series(job, slo.metrics.in_flight, inst, "0x40"), eval_time="30m", labels=labels)
+        alerts.append(Alert("RequestsSaturated", f"avg_over_time({slo.metrics.in_flight}{sel}[5m]) >= {_num(0.8 * cap)}",
+                            "10m", "warn", f"{job}: request handlers nearly all busy",
+                            f"{job} at {{{{ $labels.instance }}}} had on average 80% or more of its {cap} request "
+                            "handlers (workers x threads) busy for 10 minutes; new requests queue.",
+                            "Check latency and slow dependencies; scale out or raise workers/threads.", busy,
+                            "saturation"))
+    return alerts
+
+
+def memory_ratio(spec: Spec) -> str:
+    """Resident memory over the container's limit: cAdvisor's per pod where it is scraped
+    (Kubernetes), else the service model's base limit (compose)."""
+    rss, limit = f'process_resident_memory_bytes{{job="{spec.name}"}}', f'{MEMORY_LIMIT}{{container="{spec.name}"}} > 0'
+    return (f"(\n  {rss}\n  / on (namespace, pod) group_left ()\n  max by (namespace, pod) ({limit})\nor\n"
+            f"  ({rss} unless on (namespace, pod) {limit})\n  / {spec.memory}\n)")
+
+
+def _memory_test(spec: Spec, inst: str, labels: dict[str, str]) -> RuleTest:
+    job, rss, base = spec.name, "process_resident_memory_bytes", spec.memory
+    pod = f'{inst},pod="{job}-0"'
+    limit = f'{MEMORY_LIMIT}{{namespace="{test_namespace(job)}",pod="{job}-0",container="{job}"}}'
+    return RuleTest(firing=_series(job, rss, inst, f"{int(base * 0.95)}x40"),
+                    silent=_series(job, rss, inst, f"{int(base * 0.2)}x40"), eval_time="30m", labels=labels,
+                    extra=((" against the pod's own larger limit", {**_series(job, rss, pod, f"{int(base * 0.95)}x40"),
+                                                                    limit: f"{base * 2}x40"}, None),
+                           (" against the pod's own smaller limit", {**_series(job, rss, pod, f"{int(base * 0.5)}x40"),
+                                                                     limit: f"{int(base * 0.5)}x40"},
+                            {**labels, "pod": f"{job}-0"})))
+
+
+def capacity(spec: Spec) -> int:
+    """Concurrent requests one instance handles: gunicorn's workers x threads from the command."""
+    args = list(spec.command)
+
+    def value(flag: str, default: int) -> int:
+        return int(args[args.index(flag) + 1]) if flag in args and args[args.index(flag) + 1].isdigit() else default
+    return value("--workers", 1) * value("--threads", 1)
+
+
+def all_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    return slo_alerts(spec, slo) + platform_alerts(spec, slo)

@@ -1,1 +1,0 @@
-"""Monitoring content built from the Spec: rules, their unit tests, the dashboard, runbooks."""

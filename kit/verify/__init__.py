@@ -1,1 +1,0 @@
-"""Verification reads deliverables and returns Evidence. It never writes deliverables."""
