@@ -26,7 +26,7 @@ class Settings:
     in_ci: bool
 
     @classmethod
-    def load(cls) -> "Settings":
+    def load(cls) -> Settings:
         return cls(
             state_dir=Path(os.environ.get("KIT_STATE_DIR") or Path.home() / ".cache" / "kit"),
             docker_host=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),

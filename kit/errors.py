@@ -3,7 +3,6 @@ else keeps its traceback."""
 from __future__ import annotations
 
 
-
 class KitError(Exception):
     """A known failure with a message meant for the user."""
 

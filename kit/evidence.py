@@ -5,9 +5,10 @@ import json
 import shlex
 import subprocess
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 Status = Literal["passed", "failed", "skipped"]
 EXCERPT_LINES = 40
@@ -38,7 +39,7 @@ class Evidence:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Evidence":
+    def from_dict(cls, data: dict[str, Any]) -> Evidence:
         return cls(**data)
 
 

@@ -2,9 +2,10 @@
 kit.spec builds it from the task and the source."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from kit.detect.python import PythonFacts
 from kit.task import TaskDoc

@@ -3,8 +3,8 @@ verification path that `kit run` (through the notebooks), `kit verify` and the t
 family by family in dependency order, each family's needed evidence passed in on the context."""
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from kit.core.session import session
 from kit.evidence import Evidence, load_evidence, save_evidence

@@ -13,8 +13,8 @@ import yaml
 
 from kit.errors import KitError
 from kit.evidence import Evidence, summarize
-from kit.pipeline import collect_evidence
 from kit.model import Spec
+from kit.pipeline import collect_evidence
 
 CORE_PAGES = {"00_task": "Task and service model", "90_report": "Report"}   # the two notebooks no family owns
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from kit.config import Settings
 from kit.errors import NotebookFailed
@@ -85,18 +85,16 @@ def preflight_images(spec: Spec) -> None:
 
 def check_output_folder(spec: Spec) -> None:
     """kit replaces its output folder as a whole, so it must never be a folder the user owns."""
-    from kit.errors import TaskError
-    out, task = spec.output, str(spec.task.path)
-    line = spec.task.line("output")
+    out = spec.output
     for protected, what in ((spec.project, "the project folder"), (spec.source, "the source folder"),
                             (spec.project / ".claude", "the .claude folder")):
         if out == protected or protected.is_relative_to(out):
-            raise TaskError(f"the output folder {out} is or contains {what}", file=task, line=line,
-                            field="output", hint="use a folder of its own, e.g. kit-out")
+            raise spec.task.error(f"the output folder {out} is or contains {what}", "output",
+                                  hint="use a folder of its own, e.g. kit-out")
     if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise TaskError(f"the output folder {out} exists, is not empty and was not made by kit; kit replaces "
-                        "its output as a whole and will not delete it", file=task, line=line, field="output",
-                        hint="choose another folder, or empty this one")
+        raise spec.task.error(f"the output folder {out} exists, is not empty and was not made by kit; kit "
+                              "replaces its output as a whole and will not delete it", "output",
+                              hint="choose another folder, or empty this one")
 
 
 def _run_into(spec: Spec, sandbox: bool, progress) -> RunResult:

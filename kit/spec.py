@@ -7,7 +7,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from kit.detect.python import PythonFacts, detect_python, health_from_routes
-from kit.errors import DetectionError, TaskError
+from kit.errors import DetectionError
 from kit.families import parse_options
 from kit.model import DEFAULT_PYTHON, PLACEHOLDER_REGISTRY, SERVER_PINS, Dependency, Service, Spec
 from kit.resources import parse_cpu, parse_memory
@@ -30,19 +30,16 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
     svc = doc.data["service"]
     source = (root / svc.get("source", ".")).resolve()
     if source.exists() and not source.is_dir():
-        raise TaskError(f"source {source} is a file, not a folder", file=str(task_path),
-                        line=doc.line("service", "source"), field="service.source",
+        raise doc.error(f"source {source} is a file, not a folder", "service", "source",
                         hint="give the folder that holds the service's code and requirements")
     if not source.is_dir():
-        raise TaskError(f"source folder {source} does not exist", file=str(task_path),
-                        line=doc.line("service", "source"), field="service.source",
+        raise doc.error(f"source folder {source} does not exist", "service", "source",
                         hint="give a folder relative to the project root (the folder holding .claude/)")
     facts = detect_python(source, root)
     if not facts.requirements_file:
-        raise DetectionError("cannot detect the stack: no requirements.txt or pyproject.toml in "
-                             f"{source}", file=str(task_path), line=doc.line("service", "source"),
-                             field="service.source",
-                             hint="point service.source at a Python service (kit supports Python web services)")
+        raise doc.error(f"cannot detect the stack: no requirements.txt or pyproject.toml in {source}",
+                        "service", "source", kind=DetectionError,
+                        hint="point service.source at a Python service (kit supports Python web services)")
     deps = _dependencies(doc)
     secrets = list(svc.get("secrets", []))
     for dep in deps:
@@ -77,8 +74,7 @@ def _quantity(doc: TaskDoc, key: str, parse, default: str):
     try:
         return parse(raw)
     except ValueError as exc:
-        raise TaskError(str(exc), file=str(doc.path), line=doc.line("service", "resources", key),
-                        field=f"service.resources.{key}") from None
+        raise doc.error(str(exc), "service", "resources", key) from None
 
 
 def _check_app_object(doc: TaskDoc, source: Path, app: str) -> None:
@@ -88,24 +84,22 @@ def _check_app_object(doc: TaskDoc, source: Path, app: str) -> None:
     module, _, attr = app.partition(":")
     base = source.joinpath(*module.split("."))
     path = base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
-    where = dict(file=str(doc.path), line=doc.line("service", "app"), field="service.app")
     if not path.is_file():
-        raise TaskError(f"module {module!r} not found in {source}", **where,
+        raise doc.error(f"module {module!r} not found in {source}", "service", "app",
                         hint="give module:attribute relative to service.source, e.g. app:app")
     if not re.search(rf"^(?:{re.escape(attr)}\s*[:=]|def {re.escape(attr)}\b|class {re.escape(attr)}\b|"
                      rf"from\s+\S+\s+import\s+.*\b{re.escape(attr)}\b)", path.read_text(errors="replace"), re.M):
-        raise TaskError(f"{path.name} defines no {attr!r}", **where,
+        raise doc.error(f"{path.name} defines no {attr!r}", "service", "app",
                         hint="name the WSGI/ASGI object the module defines, e.g. app:application")
 
 
 def _check_env(doc: TaskDoc, port: int, secrets: list[str]) -> None:
     for key, value in doc.data["service"].get("env", {}).items():
-        where = dict(file=str(doc.path), line=doc.line("service", "env", key), field=f"service.env.{key}")
         if key in secrets:
-            raise TaskError(f"{key} is a secret and cannot also be a plain setting", **where,
+            raise doc.error(f"{key} is a secret and cannot also be a plain setting", "service", "env", key,
                             hint=f"remove {key} from service.env; its value comes from the secret")
         if key == "PORT" and str(value) != str(port):
-            raise TaskError(f"PORT={value} contradicts service.port {port}", **where,
+            raise doc.error(f"PORT={value} contradicts service.port {port}", "service", "env", key,
                             hint="set service.port instead: kit sets PORT and the server's bind from it")
 
 
@@ -121,14 +115,14 @@ def _server(doc: TaskDoc, facts: PythonFacts, port: int):
         return framework or "custom", app, tuple(svc["command"]), ()
     if not framework or not app:
         if facts.syntax_errors:
-            raise DetectionError(f"the source does not parse: {facts.syntax_errors[0]}", file=str(doc.path),
-                                 line=doc.line("service", "source") or doc.line("service"), field="service.source",
-                                 hint="fix the syntax error in the service's source (kit reads it to find the app)")
+            raise doc.error(f"the source does not parse: {facts.syntax_errors[0]}", "service", "source",
+                            kind=DetectionError,
+                            hint="fix the syntax error in the service's source (kit reads it to find the app)")
         missing = "service.app" if framework else "service.framework and service.app"
-        raise DetectionError("cannot detect the web framework or the app object "
-                             f"(found dependencies: {', '.join(facts.dependencies) or 'none'})",
-                             file=str(doc.path), line=doc.line("service"), field=missing,
-                             hint="set service.app: module:attribute (e.g. app:app) and service.framework, "
+        raise doc.error("cannot detect the web framework or the app object "
+                        f"(found dependencies: {', '.join(facts.dependencies) or 'none'})",
+                        "service", field=missing, kind=DetectionError,
+                        hint="set service.app: module:attribute (e.g. app:app) and service.framework, "
                                   "or service.command")
     # prometheus_client keeps metrics per process: with several workers each scrape sees one
     # worker's counters. One worker (threads for concurrency) unless the task says otherwise.
@@ -166,13 +160,11 @@ def _dependencies(doc: TaskDoc) -> tuple[Dependency, ...]:
         kind = raw["kind"]
         name = raw.get("name", kind)
         if name in seen or name == doc.data["service"]["name"]:
-            raise TaskError(f"name {name!r} is used twice", file=str(doc.path),
-                            line=doc.line("dependencies", index, "name") or doc.line("dependencies", index),
-                            field=f"dependencies[{index}].name", hint="give each dependency its own name")
+            raise doc.error(f"name {name!r} is used twice", "dependencies", index, "name",
+                            hint="give each dependency its own name")
         if kind in seen.values():
-            raise TaskError(f"a second {kind} dependency is not supported yet", file=str(doc.path),
-                            line=doc.line("dependencies", index), field=f"dependencies[{index}].kind",
-                            hint="declare one dependency of each kind")
+            raise doc.error(f"a second {kind} dependency is not supported yet", "dependencies", index,
+                            field=f"dependencies[{index}].kind", hint="declare one dependency of each kind")
         seen[name] = kind
         out.append(_postgres(raw, name) if kind == "postgres" else _redis(raw, name))
     return tuple(out)

@@ -7,12 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
 from kit.errors import TaskError
-import yaml
-
 from kit.yamlpos import DuplicateKey, line_for, load_with_lines
 
 SECTIONS = ("Requirements", "Context", "Acceptance criteria", "Technical constraints",
@@ -35,6 +34,13 @@ class TaskDoc:
 
     def line(self, *path: Any) -> int | None:
         return line_for(self.lines, path)
+
+    def error(self, message: str, *path: Any, hint: str | None = None, field: str | None = None,
+              kind: type[TaskError] = TaskError) -> TaskError:
+        """The error for the value at `path` in the front matter: this file, the line of the
+        deepest part of `path` that the file has, and the dotted field (`field` overrides it)."""
+        line = next((found for n in range(len(path), 0, -1) if (found := self.line(*path[:n]))), None)
+        return kind(message, file=str(self.path), line=line, field=field or _dotted(list(path)) or None, hint=hint)
 
 
 def read_task(path: Path, schema: dict) -> TaskDoc:
@@ -139,28 +145,22 @@ def _refuse_secret_values(doc: TaskDoc) -> None:
         return
     secrets = service.get("secrets")
     if isinstance(secrets, dict):
-        raise TaskError("secret values are not allowed in task.md; list the names only",
-                        file=str(doc.path), line=doc.line("service", "secrets"), field="service.secrets",
+        raise doc.error("secret values are not allowed in task.md; list the names only", "service", "secrets",
                         hint=f"write secrets: [{', '.join(map(str, secrets))}] and put values in .env")
     if isinstance(secrets, list):
         for index, item in enumerate(secrets):
             if isinstance(item, dict) or (isinstance(item, str) and "=" in item):
-                raise TaskError("a secret value was given; list the name only", file=str(doc.path),
-                                line=doc.line("service", "secrets", index),
-                                field=f"service.secrets[{index}]",
+                raise doc.error("a secret value was given; list the name only", "service", "secrets", index,
                                 hint="secrets are named, never given: values go in .env or a secret store")
     env = service.get("env")
     if isinstance(env, dict):
         for key, value in env.items():
             if isinstance(value, str) and URL_PASSWORD.search(value):
-                raise TaskError(f"the URL in {key} carries a password", file=str(doc.path),
-                                line=doc.line("service", "env", key), field=f"service.env.{key}",
+                raise doc.error(f"the URL in {key} carries a password", "service", "env", key,
                                 hint="leave the password out of the URL and declare it in service.secrets "
                                      "(for Postgres: PGPASSWORD, which libpq reads itself)")
             if SECRET_WORDS.search(str(key)) and value not in (None, ""):
-                raise TaskError(f"{key} looks like a secret and has a value in task.md",
-                                file=str(doc.path), line=doc.line("service", "env", key),
-                                field=f"service.env.{key}",
+                raise doc.error(f"{key} looks like a secret and has a value in task.md", "service", "env", key,
                                 hint=f"remove the value and add {key} to service.secrets")
 
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from kit.config import Settings
 from kit.evidence import Evidence, excerpt
 
-
 NO_REASON = ("", "No comment provided")     # what checkov records for a skip with no reason
 
 

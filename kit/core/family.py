@@ -4,8 +4,9 @@ report, the site, the checklist, the schema and `kit doctor` hold no per-family 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from kit.core.context import VerifyContext
@@ -22,7 +23,7 @@ class Option:
     view (`spec.option(key)`); parse errors are TaskErrors naming file, line and field."""
     key: str
     schema: dict[str, Any]
-    parse: Callable[["TaskDoc", "Service"], Any]
+    parse: Callable[[TaskDoc, Service], Any]
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Criterion:
     pattern: str
     checks: tuple[str, ...]
     priority: int
-    judge: Callable[[str, re.Match, dict[str, "Evidence"]], tuple[str, str] | None] | None = None
+    judge: Callable[[str, re.Match, dict[str, Evidence]], tuple[str, str] | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Family:
     title: str                                      # the site's page title and work.md's heading
     notebook: str                                   # notebooks/<notebook>.ipynb, ordered by number
     template: str                                   # templates/<family>/<variant>
-    render: Callable[["Spec"], dict[str, str]]
+    render: Callable[[Spec], dict[str, str]]
     option: Option | None = None                    # the task section the family reads
     static_checks: tuple[Check, ...] = ()
     sandbox_checks: tuple[Check, ...] = ()
@@ -68,4 +69,4 @@ class Family:
     tools: tuple[Tool, ...] = ()
     # work.md: the files shown in full (empty: every file) and the family's implementation notes
     highlights: tuple[str, ...] = field(default=())
-    work_notes: Callable[["Spec"], list[str]] | None = None
+    work_notes: Callable[[Spec], list[str]] | None = None

@@ -1,9 +1,9 @@
 """A verification session: read the deliverables back from disk, stage the repo, run checks."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from kit.core.context import VerifyContext
 from kit.errors import KitError

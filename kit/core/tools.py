@@ -5,7 +5,7 @@ import re
 import shutil
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 
@@ -15,7 +15,7 @@ def venv_tool(name: str) -> str:
     return str(local) if local.exists() else (shutil.which(name) or name)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _version(argv: tuple[str, ...]) -> str:
     exe = shutil.which(argv[0]) or str(Path(sys.executable).with_name(argv[0]))
     try:

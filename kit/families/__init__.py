@@ -57,12 +57,12 @@ def option_schemas() -> dict[str, Any]:
     return {f.option.key: f.option.schema for f in _discover() if f.option is not None}
 
 
-def parse_options(doc: "TaskDoc", service: "Service") -> dict[str, Any]:
+def parse_options(doc: TaskDoc, service: Service) -> dict[str, Any]:
     """Every family's task section parsed (present in the task or not: defaults apply)."""
     return {f.option.key: f.option.parse(doc, service) for f in _discover() if f.option is not None}
 
 
-def render_all(spec: "Spec") -> dict[str, str]:
+def render_all(spec: Spec) -> dict[str, str]:
     """Every deliverable file, keyed by its path in the output folder."""
     files: dict[str, str] = {}
     for fam in _discover():

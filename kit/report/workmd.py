@@ -6,8 +6,8 @@ from pathlib import Path
 
 from kit.evidence import Evidence, short_figures, summarize
 from kit.families import families
-from kit.report.acceptance import Item, standard_items, task_items
 from kit.model import Spec
+from kit.report.acceptance import Item, standard_items, task_items
 
 SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
             "Integration Notes", "Acceptance Checklist")

@@ -7,10 +7,10 @@ import re
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from kit.errors import SandboxError
 from kit.evidence import excerpt

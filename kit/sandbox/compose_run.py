@@ -7,18 +7,18 @@ import secrets as pysecrets
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import yaml
 
 from kit.config import Settings, testcontainers_environment
 from kit.errors import SandboxError
 from kit.evidence import excerpt
-from kit.sandbox.engine import docker, run_labels
 from kit.model import Spec
+from kit.sandbox.engine import docker, run_labels
 
 OVERRIDE = "compose.kit-sandbox.yaml"
 PROJECT_PREFIX = "kitsbx-"
@@ -106,7 +106,7 @@ def run_stack(spec: Spec, staged: Path, image: str, standins: dict[str, str]) ->
                                "a service did not become healthy",
                                logs=compose_logs(staged, project)) from None
         up = round(time.monotonic() - start, 2)
-        host, port = compose.get_service_host_and_port(spec.name, spec.port)
+        _host, port = compose.get_service_host_and_port(spec.name, spec.port)
         yield Stack(project, compose, f"http://127.0.0.1:{port}", up, compose_ps(staged, project), staged)
     finally:
         compose.stop(down=True)

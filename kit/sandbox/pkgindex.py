@@ -9,17 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import socket
 import os
 import shlex
+import socket
 import ssl
 import subprocess
 import sys
 import time
 import tomllib
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from kit.config import Settings
 from kit.errors import SandboxError

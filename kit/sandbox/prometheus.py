@@ -6,10 +6,10 @@ import json
 import time
 import urllib.parse
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from kit.errors import SandboxError
 from kit.evidence import excerpt

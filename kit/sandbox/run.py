@@ -5,16 +5,16 @@ or Ctrl-C."""
 from __future__ import annotations
 
 import secrets as pysecrets
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 from kit.config import Settings, testcontainers_environment
 from kit.errors import SandboxError
 from kit.evidence import excerpt
+from kit.model import Spec
 from kit.sandbox.engine import run_labels
 from kit.sandbox.health import HealthResult, wait_healthy
-from kit.model import Spec
 
 FAST_HEALTH = {"interval": 500_000_000, "timeout": 5_000_000_000, "retries": 3}
 NS = 1_000_000_000
@@ -110,7 +110,7 @@ def run_service(spec: Spec, image: str, standins: dict[str, str]) -> Iterator[Ru
         try:
             app.start()
         except TimeoutError:   # testcontainers' "did not become running": it exited at once
-            if app._container is None:  # noqa: SLF001 (not even created: a real error)
+            if app._container is None:
                 raise
         health = wait_healthy(app.get_wrapped_container().id, settings.health_timeout_s + 10, spec.name)
         url = murl = ""   # an exited container has no published ports

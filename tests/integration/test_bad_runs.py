@@ -46,7 +46,7 @@ def test_app_that_never_becomes_healthy(minimal, capsys):
 
 def test_app_that_crashes_at_start(minimal, capsys):
     write_task(minimal, "service:\n  name: mini\n  source: src\n  env:\n    MINI_CRASH: '1'\n")
-    code, err = _verify(minimal, capsys)
+    code, _err = _verify(minimal, capsys)
     assert code == 4
     rec = _records(minimal)["container.healthy"]
     assert rec["status"] == "failed" and "the container exited (code" in rec["reason"], rec["reason"]
@@ -86,7 +86,7 @@ def test_interrupt_removes_everything(minimal):
         time.sleep(0.2)
     assert kit_resources()["containers"], "the sandbox run started containers"
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert_nothing_left()

@@ -7,9 +7,9 @@ import pytest
 
 from kit.core.session import session
 from kit.families import render_all
+from kit.families.container.checks import build_evidence
 from kit.pipeline import generate, verify
 from kit.spec import load_spec
-from kit.families.container.checks import build_evidence
 from tests.conftest import copy_example
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -132,7 +132,7 @@ def host_port(cid: str, port: int) -> int:
     out = docker("port", cid, f"{port}/tcp", timeout=30).stdout.split()
     assert out, f"port {port} is not published"
     for mapping in out:
-        host, _, number = mapping.rpartition(":")
+        host, _, _number = mapping.rpartition(":")
         assert host == "127.0.0.1", f"port {port} published on {host}, not loopback only"
     return int(out[0].rpartition(":")[2])
 

@@ -8,14 +8,14 @@ import re
 import pytest
 import yaml
 
+from kit.core.context import VerifyContext
 from kit.families import render_all
-from kit.families.cicd.render import ACTIONS, render_cicd
+from kit.families.cicd import checks
 from kit.families.cicd.consistency import consistency
+from kit.families.cicd.render import ACTIONS, render_cicd
+from kit.families.cicd.rules import RULES
 from kit.render import write_files
 from kit.spec import load_spec
-from kit.families.cicd import checks
-from kit.core.context import VerifyContext
-from kit.families.cicd.rules import RULES
 
 CI = ".github/workflows/ci.yml"
 DEPLOY_ENV = ".github/workflows/deploy-environment.yml"

@@ -6,10 +6,10 @@ import json
 import pytest
 
 from kit.families import render_all
-from kit.spec import load_spec
-from kit.task_schema import schema_json
 from kit.families.compose import checks as compose_checks
 from kit.families.container.checks import consistency as dockerfile_consistency
+from kit.spec import load_spec
+from kit.task_schema import schema_json
 from tests.conftest import ROOT
 
 

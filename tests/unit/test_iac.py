@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from kit.families.iac.render import render_iac
-from kit.families.iac.options import DEFAULT_INSTANCE, DEFAULT_REGION
-from kit.render import write_files
-from kit.spec import load_spec
-from kit.families.iac import checks
 from kit.core.context import VerifyContext
+from kit.families.iac import checks
+from kit.families.iac.options import DEFAULT_INSTANCE, DEFAULT_REGION
+from kit.families.iac.render import render_iac
 from kit.families.iac.rules import RULES
 from kit.families.iac.terraform import inventory
+from kit.render import write_files
+from kit.spec import load_spec
 
 PLATFORM = "terraform/modules/platform/main.tf"
 STAGING = "terraform/environments/staging/versions.tf"

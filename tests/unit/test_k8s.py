@@ -9,14 +9,13 @@ import pytest
 import yaml
 
 from kit.cli import main
-from kit.families.kubernetes.render import render_kubernetes
-from kit.pipeline import generate
-from kit.families.kubernetes.pod import translate
-from kit.spec import load_spec
-from kit.families.kubernetes.rules import consistency_problems
 from kit.core.k8s import build_overlay
 from kit.families.kubernetes.checks import validate
-from kit.pipeline import verify
+from kit.families.kubernetes.pod import translate
+from kit.families.kubernetes.render import render_kubernetes
+from kit.families.kubernetes.rules import consistency_problems
+from kit.pipeline import generate, verify
+from kit.spec import load_spec
 from tests.conftest import EXAMPLE, write_task
 
 GOOD = "service:\n  name: mini\n  source: src\n"
@@ -41,7 +40,7 @@ def _find(objects, kind, name=None):
 
 
 def test_overlays_differ_where_they_should(built):
-    spec, _out, objects = built
+    _spec, _out, objects = built
     rows = {}
     for env, objs in objects.items():
         deploy, hpa = _find(objs, "Deployment", "shop-api"), _find(objs, "HorizontalPodAutoscaler")
@@ -56,7 +55,7 @@ def test_overlays_differ_where_they_should(built):
 
 
 def test_static_checks_pass_on_the_example(built):
-    spec, out, _objects = built
+    spec, _out, _objects = built
     records = {r.check: r for r in verify(spec, ["kubernetes"], sandbox=False)}
     failed = {k: (r.reason, r.log[:500]) for k, r in records.items() if not r.passed}
     assert failed == {}

@@ -9,15 +9,15 @@ import pytest
 import yaml
 
 from kit.cli import main
+from kit.core.context import VerifyContext
 from kit.families import render_all
-from kit.families.observability.render import render_observability
+from kit.families.observability import checks as obs
+from kit.families.observability.crd import validate_crd_object
 from kit.families.observability.promql import metric_names
 from kit.families.observability.promrules import burn_factor
+from kit.families.observability.render import render_observability
 from kit.render import write_files
 from kit.spec import load_spec
-from kit.families.observability import checks as obs
-from kit.core.context import VerifyContext
-from kit.families.observability.crd import validate_crd_object
 from tests.conftest import write_task
 
 GOOD_SERVICE = "service:\n  name: mini\n  source: src\n"

@@ -5,13 +5,11 @@ import re
 from datetime import date
 
 from kit.evidence import Evidence
-from kit.families import render_all
-from kit.families import families
+from kit.families import families, render_all
 from kit.report.acceptance import standard_items, task_items
 from kit.report.context import append_write_zone, read_context, write_zone_entry
 from kit.report.workmd import SECTIONS, render_work_md
 from kit.spec import load_spec
-
 
 STANDARD = [(item.text, item.checks) for f in families().values() for item in f.checklist]
 

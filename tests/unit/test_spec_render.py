@@ -8,9 +8,9 @@ import yaml
 
 from kit.errors import RenderError
 from kit.families import render_all
+from kit.families.container.dockerfile import dockerfile_facts
 from kit.render import render_variant
 from kit.spec import load_spec
-from kit.families.container.dockerfile import dockerfile_facts
 from tests.conftest import write_task
 
 

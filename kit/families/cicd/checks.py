@@ -14,12 +14,12 @@ from pathlib import Path
 import yaml
 
 from kit.config import Settings
-from kit.evidence import Evidence, excerpt, run_tool
-from kit.model import Spec
 from kit.core.checkov import run_checkov
-from kit.core.tools import tool_version, venv_tool
 from kit.core.context import VerifyContext
+from kit.core.tools import tool_version, venv_tool
+from kit.evidence import Evidence, excerpt, run_tool
 from kit.families.cicd.rules import EXPRESSION, RULES
+from kit.model import Spec
 
 WORKFLOWS = ".github/workflows"
 GITLAB = ".gitlab-ci.yml"

@@ -4,8 +4,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kit.errors import TaskError
-
 if TYPE_CHECKING:
     from kit.model import Spec
     from kit.task import TaskDoc
@@ -49,19 +47,17 @@ class CiOptions:
     environments: tuple[str, ...]
 
 
-def parse(doc: "TaskDoc", spec: "Spec") -> CiOptions:
+def parse(doc: TaskDoc, spec: Spec) -> CiOptions:
     raw = doc.data.get("ci") or {}
     if not isinstance(raw, dict):
-        raise TaskError("must be a mapping, e.g. {provider: github}", file=str(doc.path),
-                        line=doc.line("ci"), field="ci")
+        raise doc.error("must be a mapping, e.g. {provider: github}", "ci")
     provider = raw.get("provider", "github")
     if provider not in PROVIDERS:
-        raise TaskError(f"unknown CI provider {provider!r}; valid values: {', '.join(sorted(PROVIDERS))}",
-                        file=str(doc.path), line=doc.line("ci", "provider"), field="ci.provider")
+        raise doc.error(f"unknown CI provider {provider!r}; valid values: {', '.join(sorted(PROVIDERS))}",
+                        "ci", "provider")
     envs = tuple(raw.get("environments", ("staging", "prod")))
     if envs != tuple(e for e in ("staging", "prod") if e in envs):
-        raise TaskError(f"environments {list(envs)} are not in promotion order", file=str(doc.path),
-                        line=doc.line("ci", "environments"), field="ci.environments",
+        raise doc.error(f"environments {list(envs)} are not in promotion order", "ci", "environments",
                         hint="write staging before prod")
     return CiOptions(provider=provider, providers=PROVIDERS[provider],
                      default_branch=raw.get("default_branch", "main"),

@@ -5,8 +5,8 @@ were looked up in public workflows that pin them (a code search for "<owner>/<ac
 found each one pinned, with the same release comment, in several unrelated repositories)."""
 from __future__ import annotations
 
-from kit.render import render_variant
 from kit.model import Spec
+from kit.render import render_variant
 
 # action -> (commit SHA, release tag)
 ACTIONS: dict[str, tuple[str, str]] = {

@@ -3,7 +3,8 @@ found (an empty list means the rule holds). Pure functions, so a unit test can b
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import yaml
 

@@ -5,16 +5,16 @@ import time
 
 import yaml
 
+from kit.core.context import VerifyContext
+from kit.core.tools import tool_version, venv_tool
 from kit.errors import SandboxError
 from kit.evidence import Evidence, run_tool
 from kit.families.container.checks import unhealthy_verdict
 from kit.families.container.render import healthcheck_command
+from kit.model import Spec
 from kit.sandbox.compose_run import leftovers, run_stack
 from kit.sandbox.engine import docker_cli
 from kit.sandbox.health import http_get, wait_http
-from kit.model import Spec
-from kit.core.tools import tool_version, venv_tool
-from kit.core.context import VerifyContext
 
 DELIVERABLE = "compose.yaml"
 PLACEHOLDER = "change-me"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from kit.families.container.render import healthcheck_command
+from kit.model import Spec
 from kit.render import render_variant
 from kit.resources import compose_memory
-from kit.model import Spec
 
 
 def render_compose(spec: Spec) -> dict[str, str]:

@@ -2,23 +2,19 @@
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
-import sys
 import time
 import uuid
-from pathlib import Path
 
+from kit.core.context import VerifyContext
+from kit.core.tools import tool_version, venv_tool
 from kit.errors import SandboxError
 from kit.evidence import Evidence, run_tool
+from kit.families.container.dockerfile import dockerfile_facts
+from kit.model import Spec
 from kit.sandbox import pkgindex
 from kit.sandbox.build import build_image
 from kit.sandbox.health import http_get
 from kit.sandbox.run import run_service
-from kit.model import Spec
-from kit.core.context import VerifyContext
-from kit.core.tools import tool_version, venv_tool
-from kit.families.container.dockerfile import dockerfile_facts
 
 DELIVERABLE = "Dockerfile"
 

@@ -1,8 +1,8 @@
 """Container family: Dockerfile, .dockerignore and the secrets entrypoint."""
 from __future__ import annotations
 
-from kit.render import render_variant
 from kit.model import UV_PIN, Spec
+from kit.render import render_variant
 
 
 def healthcheck_command(spec: Spec) -> list[str]:

@@ -11,12 +11,12 @@ from importlib.metadata import version
 from pathlib import Path
 
 from kit.config import Settings
-from kit.evidence import Evidence, excerpt, run_tool
-from kit.model import Spec
 from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
+from kit.evidence import Evidence, excerpt, run_tool
 from kit.families.iac.rules import RULES
 from kit.families.iac.terraform import TF_ROOT, Inventory, inventory
+from kit.model import Spec
 
 INIT_TIMEOUT = 60          # s; with only a local mirror configured, init fails in well under 1 s
 

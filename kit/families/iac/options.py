@@ -63,12 +63,11 @@ class CloudOptions:
     environments: tuple[str, ...]
 
 
-def parse(doc: "TaskDoc", spec: "Spec") -> CloudOptions:
+def parse(doc: TaskDoc, spec: Spec) -> CloudOptions:
     raw = doc.data.get("cloud") or {}
 
     def fail(message: str, *path: str, hint: str | None = None) -> TaskError:
-        return TaskError(message, file=str(doc.path), line=doc.line("cloud", *path),
-                         field=".".join(("cloud", *path)), hint=hint)
+        return doc.error(message, "cloud", *path, hint=hint)
 
     if not isinstance(raw, dict):
         raise fail("must be a mapping, e.g. {provider: aws, region: eu-west-1}")
@@ -96,7 +95,7 @@ def parse(doc: "TaskDoc", spec: "Spec") -> CloudOptions:
                         environments=tuple(raw.get("environments", ("staging", "prod"))))
 
 
-def _manifests_version(doc: "TaskDoc") -> str:
+def _manifests_version(doc: TaskDoc) -> str:
     """The Kubernetes version the manifests target (kubernetes.version, else its default)."""
     from kit.families.kubernetes.options import DEFAULT_VERSION as default
     return str((doc.data.get("kubernetes") or {}).get("version", default))

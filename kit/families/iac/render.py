@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from kit.render import render_variant
 from kit.model import Spec
+from kit.render import render_variant
 
 TERRAFORM = ">= 1.10.0, < 2.0.0"
 # cloud -> pinned providers and community modules (roots pin exact, the shared module a range)

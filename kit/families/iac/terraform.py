@@ -106,7 +106,7 @@ def inventory(files: dict[str, str]) -> Inventory:
         inv.files += 1
         try:
             data = hcl2.loads(files[path])
-        except Exception as exc:  # noqa: BLE001 - lark raises many kinds; each becomes a listed error
+        except Exception as exc:
             inv.errors[path] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             continue
         _add(inv, str(PurePosixPath(path).parent), path, data)

@@ -2,20 +2,18 @@
 task's version and the two before, checkov's Kubernetes policies, and cross-file consistency."""
 from __future__ import annotations
 
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from kit.evidence import Evidence, excerpt
-from kit.model import Spec
 from kit.core.checkov import run_checkov
-from kit.core.k8s import OVERLAYS, build_overlay
 from kit.core.context import VerifyContext
+from kit.core.k8s import OVERLAYS, build_overlay
+from kit.evidence import Evidence
 from kit.families.kubernetes.rules import consistency_problems
-
+from kit.model import Spec
 
 
 def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:

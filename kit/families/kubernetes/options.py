@@ -56,7 +56,7 @@ SCHEMA = {
         "cpu_utilization": {"type": "integer", "minimum": 10, "maximum": 100,
                             "description": "HPA target average CPU utilization, percent"},
         "environments": {"type": "object", "additionalProperties": False,
-                         "properties": {name: _env_schema for name in ENVIRONMENTS}},
+                         "properties": dict.fromkeys(ENVIRONMENTS, _env_schema)},
         "managed": {"type": "object", "propertyNames": {"pattern": _NAME},
                     "additionalProperties": {"type": "string"},
                     "description": "dependencies run outside the cluster: dependency name -> host"},
@@ -144,8 +144,7 @@ def parse(doc, spec) -> KubeOptions:
     raw = doc.data.get("kubernetes") or {}
 
     def fail(message: str, *path, hint: str = "") -> TaskError:
-        return TaskError(message, file=str(doc.path), line=doc.line("kubernetes", *path) or doc.line("kubernetes"),
-                         field=".".join(["kubernetes", *map(str, path)]), hint=hint)
+        return doc.error(message, "kubernetes", *path, hint=hint or None)
 
     version = str(raw.get("version", DEFAULT_VERSION))
     known = supported_versions()

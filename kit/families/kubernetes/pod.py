@@ -7,17 +7,17 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from kit.config import testcontainers_environment
+from kit.model import Spec
 from kit.resources import parse_cpu, parse_memory
 from kit.sandbox.engine import run_labels
 from kit.sandbox.health import http_get
 from kit.sandbox.run import NS, _container, _logs, _publish_loopback, placeholder_secrets, start_dependencies
-from kit.model import Spec
 
 # what Kubernetes does that Docker does not by default: unprivileged ports start at 1024
 # (Docker sets 0 in each container), and Docker's own HEALTHCHECK does not exist for the kubelet
@@ -185,7 +185,7 @@ def run_pod(spec: Spec, image: str, run: PodRun, standins: dict[str, str]) -> It
         try:
             app.start()
         except TimeoutError:       # exited at once; the probes will find it dead
-            if app._container is None:  # noqa: SLF001
+            if app._container is None:
                 raise
         sandbox = PodSandbox(app=app, url="", run=run, started=started,
                              inspect=app.get_wrapped_container().attrs.get("HostConfig", {}))

@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import time
 
+from kit.core.context import VerifyContext
 from kit.errors import SandboxError
 from kit.evidence import Evidence
-from kit.sandbox.health import CLIENT_ERROR_STREAK
 from kit.families.kubernetes.pod import PodSandbox, Probe, probe_once, run_pod, translate
 from kit.model import Spec
-from kit.core.context import VerifyContext
+from kit.sandbox.health import CLIENT_ERROR_STREAK
 
 DELIVERABLE = "k8s/base/deployment.yaml"
 IDS = ("kubernetes.pod.settings", "kubernetes.pod.startup", "kubernetes.pod.readiness", "kubernetes.pod.liveness")

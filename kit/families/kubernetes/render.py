@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from kit.core.otel import otel_env
-from kit.render import render_variant
 from kit.model import Dependency, Spec
+from kit.render import render_variant
 
 PRE_STOP_S = 5           # endpoints removal reaches the proxies while the pod still serves
 SERVER_GRACE_S = 8       # the server's own graceful timeout (gunicorn/uvicorn, see kit/spec.py)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 
 from kit.core.k8s import WORKLOADS, _of, container_port, matches, name_of, pod_specs
-from kit.model import Spec
 from kit.families.container.dockerfile import dockerfile_facts
-
+from kit.model import Spec
 
 
 def selector_rules(objects: list[dict]) -> list[str]:
@@ -128,7 +127,7 @@ def restricted_rules(objects: list[dict]) -> list[str]:
             problems.append(f"{where}: mounts a hostPath volume")
         for c in pod.get("containers", []) + pod.get("initContainers", []):
             csc, who = c.get("securityContext", {}), f"{where} container {c['name']}"
-            if not (csc.get("runAsNonRoot", psc.get("runAsNonRoot")) is True):
+            if csc.get("runAsNonRoot", psc.get("runAsNonRoot")) is not True:
                 problems.append(f"{who}: runAsNonRoot is not true")
             uid = csc.get("runAsUser", psc.get("runAsUser"))
             if not isinstance(uid, int) or uid == 0:

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kit.core.k8s import matches, name_of, pod_specs
 from kit.errors import KitError
 from kit.evidence import Evidence
-from kit.model import Spec
-from kit.core.k8s import matches, name_of, pod_specs
 from kit.families.kubernetes.rules import key_settings
+from kit.model import Spec
 
 COLUMNS = {"Ingress": 0, "Service": 1, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 1,
            "Deployment": 2, "StatefulSet": 3, "CronJob": 2, "ConfigMap": 1, "Secret": 1,

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import tempfile
-from functools import lru_cache
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import yaml
 
-from kit.evidence import Evidence, run_tool
-from kit.model import Spec
-from kit.families.observability import structure as struct
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version
+from kit.evidence import Evidence, run_tool
+from kit.families.observability import structure as struct
+from kit.model import Spec
 
 PROM = "monitoring/prometheus.yml"
 PROM_K8S = "monitoring/prometheus-kubernetes.yml"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import yaml
 
-from kit.evidence import Evidence, run_tool
-from kit.core.otel import otel_env
-from kit.sandbox.engine import docker_cli
-from kit.model import Spec
 from kit.core.context import VerifyContext
+from kit.core.otel import otel_env
+from kit.evidence import Evidence, run_tool
+from kit.model import Spec
+from kit.sandbox.engine import docker_cli
 
 OVERRIDE = "monitoring/compose.monitoring.yaml"
 

@@ -46,8 +46,8 @@ def crd_checks(files: dict[str, str]) -> list[Evidence]:
 def kubernetes_validate(files: dict[str, str]) -> Evidence:
     """The DaemonSet, its RBAC and ConfigMap against Kubernetes' schemas; a warning (unknown
     kind, removed API) counts as a failure."""
-    from kit.evidence import run_tool
     from kit.core.tools import tool_version, venv_tool
+    from kit.evidence import run_tool
     tool = venv_tool("kubernetes-validate")
     rel = "k8s/monitoring/fluent-bit.yaml"
     import tempfile

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from kit.families.observability.promrules import excluded_paths, memory_ratio
 from kit.families.observability.options import Slo
+from kit.families.observability.promrules import excluded_paths, memory_ratio
 from kit.model import Spec
 
 DATASOURCE_UID = "prometheus"

@@ -12,9 +12,9 @@ from kit.evidence import Evidence
 from kit.families.observability.dashboard import live_expr
 from kit.families.observability.promql import is_recorded, metric_names
 from kit.families.observability.promrules import MEMORY_LIMIT
+from kit.model import Spec
 from kit.sandbox.health import http_get
 from kit.sandbox.prometheus import Prometheus
-from kit.model import Spec
 
 DELIVERABLE = "monitoring/prometheus.yml"
 DASHBOARD = "monitoring/grafana/dashboards/service.json"

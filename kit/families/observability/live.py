@@ -8,14 +8,14 @@ from pathlib import Path
 
 import yaml
 
+from kit.core.context import VerifyContext
 from kit.errors import SandboxError
 from kit.evidence import Evidence
+from kit.families.observability import evaluate as ev
 from kit.families.observability.files import shorten_for
+from kit.model import Spec
 from kit.sandbox.compose_run import leftovers, run_stack
 from kit.sandbox.prometheus import REAL_IMAGE, Prometheus, run_prometheus, stack_network
-from kit.model import Spec
-from kit.families.observability import evaluate as ev
-from kit.core.context import VerifyContext
 
 DELIVERABLE = "monitoring/prometheus.yml"
 SANDBOX_DIR = "kit-monitoring-sandbox"
@@ -47,8 +47,8 @@ def _skipped(reason: str) -> list[Evidence]:
 
 
 def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
-    from kit.families.container.checks import unhealthy_verdict
     from kit.core.session import existing_image
+    from kit.families.container.checks import unhealthy_verdict
     if not existing_image(spec, ctx):
         return _skipped("the image did not build")
     if not spec.metrics_path:

@@ -75,12 +75,11 @@ class Slo:
         return repr(float(self.latency_threshold_s))
 
 
-def _error(doc: "TaskDoc", message: str, path: tuple, hint: str) -> TaskError:
-    return TaskError(message, file=str(doc.path), line=doc.line("slo", *path) or doc.line("slo"),
-                     field=".".join(("slo", *map(str, path))), hint=hint)
+def _error(doc: TaskDoc, message: str, path: tuple, hint: str) -> TaskError:
+    return doc.error(message, "slo", *path, hint=hint)
 
 
-def _percent(doc: "TaskDoc", value: object, path: tuple) -> float:
+def _percent(doc: TaskDoc, value: object, path: tuple) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < 100:
         raise _error(doc, f"must be a percentage strictly between 0 and 100, got {value!r}", path,
                      "e.g. 99.9 (100 leaves no error budget; 0 is no objective)")
@@ -116,7 +115,7 @@ def detect_metrics(source: Path) -> SloMetrics:
     return SloMetrics(requests, duration, in_flight, "status", True, path_label)
 
 
-def parse(doc: "TaskDoc", spec: "Spec") -> Slo:
+def parse(doc: TaskDoc, spec: Spec) -> Slo:
     raw = doc.data.get("slo") or {}
     latency = raw.get("latency") or {}
     try:

@@ -3,12 +3,11 @@ Alertmanager, a Grafana dashboard, runbooks, Fluent Bit and OpenTelemetry Collec
 and prometheus-operator objects (k8s/monitoring/)."""
 from __future__ import annotations
 
+from kit.core.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
 from kit.families.observability import files as mfiles
 from kit.families.observability.dashboard import dashboard_json
-from kit.core.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
-from kit.render import render_variant
 from kit.model import Spec
-
+from kit.render import render_variant
 
 COLLECTOR_HOST = "otel-collector"      # the collector's service name in compose.monitoring.yaml
 
