@@ -37,6 +37,7 @@ def test_verify_before_generate_says_what_to_do(minimal, capsys):
     assert "run `kit generate` first" in capsys.readouterr().err
 
 
+@pytest.mark.tools
 def test_static_verify_passes_on_generated_files(minimal, capsys):
     assert main(["generate", str(minimal)]) == 0
     assert main(["verify", str(minimal), "--static"]) == 0
@@ -44,6 +45,7 @@ def test_static_verify_passes_on_generated_files(minimal, capsys):
     assert "container.hadolint" in out and "compose.schema" in out and "0 failed" in out
 
 
+@pytest.mark.tools
 def test_static_verify_fails_on_a_lint_finding(minimal, capsys):
     main(["generate", str(minimal)])
     dockerfile = minimal / "kit-out" / "Dockerfile"
@@ -85,6 +87,7 @@ def test_diff_shows_what_regenerating_would_change(minimal, capsys):
     assert "--- a/Dockerfile" in out and "-EXPOSE 9000" in out and "+EXPOSE 8000" in out
 
 
+@pytest.mark.tools
 def test_batch_and_publish_in_static_mode(minimal, tmp_path, capsys):
     import shutil
     second = tmp_path / "second"

@@ -27,6 +27,7 @@ def test_committed_clean_with_one_parameters_cell(name):
         assert not re.search(r"^\s*(def|class) ", "".join(cell["source"]), re.M)
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("name", PIPELINE)
 def test_executes_in_static_mode(name, minimal, tmp_path):
     out = tmp_path / "out"

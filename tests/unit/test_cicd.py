@@ -67,6 +67,7 @@ def test_pipelines_carry_the_spec(rendered, example_spec):
         assert re.fullmatch(r"[0-9a-f]{40}", sha) and re.fullmatch(r"v?\d+\.\d+\.\d+", tag)
 
 
+@pytest.mark.tools
 def test_example_passes_every_check(rendered, example_spec):
     files, out = rendered
     records = checks.static_checks(example_spec, VerifyContext(out, files))
@@ -117,6 +118,7 @@ def test_each_rule_broken_fails(rendered, rule, path, old, new, reason):
     assert record.status == "failed" and reason in record.log, record.log
 
 
+@pytest.mark.tools
 def test_actionlint_and_shellcheck_catch_broken_workflows(rendered, tmp_path):
     files, _ = rendered
     broken = dict(files)
@@ -130,6 +132,7 @@ def test_actionlint_and_shellcheck_catch_broken_workflows(rendered, tmp_path):
     assert shell.status == "failed" and "SC2086" in shell.log
 
 
+@pytest.mark.tools
 def test_schema_and_checkov_catch_broken_workflows(rendered, tmp_path):
     files, _ = rendered
     broken = {**files, CI: files[CI].replace("runs-on: ubuntu-latest", "runs-on: [ubuntu-latest]\n    runz: x", 1)}
@@ -170,6 +173,7 @@ def test_broken_consistency_fails(rendered, example_spec, path, old, new, reason
     assert record.status == "failed" and reason in record.log, record.log
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("cloud", ["gcp", "azure"])
 def test_deploy_credentials_for_every_cloud_pass(example_spec, cloud, tmp_path):
     from kit.families.iac.options import DEFAULT_INSTANCE, DEFAULT_REGION

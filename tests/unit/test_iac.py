@@ -46,6 +46,7 @@ def test_same_shape_on_every_cloud(spec):
     assert "terraform/environments/prod/versions.tf" in shapes["aws"]
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_every_cloud_passes_and_validate_is_never_faked(spec, cloud, tmp_path):
     records = run(on_cloud(spec, cloud), render_iac(on_cloud(spec, cloud)), tmp_path)
@@ -94,6 +95,7 @@ def test_each_rule_broken_fails(spec, rule, path, old, new, reason):
     assert any(reason in p for p in problems), problems
 
 
+@pytest.mark.tools
 def test_fmt_parse_and_checkov_catch_broken_files(spec, tmp_path):
     files = render_iac(spec)
     broken = dict(files)
@@ -111,6 +113,7 @@ def test_fmt_parse_and_checkov_catch_broken_files(spec, tmp_path):
     assert "CKV_AWS_51" in records["iac.checkov"].reason and "CKV_AWS_18" in records["iac.checkov"].reason
 
 
+@pytest.mark.tools
 def test_missing_terraform_is_a_clear_failure(spec, tmp_path, monkeypatch):
     monkeypatch.setattr(checks, "terraform_bin", lambda: str(tmp_path / "no-terraform"))
     files = {k: v for k, v in render_iac(spec).items() if k.startswith("terraform/bootstrap/")}

@@ -39,6 +39,7 @@ def _find(objects, kind, name=None):
     return next(o for o in objects if o["kind"] == kind and (name is None or o["metadata"]["name"] == name))
 
 
+@pytest.mark.tools
 def test_overlays_differ_where_they_should(built):
     _spec, _out, objects = built
     rows = {}
@@ -54,6 +55,7 @@ def test_overlays_differ_where_they_should(built):
     assert _find(objects["prod"], "Namespace")["metadata"]["name"] == "shop-api-prod"
 
 
+@pytest.mark.tools
 def test_static_checks_pass_on_the_example(built):
     spec, _out, _objects = built
     records = {r.check: r for r in verify(spec, ["kubernetes"], sandbox=False)}
@@ -77,6 +79,7 @@ def test_strict_validation_fails_unknown_fields_and_undeclared_kinds(built):
     assert undeclared.status == "failed" and "no schema for external-secrets.io/v1 ExternalSecret" in undeclared.log
 
 
+@pytest.mark.tools
 def test_checkov_fails_an_unhardened_pod(built, tmp_path):
     from kit.core.checkov import run_checkov
     dev = copy.deepcopy(objects := built[2]["dev"])
@@ -233,6 +236,7 @@ def test_bad_kubernetes_section(case_id, front, expected, minimal, capsys):
     assert not (minimal / "kit-out").exists()
 
 
+@pytest.mark.tools
 def test_extras_pass_every_static_check(minimal):
     """Managed database, plain Secret, API access, a CronJob: still valid, policy-clean, consistent."""
     write_task(minimal, GOOD + "dependencies:\n  - {kind: postgres, name: db}\n  - {kind: redis, name: cache}\n"
@@ -246,6 +250,7 @@ def test_extras_pass_every_static_check(minimal):
     assert all(r.figures.get("crd_kinds_not_validated") == [] for r in records if ".validate." in r.check)
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("strategy", ["canary", "blue-green"])
 def test_canary_and_blue_green_need_no_crd_and_pass_every_check(minimal, strategy):
     write_task(minimal, GOOD + f"kubernetes:\n  strategy: {strategy}\n")
@@ -269,6 +274,7 @@ def test_canary_and_blue_green_need_no_crd_and_pass_every_check(minimal, strateg
     assert not any(o["apiVersion"].startswith("argoproj.io") for o in prod)
 
 
+@pytest.mark.tools
 def test_monitoring_objects_reach_the_overlays(built):
     """The ServiceMonitor (observability family) selects the app's Service in every overlay's
     namespace on a port it has, and the app's NetworkPolicy admits the scraper's namespace."""
@@ -288,6 +294,7 @@ def test_monitoring_objects_reach_the_overlays(built):
         assert k.monitoring_namespace in sources
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("liveness,handler", [("tcp", {"tcpSocket": {"port": "http"}}),
                                               ("/livez", {"httpGet": {"path": "/livez", "port": "http"}})])
 def test_liveness_can_leave_the_dependencies_out(minimal, liveness, handler):
@@ -315,6 +322,7 @@ def test_readme_warns_when_liveness_checks_the_dependencies(built):
     assert "Check before production" in (out / "k8s" / "README.md").read_text()
 
 
+@pytest.mark.tools
 def test_checkov_fails_a_skip_without_a_reason(built, tmp_path):
     from kit.core.checkov import run_checkov
     dev = copy.deepcopy(built[2]["dev"])

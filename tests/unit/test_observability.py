@@ -68,6 +68,7 @@ def test_metric_names():
     assert metric_names('(sum(rate(r_total{s=~"5.."}[5m])) or vector(0)) / on (job) up > 1e-3') == {"r_total", "up"}
 
 
+@pytest.mark.tools
 def test_static_checks_pass_on_the_example(spec, ctx):
     records = obs.static_checks(spec, ctx)
     assert [r.check for r in records if not r.passed] == []
@@ -82,6 +83,7 @@ def _check(spec, ctx, check):
     return next(r for r in obs.static_checks(spec, ctx, only=check) if r.check == check)
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("rel,old,new,check,reason", [
     # a deliberately wrong rule: the generated unit tests catch it
     ("monitoring/rules/alerts.yml", "/ 1 > 0.9", "/ 1 > 5", "observability.promtool_test", "exit code 1"),
@@ -145,6 +147,7 @@ def test_rules_that_do_not_use_the_request_metric_fail(spec, ctx):
     assert record.status == "failed" and "do not use shop_http_requests_total" in record.reason
 
 
+@pytest.mark.tools
 def test_a_page_that_fires_on_a_slow_burn_fails_the_unit_tests(spec, ctx):
     """Lower the 6h/30m page threshold below a 4.5x burn: the slow-burn case catches it."""
     rel = "monitoring/rules/alerts.yml"
@@ -155,6 +158,7 @@ def test_a_page_that_fires_on_a_slow_burn_fails_the_unit_tests(spec, ctx):
     assert record.status == "failed" and "AvailabilityErrorBudgetBurnFast stays silent on a slow burn" in record.log
 
 
+@pytest.mark.tools
 def test_a_missing_silent_case_fails_the_coverage_rule(spec, ctx):
     tests = yaml.safe_load(ctx.files["monitoring/rules/tests.yml"])
     tests["tests"] = [t for t in tests["tests"] if t["name"] != "TargetDown stays silent"]
@@ -229,6 +233,7 @@ def test_sli_rules_aggregate_per_namespace_and_leave_out_probes(ctx):
                if not p.get("description") for t in p["targets"])
 
 
+@pytest.mark.tools
 @pytest.mark.parametrize("old,new,case", [
     ("sum by (namespace) (", "sum(", ""),   # every expected alert names its namespace
     (',endpoint!~"/healthz|/metrics"', "", "AvailabilityErrorBudgetBurnFast stays silent while /healthz answers 503"),
