@@ -7,6 +7,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kit.errors import DetectionError
+
 SKIP_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox", "build", "dist",
              "site-packages", ".mypy_cache", ".pytest_cache", "tests", "test"}
 HEALTH_CANDIDATES = ("/healthz", "/health", "/livez", "/readyz", "/ready", "/ping", "/status",
@@ -31,6 +33,24 @@ class PythonFacts:
     uses_prometheus: bool = False
     notes: tuple[str, ...] = field(default=())
     syntax_errors: tuple[str, ...] = ()   # "path:line: message" for files Python cannot parse
+
+
+def read_toml(path: Path) -> dict:
+    """A TOML file of the service's source; one kit cannot read is an error naming the file and
+    line, never silently read as empty (which would drop every dependency)."""
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError as exc:
+        raise DetectionError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path),
+                             hint="save it as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        at = re.search(r"line (\d+)", str(exc))
+        line = int(at.group(1)) if at else (len(text.splitlines()) if "end of document" in str(exc) else None)
+        raise DetectionError(f"is not valid TOML: {exc}", file=str(path), line=line,
+                             hint="fix the TOML syntax: kit reads this file for the service's dependencies, "
+                                  "its Python version and its build backend") from None
 
 
 def normalize(name: str) -> str:
@@ -70,10 +90,7 @@ def _dependencies(source: Path) -> tuple[str, set[str]]:
         return "requirements.txt", names
     pyproject = source / "pyproject.toml"
     if pyproject.is_file():
-        try:
-            data = tomllib.loads(pyproject.read_text())
-        except tomllib.TOMLDecodeError:
-            return "pyproject.toml", set()
+        data = read_toml(pyproject)
         specs = list(data.get("project", {}).get("dependencies", []))
         poetry = data.get("tool", {}).get("poetry", {}).get("dependencies", {})
         specs += [k for k in poetry if k.lower() != "python"]
@@ -84,10 +101,7 @@ def _dependencies(source: Path) -> tuple[str, set[str]]:
 
 
 def _locked_names(lock: Path) -> set[str]:
-    try:
-        data = tomllib.loads(lock.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
-        return set()
+    data = read_toml(lock)
     return {normalize(p["name"]) for p in data.get("package", []) if isinstance(p, dict) and "name" in p}
 
 
@@ -102,10 +116,7 @@ def _python_version(source: Path, project: Path | None) -> str:
                 return f"3.{match.group(1)}"
     pyproject = source / "pyproject.toml"
     if pyproject.is_file():
-        try:
-            requires = tomllib.loads(pyproject.read_text()).get("project", {}).get("requires-python", "")
-        except tomllib.TOMLDecodeError:
-            requires = ""
+        requires = read_toml(pyproject).get("project", {}).get("requires-python", "")
         upper = re.search(r"<\s*3\.(\d+)", requires)
         if upper:
             return f"3.{int(upper.group(1)) - 1}"

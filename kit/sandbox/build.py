@@ -101,14 +101,12 @@ def image_layers(tag: str) -> list[dict]:
 
 
 def _parse_size(text: str) -> int:
+    """A size as `docker history` prints it (0B, 12.3kB, 45.6MB); anything else is an error, not 0."""
     units = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
-    for unit in sorted(units, key=len, reverse=True):
-        if text.endswith(unit):
-            try:
-                return int(float(text[: -len(unit)]) * units[unit])
-            except ValueError:
-                return 0
-    return 0
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(B|kB|KB|MB|GB)", text.strip())
+    if not match:
+        raise SandboxError(f"docker history printed a layer size kit cannot read: {text!r}")
+    return int(float(match.group(1)) * units[match.group(2)])
 
 
 def remove_image(tag: str) -> None:

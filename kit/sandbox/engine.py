@@ -7,6 +7,7 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+from kit.config import Settings
 from kit.errors import EngineMissing, SandboxError
 
 LABEL = "org.kit.sandbox"            # on every container, network, volume and image kit makes
@@ -62,7 +63,7 @@ def require_engine() -> str:
     """The engine's version; raise EngineMissing with the fix when none answers."""
     version = engine_version()
     if version is None:
-        raise EngineMissing(f"no Docker engine answers at {os.environ.get('DOCKER_HOST', '/var/run/docker.sock')}; "
+        raise EngineMissing(f"no Docker engine answers at {Settings.load().docker_host}; "
                             f"{SETUP_HINT}")
     return version
 

@@ -16,12 +16,12 @@ import ssl
 import subprocess
 import sys
 import time
-import tomllib
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 from kit.config import Settings
+from kit.detect.python import read_toml
 from kit.errors import SandboxError
 from kit.evidence import excerpt
 from kit.sandbox.engine import LABEL, docker
@@ -49,10 +49,7 @@ def build_requires(source: Path) -> list[str]:
     pyproject = Path(source) / "pyproject.toml"
     if not pyproject.is_file():
         return []
-    try:
-        return list(tomllib.loads(pyproject.read_text()).get("build-system", {}).get("requires", []))
-    except tomllib.TOMLDecodeError:
-        return []
+    return list(read_toml(pyproject).get("build-system", {}).get("requires", []))
 
 
 def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], base_image: str) -> Path:

@@ -14,11 +14,13 @@ from tests.conftest import copy_example
 from tests.integration.helpers import assert_nothing_left
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
+PLANTED = "hunter2-planted-value"
 
 
 @pytest.fixture(scope="module")
 def example_run(tmp_path_factory, docker_engine):
     project = copy_example(tmp_path_factory.mktemp("run") / "shop-api")
+    (project / "app" / ".env").write_text(f"PGPASSWORD={PLANTED}\n")   # a developer's real value, beside the source
     task = project / ".claude" / "task.md"
     before = hashlib.sha256(task.read_bytes()).hexdigest()
     context_before = (project / ".claude" / "tasks" / "context_session_1.md").read_text()
@@ -79,7 +81,10 @@ def test_work_md_sections_and_checklist(example_run):
     checklist = text.split("## Acceptance Checklist", 1)[1]
     assert checklist.count("- [x]") >= 10
     assert "needs human review" in checklist          # the example's on-call criterion
-    assert "hunter2" not in text and "kit-sandbox-" not in text   # no secret value, not even a placeholder one
+    assert PLANTED not in text and "kit-sandbox-" not in text   # no secret value, not even a placeholder one
+    out = example_run["project"] / "kit-out"
+    leaked = [str(p) for p in out.rglob("*") if p.is_file() and PLANTED.encode() in p.read_bytes()]
+    assert leaked == []                                          # not in evidence.json, the site or a deliverable
 
 
 def test_write_zone_appended_once(example_run):

@@ -53,3 +53,42 @@ def test_nothing_detected(tmp_path):
 
 def test_no_health_route_means_fallback():
     assert health_from_routes(("/", "/items")) == ""
+
+
+def test_a_pyproject_kit_cannot_read_is_an_error_naming_the_file_and_line(tmp_path):
+    """Read as 'no dependencies' before; now the file and the line are named."""
+    import pytest
+
+    from kit.errors import DetectionError
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["flask>=3"\n')
+    with pytest.raises(DetectionError) as info:
+        detect_python(tmp_path)
+    assert info.value.file == str(tmp_path / "pyproject.toml") and info.value.line == 3
+    assert "not valid TOML" in str(info.value)
+
+
+def test_a_broken_uv_lock_and_build_requires_are_errors_too(tmp_path):
+    import pytest
+
+    from kit.errors import DetectionError
+    from kit.sandbox.pkgindex import build_requires
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["flask>=3"]\n')
+    (tmp_path / "uv.lock").write_text("version = 1\n[[package]\n")
+    with pytest.raises(DetectionError) as info:
+        detect_python(tmp_path)
+    assert info.value.file == str(tmp_path / "uv.lock")
+    (tmp_path / "uv.lock").unlink()
+    assert build_requires(tmp_path) == []
+    (tmp_path / "pyproject.toml").write_text("[build-system]\nrequires = [\n")
+    with pytest.raises(DetectionError):
+        build_requires(tmp_path)
+
+
+def test_a_layer_size_docker_did_not_print_is_an_error_not_zero():
+    import pytest
+
+    from kit.errors import SandboxError
+    from kit.sandbox.build import _parse_size
+    assert _parse_size("0B") == 0 and _parse_size("12.5MB") == 12_500_000 and _parse_size("3kB") == 3000
+    with pytest.raises(SandboxError):
+        _parse_size("N/A")

@@ -172,12 +172,20 @@ def test_pod_spec_translates_to_docker_settings(built):
                      "livenessProbe": ("/healthz", 8000, 15, 3)}
 
 
-def test_no_secret_value_in_any_manifest(built):
-    _spec, out, objects = built
-    for objs in objects.values():
-        for o in objs:
+def test_no_secret_value_in_any_manifest(example, tmp_path):
+    """A developer's real values sit beside the source (.env, secrets/NAME): none reaches a file kit writes."""
+    planted = "hunter2-planted-value"
+    (example / "app" / ".env").write_text(f"PGPASSWORD={planted}\nREDIS_URL=redis://:{planted}@cache:6379/0\n")
+    (example / "app" / "secrets").mkdir()
+    (example / "app" / "secrets" / "PGPASSWORD").write_text(planted)
+    spec = load_spec(example, tmp_path / "out")
+    files = generate(spec)
+    assert files and not [rel for rel, text in files.items() if planted in text]
+    for env in ("dev", "prod"):
+        record, objects = build_overlay(spec.output, env)
+        assert record.passed
+        for o in objects:
             assert o["kind"] != "Secret" or not any((o.get("stringData") or {}).values())
-    assert "hunter" not in "".join(p.read_text() for p in (out / "k8s").rglob("*") if p.is_file())
 
 
 def test_extras_render_when_asked(minimal):
@@ -331,3 +339,19 @@ def test_checkov_fails_a_skip_without_a_reason(built, tmp_path):
     (tmp_path / "dev.yaml").write_text(yaml.safe_dump_all(dev))
     record = run_checkov("k", "k8s/", "t", tmp_path, "kubernetes")
     assert record.status == "failed" and "CKV_K8S_43" in record.reason and "without a reason" in record.log
+
+
+def test_translate_raises_a_kit_error_for_what_it_cannot_run(built):
+    """An unknown probe port or a missing Deployment is a failed pod-sandbox record, not a traceback."""
+    from kit.errors import KitError
+    _spec, _out, objects = built
+    with pytest.raises(KitError, match="no Deployment 'nope'"):
+        translate(objects["dev"], "nope")
+    broken = copy.deepcopy(objects["dev"])
+    deploy = _find(broken, "Deployment", "shop-api")
+    deploy["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = "admin"
+    with pytest.raises(KitError, match="probe port 'admin' is not a port"):
+        translate(broken, "shop-api")
+    deploy["spec"]["template"]["spec"]["containers"][0]["name"] = "other"
+    with pytest.raises(KitError, match="no container named 'shop-api'"):
+        translate(broken, "shop-api")

@@ -27,7 +27,7 @@ def terraform_bin() -> str:
 
 def provider_mirror() -> Path:
     """Where provider packages may sit for offline use (KIT_TF_MIRROR, else kit's state dir)."""
-    return Path(os.environ.get("KIT_TF_MIRROR") or Settings.load().state_dir / "tools" / "terraform-providers")
+    return Settings.load().terraform_mirror
 
 
 def offline_env(scratch: Path) -> dict[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kit.config import testcontainers_environment
+from kit.errors import SandboxError
 from kit.model import Spec
 from kit.resources import parse_cpu, parse_memory
 from kit.sandbox.engine import run_labels
@@ -58,15 +59,21 @@ def _port(container: dict, ref) -> int:
     from kit.core.k8s import container_port
     port = container_port(container, ref)
     if port is None:
-        raise ValueError(f"probe port {ref!r} is not a port of container {container['name']}")
+        raise SandboxError(f"probe port {ref!r} is not a port of container {container['name']}: the kubelet "
+                           "could not probe it either (name the port in the container's ports)")
     return int(port)
 
 
 def translate(objects: list[dict], name: str) -> PodRun:
     """The Deployment `name`'s pod spec as Docker settings (pure: no engine needed)."""
-    deploy = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name)
+    deploy = next((o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == name), None)
+    if deploy is None:
+        raise SandboxError(f"the built overlay has no Deployment {name!r} to run in the pod sandbox")
     pod = deploy["spec"]["template"]["spec"]
-    container = next(c for c in pod["containers"] if c["name"] == name)
+    container = next((c for c in pod["containers"] if c["name"] == name), None)
+    if container is None:
+        raise SandboxError(f"Deployment {name!r} has no container named {name!r} to run in the pod sandbox "
+                           f"(containers: {', '.join(c['name'] for c in pod['containers'])})")
     psc, csc = pod.get("securityContext", {}), container.get("securityContext", {})
     uid = csc.get("runAsUser", psc.get("runAsUser"))
     gid = csc.get("runAsGroup", psc.get("runAsGroup", uid))
