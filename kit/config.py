@@ -23,7 +23,6 @@ class Settings:
     state_dir: Path          # caches: wheelhouses, debootstrap, logs
     docker_host: str
     health_timeout_s: float  # how long a container may take to become healthy
-    in_ci: bool
     terraform_mirror: Path   # provider packages for offline `terraform validate`
 
     @classmethod
@@ -33,7 +32,6 @@ class Settings:
             state_dir=state,
             docker_host=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
             health_timeout_s=_float("KIT_HEALTH_TIMEOUT", 90.0),
-            in_ci=os.environ.get("CI", "").lower() in {"1", "true", "yes"},
             terraform_mirror=Path(os.environ.get("KIT_TF_MIRROR") or state / "tools" / "terraform-providers"),
         )
 

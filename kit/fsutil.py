@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,16 +20,3 @@ def write_atomic(path: Path, content: str | bytes, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-def replace_dir_atomic(staged: Path, target: Path) -> None:
-    """Swap a fully built directory into place; the old one is removed only after."""
-    target = Path(target)
-    old = target.with_name(f".{target.name}.old")
-    if old.exists():
-        shutil.rmtree(old)
-    if target.exists():
-        os.replace(target, old)
-    os.replace(staged, target)
-    if old.exists():
-        shutil.rmtree(old)

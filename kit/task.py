@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ class TaskDoc:
     title: str
     sections: dict[str, str]
     acceptance: tuple[str, ...]
-    raw_bytes: bytes = field(repr=False, default=b"")
 
     def line(self, *path: Any) -> int | None:
         return line_for(self.lines, path)
@@ -69,7 +68,7 @@ def read_task(path: Path, schema: dict) -> TaskDoc:
     if not isinstance(data, dict):
         raise TaskError("front matter must be a mapping (key: value lines)", file=str(path), line=2)
     _refuse_secrets_in_body(path, body, body_line)
-    doc = TaskDoc(path, data, lines, *_parse_body(body), raw_bytes=raw)
+    doc = TaskDoc(path, data, lines, *_parse_body(body))
     validate_front_matter(doc, schema)
     return doc
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import ast
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from kit.errors import DetectionError
@@ -31,7 +31,6 @@ class PythonFacts:
     app: str = ""                        # module:attribute
     routes: tuple[str, ...] = ()
     uses_prometheus: bool = False
-    notes: tuple[str, ...] = field(default=())
     syntax_errors: tuple[str, ...] = ()   # "path:line: message" for files Python cannot parse
 
 

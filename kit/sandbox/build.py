@@ -62,7 +62,6 @@ class BuiltImage:
     size_bytes: int
     layers: list[dict]          # [{"created_by": ..., "size": bytes}] oldest first
     log: str
-    cached: bool
 
 
 def build_image(context: Path, tag: str, build_args: dict[str, str], *, network: str = "host",
@@ -80,7 +79,7 @@ def build_image(context: Path, tag: str, build_args: dict[str, str], *, network:
         why = f": {errors[0].strip()[:300]}" if errors else ""
         raise SandboxError(f"docker build failed (exit {proc.returncode}){why}", logs=excerpt(log, 30))
     return BuiltImage(tag=tag, seconds=seconds, size_bytes=image_size(tag), layers=image_layers(tag),
-                      log=excerpt(log, 25), cached=False)
+                      log=excerpt(log, 25))
 
 
 def image_size(tag: str) -> int:
@@ -108,7 +107,4 @@ def _parse_size(text: str) -> int:
         raise SandboxError(f"docker history printed a layer size kit cannot read: {text!r}")
     return int(float(match.group(1)) * units[match.group(2)])
 
-
-def remove_image(tag: str) -> None:
-    docker("image", "rm", "-f", tag, check=False)
 

@@ -182,6 +182,3 @@ def dashboard_promql(files: dict[str, str], tool: str) -> Evidence:
     record.figures["expressions"] = len(exprs)
     return record
 
-
-def have_tools() -> bool:
-    return all(shutil.which(t) for t in ("promtool", "amtool"))

@@ -11,7 +11,6 @@ from kit.model import Spec
 
 RECORDING_FILE = "recording.yml"
 ALERTS_FILE = "alerts.yml"
-TESTS_FILE = "tests.yml"
 INSTANCE = "{{ $labels.instance }}"
 
 
