@@ -134,6 +134,8 @@ def cmd_doctor(args) -> int:
     from kit.doctor import diagnose
     findings = diagnose()
     for f in findings:
+        if args.missing and f.ok:
+            continue
         mark = "[green]ok[/green]     " if f.ok else "[red]missing[/red]"
         out.print(f"{mark} {f.name:42} {f.detail}" + ("" if f.ok else f"\n         fix: {f.fix}"))
     return 0 if all(f.ok for f in findings) else 1
@@ -188,6 +190,8 @@ def parser() -> argparse.ArgumentParser:
                            ("sweep", cmd_sweep, "remove sandbox containers, networks and volumes left behind")):
         verb_parser = sub.add_parser(verb, help=text)
         verb_parser.set_defaults(fn=fn)
+        if verb == "doctor":
+            verb_parser.add_argument("--missing", action="store_true", help="list only what is missing")
         if verb == "sweep":
             verb_parser.add_argument("--images", action="store_true",
                                      help="also remove the cached sandbox images (kit-sandbox/*)")

@@ -150,4 +150,8 @@ command -v terraform >/dev/null \
 # --- 5. Sandbox stand-in images (built locally from Debian packages) --------
 log "preparing sandbox stand-in images"
 "$venv/bin/kit" prepare
+
+# --- 6. What the families need: each declares its tools; kit doctor reads them -----
+"$venv/bin/kit" doctor --missing >/dev/null \
+  || log "warning: missing (kit doctor --missing): $("$venv/bin/kit" doctor --missing | grep -c '^missing') item(s); see its fixes"
 log "ready"
