@@ -12,6 +12,10 @@ from typing import Any, Literal
 
 Status = Literal["passed", "failed", "skipped"]
 EXCERPT_LINES = 40
+# How a record was proven (docs/evidence.md): the real program on the real artifact; a real program
+# standing in for the one the deliverable names; kit reproducing another system's behaviour; or
+# schemas, linters, policies and cross-file rules only. A summary never rounds one up to another.
+PROOFS = ("real", "stand-in", "emulated", "static")
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Evidence:
     log: str = ""                   # an excerpt, never a whole log
     standins: dict[str, str] = field(default_factory=dict)  # real image -> stand-in used
     fallback: str = ""              # e.g. "tcp check: no health path"
+    proof: str = ""                 # real | stand-in | emulated | static (PROOFS); "" when it did not run
 
     @property
     def passed(self) -> bool:
@@ -41,6 +46,24 @@ class Evidence:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Evidence:
         return cls(**data)
+
+
+def label_proof(records: list[Evidence], *, sandbox: bool, base_standins: dict[str, str],
+                emulated: bool = False) -> None:
+    """Say how each record was proven, unless its check said so itself (the pod sandbox says
+    "emulated"). A static check is "static"; a sandbox run is "stand-in" when any image in it was a
+    stand-in, including the base image the app's image was built on (`base_standins`), else
+    "real"; a family whose sandbox emulates another system says `emulated`. A skipped record
+    proved nothing and gets no level."""
+    for record in records:
+        if record.status == "skipped":
+            record.proof = ""
+            continue
+        if sandbox:
+            record.standins = {**base_standins, **record.standins}
+        if not record.proof:
+            record.proof = ("static" if not sandbox else "emulated" if emulated
+                            else "stand-in" if record.standins else "real")
 
 
 def excerpt(text: str, lines: int = EXCERPT_LINES) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from kit.core.session import session
-from kit.evidence import Evidence, load_evidence, save_evidence
+from kit.evidence import Evidence, label_proof, load_evidence, save_evidence
 from kit.families import families, render_all, with_needs
 from kit.model import Spec
 from kit.render import write_files
@@ -43,18 +43,29 @@ def verify(spec: Spec, names: Iterable[str] = (), *, sandbox: bool = True,
             for need in family.needs:
                 if need not in ctx.evidence:
                     ctx.evidence[need] = saved_evidence(spec.output, need)
-            own: list[Evidence] = []
+            static: list[Evidence] = []
             for check in family.static_checks:
                 progress(f"{name}: static checks")
-                own += check(spec, ctx)
+                static += check(spec, ctx)
+            label_proof(static, sandbox=False, base_standins={})
+            ran: list[Evidence] = []
             if sandbox:
                 for check in family.sandbox_checks:
                     progress(f"{name}: sandbox run")
-                    own += check(spec, ctx)
+                    ran += check(spec, ctx)
+            label_proof(ran, sandbox=True, base_standins=_base_standins(ctx.evidence, ran),
+                        emulated=family.sandbox_proof == "emulated")
+            own = static + ran
             ctx.evidence[name] = own
             save_family_evidence(spec.output, name, own)
             records += own
     return records
+
+
+def _base_standins(evidence: dict[str, list[Evidence]], ran: list[Evidence]) -> dict[str, str]:
+    """The stand-in the app's image was built on: everything that ran the image ran on it."""
+    builds = [r for r in [*ran, *evidence.get("container", [])] if r.check == "container.build"]
+    return dict(builds[0].standins) if builds else {}
 
 
 def evidence_path(out: Path, family: str) -> Path:

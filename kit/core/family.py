@@ -64,6 +64,10 @@ class Family:
     static_checks: tuple[Check, ...] = ()
     sandbox_checks: tuple[Check, ...] = ()
     needs: tuple[str, ...] = ()                     # families whose evidence the checks read
+    # how its sandbox runs prove things when it is not running the real program: "emulated" when
+    # kit reproduces another system (the pod sandbox is Docker running the pod spec, not a kubelet)
+    sandbox_proof: str = ""
+    emulation_leaves_out: str = ""                  # what the emulation does not reproduce
     checklist: tuple[ChecklistItem, ...] = ()
     criteria: tuple[Criterion, ...] = ()
     tools: tuple[Tool, ...] = ()

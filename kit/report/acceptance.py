@@ -17,6 +17,7 @@ class Item:
     checks: tuple[str, ...]
     state: str            # passed | failed | unproven | review
     note: str = ""
+    proof: str = ""       # the weakest proof level of the records behind it (never rounded up)
 
     @property
     def ticked(self) -> bool:
@@ -39,10 +40,16 @@ def _judge(text: str, checks: tuple[str, ...], by_id: dict[str, Evidence]) -> It
         missing = sorted(set(checks) - set(by_id))
         return Item(text, checks, "unproven", f"no evidence for {', '.join(missing)}")
     if all(r.status == "passed" for r in found):
-        return Item(text, checks, "passed")
+        return Item(text, checks, "passed", proof=weakest(found))
     bad = [r for r in found if r.status != "passed"]
     return Item(text, checks, "failed" if any(r.status == "failed" for r in bad) else "unproven",
                 "; ".join(f"{r.check}: {r.status} ({r.reason})" for r in bad))
+
+
+def weakest(records: list[Evidence]) -> str:
+    """static < emulated < stand-in < real: an item is only as proven as its weakest record."""
+    levels = [r.proof for r in records if r.proof]
+    return min(levels, key=("static", "emulated", "stand-in", "real").index) if levels else ""
 
 
 def standard_items(records: list[Evidence]) -> list[Item]:
@@ -68,6 +75,7 @@ def _task_item(text: str, rules: list[Criterion], by_id: dict[str, Evidence]) ->
             continue
         verdict = rule.judge(text, match, by_id) if rule.judge else None
         if verdict is not None:
-            return Item(text, rule.checks, *verdict)
+            behind = [by_id[c] for c in _expand(rule.checks, by_id) if c in by_id]
+            return Item(text, rule.checks, *verdict, proof=weakest(behind) if verdict[0] == "passed" else "")
         return _judge(text, rule.checks, by_id)
     return Item(text, (), "review", "needs human review: no check can prove this")

@@ -8,6 +8,7 @@ from pathlib import Path
 from kit.evidence import Evidence, summarize
 from kit.fsutil import write_atomic
 from kit.model import Spec
+from kit.report.proof import by_level, family_proofs
 
 CONTEXT_FILE = Path(".claude/tasks/context_session_1.md")
 WORK_FILE = Path(".claude/work.md")
@@ -43,8 +44,8 @@ def write_zone_entry(spec: Spec, records: list[Evidence], files: dict[str, str],
         f"## DevOps Architect - {today.isoformat()}",
         f"- Implemented: {', '.join(sorted(files))} for {spec.name}, generated from .claude/task.md.",
         f"- Key files: {key_files}, .claude/work.md",
-        f"- Tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped "
-        "(hadolint, compose-spec, BuildKit build, testcontainers run, compose stack).",
+        f"- Tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped; "
+        f"{by_level(family_proofs(records))}.",
         f"- Next steps: {nxt}.",
     ]) + "\n"
 

@@ -8,6 +8,7 @@ from kit.evidence import Evidence, short_figures, summarize
 from kit.families import families
 from kit.model import Spec
 from kit.report.acceptance import Item, standard_items, task_items
+from kit.report.proof import family_proofs, proof_line
 
 SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
             "Integration Notes", "Acceptance Checklist")
@@ -30,7 +31,7 @@ def _rel(spec: Spec, path: Path) -> str:
 def render_work_md(spec: Spec, files: dict[str, str], records: list[Evidence], context: dict[str, str]) -> str:
     counts = summarize(records)
     out = [f"# Work: {spec.title}", ""]
-    out += _summary(spec, counts)
+    out += _summary(spec, counts, records)
     out += _deliverables(spec, files)
     out += _implementation(spec, files)
     out += _usage(spec, files)
@@ -40,14 +41,17 @@ def render_work_md(spec: Spec, files: dict[str, str], records: list[Evidence], c
     return "\n".join(out).rstrip() + "\n"
 
 
-def _summary(spec: Spec, counts: dict[str, int]) -> list[str]:
+def _summary(spec: Spec, counts: dict[str, int], records: list[Evidence]) -> list[str]:
     deps = ", ".join(f"{d.kind} ({d.name})" for d in spec.dependencies) or "no dependencies"
     return ["## Summary & Intent", "",
             f"Containerize **{spec.name}** ({spec.framework}, served by `{spec.command[0]}`) with {deps}, "
-            "and prove each deliverable works: linted, built, run in real containers, checked.",
+            "generate its infrastructure deliverables, and prove each one as far as this machine can.",
             "",
             f"Evidence: **{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped** "
-            f"(see Testing). Output folder: `{_rel(spec, spec.output)}`.", ""]
+            f"(see Testing). Output folder: `{_rel(spec, spec.output)}`.", "",
+            "How each family was proven (real run; stand-in run, naming the stand-in; emulated, saying what "
+            "the emulation leaves out; or static checks only):", "",
+            *[proof_line(p) for p in family_proofs(records)], ""]
 
 
 def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
@@ -121,10 +125,10 @@ def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
 
 
 def _testing(records: list[Evidence]) -> list[str]:
-    out = ["## Testing", "", "| check | status | tool | figures |", "|---|---|---|---|"]
+    out = ["## Testing", "", "| check | status | proof | tool | figures |", "|---|---|---|---|---|"]
     for r in records:
         figures = short_figures(r)
-        out.append(f"| `{r.check}` | {r.status} | {r.tool} | {figures} |")
+        out.append(f"| `{r.check}` | {r.status} | {r.proof or '-'} | {r.tool} | {figures} |")
     out.append("")
     standins = {k: v for r in records for k, v in r.standins.items()}
     if standins:
@@ -174,6 +178,8 @@ def _checklist(spec: Spec, records: list[Evidence]) -> list[str]:
 
 def _line(item: Item) -> str:
     proof = f" (`{'`, `'.join(item.checks)}`)" if item.checks else ""
+    level = {"real": "real run", "stand-in": "stand-in run", "emulated": "emulated", "static": "static check only"}
+    proof += f" [{level[item.proof]}]" if item.proof else ""
     note = f" — {item.note}" if item.note else ""
     if item.state == "review":
         return f"- [ ] {item.text} — needs human review: no check can prove this"

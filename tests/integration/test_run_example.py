@@ -50,7 +50,12 @@ def test_evidence_figures_are_real(example_run):
     assert "shop_http_requests" in " ".join(by_id["container.metrics"]["figures"]["names"])
     assert by_id["container.nonroot"]["figures"]["uid_gid"] == "10001 10001"
     assert by_id["container.healthy"]["standins"] == {"postgres:15-bookworm": "kit-standin/postgres:15",
-                                                      "redis:7-bookworm": "kit-standin/redis:7"}
+                                                      "redis:7-bookworm": "kit-standin/redis:7",
+                                                      "python:3.11-slim-bookworm": "kit-standin/python:3.11-bookworm"}
+    assert by_id["container.healthy"]["proof"] == "stand-in" and by_id["container.hadolint"]["proof"] == "static"
+    assert by_id["kubernetes.pod.startup"]["proof"] == "emulated"
+    assert {r["proof"] for r in by_id.values() if r["check"].startswith(("cicd.", "iac.")) and r["status"] != "skipped"} \
+        == {"static"}
     assert by_id["compose.depends.db"]["status"] == "passed"
     assert by_id["compose.depends.db"]["figures"]["status_while_down"] != 200
 

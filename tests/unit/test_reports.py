@@ -82,3 +82,45 @@ def test_task_figures_list_missing_sections(minimal):
     figures = {row["figure"]: row["value"] for row in task_figures(load_spec(minimal))}
     assert figures["missing sections"] == "Context, Technical constraints, Integration requirements"
     assert figures["acceptance criteria"] == 1
+
+
+def test_each_family_says_how_it_was_proven_and_never_rounds_up():
+    from kit.evidence import label_proof
+    from kit.report.proof import by_level, family_proofs, proof_line
+    build = _ev("container.build")
+    build.standins = {"python:3.11-slim-bookworm": "kit-standin/python:3.11-bookworm"}
+    container_static, container_run = [_ev("container.hadolint")], [build, _ev("container.healthy")]
+    label_proof(container_static, sandbox=False, base_standins={})
+    label_proof(container_run, sandbox=True, base_standins=build.standins)
+    pod = [_ev("kubernetes.pod.startup"), _ev("kubernetes.pod.liveness", "skipped")]
+    label_proof(pod, sandbox=True, base_standins=build.standins, emulated=True)
+    k8s_static, cicd = [_ev("kubernetes.checkov")], [_ev("cicd.actionlint"), _ev("cicd.rule.pinned")]
+    label_proof(k8s_static + cicd, sandbox=False, base_standins={})
+    records = container_static + container_run + k8s_static + pod + cicd
+    assert container_run[1].proof == "stand-in" and container_run[1].standins == build.standins
+    assert pod[0].proof == "emulated" and pod[1].proof == ""        # a skipped record proved nothing
+    lines = {p.name: proof_line(p) for p in family_proofs(records)}
+    assert "stand-in run (`kit-standin/python:3.11-bookworm` for `python:3.11-slim-bookworm`) and static checks" \
+        in lines["container"]
+    assert "emulated (the pod sandbox is Docker running" in lines["kubernetes"] and "real run" not in lines["kubernetes"]
+    assert lines["cicd"].endswith("static checks only: nothing here ran it.")
+    assert by_level(family_proofs(records)) == "stand-in runs: container; emulated: kubernetes; static only: cicd"
+    # a checklist item is only as proven as its weakest record
+    items = {i.text: i for i in standard_items(records)}
+    pod_item = next(i for t, i in items.items() if t.startswith("The image runs under the Deployment"))
+    assert pod_item.state == "unproven"                              # liveness was skipped: not ticked
+    lint = next(i for t, i in items.items() if t.startswith("Dockerfile and entrypoint lint"))
+    assert lint.state == "unproven"                                  # no shellcheck record at all
+    build_item = next(i for t, i in items.items() if t == "The image builds with BuildKit")
+    assert build_item.ticked and build_item.proof == "stand-in"
+
+
+def test_work_md_never_claims_real_containers_for_a_static_family(minimal):
+    from kit.evidence import label_proof
+    spec = load_spec(minimal)
+    records = [_ev("cicd.actionlint"), _ev("iac.fmt")]
+    label_proof(records, sandbox=False, base_standins={})
+    text = render_work_md(spec, render_all(spec), records, {})
+    summary = text.split("## Deliverables")[0]
+    assert "real containers" not in text
+    assert "- **CI/CD pipelines**: 1 passed, 0 failed, 0 skipped; static checks only: nothing here ran it." in summary

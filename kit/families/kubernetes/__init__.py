@@ -13,7 +13,9 @@ FAMILY = Family(
     name="kubernetes", title="Kubernetes manifests", notebook="30_kubernetes", template="kubernetes/base",
     render=render_kubernetes, option=Option("kubernetes", options.SCHEMA, options.parse),
     static_checks=(checks.static_checks,), sandbox_checks=(podsandbox.sandbox_checks,),
-    needs=("container",),
+    needs=("container",), sandbox_proof="emulated",
+    emulation_leaves_out="the pod sandbox is Docker running the Deployment's pod spec, not a kubelet: no "
+                         "scheduler, CNI, NetworkPolicies, HPA, PDB, fsGroup, preStop hook or grace period",
     checklist=(
         ChecklistItem("Kubernetes overlays build with kustomize and validate --strict against the target "
                       "version and the two before", ("kubernetes.kustomize.*", "kubernetes.validate.*")),
