@@ -115,8 +115,10 @@ BROKEN = [
      "targets 'web', which the container does not expose"),
     ("container-port", lambda o, d, p, c: c["ports"][0].update(containerPort=8080),
      "containerPort http=8080 is not the Dockerfile's EXPOSE [8000]"),
-    ("probe-path", lambda o, d, p, c: c["livenessProbe"]["httpGet"].update(path="/health"),
-     "livenessProbe probes '/health', not the health path /healthz"),
+    ("probe-path", lambda o, d, p, c: c["readinessProbe"]["httpGet"].update(path="/health"),
+     "readinessProbe probes '/health', not the health path /healthz"),
+    ("liveness-not-tcp", lambda o, d, p, c: c.update(livenessProbe={"httpGet": {"path": "/", "port": "http"}}),
+     "livenessProbe probes '/', not tcp (the health path reports the dependencies)"),
     ("probe-port", lambda o, d, p, c: c["readinessProbe"]["httpGet"].update(port=9000),
      "readinessProbe probes port 9000"),
     ("probe-missing", lambda o, d, p, c: c.pop("startupProbe"), "the container has no startupProbe"),
@@ -168,8 +170,8 @@ def test_pod_spec_translates_to_docker_settings(built):
     assert run.env["PGHOST"] == "db" and run.env["OTEL_SERVICE_NAME"] == "shop-api"
     assert "PGPASSWORD" not in run.env
     kinds = {p.kind: (p.path, p.port, p.period, p.failure_threshold) for p in run.probes}
-    assert kinds == {"startupProbe": ("/healthz", 8000, 2, 30), "readinessProbe": ("/healthz", 8000, 10, 3),
-                     "livenessProbe": ("/healthz", 8000, 15, 3)}
+    assert kinds == {"startupProbe": ("", 8000, 2, 30), "readinessProbe": ("/healthz", 8000, 10, 3),
+                     "livenessProbe": ("", 8000, 15, 3)}
 
 
 def test_no_secret_value_in_any_manifest(example, tmp_path):
@@ -325,9 +327,45 @@ def test_liveness_can_leave_the_dependencies_out(minimal, liveness, handler):
     assert any("not kubernetes.liveness" in p for p in problems), problems
 
 
-def test_readme_warns_when_liveness_checks_the_dependencies(built):
+def test_readme_says_why_liveness_is_tcp(built):
     _spec, out, _objects = built
-    assert "Check before production" in (out / "k8s" / "README.md").read_text()
+    text = (out / "k8s" / "README.md").read_text()
+    assert "`/healthz` reports the dependencies, so startup and liveness do not probe it" in text
+
+
+def _rule(rule_id):
+    from kit.families.kubernetes.cluster_rules import RULES
+    return next(r for r in RULES if r.id == rule_id)
+
+
+def _rule_fails(spec, objects, rule_id, expected):
+    """The rule passes on the generated overlay, fails on the broken one, and its evidence record fails."""
+    from kit.families.kubernetes.checks import rule_evidence
+    rule = _rule(rule_id)
+    record = rule_evidence(rule, spec, {"prod": objects})
+    assert record.check == f"kubernetes.rule.{rule_id}" and record.status == "failed", record
+    assert any(expected in p for p in rule.check(spec, objects)), record.log
+    assert record.figures["source"].startswith("https://")
+
+
+@pytest.mark.parametrize("probe", ["livenessProbe", "startupProbe"])
+def test_liveness_rule_fails_a_restart_probe_on_the_dependency_checking_path(built, probe):
+    spec, _out, objects = built
+    assert _rule("liveness").check(spec, objects["prod"]) == []
+    broken = _break(objects["prod"], lambda o, d, p, c: c.update({probe: {"httpGet": {"path": "/healthz", "port": "http"}}}))
+    _rule_fails(spec, broken, "liveness", f"{probe} probes /healthz, the readiness path, which checks the "
+                                          "dependencies (db, cache)")
+
+
+def test_liveness_rule_accepts_the_health_path_the_task_declares_dependency_free(minimal):
+    write_task(minimal, GOOD + "  health: /healthz\ndependencies:\n  - {kind: redis, name: cache}\n"
+               "kubernetes:\n  liveness: /healthz\n")
+    spec = load_spec(minimal)
+    objects = [d for path, text in render_kubernetes(spec).items() if path.startswith("k8s/base/")
+               and path.endswith(".yaml") for d in yaml.safe_load_all(text) if isinstance(d, dict) and "kind" in d]
+    container = _find(objects, "Deployment", "mini")["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert _rule("liveness").check(spec, objects) == []
 
 
 @pytest.mark.tools

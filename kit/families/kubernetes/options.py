@@ -74,8 +74,10 @@ SCHEMA = {
                                         "pattern": r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"},
                            "command": {"type": "array", "items": {"type": "string"}, "minItems": 1}}}},
         "liveness": {"type": "string", "pattern": r"^(tcp|/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)$",
-                     "description": "what the liveness probe checks: the health path (default), another "
-                                    "path that does not check dependencies (e.g. /livez), or tcp"},
+                     "description": "what the startup and liveness probes (which restart the container) "
+                                    "check: tcp, or a path that does not check dependencies (e.g. /livez, "
+                                    "or the health path when it checks none); default tcp when the service "
+                                    "has dependencies, else the health path"},
         "strategy": {"enum": ["rolling", "canary", "blue-green"],
                      "description": "rolling (default); canary: a one-replica canary Deployment behind the "
                                     "same Service; blue-green: two Deployments, the Service selects one"},
@@ -121,7 +123,7 @@ class KubeOptions:
     api_access: tuple[dict, ...]
     cronjobs: tuple[CronJob, ...]
     strategy: str
-    liveness: str = ""               # "" (the health path), "tcp", or a path
+    liveness: str = ""               # "" (default: tcp with dependencies, else the health path), "tcp", or a path
 
     @property
     def crd_kinds(self) -> tuple[str, ...]:

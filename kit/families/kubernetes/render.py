@@ -66,13 +66,21 @@ def probe(spec: Spec) -> dict:
 
 
 def liveness_probe(spec: Spec) -> dict:
-    """kubernetes.liveness: a path that does not check dependencies, tcp, or (default) the health probe."""
+    """The check of the probes that restart the container (liveness, and startup, which the
+    Kubernetes docs set to the same check): `kubernetes.liveness` (tcp, or a path the task
+    declares dependency-free); by default TCP on the http port when the service has
+    dependencies, as the health path reports them and an outage must not restart every pod
+    (cluster_rules.liveness_rule), else the health probe."""
     chosen = spec.option("kubernetes").liveness
-    if chosen == "tcp":
+    if chosen == "tcp" or (not chosen and spec.dependencies):
         return {"tcpSocket": {"port": "http"}}
     if chosen:
         return {"httpGet": {"path": chosen, "port": "http"}}
     return probe(spec)
+
+
+def probe_text(handler: dict) -> str:
+    return handler["httpGet"]["path"] if "httpGet" in handler else "TCP :http"
 
 
 def config_env(spec: Spec, environment: str) -> list[tuple[str, str]]:
@@ -164,9 +172,12 @@ def work_notes(spec: Spec) -> list[str]:
         "- Pods meet the restricted Pod Security Standard (enforced by the namespace label): numeric non-root "
         "user, read-only root with an `emptyDir` at `/tmp`, no privilege escalation, ALL capabilities dropped, "
         "RuntimeDefault seccomp, no service account token.",
-        f"- Startup (every 2 s, 60 s budget) and readiness (every 10 s) probes on "
-        f"`{spec.health_path or 'TCP :http'}`; liveness every 15 s on "
-        f"`{liveness_probe(spec).get('httpGet', {}).get('path', 'TCP :http')}`; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
+        f"- Readiness (every 10 s) on `{probe_text(probe(spec))}`; startup (every 2 s, 60 s budget) and "
+        f"liveness (every 15 s) on `{probe_text(liveness_probe(spec))}`"
+        + (" (not the health path: it reports the dependencies, and an outage must not restart every pod)"
+           if spec.dependencies and liveness_probe(spec) != probe(spec) and not spec.option("kubernetes").liveness
+           else "")
+        + f"; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
         f"of {PRE_STOP_S + SERVER_GRACE_S + 2} s around the server's {SERVER_GRACE_S} s graceful timeout.",
         f"- Secrets by reference only ({'ExternalSecret from ' + k.secret_store if k.secrets == 'external' else 'a Secret with names and empty values'}), "
         "mounted as files at `/run/secrets`. Dependencies: " + deps + ".",

@@ -54,6 +54,8 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
     if http not in facts.expose:
         problems.append(f"containerPort http={http} is not the Dockerfile's EXPOSE {list(facts.expose)}")
     health = " ".join(facts.healthcheck)
+    chosen = spec.option("kubernetes").liveness
+    restart = chosen or ("tcp" if spec.dependencies else "")   # what liveness and startup check
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
         probe = container.get(kind)
         if not probe:
@@ -62,10 +64,11 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
         if container_port(container, _probe_port(probe)) != http:
             problems.append(f"{kind} probes port {_probe_port(probe)!r}, not the served port {http}")
         path = (probe.get("httpGet") or {}).get("path")
-        own = spec.option("kubernetes").liveness if kind == "livenessProbe" else ""
-        if own:       # the task chose the liveness check: a path of its own, or tcp
+        own = restart if kind != "readinessProbe" else ""
+        if own:       # the task chose the liveness check, or tcp as the service has dependencies
             if path != (None if own == "tcp" else own):
-                problems.append(f"{kind} probes {path!r}, not kubernetes.liveness {own!r}")
+                problems.append(f"{kind} probes {path!r}, not " + (f"kubernetes.liveness {own!r}" if chosen else
+                                "tcp (the health path reports the dependencies)"))
             continue
         if spec.health_path and path != spec.health_path:
             problems.append(f"{kind} probes {path!r}, not the health path {spec.health_path}")
