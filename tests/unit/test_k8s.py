@@ -213,8 +213,14 @@ def test_extras_render_when_asked(minimal):
 
 K8S_CASES = [
     ("pdb-above-replicas", "kubernetes:\n  pdb: {min_available: 2}\n",
-     ["kubernetes.environments.dev.min_replicas: dev may scale down to 1 replica(s), below the PodDisruptionBudget "
-      "minimum 2", "raise min_replicas to at least 2"]),
+     ["kubernetes.environments.dev.min_replicas: dev may scale down to 1 replica(s), and the PodDisruptionBudget "
+      "keeps minAvailable 2: evictions would be refused and node drains would block", "raise min_replicas above 2"]),
+    ("pdb-equal-to-replicas", "kubernetes:\n  pdb: {min_available: 1}\n",
+     ["kubernetes.environments.dev.min_replicas: dev may scale down to 1 replica(s), and the PodDisruptionBudget "
+      "keeps minAvailable 1", "or use kubernetes.pdb.max_unavailable (default 1)"]),
+    ("pdb-max-unavailable-zero", "kubernetes:\n  pdb: {max_unavailable: 0}\n",
+     ["kubernetes.pdb.max_unavailable: must be 1-1000, got 0"]),
+    ("pdb-both", "kubernetes:\n  pdb: {min_available: 1, max_unavailable: 1}\n", ["kubernetes.pdb: ", "has too many properties"]),
     ("hpa-min-above-max", "kubernetes:\n  environments:\n    prod: {min_replicas: 5, max_replicas: 3}\n",
      ["task.md:7: kubernetes.environments.prod.min_replicas: HPA min_replicas 5 is above max_replicas 3"]),
     ("replicas-outside-hpa", "kubernetes:\n  environments:\n    staging: {replicas: 1, min_replicas: 2}\n",
@@ -331,6 +337,38 @@ def test_readme_says_why_liveness_is_tcp(built):
     _spec, out, _objects = built
     text = (out / "k8s" / "README.md").read_text()
     assert "`/healthz` reports the dependencies, so startup and liveness do not probe it" in text
+
+
+PDB_BREAKS = [("prod", {"minAvailable": 3}, "minAvailable 3 with 3 replica(s) at the lowest"),
+              ("prod", {"minAvailable": "100%"}, "minAvailable 100%"),
+              ("prod", {"maxUnavailable": 0}, "maxUnavailable 0 with 3 replica(s)"),
+              ("prod", {"maxUnavailable": "0%"}, "maxUnavailable 0%"),
+              ("dev", {"minAvailable": 1}, "minAvailable 1 with 1 replica(s) at the lowest (Deployment/shop-api)")]
+
+
+@pytest.mark.parametrize("env,budget,expected", PDB_BREAKS, ids=[f"{b[0]}-{b[1]}" for b in PDB_BREAKS])
+def test_pdb_rule_fails_a_budget_that_blocks_drains(built, env, budget, expected):
+    spec, _out, objects = built
+    pdb = _find(objects[env], "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+    assert _rule("pdb").check(spec, objects[env]) == []
+
+    def swap(o, d, p, c):
+        pdb = _find(o, "PodDisruptionBudget")["spec"]
+        pdb.pop("maxUnavailable")
+        pdb.update(budget)
+    _rule_fails(spec, _break(objects[env], swap), "pdb", expected)
+
+
+def test_pdb_rule_accepts_min_available_below_the_hpa_floor_and_the_readme_owns_the_single_replicas(built):
+    spec, out, objects = built
+    fine = _break(objects["prod"], lambda o, d, p, c: _find(o, "PodDisruptionBudget")["spec"].update(
+        {"minAvailable": "50%"}) or _find(o, "PodDisruptionBudget")["spec"].pop("maxUnavailable"))
+    assert _rule("pdb").check(spec, fine) == []
+    assert not [o for o in objects["prod"] if o["kind"] == "PodDisruptionBudget" and o["metadata"]["name"] in ("db", "cache")]
+    readme = (out / "k8s" / "README.md").read_text()
+    assert "`db`, `cache`: single-replica StatefulSets with **no**\n  PodDisruptionBudget, on purpose" in readme
+    assert "`kubernetes.managed: { db: HOST, cache: HOST }`" in readme
 
 
 def _rule(rule_id):

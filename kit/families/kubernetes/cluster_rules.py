@@ -5,10 +5,11 @@ the system's documentation or source cited in its docstring; checks.py reports e
 evidence record, `kubernetes.rule.<id>`, and tests/unit/test_k8s.py breaks each on purpose."""
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kit.core.k8s import pod_specs
+from kit.core.k8s import WORKLOADS, _of, matches, name_of, pod_specs
 from kit.model import Spec
 
 RESTART_PROBES = ("livenessProbe", "startupProbe")
@@ -59,8 +60,69 @@ def liveness_rule(spec: Spec, objects: list[dict]) -> list[str]:
     return problems
 
 
+def hpa_of(objects: list[dict], workload: dict) -> dict | None:
+    """The HorizontalPodAutoscaler that scales this workload, if any."""
+    return next((h for h in _of(objects, "HorizontalPodAutoscaler")
+                 if h["spec"]["scaleTargetRef"].get("kind") == workload.get("kind")
+                 and h["spec"]["scaleTargetRef"].get("name") == name_of(workload)), None)
+
+
+def replica_bounds(objects: list[dict], workload: dict) -> tuple[int, int]:
+    """(lowest, highest) replica count: the HPA's minReplicas (default 1) and maxReplicas when one
+    scales it, else spec.replicas (default 1) for both."""
+    hpa = hpa_of(objects, workload)
+    if hpa:
+        return hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
+    return (workload["spec"].get("replicas", 1),) * 2
+
+
+def scaled(value, total: int) -> int:
+    """An int-or-percent budget value as a pod count; percentages round up, as Kubernetes does."""
+    if isinstance(value, str) and value.endswith("%"):
+        return math.ceil(int(value[:-1]) * total / 100)
+    return int(value)
+
+
+def pdb_rule(spec: Spec, objects: list[dict]) -> list[str]:
+    """No PodDisruptionBudget may forbid every eviction at the lowest replica count of what it selects.
+
+    Kubernetes, "Specifying a Disruption Budget for your Application"
+    (https://kubernetes.io/docs/tasks/run-application/configure-pdb/, kubernetes/website
+    content/en/docs/tasks/run-application/configure-pdb.md): "If you set `maxUnavailable` to 0% or 0,
+    or you set `minAvailable` to 100% or the number of replicas, you are requiring zero voluntary
+    evictions. [...] If you try to drain a Node where an unevictable Pod is running, the drain
+    never completes."; percentages: "Kubernetes rounds up to the nearest integer"; and "The use
+    of `maxUnavailable` is recommended as it automatically responds to changes in the number of
+    replicas". For a single-instance stateful application the page's first solution is "Do not
+    use a PDB and tolerate occasional downtime", which is what kit does for in-cluster
+    dependencies. The lowest count of an HPA's target is its minReplicas: the HPA may scale down
+    to it, and a drain then has to evict from there."""
+    problems = []
+    for pdb in _of(objects, "PodDisruptionBudget"):
+        sel = pdb["spec"].get("selector", {}).get("matchLabels", {})
+        targets = [w for w in objects if w.get("kind") in WORKLOADS
+                   and matches(sel, w["spec"]["template"]["metadata"].get("labels", {}))]
+        lowest = sum(replica_bounds(objects, w)[0] for w in targets)
+        if not targets:
+            continue                         # kubernetes.consistency reports a selector matching no pod
+        budget = pdb["spec"]
+        if "maxUnavailable" in budget:
+            allowed = min(scaled(budget["maxUnavailable"], lowest), lowest)
+            setting = f"maxUnavailable {budget['maxUnavailable']}"
+        else:
+            allowed = lowest - scaled(budget.get("minAvailable", 1), lowest)
+            setting = f"minAvailable {budget.get('minAvailable', 1)}"
+        if allowed < 1:
+            names = ", ".join(f"{w['kind']}/{name_of(w)}" for w in targets)
+            problems.append(f"PodDisruptionBudget/{name_of(pdb)}: {setting} with {lowest} replica(s) at the lowest "
+                            f"({names}) allows no eviction: node drains and upgrades would never complete")
+    return problems
+
+
 RULES = (
     Rule("liveness", "probes that restart the container (liveness, startup) do not check the dependencies",
          "https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/",
          liveness_rule),
+    Rule("pdb", "no PodDisruptionBudget forbids every eviction at the lowest replica count of what it selects",
+         "https://kubernetes.io/docs/tasks/run-application/configure-pdb/", pdb_rule),
 )

@@ -51,8 +51,13 @@ SCHEMA = {
                          "description": "ClusterSecretStore the ExternalSecret reads from"},
         "monitoring_namespace": {"type": "string", "pattern": _NAME,
                                  "description": "namespace of the Prometheus that scrapes the pods"},
-        "pdb": {"type": "object", "additionalProperties": False, "properties": {
-            "min_available": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+        "pdb": {"type": "object", "additionalProperties": False, "maxProperties": 1,
+                "description": "the app's PodDisruptionBudget, one of: max_unavailable (default 1, the "
+                               "Kubernetes docs' recommendation: it follows the HPA), or min_available, "
+                               "which must stay below every environment's min_replicas or drains block",
+                "properties": {
+                    "max_unavailable": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "min_available": {"type": "integer", "minimum": 0, "maximum": 1000}}},
         "cpu_utilization": {"type": "integer", "minimum": 10, "maximum": 100,
                             "description": "HPA target average CPU utilization, percent"},
         "environments": {"type": "object", "additionalProperties": False,
@@ -116,7 +121,8 @@ class KubeOptions:
     secrets: str
     secret_store: str
     monitoring_namespace: str
-    pdb_min_available: int
+    pdb_min_available: int | None    # the task's minAvailable, or None: maxUnavailable instead
+    pdb_max_unavailable: int | None
     cpu_utilization: int
     environments: tuple[Environment, ...]
     managed: tuple[tuple[str, str], ...]
@@ -158,7 +164,9 @@ def parse(doc, spec) -> KubeOptions:
     ingress = raw.get("ingress") or {}
     host = ingress.get("host", f"{spec.name}.example.com")
     _check_host(host, fail, "ingress", "host")
-    pdb_min = int((raw.get("pdb") or {}).get("min_available", 1))
+    pdb = raw.get("pdb") or {}
+    pdb_min = int(pdb["min_available"]) if "min_available" in pdb else None
+    pdb_max = None if pdb_min is not None else int(pdb.get("max_unavailable", 1))
     envs = tuple(_environment(name, (raw.get("environments") or {}).get(name) or {}, spec, host, pdb_min, fail)
                  for name in ENVIRONMENTS)
     dep_names = {d.name for d in spec.dependencies}
@@ -175,7 +183,7 @@ def parse(doc, spec) -> KubeOptions:
         cluster_issuer=ingress.get("cluster_issuer", ""),
         secrets=raw.get("secrets", "external"), secret_store=raw.get("secret_store", "platform-secrets"),
         monitoring_namespace=raw.get("monitoring_namespace", "monitoring"),
-        pdb_min_available=pdb_min, cpu_utilization=int(raw.get("cpu_utilization", 70)),
+        pdb_min_available=pdb_min, pdb_max_unavailable=pdb_max, cpu_utilization=int(raw.get("cpu_utilization", 70)),
         environments=envs, managed=tuple(sorted((raw.get("managed") or {}).items())),
         api_access=tuple(raw.get("api_access", [])),
         cronjobs=tuple(CronJob(c["name"], c["schedule"], tuple(c["command"])) for c in raw.get("cronjobs", [])),
@@ -188,7 +196,7 @@ def _check_host(host: str, fail, *path) -> None:
                    hint="a lower-case DNS name with at least one dot and no scheme, port or path, e.g. shop.example.com")
 
 
-def _environment(name: str, raw: dict, spec, base_host: str, pdb_min: int, fail) -> Environment:
+def _environment(name: str, raw: dict, spec, base_host: str, pdb_min: int | None, fail) -> Environment:
     replicas, low, high = _DEFAULTS[name]
     replicas = int(raw.get("replicas", replicas))
     low = int(raw.get("min_replicas", raw.get("replicas", low)))
@@ -200,10 +208,11 @@ def _environment(name: str, raw: dict, spec, base_host: str, pdb_min: int, fail)
     if not low <= replicas <= high:
         raise fail(f"replicas {replicas} is outside the HPA bounds {low}-{high}", *where, "replicas",
                    hint="keep replicas between min_replicas and max_replicas")
-    if low < pdb_min:
-        raise fail(f"{name} may scale down to {low} replica(s), below the PodDisruptionBudget minimum "
-                   f"{pdb_min}: evictions would always be refused", *where, "min_replicas",
-                   hint=f"raise min_replicas to at least {pdb_min}, or lower kubernetes.pdb.min_available")
+    if pdb_min is not None and low <= pdb_min:
+        raise fail(f"{name} may scale down to {low} replica(s), and the PodDisruptionBudget keeps "
+                   f"minAvailable {pdb_min}: evictions would be refused and node drains would block",
+                   *where, "min_replicas",
+                   hint=f"raise min_replicas above {pdb_min}, or use kubernetes.pdb.max_unavailable (default 1)")
     host = raw.get("host", base_host if name == "prod" else f"{name}.{base_host}")
     _check_host(host, fail, *where, "host")
     values = {}

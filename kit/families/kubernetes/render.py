@@ -183,4 +183,11 @@ def work_notes(spec: Spec) -> list[str]:
         "mounted as files at `/run/secrets`. Dependencies: " + deps + ".",
         "- NetworkPolicies: default deny, DNS, ingress from the ingress controller and the metrics scraper, "
         "egress to the declared dependencies and the OpenTelemetry collector only.",
+        "- Disruptions: the PodDisruptionBudget "
+        + (f"allows maxUnavailable {k.pdb_max_unavailable}, so a node drain never blocks (where the HPA floor is "
+           "one replica, it takes that pod)" if k.pdb_min_available is None else
+           f"keeps minAvailable {k.pdb_min_available}, below every environment's HPA floor")
+        + (f"; {', '.join(f'`{d.name}`' for d in spec.dependencies if d.name not in managed)} run as single-replica "
+           "StatefulSets with no budget, so a drain takes them down briefly (`kubernetes.managed` for production)"
+           if any(d.name not in managed for d in spec.dependencies) else "") + ".",
     ]

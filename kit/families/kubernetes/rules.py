@@ -171,7 +171,7 @@ def key_settings(obj: dict) -> str:
     if kind == "HorizontalPodAutoscaler":
         return f"{spec['minReplicas']}-{spec['maxReplicas']} replicas"
     if kind == "PodDisruptionBudget":
-        return f"minAvailable {spec.get('minAvailable')}"
+        return " ".join(f"{key} {spec[key]}" for key in ("minAvailable", "maxUnavailable") if key in spec)
     if kind == "Ingress":
         return ", ".join(r.get("host", "") for r in spec.get("rules", []))
     if kind == "Service":
