@@ -45,13 +45,13 @@ def test_overlays_differ_where_they_should(built):
     rows = {}
     for env, objs in objects.items():
         deploy, hpa = _find(objs, "Deployment", "shop-api"), _find(objs, "HorizontalPodAutoscaler")
-        rows[env] = (deploy["metadata"]["namespace"], deploy["spec"]["replicas"],
+        rows[env] = (deploy["metadata"]["namespace"], deploy["spec"].get("replicas", "HPA"),
                      (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]),
                      _find(objs, "Ingress")["spec"]["rules"][0]["host"],
                      deploy["spec"]["template"]["spec"]["containers"][0]["image"])
-    assert rows["dev"] == ("shop-api-dev", 1, (1, 2), "dev.shop.example.com", "ghcr.io/acme/shop-api:dev")
-    assert rows["prod"] == ("shop-api-prod", 3, (3, 10), "shop.example.com", "ghcr.io/acme/shop-api:prod")
-    assert rows["staging"][1:3] == (2, (2, 4))
+    assert rows["dev"] == ("shop-api-dev", "HPA", (1, 2), "dev.shop.example.com", "ghcr.io/acme/shop-api:dev")
+    assert rows["prod"] == ("shop-api-prod", "HPA", (3, 10), "shop.example.com", "ghcr.io/acme/shop-api:prod")
+    assert rows["staging"][1:3] == ("HPA", (2, 4))
     assert _find(objects["prod"], "Namespace")["metadata"]["name"] == "shop-api-prod"
 
 
@@ -369,6 +369,30 @@ def test_pdb_rule_accepts_min_available_below_the_hpa_floor_and_the_readme_owns_
     readme = (out / "k8s" / "README.md").read_text()
     assert "`db`, `cache`: single-replica StatefulSets with **no**\n  PodDisruptionBudget, on purpose" in readme
     assert "`kubernetes.managed: { db: HOST, cache: HOST }`" in readme
+
+
+def test_hpa_rule_fails_replicas_beside_the_hpa(built):
+    spec, _out, objects = built
+    assert _rule("hpa").check(spec, objects["prod"]) == []
+    _rule_fails(spec, _break(objects["prod"], lambda o, d, p, c: d["spec"].update(replicas=3)), "hpa",
+                "Deployment/shop-api sets spec.replicas 3 beside HorizontalPodAutoscaler/shop-api: every kubectl "
+                "apply resets the HPA's count")
+
+
+def test_hpa_rule_fails_a_container_without_a_cpu_request(built):
+    spec, _out, objects = built
+
+    def no_request(o, d, p, c):
+        c["resources"]["requests"].pop("cpu")
+        p["containers"].append({"name": "sidecar", "image": "busybox", "resources": {}})
+    broken = _break(objects["prod"], no_request)
+    assert _rule("hpa").check(spec, broken) == []        # the namespace's LimitRange gives each a CPU request
+    broken = [o for o in broken if o["kind"] != "LimitRange"]
+    problems = _rule("hpa").check(spec, broken)
+    assert [p.split(" has")[0] for p in problems] == ["Deployment/shop-api container shop-api",
+                                                      "Deployment/shop-api container sidecar"]
+    _rule_fails(spec, broken, "hpa", "has no CPU request: the pod's CPU utilization is undefined and "
+                                     "HorizontalPodAutoscaler/shop-api never scales it")
 
 
 def _rule(rule_id):

@@ -119,10 +119,57 @@ def pdb_rule(spec: Spec, objects: list[dict]) -> list[str]:
     return problems
 
 
+def _cpu_default(objects: list[dict]) -> bool:
+    """A LimitRange gives containers a CPU request at admission (defaultRequest, else default)."""
+    return any(("cpu" in (item.get("defaultRequest") or {}) or "cpu" in (item.get("default") or {}))
+               for lr in _of(objects, "LimitRange") for item in lr["spec"].get("limits", [])
+               if item.get("type") == "Container")
+
+
+def hpa_rule(spec: Spec, objects: list[dict]) -> list[str]:
+    """A workload an HPA scales sets no spec.replicas, and when the HPA scales on CPU every one of
+    its containers requests CPU.
+
+    Kubernetes, "Horizontal Pod Autoscaling", section "Migrating Deployments and StatefulSets to
+    horizontal autoscaling"
+    (https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/#migrating-deployments-and-statefulsets-to-horizontal-autoscaling,
+    kubernetes/website content/en/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale.md
+    @ f46d3425e3acf4464c02a032cbd504bf41eb8661): "When an HPA is enabled, it is recommended that the
+    value of spec.replicas of the Deployment and / or StatefulSet be removed from their
+    manifest(s). If this isn't done, any time a change to that object is applied, for example via
+    kubectl apply -f deployment.yaml, this will instruct Kubernetes to scale the current number of
+    Pods to the value of the spec.replicas key." The same page: "if some of the Pod's containers
+    do not have the relevant resource request set, CPU utilization for the Pod will not be
+    defined and the autoscaler will not take any action for that metric." A LimitRange default
+    for CPU in the namespace fills a missing request at admission, so it counts."""
+    problems = []
+    for hpa in _of(objects, "HorizontalPodAutoscaler"):
+        ref = hpa["spec"]["scaleTargetRef"]
+        target = next((o for o in objects if o.get("kind") == ref.get("kind") and name_of(o) == ref.get("name")), None)
+        if target is None:
+            continue                         # kubernetes.consistency reports a missing target
+        where = f"{ref['kind']}/{ref['name']}"
+        if "replicas" in target["spec"]:
+            problems.append(f"{where} sets spec.replicas {target['spec']['replicas']} beside "
+                            f"HorizontalPodAutoscaler/{name_of(hpa)}: every kubectl apply resets the HPA's count")
+        on_cpu = any((m.get("resource") or m.get("containerResource") or {}).get("name") == "cpu"
+                     for m in hpa["spec"].get("metrics", []))
+        if on_cpu and not _cpu_default(objects):
+            for c in target["spec"]["template"]["spec"].get("containers", []):
+                if "cpu" not in (c.get("resources", {}).get("requests") or {}):
+                    problems.append(f"{where} container {c['name']} has no CPU request: the pod's CPU utilization "
+                                    f"is undefined and HorizontalPodAutoscaler/{name_of(hpa)} never scales it")
+    return problems
+
+
 RULES = (
     Rule("liveness", "probes that restart the container (liveness, startup) do not check the dependencies",
          "https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/",
          liveness_rule),
     Rule("pdb", "no PodDisruptionBudget forbids every eviction at the lowest replica count of what it selects",
          "https://kubernetes.io/docs/tasks/run-application/configure-pdb/", pdb_rule),
+    Rule("hpa", "a workload an HPA scales sets no spec.replicas, and requests CPU in every container when "
+         "the HPA scales on CPU",
+         "https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/"
+         "#migrating-deployments-and-statefulsets-to-horizontal-autoscaling", hpa_rule),
 )

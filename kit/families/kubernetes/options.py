@@ -17,7 +17,9 @@ _NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
 _env_schema = {
     "type": "object", "additionalProperties": False,
     "properties": {
-        "replicas": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 1000,
+                     "description": "default of min_replicas; the Deployment itself sets no replicas, as "
+                                    "the HPA owns the count"},
         "min_replicas": {"type": "integer", "minimum": 1, "maximum": 1000,
                          "description": "HPA lower bound (default: replicas)"},
         "max_replicas": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "HPA upper bound"},

@@ -161,14 +161,14 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
 
 def work_notes(spec: Spec) -> list[str]:
     k = spec.option("kubernetes")
-    envs = "; ".join(f"{e.name}: {e.replicas} replicas (HPA {e.min_replicas}-{e.max_replicas}), `{e.host}`, "
+    envs = "; ".join(f"{e.name}: HPA {e.min_replicas}-{e.max_replicas} replicas, `{e.host}`, "
                      f"tag `{e.tag}`" for e in k.environments)
     managed = dict(k.managed)
     deps = ", ".join(f"`{d.name}` ({'managed: ' + managed[d.name] if d.name in managed else 'StatefulSet'})"
                      for d in spec.dependencies) or "none"
     return [
         f"- Kustomize base `k8s/base` and overlays for {envs}. Target Kubernetes {k.version}; validated "
-        f"against {', '.join(k.versions)}.",
+        f"against {', '.join(k.versions)}. The Deployment sets no replicas: the HPA owns the count.",
         "- Pods meet the restricted Pod Security Standard (enforced by the namespace label): numeric non-root "
         "user, read-only root with an `emptyDir` at `/tmp`, no privilege escalation, ALL capabilities dropped, "
         "RuntimeDefault seccomp, no service account token.",

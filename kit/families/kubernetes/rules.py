@@ -167,7 +167,7 @@ def key_settings(obj: dict) -> str:
     if kind in WORKLOADS:
         c = spec["template"]["spec"]["containers"][0]
         lim = c.get("resources", {}).get("limits", {})
-        return f"replicas {spec.get('replicas')}, image {c.get('image')}, limits {lim.get('cpu')}/{lim.get('memory')}"
+        return f"replicas {spec.get('replicas', 'from the HPA')}, image {c.get('image')}, limits {lim.get('cpu')}/{lim.get('memory')}"
     if kind == "HorizontalPodAutoscaler":
         return f"{spec['minReplicas']}-{spec['maxReplicas']} replicas"
     if kind == "PodDisruptionBudget":
