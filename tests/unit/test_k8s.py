@@ -395,6 +395,44 @@ def test_hpa_rule_fails_a_container_without_a_cpu_request(built):
                                      "HorizontalPodAutoscaler/shop-api never scales it")
 
 
+ACME_BREAKS = [
+    ("no-policy", lambda o, d, p, c: o.remove(_find(o, "NetworkPolicy", "acme-http01-solver"))),
+    ("wrong-port", lambda o, d, p, c: _find(o, "NetworkPolicy", "acme-http01-solver")["spec"]["ingress"][0].update(
+        ports=[{"port": 80, "protocol": "TCP"}])),
+    ("wrong-namespace", lambda o, d, p, c: _find(o, "NetworkPolicy", "acme-http01-solver")["spec"]["ingress"][0][
+        "from"][0]["namespaceSelector"].update(matchLabels={"kubernetes.io/metadata.name": "kube-system"})),
+    ("wrong-pods", lambda o, d, p, c: _find(o, "NetworkPolicy", "acme-http01-solver")["spec"].update(
+        podSelector={"matchLabels": {"app": "cm-acme-http-solver"}})),
+]
+
+
+@pytest.mark.parametrize("case,how", ACME_BREAKS, ids=[b[0] for b in ACME_BREAKS])
+def test_acme_solver_rule_fails_when_default_deny_drops_the_http01_challenge(built, case, how):
+    spec, _out, objects = built
+    assert _find(objects["dev"], "Ingress")["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-prod"}
+    assert _rule("acme-solver").check(spec, objects["dev"]) == []
+    _rule_fails(spec, _break(objects["dev"], how), "acme-solver",
+                "Ingress/shop-api asks cert-manager for a certificate, but no NetworkPolicy admits its HTTP-01 solver "
+                "pod (acme.cert-manager.io/http01-solver=true, TCP 8089) from the ingress controller's namespace ingress-nginx")
+
+
+def test_acme_solver_rule_applies_only_with_cert_manager_and_default_deny(built):
+    spec, _out, objects = built
+    no_policy = _break(objects["dev"], ACME_BREAKS[0][1])
+    no_issuer = _break(no_policy, lambda o, d, p, c: _find(o, "Ingress")["metadata"].pop("annotations"))
+    assert _rule("acme-solver").check(spec, no_issuer) == []
+    issuer = _break(no_policy, lambda o, d, p, c: _find(o, "Ingress")["metadata"].update(
+        annotations={"cert-manager.io/issuer": "local"}))
+    assert _rule("acme-solver").check(spec, issuer) != []
+    no_deny = [o for o in no_policy if o["metadata"]["name"] != "default-deny-all"]
+    assert _rule("acme-solver").check(spec, no_deny) == []       # nothing isolates the solver pod
+
+
+def test_no_cert_manager_no_solver_policy(minimal):
+    files = render_kubernetes(load_spec(minimal))
+    assert "acme-http01-solver" not in files["k8s/base/networkpolicy.yaml"]
+
+
 def _rule(rule_id):
     from kit.families.kubernetes.cluster_rules import RULES
     return next(r for r in RULES if r.id == rule_id)
@@ -455,3 +493,35 @@ def test_translate_raises_a_kit_error_for_what_it_cannot_run(built):
     deploy["spec"]["template"]["spec"]["containers"][0]["name"] = "other"
     with pytest.raises(KitError, match="no container named 'shop-api'"):
         translate(broken, "shop-api")
+
+
+def test_network_policy_semantics():
+    """The evaluator the network rules use, on the cases the Kubernetes docs spell out."""
+    from kit.families.kubernetes.netpol import Endpoint, Port, connection, policy_types, selects
+
+    def policy(name, pods, types=None, **rules):
+        spec = {"podSelector": {"matchLabels": pods}, **rules}
+        if types:
+            spec["policyTypes"] = types
+        return {"kind": "NetworkPolicy", "metadata": {"name": name, "namespace": "app"}, "spec": spec}
+    web, db = {"role": "web"}, {"role": "db"}
+    pg = Port(5432, "postgres")
+    assert connection([], Endpoint(labels=web), Endpoint(labels=db), pg).allowed     # nothing isolates
+    deny = [policy("deny", {}, ["Ingress", "Egress"])]
+    verdict = connection(deny, Endpoint(labels=web), Endpoint(labels=db), pg)
+    assert not verdict.allowed and len(verdict.why) == 2
+    both_ns_and_pod = policy("in", db, ingress=[{"from": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "other"}}, "podSelector": {"matchLabels": web}}], "ports": [{"port": "postgres"}]}])
+    assert connection(deny + [both_ns_and_pod], Endpoint("other", web), Endpoint(labels=db), pg).allowed
+    assert not connection(deny + [both_ns_and_pod], Endpoint("other", {"role": "x"}), Endpoint(labels=db), pg).allowed
+    assert not connection(deny + [both_ns_and_pod], Endpoint(labels=web), Endpoint(labels=db), pg).allowed  # own ns
+    assert not connection(deny + [both_ns_and_pod], Endpoint("other", web), Endpoint(labels=db), Port(5432)).allowed
+    egress = policy("out", web, egress=[{"to": [{"podSelector": {"matchLabels": db}}],
+                                         "ports": [{"port": 5000, "endPort": 6000, "protocol": "TCP"}]}])
+    assert policy_types(egress) == ["Ingress", "Egress"]     # no policyTypes: Egress too, as it has egress rules
+    assert connection([egress], Endpoint(labels=web), Endpoint(labels=db), pg).allowed
+    assert not connection([egress], Endpoint(labels=web), Endpoint(labels=db), Port(53, "", "UDP")).allowed
+    assert not connection([egress], Endpoint(labels=web), Endpoint(external=True), pg).allowed
+    assert selects({}, None) and not selects({"matchLabels": {"a": "b"}}, None)
+    assert selects({"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]}, {"a": "b"})
+    assert not selects({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": "b"})

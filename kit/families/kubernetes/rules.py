@@ -6,6 +6,7 @@ import re
 
 from kit.core.k8s import WORKLOADS, _of, container_port, matches, name_of, pod_specs
 from kit.families.container.dockerfile import dockerfile_facts
+from kit.families.kubernetes.cluster_rules import SOLVER_POD
 from kit.model import Spec
 
 
@@ -24,6 +25,8 @@ def selector_rules(objects: list[dict]) -> list[str]:
             sel = obj["spec"].get("selector", {}).get("matchLabels", {}) or {"(none)": "(none)"}
         elif kind == "NetworkPolicy":
             sel = obj["spec"].get("podSelector", {}).get("matchLabels", {})
+        if sel and matches(sel, SOLVER_POD):
+            continue          # cert-manager's solver pod: created at issuance time, not by these manifests
         if sel and not any(matches(sel, labels) for _, labels in pods):
             problems.append(f"{where}: selects {sel}, which no pod carries")
         if kind == "HorizontalPodAutoscaler":
