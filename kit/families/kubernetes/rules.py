@@ -6,7 +6,7 @@ import re
 
 from kit.core.k8s import WORKLOADS, _of, container_port, matches, name_of, pod_specs
 from kit.families.container.dockerfile import dockerfile_facts
-from kit.families.kubernetes.cluster_rules import SOLVER_POD
+from kit.families.kubernetes.network_rules import SOLVER_POD
 from kit.model import Spec
 
 
