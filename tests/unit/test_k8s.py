@@ -428,6 +428,54 @@ def test_acme_solver_rule_applies_only_with_cert_manager_and_default_deny(built)
     assert _rule("acme-solver").check(spec, no_deny) == []       # nothing isolates the solver pod
 
 
+def _policy(o, name):
+    return _find(o, "NetworkPolicy", name)["spec"]
+
+
+NETWORK_BREAKS = [
+    ("no-dns", lambda o, d, p, c: o.remove(_find(o, "NetworkPolicy", "allow-dns")),
+     "Deployment/shop-api cannot resolve names (kube-dns) on UDP 53: the source's egress policies do not allow it"),
+    ("dns-udp-only", lambda o, d, p, c: _policy(o, "allow-dns")["egress"][0]["ports"].pop(),
+     "StatefulSet/db cannot resolve names (kube-dns) on TCP 53"),
+    ("egress-port", lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"][0]["ports"][0].update(port=5433),
+     "Deployment/shop-api cannot reach StatefulSet/db on TCP 5432: the source's egress policies do not allow it"),
+    ("dependency-ingress", lambda o, d, p, c: _policy(o, "cache-ingress")["ingress"][0]["from"][0].update(
+        podSelector={"matchLabels": {"app.kubernetes.io/name": "shop"}}),
+     "Deployment/shop-api cannot reach StatefulSet/cache on TCP 6379: the destination's ingress policies do not admit it"),
+    ("otlp", lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"].pop(),
+     "Deployment/shop-api cannot export telemetry to http://otel-collector.monitoring.svc.cluster.local:4318 on TCP 4318"),
+    ("ingress-controller", lambda o, d, p, c: _policy(o, "shop-api-ingress")["ingress"][0]["from"][0][
+        "namespaceSelector"].update(matchLabels={"kubernetes.io/metadata.name": "nginx"}),
+     "the ingress controller (ingress-nginx) cannot reach Deployment/shop-api for Ingress/shop-api on TCP 8000"),
+    ("scraper", lambda o, d, p, c: _policy(o, "shop-api-ingress")["ingress"].pop(),
+     "the metrics scraper (monitoring) cannot reach Deployment/shop-api on TCP 8000"),
+]
+
+
+@pytest.mark.parametrize("case,how,expected", NETWORK_BREAKS, ids=[b[0] for b in NETWORK_BREAKS])
+def test_network_rule_fails_a_policy_that_cuts_a_needed_connection(built, case, how, expected):
+    spec, _out, objects = built
+    assert _rule("network").check(spec, objects["staging"]) == []
+    _rule_fails(spec, _break(objects["staging"], how), "network", expected)
+
+
+def test_network_rule_checks_a_managed_dependency_and_cronjobs(minimal):
+    write_task(minimal, GOOD + "dependencies:\n  - {kind: postgres, name: db}\nkubernetes:\n"
+               "  managed: {db: db.internal.example.com}\n"
+               "  cronjobs: [{name: cleanup, schedule: \"@daily\", command: [python, -c, pass]}]\n")
+    spec = load_spec(minimal)
+    generate(spec)
+    objects = build_overlay(spec.output, "prod")[1]
+    assert _rule("network").check(spec, objects) == []
+    _policy(objects, "mini-egress")["egress"][0]["ports"][0]["port"] = 6432
+    problems = _rule("network").check(spec, objects)
+    assert sorted(problems) == [
+        "CronJob/mini-cleanup cannot reach the managed db (db.internal.example.com) on TCP 5432: the source's egress "
+        "policies do not allow it",
+        "Deployment/mini cannot reach the managed db (db.internal.example.com) on TCP 5432: the source's egress "
+        "policies do not allow it"]
+
+
 def test_no_cert_manager_no_solver_policy(minimal):
     files = render_kubernetes(load_spec(minimal))
     assert "acme-http01-solver" not in files["k8s/base/networkpolicy.yaml"]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kit.core.k8s import WORKLOADS, _of, matches, name_of, pod_specs
-from kit.families.kubernetes.network_rules import acme_solver_rule
+from kit.families.kubernetes.network_rules import acme_solver_rule, network_rule
 from kit.model import Spec
 
 RESTART_PROBES = ("livenessProbe", "startupProbe")
@@ -175,4 +175,7 @@ RULES = (
          "#migrating-deployments-and-statefulsets-to-horizontal-autoscaling", hpa_rule),
     Rule("acme-solver", "cert-manager's HTTP-01 solver pod is reachable from the ingress controller under the "
          "namespace's NetworkPolicies", "https://cert-manager.io/docs/configuration/acme/http01/", acme_solver_rule),
+    Rule("network", "the namespace's NetworkPolicies allow every connection the manifests imply (DNS, the "
+         "ingress controller, the dependencies, the OpenTelemetry collector, the metrics scraper)",
+         "https://kubernetes.io/docs/concepts/services-networking/network-policies/", network_rule),
 )
