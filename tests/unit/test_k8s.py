@@ -476,13 +476,54 @@ def test_network_rule_checks_a_managed_dependency_and_cronjobs(minimal):
         "policies do not allow it"]
 
 
+QUOTA_BREAKS = [
+    ("pods", lambda o, d, p, c: _find(o, "ResourceQuota")["spec"]["hard"].update(pods="13"),
+     "ResourceQuota/shop-api-quota is below the worst case (pods 13 < 14) of Deployment/shop-api 10+1, "
+     "StatefulSet/cache 1, StatefulSet/db 1, cert-manager's HTTP-01 solver 1"),
+    ("requests-cpu", lambda o, d, p, c: _find(o, "ResourceQuota")["spec"]["hard"].update({"requests.cpu": "6"}),
+     "(requests.cpu 6 < 6010m)"),
+    ("limits-memory", lambda o, d, p, c: c["resources"]["limits"].update(memory="1Gi"), "(limits.memory 9536Mi < 12352Mi)"),
+    ("surge", lambda o, d, p, c: d["spec"]["strategy"]["rollingUpdate"].update(maxSurge="50%"), "pods 14 < 18; requests.cpu 6010m < 8010m; requests.memory 9024Mi < 12096Mi) of Deployment/shop-api 10+5"),
+    ("no-request", lambda o, d, p, c: (c["resources"].pop("requests"), c["resources"].pop("limits"),
+                                       o.remove(_find(o, "LimitRange"))),
+     "Deployment/shop-api container shop-api has no requests.cpu, and no LimitRange gives a default"),
+]
+
+
+@pytest.mark.parametrize("case,how,expected", QUOTA_BREAKS, ids=[b[0] for b in QUOTA_BREAKS])
+def test_quota_rule_fails_a_quota_short_of_the_worst_case(built, case, how, expected):
+    spec, _out, objects = built
+    for env in ("dev", "staging", "prod"):
+        assert _rule("quota").check(spec, objects[env]) == [], env
+    _rule_fails(spec, _break(objects["prod"], how), "quota", expected)
+
+
+@pytest.mark.tools
+def test_canary_cronjob_and_small_dev_fit_their_quota(minimal):
+    """The canary runs with the environment's resources, and each quota has room for both rollouts'
+    surge pods, a CronJob run at the service's own resources, and the solver pod."""
+    write_task(minimal, GOOD + "kubernetes:\n  strategy: canary\n  ingress: {cluster_issuer: letsencrypt}\n"
+               "  cronjobs: [{name: cleanup, schedule: \"@daily\", command: [python, -c, pass]}]\n"
+               "  environments:\n    dev: {cpu: 250m, memory: 256Mi}\n    prod: {memory: 1Gi}\n")
+    spec = load_spec(minimal)
+    generate(spec)
+    for env in ("dev", "prod"):
+        objects = build_overlay(spec.output, env)[1]
+        assert _rule("quota").check(spec, objects) == [], env
+        resources = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["resources"]
+                     for o in objects if o["kind"] == "Deployment"}
+        assert resources["mini"] == resources["mini-canary"], env
+    assert resources["mini"]["limits"]["memory"] == "1024Mi"
+    assert _find(objects, "ResourceQuota")["spec"]["hard"]["pods"] == "15"     # 10+1, canary 1+1, 1 job, 1 solver
+
+
 def test_no_cert_manager_no_solver_policy(minimal):
     files = render_kubernetes(load_spec(minimal))
     assert "acme-http01-solver" not in files["k8s/base/networkpolicy.yaml"]
 
 
 def _rule(rule_id):
-    from kit.families.kubernetes.cluster_rules import RULES
+    from kit.families.kubernetes.rulebook import RULES
     return next(r for r in RULES if r.id == rule_id)
 
 

@@ -12,7 +12,7 @@ from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.core.k8s import OVERLAYS, build_overlay
 from kit.evidence import Evidence
-from kit.families.kubernetes.cluster_rules import RULES, Rule
+from kit.families.kubernetes.rulebook import RULES, Rule
 from kit.families.kubernetes.rules import consistency_problems
 from kit.model import Spec
 
@@ -85,7 +85,7 @@ def rule_evidence(rule: Rule, spec: Spec, built: dict[str, list[dict]]) -> Evide
     start = time.monotonic()
     problems = [f"{env}: {p}" for env, objects in built.items() for p in rule.check(spec, objects)]
     return Evidence(f"kubernetes.rule.{rule.id}", "k8s/", rule.title, "failed" if problems else "passed",
-                    tool="kit", command=f"kit.families.kubernetes.cluster_rules.{rule.check.__name__}",
+                    tool="kit", command=f"{rule.check.__module__}.{rule.check.__name__}",
                     duration_s=round(time.monotonic() - start, 3), reason="; ".join(problems[:3]),
                     figures={"overlays": len(built), "problems": len(problems), "source": rule.source},
                     log="\n".join(problems[:40]))

@@ -1,27 +1,14 @@
-"""Rules other systems enforce on the built manifests: what the kubelet, the eviction API, the
-HPA controller, cert-manager, the CNI and quota admission will do with them, which no schema and
-no policy scanner checks. Each rule is a function (Spec, one overlay's objects) -> problems, with
-the system's documentation or source cited in its docstring; checks.py reports each as its own
-evidence record, `kubernetes.rule.<id>`, and tests/unit/test_k8s.py breaks each on purpose."""
+"""Rules the kubelet, the eviction API and the HPA controller enforce on the built workloads
+(see rulebook.py for the whole set): each a function (Spec, one overlay's objects) -> problems,
+citing its source in its docstring."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from kit.core.k8s import WORKLOADS, _of, matches, name_of, pod_specs
-from kit.families.kubernetes.network_rules import acme_solver_rule, network_rule
 from kit.model import Spec
 
 RESTART_PROBES = ("livenessProbe", "startupProbe")
-
-
-@dataclass(frozen=True)
-class Rule:
-    id: str                                            # the evidence id is kubernetes.rule.<id>
-    title: str
-    source: str                                        # the other system's documentation
-    check: Callable[[Spec, list[dict]], list[str]]
 
 
 def liveness_rule(spec: Spec, objects: list[dict]) -> list[str]:
@@ -161,21 +148,3 @@ def hpa_rule(spec: Spec, objects: list[dict]) -> list[str]:
                     problems.append(f"{where} container {c['name']} has no CPU request: the pod's CPU utilization "
                                     f"is undefined and HorizontalPodAutoscaler/{name_of(hpa)} never scales it")
     return problems
-
-
-RULES = (
-    Rule("liveness", "probes that restart the container (liveness, startup) do not check the dependencies",
-         "https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/",
-         liveness_rule),
-    Rule("pdb", "no PodDisruptionBudget forbids every eviction at the lowest replica count of what it selects",
-         "https://kubernetes.io/docs/tasks/run-application/configure-pdb/", pdb_rule),
-    Rule("hpa", "a workload an HPA scales sets no spec.replicas, and requests CPU in every container when "
-         "the HPA scales on CPU",
-         "https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/"
-         "#migrating-deployments-and-statefulsets-to-horizontal-autoscaling", hpa_rule),
-    Rule("acme-solver", "cert-manager's HTTP-01 solver pod is reachable from the ingress controller under the "
-         "namespace's NetworkPolicies", "https://cert-manager.io/docs/configuration/acme/http01/", acme_solver_rule),
-    Rule("network", "the namespace's NetworkPolicies allow every connection the manifests imply (DNS, the "
-         "ingress controller, the dependencies, the OpenTelemetry collector, the metrics scraper)",
-         "https://kubernetes.io/docs/concepts/services-networking/network-policies/", network_rule),
-)

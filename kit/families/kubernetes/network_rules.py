@@ -1,5 +1,5 @@
 """The rules a CNI that enforces NetworkPolicies applies to the built manifests, with cert-manager's
-HTTP-01 solver among the pods: judged with netpol.py. Part of cluster_rules.RULES."""
+HTTP-01 solver among the pods: judged with netpol.py (see rulebook.py for the whole set)."""
 from __future__ import annotations
 
 from kit.core.k8s import _of, name_of, pod_specs
@@ -11,6 +11,8 @@ CERT_MANAGER_ANNOTATIONS = ("cert-manager.io/cluster-issuer", "cert-manager.io/i
 SOLVER_LABELS = {"acme.cert-manager.io/http01-solver": "true"}
 SOLVER_POD = {**SOLVER_LABELS, "acme.cert-manager.io/http-domain": "HASH", "acme.cert-manager.io/http-token": "HASH"}
 SOLVER_PORT = Port(8089, "http")
+# its resources: the controller's defaults (internal/apis/config/controller/v1alpha1/defaults.go:95-98)
+SOLVER_RESOURCES = {"requests": {"cpu": "10m", "memory": "64Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}}
 
 
 def issuing_ingresses(objects: list[dict]) -> list[dict]:

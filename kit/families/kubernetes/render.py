@@ -8,6 +8,7 @@ from kit.render import render_variant
 PRE_STOP_S = 5           # endpoints removal reaches the proxies while the pod still serves
 SERVER_GRACE_S = 8       # the server's own graceful timeout (gunicorn/uvicorn, see kit/spec.py)
 DEP_CPU_M, DEP_MEMORY_MI = (250, 1000), (256, 512)     # requests, limits of one dependency pod
+SOLVER_CPU_M, SOLVER_MEMORY_MI = (10, 100), 64         # cert-manager's HTTP-01 solver pod (network_rules)
 
 DIGEST_SKIP = ("CKV_K8S_43", "the image is pinned by digest at deploy time: the pipeline runs "
                              "kustomize edit set image NAME@sha256:DIGEST before kubectl apply")
@@ -36,16 +37,22 @@ def app_resources(cpu: float, memory: int) -> dict:
 
 
 def quota(spec: Spec, env, deps: int) -> dict[str, str]:
-    """Room for the HPA's maximum, one surge pod, a canary or idle slot, the dependencies and one
-    run of each CronJob."""
+    """Room for the worst case kubernetes.rule.quota checks: the HPA's maximum and one surge pod,
+    a canary or idle slot with its own surge pod (a settings change rolls both), all at the
+    environment's resources; one run of each CronJob (the service's own resources); the
+    dependencies; and cert-manager's HTTP-01 solver pod while a certificate is issued or renewed."""
     k = spec.option("kubernetes")
-    slots = 0 if k.strategy == "rolling" else 1          # the canary or the idle blue-green slot
-    pods = env.max_replicas + 1 + len(k.cronjobs) + slots
-    return {"pods": str(pods + deps),
-            "requests.cpu": f"{round(pods * env.cpu * 500) + deps * DEP_CPU_M[0]}m",
-            "requests.memory": f"{pods * env.memory // 2**20 + deps * DEP_MEMORY_MI[0]}Mi",
-            "limits.cpu": f"{round(pods * env.cpu * 1000) + deps * DEP_CPU_M[1]}m",
-            "limits.memory": f"{pods * env.memory // 2**20 + deps * DEP_MEMORY_MI[1]}Mi",
+    app = env.max_replicas + 1 + (0 if k.strategy == "rolling" else 2)
+    jobs, solver = len(k.cronjobs), 1 if k.cluster_issuer else 0
+
+    def total(app_each: float, job_each: float, dep_each: int, solver_each: int) -> int:
+        return round(app * app_each + jobs * job_each) + deps * dep_each + solver * solver_each
+    mib = 2**20
+    return {"pods": str(app + jobs + deps + solver),
+            "requests.cpu": f"{total(env.cpu * 500, spec.cpu * 500, DEP_CPU_M[0], SOLVER_CPU_M[0])}m",
+            "requests.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[0], SOLVER_MEMORY_MI)}Mi",
+            "limits.cpu": f"{total(env.cpu * 1000, spec.cpu * 1000, DEP_CPU_M[1], SOLVER_CPU_M[1])}m",
+            "limits.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[1], SOLVER_MEMORY_MI)}Mi",
             "persistentvolumeclaims": str(deps)}
 
 
@@ -153,6 +160,7 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
             "name": spec.name, "image": spec.image, "env": env, "namespace": f"{k.namespace}-{env.name}",
             "resources": app_resources(env.cpu, env.memory), "quota": quota(spec, env, len(deps)),
             "images": [slot["image"] for slot in rollout(spec)["slots"]],
+            "deployments": [slot["name"] for slot in rollout(spec)["slots"]],
             "config": [kv for kv in config_env(spec, env.name) if kv[0] == "OTEL_RESOURCE_ATTRIBUTES"],
         })
         files.update({f"k8s/overlays/{env.name}/{path}": text for path, text in overlay.items()})
