@@ -498,6 +498,16 @@ def test_quota_rule_fails_a_quota_short_of_the_worst_case(built, case, how, expe
     _rule_fails(spec, _break(objects["prod"], how), "quota", expected)
 
 
+def test_quota_rule_asks_only_for_what_a_quota_counts(built):
+    spec, _out, objects = built
+
+    def requests_cpu_only(o, d, p, c):
+        c["resources"].pop("limits")
+        o.remove(_find(o, "LimitRange"))
+        _find(o, "ResourceQuota")["spec"]["hard"] = {"requests.cpu": "100"}
+    assert _rule("quota").check(spec, _break(objects["prod"], requests_cpu_only)) == []
+
+
 @pytest.mark.tools
 def test_canary_cronjob_and_small_dev_fit_their_quota(minimal):
     """The canary runs with the environment's resources, and each quota has room for both rollouts'

@@ -17,9 +17,10 @@ def _amount(resource: str, value) -> int:
     return round(parse_cpu(value) * 1000) if resource == "cpu" else parse_memory(value)
 
 
-def _pod_needs(pod: dict, defaults: dict) -> tuple[dict, list[str]]:
+def _pod_needs(pod: dict, defaults: dict, counted: set) -> tuple[dict, list[str]]:
     """What one pod counts against a quota, with the API's defaulting (a missing request is the
-    limit) and the LimitRange's defaults; and the container resources still missing."""
+    limit) and the LimitRange's defaults; and the resources a quota counts that a container
+    still lacks."""
     need, missing = dict.fromkeys(QUOTA_KEYS.values(), 0), []
     for c in pod.get("containers", []):
         res = c.get("resources") or {}
@@ -29,7 +30,7 @@ def _pod_needs(pod: dict, defaults: dict) -> tuple[dict, list[str]]:
                 value = (res.get("limits") or {}).get(resource) or defaults["requests"].get(resource)
             value = value if value is not None else defaults["limits"].get(resource)
             if value is None:
-                missing.append(f"container {c['name']} has no {kind}.{resource}")
+                missing += [f"container {c['name']} has no {kind}.{resource}"] if (kind, resource) in counted else []
             else:
                 need[(kind, resource)] += _amount(resource, value)
     return need, missing
@@ -88,8 +89,9 @@ def quota_rule(spec: Spec, objects: list[dict]) -> list[str]:
     if hosts:
         runs.append(("cert-manager's HTTP-01 solver", len(hosts), len(hosts),
                      {"containers": [{"name": "acmesolver", "resources": SOLVER_RESOURCES}]}))
+    counted = {QUOTA_KEYS[key] for q in quotas for key in q["spec"].get("hard", {}) if key in QUOTA_KEYS}
     for where, count, text, pod in runs:
-        need, missing = _pod_needs(pod, defaults)
+        need, missing = _pod_needs(pod, defaults, counted)
         problems += [f"{where} {m}, and no LimitRange gives a default: quota admission refuses the pod" for m in missing]
         total["pods"] += count
         for key, value in need.items():
