@@ -45,13 +45,13 @@ def test_overlays_differ_where_they_should(built):
     rows = {}
     for env, objs in objects.items():
         deploy, hpa = _find(objs, "Deployment", "shop-api"), _find(objs, "HorizontalPodAutoscaler")
-        rows[env] = (deploy["metadata"]["namespace"], deploy["spec"]["replicas"],
+        rows[env] = (deploy["metadata"]["namespace"], deploy["spec"].get("replicas", "HPA"),
                      (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]),
                      _find(objs, "Ingress")["spec"]["rules"][0]["host"],
                      deploy["spec"]["template"]["spec"]["containers"][0]["image"])
-    assert rows["dev"] == ("shop-api-dev", 1, (1, 2), "dev.shop.example.com", "ghcr.io/acme/shop-api:dev")
-    assert rows["prod"] == ("shop-api-prod", 3, (3, 10), "shop.example.com", "ghcr.io/acme/shop-api:prod")
-    assert rows["staging"][1:3] == (2, (2, 4))
+    assert rows["dev"] == ("shop-api-dev", "HPA", (1, 2), "dev.shop.example.com", "ghcr.io/acme/shop-api:dev")
+    assert rows["prod"] == ("shop-api-prod", "HPA", (3, 10), "shop.example.com", "ghcr.io/acme/shop-api:prod")
+    assert rows["staging"][1:3] == ("HPA", (2, 4))
     assert _find(objects["prod"], "Namespace")["metadata"]["name"] == "shop-api-prod"
 
 
@@ -115,8 +115,10 @@ BROKEN = [
      "targets 'web', which the container does not expose"),
     ("container-port", lambda o, d, p, c: c["ports"][0].update(containerPort=8080),
      "containerPort http=8080 is not the Dockerfile's EXPOSE [8000]"),
-    ("probe-path", lambda o, d, p, c: c["livenessProbe"]["httpGet"].update(path="/health"),
-     "livenessProbe probes '/health', not the health path /healthz"),
+    ("probe-path", lambda o, d, p, c: c["readinessProbe"]["httpGet"].update(path="/health"),
+     "readinessProbe probes '/health', not the health path /healthz"),
+    ("liveness-not-tcp", lambda o, d, p, c: c.update(livenessProbe={"httpGet": {"path": "/", "port": "http"}}),
+     "livenessProbe probes '/', not tcp (the health path reports the dependencies)"),
     ("probe-port", lambda o, d, p, c: c["readinessProbe"]["httpGet"].update(port=9000),
      "readinessProbe probes port 9000"),
     ("probe-missing", lambda o, d, p, c: c.pop("startupProbe"), "the container has no startupProbe"),
@@ -168,8 +170,8 @@ def test_pod_spec_translates_to_docker_settings(built):
     assert run.env["PGHOST"] == "db" and run.env["OTEL_SERVICE_NAME"] == "shop-api"
     assert "PGPASSWORD" not in run.env
     kinds = {p.kind: (p.path, p.port, p.period, p.failure_threshold) for p in run.probes}
-    assert kinds == {"startupProbe": ("/healthz", 8000, 2, 30), "readinessProbe": ("/healthz", 8000, 10, 3),
-                     "livenessProbe": ("/healthz", 8000, 15, 3)}
+    assert kinds == {"startupProbe": ("", 8000, 2, 30), "readinessProbe": ("/healthz", 8000, 10, 3),
+                     "livenessProbe": ("", 8000, 15, 3)}
 
 
 def test_no_secret_value_in_any_manifest(example, tmp_path):
@@ -211,8 +213,14 @@ def test_extras_render_when_asked(minimal):
 
 K8S_CASES = [
     ("pdb-above-replicas", "kubernetes:\n  pdb: {min_available: 2}\n",
-     ["kubernetes.environments.dev.min_replicas: dev may scale down to 1 replica(s), below the PodDisruptionBudget "
-      "minimum 2", "raise min_replicas to at least 2"]),
+     ["kubernetes.environments.dev.min_replicas: dev may scale down to 1 replica(s), and the PodDisruptionBudget "
+      "keeps minAvailable 2: evictions would be refused and node drains would block", "raise min_replicas above 2"]),
+    ("pdb-equal-to-replicas", "kubernetes:\n  pdb: {min_available: 1}\n",
+     ["kubernetes.environments.dev.min_replicas: dev may scale down to 1 replica(s), and the PodDisruptionBudget "
+      "keeps minAvailable 1", "or use kubernetes.pdb.max_unavailable (default 1)"]),
+    ("pdb-max-unavailable-zero", "kubernetes:\n  pdb: {max_unavailable: 0}\n",
+     ["kubernetes.pdb.max_unavailable: must be 1-1000, got 0"]),
+    ("pdb-both", "kubernetes:\n  pdb: {min_available: 1, max_unavailable: 1}\n", ["kubernetes.pdb: ", "has too many properties"]),
     ("hpa-min-above-max", "kubernetes:\n  environments:\n    prod: {min_replicas: 5, max_replicas: 3}\n",
      ["task.md:7: kubernetes.environments.prod.min_replicas: HPA min_replicas 5 is above max_replicas 3"]),
     ("replicas-outside-hpa", "kubernetes:\n  environments:\n    staging: {replicas: 1, min_replicas: 2}\n",
@@ -325,9 +333,238 @@ def test_liveness_can_leave_the_dependencies_out(minimal, liveness, handler):
     assert any("not kubernetes.liveness" in p for p in problems), problems
 
 
-def test_readme_warns_when_liveness_checks_the_dependencies(built):
+def test_readme_says_why_liveness_is_tcp(built):
     _spec, out, _objects = built
-    assert "Check before production" in (out / "k8s" / "README.md").read_text()
+    text = (out / "k8s" / "README.md").read_text()
+    assert "`/healthz` reports the dependencies, so startup and liveness do not probe it" in text
+
+
+PDB_BREAKS = [("prod", {"minAvailable": 3}, "minAvailable 3 with 3 replica(s) at the lowest"),
+              ("prod", {"minAvailable": "100%"}, "minAvailable 100%"),
+              ("prod", {"maxUnavailable": 0}, "maxUnavailable 0 with 3 replica(s)"),
+              ("prod", {"maxUnavailable": "0%"}, "maxUnavailable 0%"),
+              ("dev", {"minAvailable": 1}, "minAvailable 1 with 1 replica(s) at the lowest (Deployment/shop-api)")]
+
+
+@pytest.mark.parametrize("env,budget,expected", PDB_BREAKS, ids=[f"{b[0]}-{b[1]}" for b in PDB_BREAKS])
+def test_pdb_rule_fails_a_budget_that_blocks_drains(built, env, budget, expected):
+    spec, _out, objects = built
+    pdb = _find(objects[env], "PodDisruptionBudget")
+    assert pdb["spec"]["maxUnavailable"] == 1 and "minAvailable" not in pdb["spec"]
+    assert _rule("pdb").check(spec, objects[env]) == []
+
+    def swap(o, d, p, c):
+        pdb = _find(o, "PodDisruptionBudget")["spec"]
+        pdb.pop("maxUnavailable")
+        pdb.update(budget)
+    _rule_fails(spec, _break(objects[env], swap), "pdb", expected)
+
+
+def test_pdb_rule_accepts_min_available_below_the_hpa_floor_and_the_readme_owns_the_single_replicas(built):
+    spec, out, objects = built
+    fine = _break(objects["prod"], lambda o, d, p, c: _find(o, "PodDisruptionBudget")["spec"].update(
+        {"minAvailable": "50%"}) or _find(o, "PodDisruptionBudget")["spec"].pop("maxUnavailable"))
+    assert _rule("pdb").check(spec, fine) == []
+    assert not [o for o in objects["prod"] if o["kind"] == "PodDisruptionBudget" and o["metadata"]["name"] in ("db", "cache")]
+    readme = (out / "k8s" / "README.md").read_text()
+    assert "`db`, `cache`: single-replica StatefulSets with **no**\n  PodDisruptionBudget, on purpose" in readme
+    assert "`kubernetes.managed: { db: HOST, cache: HOST }`" in readme
+
+
+def test_hpa_rule_fails_replicas_beside_the_hpa(built):
+    spec, _out, objects = built
+    assert _rule("hpa").check(spec, objects["prod"]) == []
+    _rule_fails(spec, _break(objects["prod"], lambda o, d, p, c: d["spec"].update(replicas=3)), "hpa",
+                "Deployment/shop-api sets spec.replicas 3 beside HorizontalPodAutoscaler/shop-api: every kubectl "
+                "apply resets the HPA's count")
+
+
+def test_hpa_rule_fails_a_container_without_a_cpu_request(built):
+    spec, _out, objects = built
+
+    def no_request(o, d, p, c):
+        c["resources"]["requests"].pop("cpu")
+        p["containers"].append({"name": "sidecar", "image": "busybox", "resources": {}})
+    broken = _break(objects["prod"], no_request)
+    assert _rule("hpa").check(spec, broken) == []        # the namespace's LimitRange gives each a CPU request
+    broken = [o for o in broken if o["kind"] != "LimitRange"]
+    problems = _rule("hpa").check(spec, broken)
+    assert [p.split(" has")[0] for p in problems] == ["Deployment/shop-api container shop-api",
+                                                      "Deployment/shop-api container sidecar"]
+    _rule_fails(spec, broken, "hpa", "has no CPU request: the pod's CPU utilization is undefined and "
+                                     "HorizontalPodAutoscaler/shop-api never scales it")
+
+
+ACME_BREAKS = [
+    ("no-policy", lambda o, d, p, c: o.remove(_find(o, "NetworkPolicy", "acme-http01-solver"))),
+    ("wrong-port", lambda o, d, p, c: _find(o, "NetworkPolicy", "acme-http01-solver")["spec"]["ingress"][0].update(
+        ports=[{"port": 80, "protocol": "TCP"}])),
+    ("wrong-namespace", lambda o, d, p, c: _find(o, "NetworkPolicy", "acme-http01-solver")["spec"]["ingress"][0][
+        "from"][0]["namespaceSelector"].update(matchLabels={"kubernetes.io/metadata.name": "kube-system"})),
+    ("wrong-pods", lambda o, d, p, c: _find(o, "NetworkPolicy", "acme-http01-solver")["spec"].update(
+        podSelector={"matchLabels": {"app": "cm-acme-http-solver"}})),
+]
+
+
+@pytest.mark.parametrize("case,how", ACME_BREAKS, ids=[b[0] for b in ACME_BREAKS])
+def test_acme_solver_rule_fails_when_default_deny_drops_the_http01_challenge(built, case, how):
+    spec, _out, objects = built
+    assert _find(objects["dev"], "Ingress")["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-prod"}
+    assert _rule("acme-solver").check(spec, objects["dev"]) == []
+    _rule_fails(spec, _break(objects["dev"], how), "acme-solver",
+                "Ingress/shop-api asks cert-manager for a certificate, but no NetworkPolicy admits its HTTP-01 solver "
+                "pod (acme.cert-manager.io/http01-solver=true, TCP 8089) from the ingress controller's namespace ingress-nginx")
+
+
+def test_acme_solver_rule_applies_only_with_cert_manager_and_default_deny(built):
+    spec, _out, objects = built
+    no_policy = _break(objects["dev"], ACME_BREAKS[0][1])
+    no_issuer = _break(no_policy, lambda o, d, p, c: _find(o, "Ingress")["metadata"].pop("annotations"))
+    assert _rule("acme-solver").check(spec, no_issuer) == []
+    issuer = _break(no_policy, lambda o, d, p, c: _find(o, "Ingress")["metadata"].update(
+        annotations={"cert-manager.io/issuer": "local"}))
+    assert _rule("acme-solver").check(spec, issuer) != []
+    no_deny = [o for o in no_policy if o["metadata"]["name"] != "default-deny-all"]
+    assert _rule("acme-solver").check(spec, no_deny) == []       # nothing isolates the solver pod
+
+
+def _policy(o, name):
+    return _find(o, "NetworkPolicy", name)["spec"]
+
+
+NETWORK_BREAKS = [
+    ("no-dns", lambda o, d, p, c: o.remove(_find(o, "NetworkPolicy", "allow-dns")),
+     "Deployment/shop-api cannot resolve names (kube-dns) on UDP 53: the source's egress policies do not allow it"),
+    ("dns-udp-only", lambda o, d, p, c: _policy(o, "allow-dns")["egress"][0]["ports"].pop(),
+     "StatefulSet/db cannot resolve names (kube-dns) on TCP 53"),
+    ("egress-port", lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"][0]["ports"][0].update(port=5433),
+     "Deployment/shop-api cannot reach StatefulSet/db on TCP 5432: the source's egress policies do not allow it"),
+    ("dependency-ingress", lambda o, d, p, c: _policy(o, "cache-ingress")["ingress"][0]["from"][0].update(
+        podSelector={"matchLabels": {"app.kubernetes.io/name": "shop"}}),
+     "Deployment/shop-api cannot reach StatefulSet/cache on TCP 6379: the destination's ingress policies do not admit it"),
+    ("otlp", lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"].pop(),
+     "Deployment/shop-api cannot export telemetry to http://otel-collector.monitoring.svc.cluster.local:4318 on TCP 4318"),
+    ("ingress-controller", lambda o, d, p, c: _policy(o, "shop-api-ingress")["ingress"][0]["from"][0][
+        "namespaceSelector"].update(matchLabels={"kubernetes.io/metadata.name": "nginx"}),
+     "the ingress controller (ingress-nginx) cannot reach Deployment/shop-api for Ingress/shop-api on TCP 8000"),
+    ("scraper", lambda o, d, p, c: _policy(o, "shop-api-ingress")["ingress"].pop(),
+     "the metrics scraper (monitoring) cannot reach Deployment/shop-api on TCP 8000"),
+]
+
+
+@pytest.mark.parametrize("case,how,expected", NETWORK_BREAKS, ids=[b[0] for b in NETWORK_BREAKS])
+def test_network_rule_fails_a_policy_that_cuts_a_needed_connection(built, case, how, expected):
+    spec, _out, objects = built
+    assert _rule("network").check(spec, objects["staging"]) == []
+    _rule_fails(spec, _break(objects["staging"], how), "network", expected)
+
+
+def test_network_rule_checks_a_managed_dependency_and_cronjobs(minimal):
+    write_task(minimal, GOOD + "dependencies:\n  - {kind: postgres, name: db}\nkubernetes:\n"
+               "  managed: {db: db.internal.example.com}\n"
+               "  cronjobs: [{name: cleanup, schedule: \"@daily\", command: [python, -c, pass]}]\n")
+    spec = load_spec(minimal)
+    generate(spec)
+    objects = build_overlay(spec.output, "prod")[1]
+    assert _rule("network").check(spec, objects) == []
+    _policy(objects, "mini-egress")["egress"][0]["ports"][0]["port"] = 6432
+    problems = _rule("network").check(spec, objects)
+    assert sorted(problems) == [
+        "CronJob/mini-cleanup cannot reach the managed db (db.internal.example.com) on TCP 5432: the source's egress "
+        "policies do not allow it",
+        "Deployment/mini cannot reach the managed db (db.internal.example.com) on TCP 5432: the source's egress "
+        "policies do not allow it"]
+
+
+QUOTA_BREAKS = [
+    ("pods", lambda o, d, p, c: _find(o, "ResourceQuota")["spec"]["hard"].update(pods="13"),
+     "ResourceQuota/shop-api-quota is below the worst case (pods 13 < 14) of Deployment/shop-api 10+1, "
+     "StatefulSet/cache 1, StatefulSet/db 1, cert-manager's HTTP-01 solver 1"),
+    ("requests-cpu", lambda o, d, p, c: _find(o, "ResourceQuota")["spec"]["hard"].update({"requests.cpu": "6"}),
+     "(requests.cpu 6 < 6010m)"),
+    ("limits-memory", lambda o, d, p, c: c["resources"]["limits"].update(memory="1Gi"), "(limits.memory 9536Mi < 12352Mi)"),
+    ("surge", lambda o, d, p, c: d["spec"]["strategy"]["rollingUpdate"].update(maxSurge="50%"), "pods 14 < 18; requests.cpu 6010m < 8010m; requests.memory 9024Mi < 12096Mi) of Deployment/shop-api 10+5"),
+    ("no-request", lambda o, d, p, c: (c["resources"].pop("requests"), c["resources"].pop("limits"),
+                                       o.remove(_find(o, "LimitRange"))),
+     "Deployment/shop-api container shop-api has no requests.cpu, and no LimitRange gives a default"),
+]
+
+
+@pytest.mark.parametrize("case,how,expected", QUOTA_BREAKS, ids=[b[0] for b in QUOTA_BREAKS])
+def test_quota_rule_fails_a_quota_short_of_the_worst_case(built, case, how, expected):
+    spec, _out, objects = built
+    for env in ("dev", "staging", "prod"):
+        assert _rule("quota").check(spec, objects[env]) == [], env
+    _rule_fails(spec, _break(objects["prod"], how), "quota", expected)
+
+
+def test_quota_rule_asks_only_for_what_a_quota_counts(built):
+    spec, _out, objects = built
+
+    def requests_cpu_only(o, d, p, c):
+        c["resources"].pop("limits")
+        o.remove(_find(o, "LimitRange"))
+        _find(o, "ResourceQuota")["spec"]["hard"] = {"requests.cpu": "100"}
+    assert _rule("quota").check(spec, _break(objects["prod"], requests_cpu_only)) == []
+
+
+@pytest.mark.tools
+def test_canary_cronjob_and_small_dev_fit_their_quota(minimal):
+    """The canary runs with the environment's resources, and each quota has room for both rollouts'
+    surge pods, a CronJob run at the service's own resources, and the solver pod."""
+    write_task(minimal, GOOD + "kubernetes:\n  strategy: canary\n  ingress: {cluster_issuer: letsencrypt}\n"
+               "  cronjobs: [{name: cleanup, schedule: \"@daily\", command: [python, -c, pass]}]\n"
+               "  environments:\n    dev: {cpu: 250m, memory: 256Mi}\n    prod: {memory: 1Gi}\n")
+    spec = load_spec(minimal)
+    generate(spec)
+    for env in ("dev", "prod"):
+        objects = build_overlay(spec.output, env)[1]
+        assert _rule("quota").check(spec, objects) == [], env
+        resources = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["resources"]
+                     for o in objects if o["kind"] == "Deployment"}
+        assert resources["mini"] == resources["mini-canary"], env
+    assert resources["mini"]["limits"]["memory"] == "1024Mi"
+    assert _find(objects, "ResourceQuota")["spec"]["hard"]["pods"] == "15"     # 10+1, canary 1+1, 1 job, 1 solver
+
+
+def test_no_cert_manager_no_solver_policy(minimal):
+    files = render_kubernetes(load_spec(minimal))
+    assert "acme-http01-solver" not in files["k8s/base/networkpolicy.yaml"]
+
+
+def _rule(rule_id):
+    from kit.families.kubernetes.rulebook import RULES
+    return next(r for r in RULES if r.id == rule_id)
+
+
+def _rule_fails(spec, objects, rule_id, expected):
+    """The rule passes on the generated overlay, fails on the broken one, and its evidence record fails."""
+    from kit.families.kubernetes.checks import rule_evidence
+    rule = _rule(rule_id)
+    record = rule_evidence(rule, spec, {"prod": objects})
+    assert record.check == f"kubernetes.rule.{rule_id}" and record.status == "failed", record
+    assert any(expected in p for p in rule.check(spec, objects)), record.log
+    assert record.figures["source"].startswith("https://")
+
+
+@pytest.mark.parametrize("probe", ["livenessProbe", "startupProbe"])
+def test_liveness_rule_fails_a_restart_probe_on_the_dependency_checking_path(built, probe):
+    spec, _out, objects = built
+    assert _rule("liveness").check(spec, objects["prod"]) == []
+    broken = _break(objects["prod"], lambda o, d, p, c: c.update({probe: {"httpGet": {"path": "/healthz", "port": "http"}}}))
+    _rule_fails(spec, broken, "liveness", f"{probe} probes /healthz, the readiness path, which checks the "
+                                          "dependencies (db, cache)")
+
+
+def test_liveness_rule_accepts_the_health_path_the_task_declares_dependency_free(minimal):
+    write_task(minimal, GOOD + "  health: /healthz\ndependencies:\n  - {kind: redis, name: cache}\n"
+               "kubernetes:\n  liveness: /healthz\n")
+    spec = load_spec(minimal)
+    objects = [d for path, text in render_kubernetes(spec).items() if path.startswith("k8s/base/")
+               and path.endswith(".yaml") for d in yaml.safe_load_all(text) if isinstance(d, dict) and "kind" in d]
+    container = _find(objects, "Deployment", "mini")["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == container["readinessProbe"]["httpGet"]["path"] == "/healthz"
+    assert _rule("liveness").check(spec, objects) == []
 
 
 @pytest.mark.tools
@@ -355,3 +592,35 @@ def test_translate_raises_a_kit_error_for_what_it_cannot_run(built):
     deploy["spec"]["template"]["spec"]["containers"][0]["name"] = "other"
     with pytest.raises(KitError, match="no container named 'shop-api'"):
         translate(broken, "shop-api")
+
+
+def test_network_policy_semantics():
+    """The evaluator the network rules use, on the cases the Kubernetes docs spell out."""
+    from kit.families.kubernetes.netpol import Endpoint, Port, connection, policy_types, selects
+
+    def policy(name, pods, types=None, **rules):
+        spec = {"podSelector": {"matchLabels": pods}, **rules}
+        if types:
+            spec["policyTypes"] = types
+        return {"kind": "NetworkPolicy", "metadata": {"name": name, "namespace": "app"}, "spec": spec}
+    web, db = {"role": "web"}, {"role": "db"}
+    pg = Port(5432, "postgres")
+    assert connection([], Endpoint(labels=web), Endpoint(labels=db), pg).allowed     # nothing isolates
+    deny = [policy("deny", {}, ["Ingress", "Egress"])]
+    verdict = connection(deny, Endpoint(labels=web), Endpoint(labels=db), pg)
+    assert not verdict.allowed and len(verdict.why) == 2
+    both_ns_and_pod = policy("in", db, ingress=[{"from": [{"namespaceSelector": {"matchLabels": {
+        "kubernetes.io/metadata.name": "other"}}, "podSelector": {"matchLabels": web}}], "ports": [{"port": "postgres"}]}])
+    assert connection(deny + [both_ns_and_pod], Endpoint("other", web), Endpoint(labels=db), pg).allowed
+    assert not connection(deny + [both_ns_and_pod], Endpoint("other", {"role": "x"}), Endpoint(labels=db), pg).allowed
+    assert not connection(deny + [both_ns_and_pod], Endpoint(labels=web), Endpoint(labels=db), pg).allowed  # own ns
+    assert not connection(deny + [both_ns_and_pod], Endpoint("other", web), Endpoint(labels=db), Port(5432)).allowed
+    egress = policy("out", web, egress=[{"to": [{"podSelector": {"matchLabels": db}}],
+                                         "ports": [{"port": 5000, "endPort": 6000, "protocol": "TCP"}]}])
+    assert policy_types(egress) == ["Ingress", "Egress"]     # no policyTypes: Egress too, as it has egress rules
+    assert connection([egress], Endpoint(labels=web), Endpoint(labels=db), pg).allowed
+    assert not connection([egress], Endpoint(labels=web), Endpoint(labels=db), Port(53, "", "UDP")).allowed
+    assert not connection([egress], Endpoint(labels=web), Endpoint(external=True), pg).allowed
+    assert selects({}, None) and not selects({"matchLabels": {"a": "b"}}, None)
+    assert selects({"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]}, {"a": "b"})
+    assert not selects({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": "b"})

@@ -19,8 +19,10 @@ FAMILY = Family(
     checklist=(
         ChecklistItem("Kubernetes overlays build with kustomize and validate --strict against the target "
                       "version and the two before", ("kubernetes.kustomize.*", "kubernetes.validate.*")),
-        ChecklistItem("Kubernetes manifests pass checkov and fit together (selectors, ports, probes, "
-                      "references, restricted pods)", ("kubernetes.checkov", "kubernetes.consistency")),
+        ChecklistItem("Kubernetes manifests pass checkov, fit together (selectors, ports, probes, references, "
+                      "restricted pods) and meet what the cluster's other systems enforce (restarts, drains, "
+                      "autoscaling, certificates, network policies, quota)",
+                      ("kubernetes.checkov", "kubernetes.consistency", "kubernetes.rule.*")),
         ChecklistItem("The image runs under the Deployment's own pod spec and passes its startup, readiness "
                       "and liveness probes", ("kubernetes.pod.*",)),
     ),

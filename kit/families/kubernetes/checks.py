@@ -12,6 +12,7 @@ from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.core.k8s import OVERLAYS, build_overlay
 from kit.evidence import Evidence
+from kit.families.kubernetes.rulebook import RULES, Rule
 from kit.families.kubernetes.rules import consistency_problems
 from kit.model import Spec
 
@@ -34,6 +35,7 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         records.append(run_checkov("kubernetes.checkov", "k8s/", "checkov finds no failing Kubernetes policy "
                                    "in any overlay", Path(tmp), "kubernetes"))
     records.append(consistency(spec, ctx, built))
+    records += [rule_evidence(rule, spec, built) for rule in RULES]
     return records
 
 
@@ -76,3 +78,14 @@ def consistency(spec: Spec, ctx: VerifyContext, built: dict[str, list[dict]]) ->
                     "with the Service and the Dockerfile; every pod meets the restricted standard",
                     "failed" if problems else "passed", tool="kit", reason="; ".join(problems[:5]),
                     figures={"overlays": len(built), "problems": len(problems)}, log="\n".join(problems[:40]))
+
+
+def rule_evidence(rule: Rule, spec: Spec, built: dict[str, list[dict]]) -> Evidence:
+    """One rule another system enforces, over every built overlay: its own record, which fails."""
+    start = time.monotonic()
+    problems = [f"{env}: {p}" for env, objects in built.items() for p in rule.check(spec, objects)]
+    return Evidence(f"kubernetes.rule.{rule.id}", "k8s/", rule.title, "failed" if problems else "passed",
+                    tool="kit", command=f"{rule.check.__module__}.{rule.check.__name__}",
+                    duration_s=round(time.monotonic() - start, 3), reason="; ".join(problems[:3]),
+                    figures={"overlays": len(built), "problems": len(problems), "source": rule.source},
+                    log="\n".join(problems[:40]))

@@ -17,7 +17,9 @@ _NAME = r"^[a-z0-9]([-a-z0-9]{0,50}[a-z0-9])?$"
 _env_schema = {
     "type": "object", "additionalProperties": False,
     "properties": {
-        "replicas": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "replicas": {"type": "integer", "minimum": 1, "maximum": 1000,
+                     "description": "default of min_replicas; the Deployment itself sets no replicas, as "
+                                    "the HPA owns the count"},
         "min_replicas": {"type": "integer", "minimum": 1, "maximum": 1000,
                          "description": "HPA lower bound (default: replicas)"},
         "max_replicas": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "HPA upper bound"},
@@ -51,8 +53,13 @@ SCHEMA = {
                          "description": "ClusterSecretStore the ExternalSecret reads from"},
         "monitoring_namespace": {"type": "string", "pattern": _NAME,
                                  "description": "namespace of the Prometheus that scrapes the pods"},
-        "pdb": {"type": "object", "additionalProperties": False, "properties": {
-            "min_available": {"type": "integer", "minimum": 0, "maximum": 1000}}},
+        "pdb": {"type": "object", "additionalProperties": False, "maxProperties": 1,
+                "description": "the app's PodDisruptionBudget, one of: max_unavailable (default 1, the "
+                               "Kubernetes docs' recommendation: it follows the HPA), or min_available, "
+                               "which must stay below every environment's min_replicas or drains block",
+                "properties": {
+                    "max_unavailable": {"type": "integer", "minimum": 1, "maximum": 1000},
+                    "min_available": {"type": "integer", "minimum": 0, "maximum": 1000}}},
         "cpu_utilization": {"type": "integer", "minimum": 10, "maximum": 100,
                             "description": "HPA target average CPU utilization, percent"},
         "environments": {"type": "object", "additionalProperties": False,
@@ -74,8 +81,10 @@ SCHEMA = {
                                         "pattern": r"^(@(hourly|daily|weekly|monthly|yearly)|(\S+\s+){4}\S+)$"},
                            "command": {"type": "array", "items": {"type": "string"}, "minItems": 1}}}},
         "liveness": {"type": "string", "pattern": r"^(tcp|/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)$",
-                     "description": "what the liveness probe checks: the health path (default), another "
-                                    "path that does not check dependencies (e.g. /livez), or tcp"},
+                     "description": "what the startup and liveness probes (which restart the container) "
+                                    "check: tcp, or a path that does not check dependencies (e.g. /livez, "
+                                    "or the health path when it checks none); default tcp when the service "
+                                    "has dependencies, else the health path"},
         "strategy": {"enum": ["rolling", "canary", "blue-green"],
                      "description": "rolling (default); canary: a one-replica canary Deployment behind the "
                                     "same Service; blue-green: two Deployments, the Service selects one"},
@@ -114,14 +123,15 @@ class KubeOptions:
     secrets: str
     secret_store: str
     monitoring_namespace: str
-    pdb_min_available: int
+    pdb_min_available: int | None    # the task's minAvailable, or None: maxUnavailable instead
+    pdb_max_unavailable: int | None
     cpu_utilization: int
     environments: tuple[Environment, ...]
     managed: tuple[tuple[str, str], ...]
     api_access: tuple[dict, ...]
     cronjobs: tuple[CronJob, ...]
     strategy: str
-    liveness: str = ""               # "" (the health path), "tcp", or a path
+    liveness: str = ""               # "" (default: tcp with dependencies, else the health path), "tcp", or a path
 
     @property
     def crd_kinds(self) -> tuple[str, ...]:
@@ -156,7 +166,9 @@ def parse(doc, spec) -> KubeOptions:
     ingress = raw.get("ingress") or {}
     host = ingress.get("host", f"{spec.name}.example.com")
     _check_host(host, fail, "ingress", "host")
-    pdb_min = int((raw.get("pdb") or {}).get("min_available", 1))
+    pdb = raw.get("pdb") or {}
+    pdb_min = int(pdb["min_available"]) if "min_available" in pdb else None
+    pdb_max = None if pdb_min is not None else int(pdb.get("max_unavailable", 1))
     envs = tuple(_environment(name, (raw.get("environments") or {}).get(name) or {}, spec, host, pdb_min, fail)
                  for name in ENVIRONMENTS)
     dep_names = {d.name for d in spec.dependencies}
@@ -173,7 +185,7 @@ def parse(doc, spec) -> KubeOptions:
         cluster_issuer=ingress.get("cluster_issuer", ""),
         secrets=raw.get("secrets", "external"), secret_store=raw.get("secret_store", "platform-secrets"),
         monitoring_namespace=raw.get("monitoring_namespace", "monitoring"),
-        pdb_min_available=pdb_min, cpu_utilization=int(raw.get("cpu_utilization", 70)),
+        pdb_min_available=pdb_min, pdb_max_unavailable=pdb_max, cpu_utilization=int(raw.get("cpu_utilization", 70)),
         environments=envs, managed=tuple(sorted((raw.get("managed") or {}).items())),
         api_access=tuple(raw.get("api_access", [])),
         cronjobs=tuple(CronJob(c["name"], c["schedule"], tuple(c["command"])) for c in raw.get("cronjobs", [])),
@@ -186,7 +198,7 @@ def _check_host(host: str, fail, *path) -> None:
                    hint="a lower-case DNS name with at least one dot and no scheme, port or path, e.g. shop.example.com")
 
 
-def _environment(name: str, raw: dict, spec, base_host: str, pdb_min: int, fail) -> Environment:
+def _environment(name: str, raw: dict, spec, base_host: str, pdb_min: int | None, fail) -> Environment:
     replicas, low, high = _DEFAULTS[name]
     replicas = int(raw.get("replicas", replicas))
     low = int(raw.get("min_replicas", raw.get("replicas", low)))
@@ -198,10 +210,11 @@ def _environment(name: str, raw: dict, spec, base_host: str, pdb_min: int, fail)
     if not low <= replicas <= high:
         raise fail(f"replicas {replicas} is outside the HPA bounds {low}-{high}", *where, "replicas",
                    hint="keep replicas between min_replicas and max_replicas")
-    if low < pdb_min:
-        raise fail(f"{name} may scale down to {low} replica(s), below the PodDisruptionBudget minimum "
-                   f"{pdb_min}: evictions would always be refused", *where, "min_replicas",
-                   hint=f"raise min_replicas to at least {pdb_min}, or lower kubernetes.pdb.min_available")
+    if pdb_min is not None and low <= pdb_min:
+        raise fail(f"{name} may scale down to {low} replica(s), and the PodDisruptionBudget keeps "
+                   f"minAvailable {pdb_min}: evictions would be refused and node drains would block",
+                   *where, "min_replicas",
+                   hint=f"raise min_replicas above {pdb_min}, or use kubernetes.pdb.max_unavailable (default 1)")
     host = raw.get("host", base_host if name == "prod" else f"{name}.{base_host}")
     _check_host(host, fail, *where, "host")
     values = {}

@@ -8,6 +8,7 @@ from kit.render import render_variant
 PRE_STOP_S = 5           # endpoints removal reaches the proxies while the pod still serves
 SERVER_GRACE_S = 8       # the server's own graceful timeout (gunicorn/uvicorn, see kit/spec.py)
 DEP_CPU_M, DEP_MEMORY_MI = (250, 1000), (256, 512)     # requests, limits of one dependency pod
+SOLVER_CPU_M, SOLVER_MEMORY_MI = (10, 100), 64         # cert-manager's HTTP-01 solver pod (network_rules)
 
 DIGEST_SKIP = ("CKV_K8S_43", "the image is pinned by digest at deploy time: the pipeline runs "
                              "kustomize edit set image NAME@sha256:DIGEST before kubectl apply")
@@ -36,16 +37,22 @@ def app_resources(cpu: float, memory: int) -> dict:
 
 
 def quota(spec: Spec, env, deps: int) -> dict[str, str]:
-    """Room for the HPA's maximum, one surge pod, a canary or idle slot, the dependencies and one
-    run of each CronJob."""
+    """Room for the worst case kubernetes.rule.quota checks: the HPA's maximum and one surge pod,
+    a canary or idle slot with its own surge pod (a settings change rolls both), all at the
+    environment's resources; one run of each CronJob (the service's own resources); the
+    dependencies; and cert-manager's HTTP-01 solver pod while a certificate is issued or renewed."""
     k = spec.option("kubernetes")
-    slots = 0 if k.strategy == "rolling" else 1          # the canary or the idle blue-green slot
-    pods = env.max_replicas + 1 + len(k.cronjobs) + slots
-    return {"pods": str(pods + deps),
-            "requests.cpu": f"{round(pods * env.cpu * 500) + deps * DEP_CPU_M[0]}m",
-            "requests.memory": f"{pods * env.memory // 2**20 + deps * DEP_MEMORY_MI[0]}Mi",
-            "limits.cpu": f"{round(pods * env.cpu * 1000) + deps * DEP_CPU_M[1]}m",
-            "limits.memory": f"{pods * env.memory // 2**20 + deps * DEP_MEMORY_MI[1]}Mi",
+    app = env.max_replicas + 1 + (0 if k.strategy == "rolling" else 2)
+    jobs, solver = len(k.cronjobs), 1 if k.cluster_issuer else 0
+
+    def total(app_each: float, job_each: float, dep_each: int, solver_each: int) -> int:
+        return round(app * app_each + jobs * job_each) + deps * dep_each + solver * solver_each
+    mib = 2**20
+    return {"pods": str(app + jobs + deps + solver),
+            "requests.cpu": f"{total(env.cpu * 500, spec.cpu * 500, DEP_CPU_M[0], SOLVER_CPU_M[0])}m",
+            "requests.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[0], SOLVER_MEMORY_MI)}Mi",
+            "limits.cpu": f"{total(env.cpu * 1000, spec.cpu * 1000, DEP_CPU_M[1], SOLVER_CPU_M[1])}m",
+            "limits.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[1], SOLVER_MEMORY_MI)}Mi",
             "persistentvolumeclaims": str(deps)}
 
 
@@ -66,13 +73,21 @@ def probe(spec: Spec) -> dict:
 
 
 def liveness_probe(spec: Spec) -> dict:
-    """kubernetes.liveness: a path that does not check dependencies, tcp, or (default) the health probe."""
+    """The check of the probes that restart the container (liveness, and startup, which the
+    Kubernetes docs set to the same check): `kubernetes.liveness` (tcp, or a path the task
+    declares dependency-free); by default TCP on the http port when the service has
+    dependencies, as the health path reports them and an outage must not restart every pod
+    (cluster_rules.liveness_rule), else the health probe."""
     chosen = spec.option("kubernetes").liveness
-    if chosen == "tcp":
+    if chosen == "tcp" or (not chosen and spec.dependencies):
         return {"tcpSocket": {"port": "http"}}
     if chosen:
         return {"httpGet": {"path": chosen, "port": "http"}}
     return probe(spec)
+
+
+def probe_text(handler: dict) -> str:
+    return handler["httpGet"]["path"] if "httpGet" in handler else "TCP :http"
 
 
 def config_env(spec: Spec, environment: str) -> list[tuple[str, str]]:
@@ -145,6 +160,7 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
             "name": spec.name, "image": spec.image, "env": env, "namespace": f"{k.namespace}-{env.name}",
             "resources": app_resources(env.cpu, env.memory), "quota": quota(spec, env, len(deps)),
             "images": [slot["image"] for slot in rollout(spec)["slots"]],
+            "deployments": [slot["name"] for slot in rollout(spec)["slots"]],
             "config": [kv for kv in config_env(spec, env.name) if kv[0] == "OTEL_RESOURCE_ATTRIBUTES"],
         })
         files.update({f"k8s/overlays/{env.name}/{path}": text for path, text in overlay.items()})
@@ -153,23 +169,33 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
 
 def work_notes(spec: Spec) -> list[str]:
     k = spec.option("kubernetes")
-    envs = "; ".join(f"{e.name}: {e.replicas} replicas (HPA {e.min_replicas}-{e.max_replicas}), `{e.host}`, "
+    envs = "; ".join(f"{e.name}: HPA {e.min_replicas}-{e.max_replicas} replicas, `{e.host}`, "
                      f"tag `{e.tag}`" for e in k.environments)
     managed = dict(k.managed)
     deps = ", ".join(f"`{d.name}` ({'managed: ' + managed[d.name] if d.name in managed else 'StatefulSet'})"
                      for d in spec.dependencies) or "none"
     return [
         f"- Kustomize base `k8s/base` and overlays for {envs}. Target Kubernetes {k.version}; validated "
-        f"against {', '.join(k.versions)}.",
+        f"against {', '.join(k.versions)}. The Deployment sets no replicas: the HPA owns the count.",
         "- Pods meet the restricted Pod Security Standard (enforced by the namespace label): numeric non-root "
         "user, read-only root with an `emptyDir` at `/tmp`, no privilege escalation, ALL capabilities dropped, "
         "RuntimeDefault seccomp, no service account token.",
-        f"- Startup (every 2 s, 60 s budget) and readiness (every 10 s) probes on "
-        f"`{spec.health_path or 'TCP :http'}`; liveness every 15 s on "
-        f"`{liveness_probe(spec).get('httpGet', {}).get('path', 'TCP :http')}`; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
+        f"- Readiness (every 10 s) on `{probe_text(probe(spec))}`; startup (every 2 s, 60 s budget) and "
+        f"liveness (every 15 s) on `{probe_text(liveness_probe(spec))}`"
+        + (" (not the health path: it reports the dependencies, and an outage must not restart every pod)"
+           if spec.dependencies and liveness_probe(spec) != probe(spec) and not spec.option("kubernetes").liveness
+           else "")
+        + f"; rolling updates with maxUnavailable 0; preStop {PRE_STOP_S} s and a grace period "
         f"of {PRE_STOP_S + SERVER_GRACE_S + 2} s around the server's {SERVER_GRACE_S} s graceful timeout.",
         f"- Secrets by reference only ({'ExternalSecret from ' + k.secret_store if k.secrets == 'external' else 'a Secret with names and empty values'}), "
         "mounted as files at `/run/secrets`. Dependencies: " + deps + ".",
         "- NetworkPolicies: default deny, DNS, ingress from the ingress controller and the metrics scraper, "
         "egress to the declared dependencies and the OpenTelemetry collector only.",
+        "- Disruptions: the PodDisruptionBudget "
+        + (f"allows maxUnavailable {k.pdb_max_unavailable}, so a node drain never blocks (where the HPA floor is "
+           "one replica, it takes that pod)" if k.pdb_min_available is None else
+           f"keeps minAvailable {k.pdb_min_available}, below every environment's HPA floor")
+        + (f"; {', '.join(f'`{d.name}`' for d in spec.dependencies if d.name not in managed)} run as single-replica "
+           "StatefulSets with no budget, so a drain takes them down briefly (`kubernetes.managed` for production)"
+           if any(d.name not in managed for d in spec.dependencies) else "") + ".",
     ]

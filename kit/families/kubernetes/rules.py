@@ -6,6 +6,7 @@ import re
 
 from kit.core.k8s import WORKLOADS, _of, container_port, matches, name_of, pod_specs
 from kit.families.container.dockerfile import dockerfile_facts
+from kit.families.kubernetes.network_rules import SOLVER_POD
 from kit.model import Spec
 
 
@@ -24,6 +25,8 @@ def selector_rules(objects: list[dict]) -> list[str]:
             sel = obj["spec"].get("selector", {}).get("matchLabels", {}) or {"(none)": "(none)"}
         elif kind == "NetworkPolicy":
             sel = obj["spec"].get("podSelector", {}).get("matchLabels", {})
+        if sel and matches(sel, SOLVER_POD):
+            continue          # cert-manager's solver pod: created at issuance time, not by these manifests
         if sel and not any(matches(sel, labels) for _, labels in pods):
             problems.append(f"{where}: selects {sel}, which no pod carries")
         if kind == "HorizontalPodAutoscaler":
@@ -54,6 +57,8 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
     if http not in facts.expose:
         problems.append(f"containerPort http={http} is not the Dockerfile's EXPOSE {list(facts.expose)}")
     health = " ".join(facts.healthcheck)
+    chosen = spec.option("kubernetes").liveness
+    restart = chosen or ("tcp" if spec.dependencies else "")   # what liveness and startup check
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
         probe = container.get(kind)
         if not probe:
@@ -62,10 +67,11 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
         if container_port(container, _probe_port(probe)) != http:
             problems.append(f"{kind} probes port {_probe_port(probe)!r}, not the served port {http}")
         path = (probe.get("httpGet") or {}).get("path")
-        own = spec.option("kubernetes").liveness if kind == "livenessProbe" else ""
-        if own:       # the task chose the liveness check: a path of its own, or tcp
+        own = restart if kind != "readinessProbe" else ""
+        if own:       # the task chose the liveness check, or tcp as the service has dependencies
             if path != (None if own == "tcp" else own):
-                problems.append(f"{kind} probes {path!r}, not kubernetes.liveness {own!r}")
+                problems.append(f"{kind} probes {path!r}, not " + (f"kubernetes.liveness {own!r}" if chosen else
+                                "tcp (the health path reports the dependencies)"))
             continue
         if spec.health_path and path != spec.health_path:
             problems.append(f"{kind} probes {path!r}, not the health path {spec.health_path}")
@@ -164,11 +170,11 @@ def key_settings(obj: dict) -> str:
     if kind in WORKLOADS:
         c = spec["template"]["spec"]["containers"][0]
         lim = c.get("resources", {}).get("limits", {})
-        return f"replicas {spec.get('replicas')}, image {c.get('image')}, limits {lim.get('cpu')}/{lim.get('memory')}"
+        return f"replicas {spec.get('replicas', 'from the HPA')}, image {c.get('image')}, limits {lim.get('cpu')}/{lim.get('memory')}"
     if kind == "HorizontalPodAutoscaler":
         return f"{spec['minReplicas']}-{spec['maxReplicas']} replicas"
     if kind == "PodDisruptionBudget":
-        return f"minAvailable {spec.get('minAvailable')}"
+        return " ".join(f"{key} {spec[key]}" for key in ("minAvailable", "maxUnavailable") if key in spec)
     if kind == "Ingress":
         return ", ".join(r.get("host", "") for r in spec.get("rules", []))
     if kind == "Service":
