@@ -259,7 +259,7 @@ def test_memory_uses_the_containers_limit_and_no_target_at_all_alerts(ctx):
 
 def test_operator_labels_reach_the_servicemonitor_and_the_prometheusrule(example):
     task = example / ".claude" / "task.md"
-    task.write_text(task.read_text().replace("slo:\n", "slo:\n  operator_labels: {release: kube-prometheus-stack}\n", 1))
+    task.write_text(task.read_text().replace("slo:\n", "slo:\n  operator_labels: {release: prom}\n", 1))
     files = render_observability(load_spec(example))
     for rel in ("k8s/monitoring/servicemonitor.yaml", "k8s/monitoring/prometheusrule.yaml"):
-        assert yaml.safe_load(files[rel])["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert yaml.safe_load(files[rel])["metadata"]["labels"]["release"] == "prom"

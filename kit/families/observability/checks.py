@@ -13,6 +13,7 @@ import yaml
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version
 from kit.evidence import Evidence, run_tool
+from kit.families.observability import rules
 from kit.families.observability import structure as struct
 from kit.model import Spec
 
@@ -84,6 +85,7 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.compose": _compose,
     "observability.crd": _crds,
     "observability.k8s_schema": _kubernetes_validate,
+    "observability.rule.operator_selector": lambda spec, ctx: rules.operator_selector(spec, ctx.files),
 }
 
 

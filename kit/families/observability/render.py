@@ -24,6 +24,7 @@ def render_observability(spec: Spec) -> dict[str, str]:
     files = render_variant("observability", "default", {
         "name": spec.name, "port": spec.port, "metrics_path": spec.metrics_path or "/metrics",
         "monitoring_namespace": k8s.monitoring_namespace, "operator_labels": [list(p) for p in slo.operator_labels],
+        "selector_source": slo.selector_source,
         "app_namespaces": [f"{k8s.namespace}-{env.name}" for env in k8s.environments],
         "metrics_port": spec.metrics_port,
         "recording_yaml": mfiles.dump(recording), "alerts_yaml": mfiles.dump(alerts),
