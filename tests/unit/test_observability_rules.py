@@ -6,9 +6,11 @@ import pytest
 import yaml
 
 from kit.cli import main
+from kit.core.context import VerifyContext
 from kit.families import render_all
-from kit.families.observability import rules
+from kit.families.observability import checks, rules
 from kit.families.observability.render import render_observability
+from kit.render import write_files
 from kit.spec import load_spec
 
 
@@ -20,6 +22,11 @@ def spec(example):
 @pytest.fixture
 def files(spec):
     return render_all(spec)
+
+
+def _context(files, tmp_path) -> VerifyContext:
+    write_files(files, tmp_path / "out")
+    return VerifyContext(deliverables=tmp_path / "out", files=files)
 
 
 def _set_slo(example, text: str) -> None:
@@ -64,3 +71,35 @@ def test_operator_labels_without_the_declared_release_are_refused(example, capsy
     _set_slo(example, "  prometheus_release: prom\n  operator_labels: {team: shop}\n")
     assert main(["generate", str(example)]) == 2
     assert "slo.operator_labels: must include release: prom" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 2. exported_endpoint
+
+EXPORTED = ',exported_endpoint!~"/healthz|/metrics"'
+
+
+def test_the_probe_filter_matches_the_route_under_both_names(spec, files):
+    for rel in ("monitoring/rules/recording.yml", rules.PROMETHEUS_RULE):
+        assert files[rel].count('endpoint!~"/healthz|/metrics",exported_endpoint!~"/healthz|/metrics"') == 35   # 7 windows x 5 selectors
+    assert 'honorLabels: false' in files[rules.SERVICE_MONITORS]
+    record = rules.exported_labels(spec, files)
+    assert record.passed and record.figures["clashing"] == ["endpoint"] and record.figures["matchers_checked"] > 20
+
+
+def test_a_rule_without_the_exported_name_fails_the_clash_rule(spec, files):
+    files[rules.PROMETHEUS_RULE] = files[rules.PROMETHEUS_RULE].replace(EXPORTED, "", 1)
+    record = rules.exported_labels(spec, files)
+    assert record.status == "failed"
+    assert 'slo:sli_error:ratio_rate5m matches endpoint!~"/healthz|/metrics" but not exported_endpoint' in record.reason
+
+
+@pytest.mark.tools
+def test_the_operator_shaped_promtool_case_catches_probes_diluting_errors(spec, files, tmp_path):
+    """3% of user requests fail beside 10x as many probes, with the route in exported_endpoint:
+    the fast burn pages; matched on endpoint alone, the probes dilute it below every threshold."""
+    name = ("AvailabilityErrorBudgetBurnFast fires when 3% of user requests fail, scraped through "
+            "prometheus-operator (exported_endpoint) beside 10x as many /healthz probes")
+    assert name in [t["name"] for t in yaml.safe_load(files["monitoring/rules/tests.yml"])["tests"]]
+    files["monitoring/rules/recording.yml"] = files["monitoring/rules/recording.yml"].replace(EXPORTED, "")
+    record = checks.rule_tests(files, _context(files, tmp_path).deliverables)
+    assert record.status == "failed" and name in " ".join(record.log.split())

@@ -86,6 +86,7 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.crd": _crds,
     "observability.k8s_schema": _kubernetes_validate,
     "observability.rule.operator_selector": lambda spec, ctx: rules.operator_selector(spec, ctx.files),
+    "observability.rule.exported_labels": lambda spec, ctx: rules.exported_labels(spec, ctx.files),
 }
 
 

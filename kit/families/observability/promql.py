@@ -28,3 +28,12 @@ def metric_names(expr: str) -> set[str]:
 def is_recorded(name: str) -> bool:
     """Recording rules' outputs follow level:metric:operations (they contain a colon)."""
     return ":" in name
+
+
+SELECTOR = re.compile(r'\{((?:[^{}"]|"(?:[^"\\]|\\.)*")*)\}')
+MATCHER = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"')
+
+
+def selectors(expr: str) -> list[list[tuple[str, str, str]]]:
+    """The label matchers of each `{...}` selector in `expr`: [(label, op, value), ...]."""
+    return [MATCHER.findall(m.group(1)) for m in SELECTOR.finditer(expr)]

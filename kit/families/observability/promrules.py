@@ -19,6 +19,10 @@ RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 ERROR_RECORD = "slo:sli_error:ratio_rate{w}"
 MEMORY_LIMIT = "container_spec_memory_limit_bytes"   # cAdvisor's per-container limit (Kubernetes)
 REGEX_SPECIAL = re.compile(r"([.+*?()\[\]{}|^$\\])")
+# labels prometheus-operator sets on every ServiceMonitor target (pkg/prometheus/promcfg.go), with the
+# value a test series gets; an app label of the same name arrives renamed exported_<name> (honorLabels false)
+OPERATOR_TARGET_LABELS = {"namespace": "", "service": "", "pod": "", "container": "", "job": "",
+                          "endpoint": "http", "instance": ""}
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,24 @@ def burn_factor(slo: Slo, long: str, share: float) -> float:
     return round(share * slo.window_days * 24 / HOURS[long], 6)
 
 
+def path_label_names(slo: Slo) -> list[str]:
+    """The names the app's route label has in Prometheus: its own, and exported_<it> as well when
+    prometheus-operator sets a target label of that name (`endpoint`, the port name) and renames
+    the app's."""
+    label = slo.metrics.path_label
+    return [label, f"exported_{label}"] if label in OPERATOR_TARGET_LABELS else [label]
+
+
 def excluded_paths(spec: Spec, slo: Slo) -> str:
-    """`,endpoint!~"/healthz|/metrics"`: probe and scrape traffic left out of the SLIs (empty
-    when the request metrics carry no route label)."""
+    """`,endpoint!~"/healthz|/metrics",exported_endpoint!~"/healthz|/metrics"`: probe and scrape
+    traffic left out of the SLIs, scraped directly or through prometheus-operator (empty when the
+    request metrics carry no route label). A missing label matches as empty, so each matcher
+    passes where its name is absent."""
     paths = [p for p in dict.fromkeys((spec.health_path, spec.metrics_path)) if p]
     if not slo.metrics.path_label or not paths:
         return ""
     pattern = "|".join(REGEX_SPECIAL.sub(r"\\\\\1", p) for p in paths)   # \\. in a PromQL string is \.
-    return f',{slo.metrics.path_label}!~"{pattern}"'
+    return "".join(f',{name}!~"{pattern}"' for name in path_label_names(slo))
 
 
 def sli_selector(spec: Spec, slo: Slo) -> str:
@@ -180,7 +194,34 @@ def _availability_cases(spec: Spec, slo: Slo) -> tuple:
         cases.append((f" while {spec.health_path} answers 503",
                       {**_series(job, m.requests, f'{m.path_label}="/items",{ok}', "0+10x200"),
                        **_series(job, m.requests, probe, "0+10x200")}, None))
+        operator = _operator_case(spec, slo)
+        if operator:
+            cases.append(operator)
     return tuple(cases)
+
+
+def _operator_case(spec: Spec, slo: Slo) -> tuple | None:
+    """The series as prometheus-operator shapes them (endpoint = the port name, the app's route in
+    exported_endpoint): a user error share that pages, diluted below every page threshold by
+    health probes unless those are left out."""
+    m, job, label = slo.metrics, spec.name, slo.metrics.path_label
+    if len(path_label_names(slo)) < 2 or not OPERATOR_TARGET_LABELS[label]:
+        return None
+    budget, six_hour = 1 - slo.availability / 100, burn_factor(slo, "6h", 0.05)
+    share = max(0.03, 2 * six_hour * budget)               # 3% for 99.9% over 30 days
+    dilution = int(2 * share / (six_hour * budget)) + 1    # probes per user request, plus one
+    if share > 0.5:
+        return None
+    target = f'{label}="{OPERATOR_TARGET_LABELS[label]}",service="{job}"'
+
+    def series(path: str, status: str, per_minute: float) -> dict[str, str]:
+        extra = f'{target},exported_{label}="{path}",{m.status_label}="{status}"'
+        return _series(job, m.requests, extra, f"0+{_num(per_minute)}x200")
+    return (f" when {_num(share * 100)}% of user requests fail, scraped through prometheus-operator "
+            f"(exported_{label}) beside {dilution - 1}x as many {spec.health_path} probes",
+            {**series("/items", "200", 100 * (1 - share)), **series("/items", "500", 100 * share),
+             **series(spec.health_path, "200", 100 * (dilution - 1))},
+            {"service": job, "slo": "availability", "namespace": test_namespace(job)})
 
 
 def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:

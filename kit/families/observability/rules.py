@@ -6,6 +6,8 @@ from __future__ import annotations
 import yaml
 
 from kit.evidence import Evidence
+from kit.families.observability.promql import selectors
+from kit.families.observability.promrules import OPERATOR_TARGET_LABELS
 from kit.model import Spec
 
 SERVICE_MONITORS = "k8s/monitoring/servicemonitor.yaml"
@@ -51,3 +53,39 @@ def operator_selector(spec: Spec, files: dict[str, str]) -> Evidence:
     return _record("observability.rule.operator_selector", SERVICE_MONITORS, "every ServiceMonitor and the "
                    "PrometheusRule carry the labels the declared Prometheus's selectors match", problems,
                    selector=selector, selector_source=slo.selector_source, objects=checked)
+
+
+def exported_labels(spec: Spec, files: dict[str, str]) -> Evidence:
+    """An app label that clashes with a target label prometheus-operator sets is matched under its
+    exported_ name too in the rules the PrometheusRule ships.
+
+    The operator sets `namespace`, `service`, `pod`, `container`, `job` and `endpoint` (the
+    endpoint's port name) on every ServiceMonitor target (Prometheus adds `instance`) and writes `honor_labels: false` unless
+    the ServiceMonitor says otherwise (a Prometheus with `overrideHonorLabels` forces false):
+    prometheus-operator/prometheus-operator @ 6adcebc5076c34f4f55f8f5f7b1e528929373ac7,
+    pkg/prometheus/promcfg.go:2135-2148 and :2180-2206 (the relabelings), :1965 and :499-506
+    (AddHonorLabels), pkg/apis/monitoring/v1/types.go:595-598 (HonorLabels, default false).
+    With honor_labels false Prometheus renames the scraped label to exported_<name>:
+    prometheus/prometheus @ d15adb9ad7e5d9fbde3a9a8f30200593a5a14d86,
+    docs/configuration/configuration.md:353-356. So `endpoint!~"/healthz"` alone sees the port
+    name and filters nothing once the operator scrapes the app."""
+    m = spec.option("slo").metrics
+    clashing = sorted({m.path_label, m.status_label} & set(OPERATOR_TARGET_LABELS))
+    groups = ((yaml.safe_load(files[PROMETHEUS_RULE]) or {}).get("spec") or {}).get("groups") or []
+    problems, checked = [], 0
+    for rule in (r for g in groups for r in g.get("rules") or []):
+        name = rule.get("record") or rule.get("alert")
+        for matchers in selectors(str(rule.get("expr", ""))):
+            for label, op, value in matchers:
+                if label not in clashing:
+                    continue
+                checked += 1
+                if (f"exported_{label}", op, value) not in matchers:
+                    problems.append(f'{name} matches {label}{op}"{value}" but not exported_{label}{op}"{value}": '
+                                    f"through prometheus-operator {label} holds the target's value and the app's "
+                                    f"{label} arrives as exported_{label}")
+    return _record("observability.rule.exported_labels", PROMETHEUS_RULE, "app labels that clash with "
+                   "prometheus-operator's target labels are matched under their exported_ names too",
+                   sorted(set(problems))[:6], app_labels=sorted({m.path_label, m.status_label} - {""}),
+                   operator_target_labels=sorted(OPERATOR_TARGET_LABELS), clashing=clashing,
+                   matchers_checked=checked)
