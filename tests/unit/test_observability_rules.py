@@ -103,3 +103,29 @@ def test_the_operator_shaped_promtool_case_catches_probes_diluting_errors(spec, 
     files["monitoring/rules/recording.yml"] = files["monitoring/rules/recording.yml"].replace(EXPORTED, "")
     record = checks.rule_tests(files, _context(files, tmp_path).deliverables)
     assert record.status == "failed" and name in " ".join(record.log.split())
+
+
+# ---------------------------------------------------------------- 3. Fluent Bit's config vs its image
+
+def test_fluent_bit_is_pinned_to_a_release_that_reads_the_parsers_section(spec, files):
+    assert "image: cr.fluentbit.io/fluent/fluent-bit:3.2.10" in files[rules.FLUENT_BIT_DAEMONSET]
+    assert "parsers" in yaml.safe_load(files[rules.FLUENT_BIT_CONFIG])
+    record = rules.fluent_bit_version(spec, files)
+    assert record.passed and record.figures["needs"] == "3.2.0"
+
+
+@pytest.mark.parametrize("image,reason", [
+    ("cr.fluentbit.io/fluent/fluent-bit:3.1.9", "is 3.1.9, but the config's top-level parsers: section needs Fluent Bit 3.2.0"),
+    ("cr.fluentbit.io/fluent/fluent-bit:latest", "no version in the tag"),
+])
+def test_an_image_older_than_the_config_fails_the_version_rule(spec, files, image, reason):
+    rel = rules.FLUENT_BIT_DAEMONSET
+    files[rel] = files[rel].replace("cr.fluentbit.io/fluent/fluent-bit:3.2.10", image)
+    record = rules.fluent_bit_version(spec, files)
+    assert record.status == "failed" and reason in record.reason
+
+
+def test_a_section_no_release_reads_fails_the_version_rule(spec, files):
+    files[rules.FLUENT_BIT_CONFIG] = files[rules.FLUENT_BIT_CONFIG].replace("\nparsers:\n", "\nparser:\n")
+    record = rules.fluent_bit_version(spec, files)
+    assert record.status == "failed" and "unknown top-level section 'parser'" in record.reason

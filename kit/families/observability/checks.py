@@ -87,6 +87,7 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.k8s_schema": _kubernetes_validate,
     "observability.rule.operator_selector": lambda spec, ctx: rules.operator_selector(spec, ctx.files),
     "observability.rule.exported_labels": lambda spec, ctx: rules.exported_labels(spec, ctx.files),
+    "observability.rule.fluent_bit_version": lambda spec, ctx: rules.fluent_bit_version(spec, ctx.files),
 }
 
 

@@ -10,6 +10,8 @@ from kit.model import Spec
 from kit.render import render_variant
 
 COLLECTOR_HOST = "otel-collector"      # the collector's service name in compose.monitoring.yaml
+# 3.2 is the first release whose YAML config reads a top-level parsers section (rules.fluent_bit_version)
+FLUENT_BIT_IMAGE = "cr.fluentbit.io/fluent/fluent-bit:3.2.10"
 
 
 def _indented(text: str, spaces: int) -> str:
@@ -31,7 +33,7 @@ def render_observability(spec: Spec) -> dict[str, str]:
         "tests_yaml": mfiles.dump(mfiles.tests_doc(spec, slo)),
         "dashboard_json": dashboard_json(spec, slo),
         "rule_groups_yaml": _indented(mfiles.dump(groups), 2),
-        "otel_grpc_port": OTLP_GRPC_PORT, "otel_http_port": OTLP_HTTP_PORT,
+        "fluent_bit_image": FLUENT_BIT_IMAGE, "otel_grpc_port": OTLP_GRPC_PORT, "otel_http_port": OTLP_HTTP_PORT,
         "otel_env": list(otel_env(spec, COLLECTOR_HOST, "compose")),
     })
     files.update(mfiles.runbooks(spec, slo))

@@ -3,6 +3,8 @@ run them (prometheus-operator and kube-prometheus-stack, Fluent Bit). Each rule 
 system's source and returns its own evidence record."""
 from __future__ import annotations
 
+import re
+
 import yaml
 
 from kit.evidence import Evidence
@@ -89,3 +91,52 @@ def exported_labels(spec: Spec, files: dict[str, str]) -> Evidence:
                    sorted(set(problems))[:6], app_labels=sorted({m.path_label, m.status_label} - {""}),
                    operator_target_labels=sorted(OPERATOR_TARGET_LABELS), clashing=clashing,
                    matchers_checked=checked)
+
+
+FLUENT_BIT_CONFIG = "monitoring/fluent-bit/fluent-bit.yaml"
+FLUENT_BIT_DAEMONSET = "k8s/monitoring/fluent-bit.yaml"
+# top-level sections of Fluent Bit's YAML config -> the first release whose loader reads them; (0,) for
+# the ones v3.1.10's loader already reads (no minimum checked further back)
+FLUENT_BIT_SECTIONS = {"env": (0,), "service": (0,), "pipeline": (0,), "includes": (0,), "customs": (0,),
+                       "parsers": (3, 2, 0), "multiline_parsers": (3, 2, 0)}
+
+
+def _version(image: str) -> tuple[int, ...] | None:
+    match = re.search(r":v?(\d+)\.(\d+)(?:\.(\d+))?(?:-[\w.]+)?$", image.split("@", 1)[0])
+    return tuple(int(g or 0) for g in match.groups()) if match else None
+
+
+def fluent_bit_version(spec: Spec, files: dict[str, str]) -> Evidence:
+    """The YAML config's sections are ones the pinned Fluent Bit image reads.
+
+    Top-level `parsers:` and `multiline_parsers:` first appear in the YAML loader in v3.2.0:
+    fluent/fluent-bit @ 50512ed56aad32f07d98a723cb217f0251bb52e8 (tag v3.2.0),
+    src/config_format/flb_cf_yaml.c:1555-1562; at tag v3.1.10 (e28f4479958918faa41615158a744d29b0f893fa)
+    the same loader knows only env, pipeline, service, customs and includes (lines 951-1013) and
+    treats any other key as an unknown section. Added by https://github.com/fluent/fluent-bit/pull/9513;
+    docs: fluent/fluent-bit-docs @ f92ae08080ee108c2d1a2969f9d7e3d3b4c35950,
+    administration/configuring-fluent-bit/yaml.md:5-17 ("In Fluent Bit v3.2 and later, YAML
+    configuration files support all of the settings and features that classic configuration files
+    support"). For the sections 3.1.10 already reads no older minimum was checked."""
+    config = yaml.safe_load(files[FLUENT_BIT_CONFIG]) or {}
+    images = [c.get("image", "") for d in _docs(files[FLUENT_BIT_DAEMONSET]) if d.get("kind") == "DaemonSet"
+              for c in ((d.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+              if "fluent-bit" in str(c.get("image", ""))]
+    needed = {key: FLUENT_BIT_SECTIONS.get(key) for key in config}
+    problems = [f"unknown top-level section {key!r} (no Fluent Bit release kit knows reads it)"
+                for key, need in needed.items() if need is None]
+    if not images:
+        problems.append("no fluent-bit container in the DaemonSet")
+    for image in images:
+        have = _version(image)
+        if have is None:
+            problems.append(f"{image}: no version in the tag, so the sections used cannot be checked (pin 3.2 or later)")
+            continue
+        for key, need in needed.items():
+            if need and have < need:
+                problems.append(f"{image} is {'.'.join(map(str, have))}, but the config's top-level {key}: "
+                                f"section needs Fluent Bit {'.'.join(map(str, need))} or later")
+    minimum = max((n for n in needed.values() if n), default=(0,))   # (0,) < any version tuple
+    return _record("observability.rule.fluent_bit_version", FLUENT_BIT_DAEMONSET, "the Fluent Bit image the "
+                   "DaemonSet pins reads every section its YAML config uses", problems, images=images,
+                   sections=sorted(config), needs=".".join(map(str, minimum)))
