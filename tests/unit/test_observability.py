@@ -74,7 +74,7 @@ def test_static_checks_pass_on_the_example(spec, ctx):
     assert [r.check for r in records if not r.passed] == []
     test = next(r for r in records if r.check == "observability.promtool_test")
     assert test.figures["alerts"] == 10
-    # fires, silent; slow burns (ticket yes, page no); per alert of the pair: errors in dev fire for dev
+    # fires, silent; slow burns (ticket yes, page no); per alert of the pair: errors in prod fire for prod
     # only, /healthz 503s stay silent, 3% user errors beside probes scraped through the operator fire;
     # memory against a pod's larger and smaller limit
     assert test.figures["test_cases"] == 2 * 10 + 4 + 2 * 3 + 2

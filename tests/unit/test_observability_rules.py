@@ -8,7 +8,7 @@ import yaml
 from kit.cli import main
 from kit.core.context import VerifyContext
 from kit.families import render_all
-from kit.families.observability import checks, rules
+from kit.families.observability import checks, routing, rules
 from kit.families.observability.render import render_observability
 from kit.render import write_files
 from kit.spec import load_spec
@@ -129,3 +129,32 @@ def test_a_section_no_release_reads_fails_the_version_rule(spec, files):
     files[rules.FLUENT_BIT_CONFIG] = files[rules.FLUENT_BIT_CONFIG].replace("\nparsers:\n", "\nparser:\n")
     record = rules.fluent_bit_version(spec, files)
     assert record.status == "failed" and "unknown top-level section 'parser'" in record.reason
+
+
+# ---------------------------------------------------------------- 4. routing by environment
+
+@pytest.mark.tools
+def test_dev_and_staging_pages_become_tickets_and_prod_pages(spec, files, tmp_path):
+    record = routing.env_routing(spec, _context(files, tmp_path))
+    assert record.passed, record.reason
+    routes = {(r["labels"]["namespace"], r["labels"]["severity"]): r["receivers"] for r in record.figures["routes"]}
+    assert routes[("shop-api-dev", "page")] == routes[("shop-api-staging", "page")] == [routing.TICKETS]
+    assert routes[("shop-api-prod", "page")] == [routing.PAGER]
+    assert routes[("shop-api-prod", "warn")] == [routing.TICKETS]
+
+
+@pytest.mark.tools
+def test_without_the_environment_route_a_dev_page_fails_the_routing_rule(spec, files, tmp_path):
+    rel = routing.ALERTMANAGER
+    files[rel] = files[rel].replace("""    - matchers: ['namespace=~"shop-api-dev|shop-api-staging"']   # dev and staging never page
+      receiver: team-tickets
+""", "")
+    record = routing.env_routing(spec, _context(files, tmp_path))
+    assert record.status == "failed"
+    assert "a page alert from namespace shop-api-dev goes to oncall-pager: it should not page" in record.reason
+
+
+def test_the_rule_tests_no_longer_expect_a_dev_alert(files):
+    tests = yaml.safe_load(files["monitoring/rules/tests.yml"])["tests"]
+    expected = [a["exp_labels"] for t in tests for r in t["alert_rule_test"] for a in r.get("exp_alerts") or []]
+    assert expected and not [labels for labels in expected if labels.get("namespace") == "shop-api-dev"]

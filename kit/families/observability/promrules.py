@@ -181,14 +181,15 @@ def slo_alerts(spec: Spec, slo: Slo) -> list[Alert]:
 
 
 def _availability_cases(spec: Spec, slo: Slo) -> tuple:
-    """Errors in one namespace (dev) page for that namespace only; failing health probes do not
-    burn the budget when the counter carries the route."""
+    """Errors in one namespace (prod, beside a healthy dev) fire for that namespace only; failing
+    health probes do not burn the budget when the counter carries the route. Whether an alert
+    pages is Alertmanager's routing (dev and staging never do: routing.env_routing)."""
     m, job = slo.metrics, spec.name
     ok, bad = f'{m.status_label}="200"', f'{m.status_label}="500"'
-    cases = [(" for the namespace with errors only",
-              {**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, ok, "0+10x200", "dev"),
-               **_series(job, m.requests, bad, "0+10x200", "dev")},
-              {"service": job, "slo": "availability", "namespace": test_namespace(job, "dev")})]
+    cases = [(" for the namespace with errors only (prod, beside a healthy dev)",
+              {**_series(job, m.requests, ok, "0+10x200", "dev"), **_series(job, m.requests, ok, "0+10x200"),
+               **_series(job, m.requests, bad, "0+10x200")},
+              {"service": job, "slo": "availability", "namespace": test_namespace(job)})]
     if excluded_paths(spec, slo) and spec.health_path:
         probe = f'{m.path_label}="{spec.health_path}",{m.status_label}="503"'
         cases.append((f" while {spec.health_path} answers 503",

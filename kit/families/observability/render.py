@@ -28,6 +28,8 @@ def render_observability(spec: Spec) -> dict[str, str]:
         "monitoring_namespace": k8s.monitoring_namespace, "operator_labels": [list(p) for p in slo.operator_labels],
         "selector_source": slo.selector_source,
         "app_namespaces": [f"{k8s.namespace}-{env.name}" for env in k8s.environments],
+        "ticket_namespaces": [f"{k8s.namespace}-{env.name}" for env in k8s.environments if env.name != "prod"],
+        "page_namespace": f"{k8s.namespace}-prod",
         "metrics_port": spec.metrics_port,
         "recording_yaml": mfiles.dump(recording), "alerts_yaml": mfiles.dump(alerts),
         "tests_yaml": mfiles.dump(mfiles.tests_doc(spec, slo)),
