@@ -8,7 +8,7 @@ import yaml
 from kit.cli import main
 from kit.core.context import VerifyContext
 from kit.families import render_all
-from kit.families.observability import checks, routing, rules
+from kit.families.observability import checks, routing, rules, sources
 from kit.families.observability.render import render_observability
 from kit.render import write_files
 from kit.spec import load_spec
@@ -158,3 +158,42 @@ def test_the_rule_tests_no_longer_expect_a_dev_alert(files):
     tests = yaml.safe_load(files["monitoring/rules/tests.yml"])["tests"]
     expected = [a["exp_labels"] for t in tests for r in t["alert_rule_test"] for a in r.get("exp_alerts") or []]
     assert expected and not [labels for labels in expected if labels.get("namespace") == "shop-api-dev"]
+
+
+# ---------------------------------------------------------------- 5. what the dashboard reads has a producer
+
+DASHBOARD = "monitoring/grafana/dashboards/service.json"
+
+
+def test_every_dashboard_metric_has_a_scrape_target_in_every_setup(spec, files):
+    record = sources.dashboard_sources(spec, files)
+    assert record.passed, record.reason
+    for jobs in record.figures["setups"].values():
+        assert {"shop-api", "db-exporter", "cache-exporter"} <= set(jobs)
+    assert {"pg_up", "redis_up", "shop_http_requests_total"} <= set(record.figures["metrics"])
+
+
+@pytest.mark.parametrize("rel,old,new,reason", [
+    # the fault as reviewed: panels on pg_up with no exporter scraped anywhere
+    ("monitoring/prometheus.yml", 'job_name: "db-exporter"', 'job_name: "postgres"',
+     "compose (monitoring/prometheus.yml) defines no scrape job db-exporter (for pg_up)"),
+    (rules.SERVICE_MONITORS, "app.kubernetes.io/component: metrics-exporter", "app.kubernetes.io/component: exporter",
+     "prometheus-operator (ServiceMonitors) defines no scrape job cache-exporter (for redis_up)"),
+    ("monitoring/prometheus-kubernetes.yml", 'regex: "shop-api;metrics-exporter"', 'regex: "shop-api;exporter"',
+     "Kubernetes without the operator (prometheus-kubernetes.yml) defines no scrape job db-exporter (for pg_up)"),
+    (DASHBOARD, "pg_up{", "pg_stat_activity_count{", "no target of compose (monitoring/prometheus.yml) exports "
+     "pg_stat_activity_count (jobs db-exporter)"),
+    (DASHBOARD, "slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate1m", "slo:sli_error:ratio_rate1m is recorded by no rule"),
+])
+def test_a_panel_without_a_producer_fails_the_sources_rule(spec, files, rel, old, new, reason):
+    assert old in files[rel]
+    files[rel] = files[rel].replace(old, new)
+    record = sources.dashboard_sources(spec, files)
+    assert record.status == "failed" and reason in record.reason, record.reason
+
+
+def test_the_minimal_service_has_no_exporters_and_no_dependency_panels(minimal):
+    spec = load_spec(minimal)
+    files = render_all(spec)
+    assert "k8s/monitoring/exporters.yaml" not in files and "exporters.yaml" not in files["k8s/monitoring/kustomization.yaml"]
+    assert sources.dashboard_sources(spec, files).passed

@@ -19,7 +19,7 @@ from kit.sandbox.prometheus import Prometheus
 DELIVERABLE = "monitoring/prometheus.yml"
 DASHBOARD = "monitoring/grafana/dashboards/service.json"
 RULE_FILES = ("monitoring/rules/recording.yml", "monitoring/rules/alerts.yml")
-NEEDS = re.compile(r"^Needs (\S+)")
+NEEDS = re.compile(r"^From (\S+) \(job")
 TOOL = "prometheus 2.42 (stand-in) HTTP API"
 UP_TIMEOUT_S, DATA_TIMEOUT_S, ALERT_TIMEOUT_S = 60, 90, 60
 NOT_FOUND_PATH = "/kit-sandbox-not-found"

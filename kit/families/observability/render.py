@@ -4,6 +4,7 @@ and prometheus-operator objects (k8s/monitoring/)."""
 from __future__ import annotations
 
 from kit.core.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
+from kit.families.observability import exporters as exp
 from kit.families.observability import files as mfiles
 from kit.families.observability.dashboard import dashboard_json
 from kit.model import Spec
@@ -35,11 +36,23 @@ def render_observability(spec: Spec) -> dict[str, str]:
         "tests_yaml": mfiles.dump(mfiles.tests_doc(spec, slo)),
         "dashboard_json": dashboard_json(spec, slo),
         "rule_groups_yaml": _indented(mfiles.dump(groups), 2),
-        "fluent_bit_image": FLUENT_BIT_IMAGE, "otel_grpc_port": OTLP_GRPC_PORT, "otel_http_port": OTLP_HTTP_PORT,
+        **exporter_context(spec), "fluent_bit_image": FLUENT_BIT_IMAGE, "otel_grpc_port": OTLP_GRPC_PORT, "otel_http_port": OTLP_HTTP_PORT,
         "otel_env": list(otel_env(spec, COLLECTOR_HOST, "compose")),
     })
     files.update(mfiles.runbooks(spec, slo))
+    if not exp.watched(spec):
+        files.pop("k8s/monitoring/exporters.yaml")
     return files
+
+
+def exporter_context(spec: Spec) -> dict:
+    k8s, on_k8s = spec.option("kubernetes"), exp.k8s_exporters(spec)
+    meta = "_".join(exp.TARGET_NAMESPACE.replace(".", "_").replace("/", "_").replace("-", "_").split("_"))
+    return {"compose_exporters": exp.compose_exporters(spec), "k8s_exporters": on_k8s,
+            "exporter_secrets": sorted({e["secret"] for e in on_k8s if e["secret"]}),
+            "exporter_secret": exp.secret_name(spec), "secrets_mode": k8s.secrets, "secret_store": k8s.secret_store,
+            "secrets_dir": exp.SECRETS_DIR, "component": exp.COMPONENT, "target_label": exp.TARGET_NAMESPACE,
+            "target_meta": f"__meta_kubernetes_service_label_{meta}", "target_meta_pod": f"__meta_kubernetes_pod_label_{meta}"}
 
 
 def work_notes(spec: Spec) -> list[str]:
