@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from kit.families.observability import exporters
 from kit.families.observability.options import Slo
-from kit.families.observability.promrules import excluded_paths, memory_ratio
+from kit.families.observability.promrules import memory_ratio
+from kit.families.observability.sli import excluded_paths
 from kit.model import Spec
 
 DATASOURCE_UID = "prometheus"

@@ -5,24 +5,17 @@ Each alert carries the series that make it fire and the series that keep it sile
 promtool unit test is generated from the same definition (kit/families/observability/promrules.py)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from kit.families.observability.options import Slo
+from kit.families.observability.sli import ERROR_RECORD, OPERATOR_TARGET_LABELS, excluded_paths, path_label_names
 from kit.model import Spec
 
 # (long window, short window, share of the budget spent, severity, for)
 BURN_WINDOWS = (("1h", "5m", 0.02, "page", "2m"), ("6h", "30m", 0.05, "page", "2m"),
                 ("1d", "2h", 0.10, "warn", "15m"), ("3d", "6h", 0.10, "warn", "15m"))
 HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
-RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-ERROR_RECORD = "slo:sli_error:ratio_rate{w}"
 MEMORY_LIMIT = "container_spec_memory_limit_bytes"   # cAdvisor's per-container limit (Kubernetes)
-REGEX_SPECIAL = re.compile(r"([.+*?()\[\]{}|^$\\])")
-# labels prometheus-operator sets on every ServiceMonitor target (pkg/prometheus/promcfg.go), with the
-# value a test series gets; an app label of the same name arrives renamed exported_<name> (honorLabels false)
-OPERATOR_TARGET_LABELS = {"namespace": "", "service": "", "pod": "", "container": "", "job": "",
-                          "endpoint": "http", "instance": ""}
 
 
 @dataclass(frozen=True)
@@ -49,13 +42,6 @@ class Alert:
     group: str
 
 
-@dataclass(frozen=True)
-class Recording:
-    record: str
-    expr: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
 def _num(value: float) -> str:
     return f"{round(value, 10):g}"
 
@@ -63,50 +49,6 @@ def _num(value: float) -> str:
 def burn_factor(slo: Slo, long: str, share: float) -> float:
     """Burn rate that spends `share` of the budget within `long` (14.4 for 2% in 1h over 30d)."""
     return round(share * slo.window_days * 24 / HOURS[long], 6)
-
-
-def path_label_names(slo: Slo) -> list[str]:
-    """The names the app's route label has in Prometheus: its own, and exported_<it> as well when
-    prometheus-operator sets a target label of that name (`endpoint`, the port name) and renames
-    the app's."""
-    label = slo.metrics.path_label
-    return [label, f"exported_{label}"] if label in OPERATOR_TARGET_LABELS else [label]
-
-
-def excluded_paths(spec: Spec, slo: Slo) -> str:
-    """`,endpoint!~"/healthz|/metrics",exported_endpoint!~"/healthz|/metrics"`: probe and scrape
-    traffic left out of the SLIs, scraped directly or through prometheus-operator (empty when the
-    request metrics carry no route label). A missing label matches as empty, so each matcher
-    passes where its name is absent."""
-    paths = [p for p in dict.fromkeys((spec.health_path, spec.metrics_path)) if p]
-    if not slo.metrics.path_label or not paths:
-        return ""
-    pattern = "|".join(REGEX_SPECIAL.sub(r"\\\\\1", p) for p in paths)   # \\. in a PromQL string is \.
-    return "".join(f',{name}!~"{pattern}"' for name in path_label_names(slo))
-
-
-def sli_selector(spec: Spec, slo: Slo) -> str:
-    return f'job="{spec.name}"{excluded_paths(spec, slo)}'
-
-
-def recording_rules(spec: Spec, slo: Slo) -> list[Recording]:
-    """Error ratios per namespace (each Kubernetes overlay, or compose): one environment's
-    errors never count against another's budget."""
-    m, job = slo.metrics, sli_selector(spec, slo)
-    if not m.requests:
-        return []
-    rules = []
-    for w in RATE_WINDOWS:
-        errors = f'sum by (namespace) (rate({m.requests}{{{job},{m.status_label}=~"5.."}}[{w}]))'
-        total = f"sum by (namespace) (rate({m.requests}{{{job}}}[{w}]))"
-        rules.append(Recording(ERROR_RECORD.format(w=w), f"(\n{errors}\nor\n0 * {total}\n)\n/\n{total}",
-                               {"service": spec.name, "slo": "availability"}))
-        if m.duration:
-            fast = f'sum by (namespace) (rate({m.duration}_bucket{{{job},le="{slo.latency_le}"}}[{w}]))'
-            count = f"sum by (namespace) (rate({m.duration}_count{{{job}}}[{w}]))"
-            rules.append(Recording(ERROR_RECORD.format(w=w), f"1 - (\n{fast}\n/\n{count}\n)",
-                                   {"service": spec.name, "slo": "latency"}))
-    return rules
 
 
 def _burn_alerts(spec: Spec, slo: Slo, kind: str, objective: float, tests: tuple[RuleTest, RuleTest]) -> list[Alert]:

@@ -9,7 +9,7 @@ import yaml
 
 from kit.evidence import Evidence
 from kit.families.observability.promql import selectors
-from kit.families.observability.promrules import OPERATOR_TARGET_LABELS
+from kit.families.observability.sli import OPERATOR_TARGET_LABELS
 from kit.model import Spec
 
 SERVICE_MONITORS = "k8s/monitoring/servicemonitor.yaml"
