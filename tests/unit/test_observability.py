@@ -226,11 +226,19 @@ def test_sandbox_copy_shortens_for_and_intervals(spec, ctx, tmp_path):
     from kit.families.observability.live import sandbox_config
     ctx.staged = tmp_path / "staged"
     ctx.staged.mkdir()
-    folder = sandbox_config(ctx)
+    folder = sandbox_config(spec, ctx)
     config = yaml.safe_load((folder / "prometheus.yml").read_text())
-    assert config["global"]["scrape_interval"] == "1s" and "alerting" not in config
+    assert config["global"]["scrape_interval"] == "1s" and config["alerting"]   # Alertmanager runs too
+    app = next(job for job in config["scrape_configs"] if job["job_name"] == "shop-api")
+    assert [c.get("labels", {}).get("namespace") for c in app["static_configs"]] == [
+        "compose", "shop-api-dev", "shop-api-prod"]
     alerts = (folder / "rules" / "alerts.yml").read_text()
     assert "for: 5s" in alerts and "for: 2m" not in alerts
+    assert "KitSandboxInhibitedWarn" in (folder / "rules" / "kit-sandbox.yml").read_text()
+    alertmanager = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    assert {h["url"] for r in alertmanager["receivers"] for h in r["webhook_configs"]} == {
+        "http://kit-webhook:8080/oncall-pager", "http://kit-webhook:8080/team-tickets"}
+    assert alertmanager["route"]["group_wait"] == "1s" and alertmanager["route"]["routes"][1]["group_wait"] == "1s"
     assert Path(ctx.deliverables / "monitoring/rules/alerts.yml").read_text().count("for: 2m") >= 1
 
 
