@@ -67,8 +67,17 @@ def work_notes(spec: Spec) -> list[str]:
     return [rules,
             "- Every alert has summary, description and runbook annotations; each is unit-tested with "
             "generated `promtool test rules` cases (fires when it should, silent when it should not).",
-            "- Alertmanager routes by severity with a page suppressing its warnings; receivers are "
-            "placeholders. Grafana dashboard and provisioning, Fluent Bit and OpenTelemetry Collector "
-            "configs, and `k8s/monitoring/` (ServiceMonitor, PrometheusRule, Fluent Bit DaemonSet).",
-            "- Proven live: the compose stack with a real Prometheus loading these files; stopping the "
-            "app fires TargetDown (the sandbox shortens intervals and `for:`, and says so)."]
+            "- Alertmanager sends every alert from dev and staging to tickets and routes the rest by "
+            "severity (only prod and compose page), with a page suppressing its warnings; receivers are "
+            "placeholders. Grafana dashboard and provisioning, exporters for the dependencies, Fluent Bit "
+            "and OpenTelemetry Collector configs, and `k8s/monitoring/` (ServiceMonitors carrying "
+            f"{', '.join(f'{k}: {v}' for k, v in spec.option('slo').operator_labels) or 'no selector labels'}, "
+            "PrometheusRule, exporters, Fluent Bit DaemonSet).",
+            "- Cross-system rules check what kube-prometheus-stack, prometheus-operator, Fluent Bit and "
+            "Alertmanager enforce (selector labels, exported_ labels, config sections per version, "
+            "routing by environment) and that every dashboard metric has a scrape target.",
+            "- The live check (sandbox mode) runs the compose stack with its monitoring override on "
+            "stand-ins (Debian's Prometheus, Alertmanager and exporters, older than the pinned images), "
+            "stops the app and checks that TargetDown fires, the prod page reaches the pager, dev files a "
+            "ticket and the warning is inhibited; its records (`observability.live.*`) say what passed "
+            "(the sandbox shortens intervals and `for:`, and says so)."]
