@@ -37,14 +37,17 @@ def _set_slo(example, text: str) -> None:
 # ---------------------------------------------------------------- 1. the operator's selectors
 
 def test_operator_objects_carry_kube_prometheus_stacks_default_release_label(spec, files):
-    for rel in (rules.SERVICE_MONITORS, rules.PROMETHEUS_RULE):
+    for rel in (rules.SERVICE_MONITORS, "k8s/monitoring/servicemonitor-exporters.yaml", rules.PROMETHEUS_RULE):
         for doc in yaml.safe_load_all(files[rel]):
             assert doc["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     record = rules.operator_selector(spec, files)
     assert record.passed and record.figures["selector"] == {"release": "kube-prometheus-stack"}
+    assert record.figures["objects"] == ["PrometheusRule/shop-api", "ServiceMonitor/shop-api-exporters",
+                                         "ServiceMonitor/shop-api"]
 
 
-@pytest.mark.parametrize("rel", [rules.SERVICE_MONITORS, rules.PROMETHEUS_RULE])
+@pytest.mark.parametrize("rel", [rules.SERVICE_MONITORS, "k8s/monitoring/servicemonitor-exporters.yaml",
+                                 rules.PROMETHEUS_RULE])
 def test_an_object_without_the_release_label_fails_the_selector_rule(spec, files, rel):
     files[rel] = files[rel].replace('    release: "kube-prometheus-stack"\n', "")
     record = rules.operator_selector(spec, files)
@@ -163,6 +166,7 @@ def test_the_rule_tests_no_longer_expect_a_dev_alert(files):
 # ---------------------------------------------------------------- 5. what the dashboard reads has a producer
 
 DASHBOARD = "monitoring/grafana/dashboards/service.json"
+EXPORTER_MONITOR = "k8s/monitoring/servicemonitor-exporters.yaml"
 
 
 def test_every_dashboard_metric_has_a_scrape_target_in_every_setup(spec, files):
@@ -177,7 +181,7 @@ def test_every_dashboard_metric_has_a_scrape_target_in_every_setup(spec, files):
     # the fault as reviewed: panels on pg_up with no exporter scraped anywhere
     ("monitoring/prometheus.yml", 'job_name: "db-exporter"', 'job_name: "postgres"',
      "compose (monitoring/prometheus.yml) defines no scrape job db-exporter (for pg_up)"),
-    (rules.SERVICE_MONITORS, "app.kubernetes.io/component: metrics-exporter", "app.kubernetes.io/component: exporter",
+    (EXPORTER_MONITOR, "app.kubernetes.io/component: metrics-exporter", "app.kubernetes.io/component: exporter",
      "prometheus-operator (ServiceMonitors) defines no scrape job cache-exporter (for redis_up)"),
     ("monitoring/prometheus-kubernetes.yml", 'regex: "shop-api;metrics-exporter"', 'regex: "shop-api;exporter"',
      "Kubernetes without the operator (prometheus-kubernetes.yml) defines no scrape job db-exporter (for pg_up)"),
@@ -196,4 +200,5 @@ def test_the_minimal_service_has_no_exporters_and_no_dependency_panels(minimal):
     spec = load_spec(minimal)
     files = render_all(spec)
     assert "k8s/monitoring/exporters.yaml" not in files and "exporters.yaml" not in files["k8s/monitoring/kustomization.yaml"]
+    assert "k8s/monitoring/servicemonitor-exporters.yaml" not in files
     assert sources.dashboard_sources(spec, files).passed

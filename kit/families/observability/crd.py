@@ -12,8 +12,8 @@ from kit.evidence import Evidence
 
 CRD_DIR = Path(__file__).resolve().parent / "crds"
 CRD_KINDS = ("ExternalSecret",)      # not in kubernetes-validate's schemas (external-secrets.io)
-CRD_FILES = {"ServiceMonitor": "k8s/monitoring/servicemonitor.yaml",
-             "PrometheusRule": "k8s/monitoring/prometheusrule.yaml"}
+CRD_FILES = {"ServiceMonitor": ("k8s/monitoring/servicemonitor.yaml", "k8s/monitoring/servicemonitor-exporters.yaml"),
+             "PrometheusRule": ("k8s/monitoring/prometheusrule.yaml",)}
 
 
 def schema(kind: str) -> dict:
@@ -35,9 +35,10 @@ def validate_crd_object(kind: str, text: str) -> list[str]:
 
 def crd_checks(files: dict[str, str]) -> list[Evidence]:
     records = []
-    for kind, rel in CRD_FILES.items():
-        problems = validate_crd_object(kind, files[rel])
-        records.append(Evidence(f"observability.crd.{kind.lower()}", rel,
+    for kind, rels in CRD_FILES.items():
+        rels = [rel for rel in rels if rel in files]
+        problems = [f"{rel}: {p}" if len(rels) > 1 else p for rel in rels for p in validate_crd_object(kind, files[rel])]
+        records.append(Evidence(f"observability.crd.{kind.lower()}", ", ".join(rels),
                                 f"{kind} validates against the monitoring.coreos.com/v1 schema kit ships",
                                 "failed" if problems else "passed", tool="kit (jsonschema, kit/families/observability/crds)",
                                 reason="; ".join(problems[:5]), figures={"schema": f"{kind.lower()}.schema.json"}))

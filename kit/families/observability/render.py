@@ -42,6 +42,7 @@ def render_observability(spec: Spec) -> dict[str, str]:
     files.update(mfiles.runbooks(spec, slo))
     if not exp.watched(spec):
         files.pop("k8s/monitoring/exporters.yaml")
+        files.pop("k8s/monitoring/servicemonitor-exporters.yaml")
     return files
 
 

@@ -38,9 +38,10 @@ def operator_selector(spec: Spec, files: dict[str, str]) -> Evidence:
     slo = spec.option("slo")
     selector = dict(slo.prometheus_selector)
     problems, checked = [], []
-    for rel, kind in ((SERVICE_MONITORS, "ServiceMonitor"), (PROMETHEUS_RULE, "PrometheusRule")):
+    for rel in sorted(r for r in files if r.startswith("k8s/monitoring/") and r.endswith(".yaml")):
         for obj in _docs(files[rel]):
-            if obj.get("kind") != kind:
+            kind = obj.get("kind")
+            if kind not in ("ServiceMonitor", "PrometheusRule"):
                 continue
             name = (obj.get("metadata") or {}).get("name")
             labels = (obj.get("metadata") or {}).get("labels") or {}
