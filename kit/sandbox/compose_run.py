@@ -32,17 +32,24 @@ class Stack:
     up_seconds: float
     services: list[dict]
     staged: Path
+    files: tuple[str, ...] = ("compose.yaml", OVERRIDE)
 
     def compose(self, *args: str) -> None:
         """Run a compose verb on this stack's project, e.g. ``stack.compose("stop", "db")``."""
-        docker("compose", "-p", self.project, "-f", "compose.yaml", "-f", OVERRIDE, *args, cwd=self.staged)
+        docker("compose", "-p", self.project, *(a for f in self.files for a in ("-f", f)), *args, cwd=self.staged)
+
+    def port(self, service: str, container_port: int) -> int:
+        """The loopback port Docker published for a service's container port."""
+        return int(self.testcontainers.get_service_host_and_port(service, container_port)[1])
 
 
 def override_file(spec: Spec, image: str, standins: dict[str, str], project: str,
-                  start_period_s: float = 90) -> dict:
+                  start_period_s: float = 90, extra: dict[str, dict] | None = None,
+                  volumes: tuple[str, ...] = ()) -> dict:
     """The sandbox's only changes: project name, the built image, stand-ins, a loopback port
     chosen by Docker, a faster health interval, no restarts of the app (a crash fails fast
-    instead of looping), and kit's labels on everything."""
+    instead of looping), and kit's labels on everything. `extra` changes (or adds) further
+    services, e.g. those of another compose file in the run; `volumes` are its named volumes."""
     labels = run_labels()
     services = {spec.name: {"image": image, "pull_policy": "never", "labels": labels, "restart": "no",
                             "ports": [f"127.0.0.1::{spec.port}"],
@@ -50,17 +57,21 @@ def override_file(spec: Spec, image: str, standins: dict[str, str], project: str
     for dep in spec.dependencies:
         services[dep.name] = {"image": standins[dep.image], "pull_policy": "never", "labels": labels,
                               "healthcheck": {"interval": "1s"}}
+    for name, changes in (extra or {}).items():
+        services[name] = {**services.get(name, {}), **changes, "labels": labels}
     data = {"name": project, "services": services, "networks": {"backend": {"labels": labels}}}
-    if spec.dependencies:
-        data["volumes"] = {dep.volume: {"labels": labels} for dep in spec.dependencies}
+    named = [dep.volume for dep in spec.dependencies] + list(volumes)
+    if named:
+        data["volumes"] = {volume: {"labels": labels} for volume in named}
     return data
 
 
-def write_override(staged: Path, spec: Spec, image: str, standins: dict[str, str], project: str) -> Path:
+def write_override(staged: Path, spec: Spec, image: str, standins: dict[str, str], project: str,
+                   extra: dict[str, dict] | None = None, volumes: tuple[str, ...] = ()) -> Path:
     start = Settings.load().health_timeout_s
-    text = yaml.safe_dump(override_file(spec, image, standins, project, start), sort_keys=True)
-    # ports are appended by compose's merge; !override replaces the published port instead
-    text = text.replace("    ports:\n", "    ports: !override\n")
+    text = yaml.safe_dump(override_file(spec, image, standins, project, start, extra, volumes), sort_keys=True)
+    # ports and volumes are merged by compose; !override replaces a service's list instead
+    text = text.replace("    ports:\n", "    ports: !override\n").replace("    volumes:\n", "    volumes: !override\n")
     path = staged / OVERRIDE
     path.write_text(text)
     return path
@@ -89,14 +100,17 @@ def compose_logs(staged: Path, project: str) -> str:
 
 
 @contextmanager
-def run_stack(spec: Spec, staged: Path, image: str, standins: dict[str, str]) -> Iterator[Stack]:
+def run_stack(spec: Spec, staged: Path, image: str, standins: dict[str, str], files: tuple[str, ...] = (),
+              extra: dict[str, dict] | None = None, volumes: tuple[str, ...] = ()) -> Iterator[Stack]:
+    """compose.yaml (plus `files`, e.g. an override of the deliverables) with the sandbox override
+    last; `extra` and `volumes` as in override_file."""
     from testcontainers.compose import DockerCompose
     testcontainers_environment()
     project = f"{PROJECT_PREFIX}{spec.name}-{uuid.uuid4().hex[:8]}"
     write_placeholder_secrets(staged, spec)
-    write_override(staged, spec, image, standins, project)
-    compose = DockerCompose(context=str(staged), compose_file_name=["compose.yaml", OVERRIDE],
-                            wait=True, pull=False, build=False)
+    write_override(staged, spec, image, standins, project, extra, volumes)
+    names = ("compose.yaml", *files, OVERRIDE)
+    compose = DockerCompose(context=str(staged), compose_file_name=list(names), wait=True, pull=False, build=False)
     start = time.monotonic()
     try:
         try:
@@ -107,7 +121,7 @@ def run_stack(spec: Spec, staged: Path, image: str, standins: dict[str, str]) ->
                                logs=compose_logs(staged, project)) from None
         up = round(time.monotonic() - start, 2)
         _host, port = compose.get_service_host_and_port(spec.name, spec.port)
-        yield Stack(project, compose, f"http://127.0.0.1:{port}", up, compose_ps(staged, project), staged)
+        yield Stack(project, compose, f"http://127.0.0.1:{port}", up, compose_ps(staged, project), staged, names)
     finally:
         compose.stop(down=True)
 

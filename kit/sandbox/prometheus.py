@@ -1,23 +1,16 @@
-"""A sandbox Prometheus beside a running compose stack: one container on the stack's network,
-its API published on 127.0.0.1 (an ephemeral port), carrying kit's run labels, removed on exit."""
+"""A sandbox Prometheus's HTTP API, published on 127.0.0.1 (an ephemeral port): queries, waits and
+its container's logs."""
 from __future__ import annotations
 
 import json
 import time
 import urllib.parse
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 from kit.errors import SandboxError
 from kit.evidence import excerpt
-from kit.sandbox.engine import docker, run_labels
+from kit.sandbox.engine import docker
 from kit.sandbox.health import POLL_S, http_get
-
-REAL_IMAGE = "prom/prometheus:v2.42.0"     # the version Debian's package (the stand-in) carries
-MOUNT = "/etc/kit-monitoring"
 
 
 @dataclass
@@ -61,28 +54,3 @@ class Prometheus:
             if time.monotonic() - start > timeout:
                 raise SandboxError(f"timed out after {timeout:.0f} s waiting for {what}", logs=self.logs())
             time.sleep(POLL_S)
-
-
-def stack_network(project: str) -> str:
-    names = docker("network", "ls", "--filter", f"label=com.docker.compose.project={project}",
-                   "--format", "{{.Name}}").stdout.split()
-    if not names:
-        raise SandboxError(f"the compose project {project} has no network to attach Prometheus to")
-    return names[0]
-
-
-@contextmanager
-def run_prometheus(config_dir: Path, network: str, image: str, timeout: float = 60) -> Iterator[Prometheus]:
-    name = f"kitsbx-prometheus-{uuid.uuid4().hex[:8]}"
-    labels = [arg for key, value in run_labels().items() for arg in ("--label", f"{key}={value}")]
-    config_dir.chmod(0o755)
-    docker("run", "-d", "--name", name, "--network", network, "-p", "127.0.0.1::9090", *labels,
-           "-v", f"{config_dir}:{MOUNT}:ro", image, f"--config.file={MOUNT}/prometheus.yml",
-           "--storage.tsdb.path=/prometheus", "--web.listen-address=0.0.0.0:9090")
-    try:
-        port = docker("port", name, "9090/tcp").stdout.split()[0].rsplit(":", 1)[1]
-        prom = Prometheus(f"http://127.0.0.1:{port}", name)
-        prom.wait_for("Prometheus to be ready", lambda: http_get(prom.url + "/-/ready")[0] == 200, timeout)
-        yield prom
-    finally:
-        docker("rm", "-f", "-v", name, check=False)

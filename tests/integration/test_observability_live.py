@@ -1,6 +1,8 @@
-"""The live observability check on the example: the compose stack plus the Prometheus stand-in
-loading the generated config and rules; TargetDown goes pending then firing; a metrics path
-the app does not serve fails with a clear message."""
+"""The live observability check on the example: the compose stack with its monitoring override on
+stand-ins (Prometheus, Alertmanager, the postgres and redis exporters) loading the generated
+configs; TargetDown goes pending then firing; Alertmanager pages for prod, files dev as a ticket
+and inhibits the warning; the dependency panels have data; a metrics path the app does not serve
+fails with a clear message."""
 from __future__ import annotations
 
 import pytest
@@ -35,9 +37,17 @@ def test_every_live_check_passes(example_live):
     assert not any(sandbox_resources(run_id()).values()), "Prometheus or the stack was left behind"
     assert {c: r.reason for c, r in example_live.items() if not r.passed} == {}
     assert set(example_live) == {"observability.live.up", "observability.live.metrics", "observability.live.rules",
-                                 "observability.live.queries", "observability.live.json_logs",
-                                 "observability.live.target_down",
+                                 "observability.live.queries", "observability.live.exporters",
+                                 "observability.live.json_logs", "observability.live.target_down",
+                                 "observability.live.alert_routing", "observability.live.inhibition",
                                  "observability.live.cleanup"}
+    standins = {"prom/prometheus:v2.53.0": "kit-standin/prometheus:2",
+                "prom/alertmanager:v0.27.0": "kit-standin/alertmanager:0",
+                "quay.io/prometheuscommunity/postgres-exporter:v0.17.1": "kit-standin/postgres-exporter:0",
+                "oliver006/redis_exporter:v1.67.0": "kit-standin/redis-exporter:1"}
+    for check, record in example_live.items():
+        if check != "observability.live.cleanup":
+            assert standins.items() <= record.standins.items(), check
 
 
 def test_target_down_goes_pending_then_firing(example_live):
@@ -54,9 +64,25 @@ def test_queries_and_metrics_are_real(example_live):
     assert any(queries["series"]["request rate (req/s)"])
     metrics = example_live["observability.live.metrics"].figures
     assert "shop_http_requests_total" in metrics["used"]
-    assert "pg_up" in metrics["exporter_metrics_not_scraped"]
-    assert example_live["observability.live.up"].standins["prom/prometheus:v2.42.0"] == "kit-standin/prometheus:2"
-    assert example_live["observability.live.rules"].figures["rules"] == 24   # 14 recording, 10 alerts
+    assert metrics["exporter_metrics"] == {"db-exporter": ["pg_stat_database_numbackends", "pg_up"],
+                                           "cache-exporter": ["redis_memory_used_bytes", "redis_up"]}
+    assert example_live["observability.live.rules"].figures["rules"] == 25   # 14 recording, 10 alerts, the sandbox's
+
+
+def test_the_exporters_reach_their_dependencies_and_feed_the_panels(example_live):
+    figures = example_live["observability.live.exporters"].figures
+    assert figures["up"] == {"db-exporter": {"pg_up": 1.0}, "cache-exporter": {"redis_up": 1.0}}
+    assert len(figures["panel_samples"]) == 4 and all(figures["panel_samples"].values())
+
+
+def test_alertmanager_pages_for_prod_files_dev_and_inhibits_the_warning(example_live):
+    delivered = example_live["observability.live.alert_routing"].figures["delivered"]
+    assert ["oncall-pager", "TargetDown", "shop-api-prod"] in delivered
+    assert ["team-tickets", "TargetDown", "shop-api-dev"] in delivered
+    assert ["oncall-pager", "TargetDown", "shop-api-dev"] not in delivered
+    inhibited = example_live["observability.live.inhibition"].figures
+    assert inhibited["delivered"] == [] and {"shop-api-prod", "shop-api-dev"} <= set(inhibited["inhibited"])
+    assert all(s["state"] == "suppressed" and s["inhibitedBy"] for s in inhibited["inhibited"].values())
 
 
 def test_a_metrics_path_the_app_does_not_serve_fails_clearly(tmp_path, docker_engine):

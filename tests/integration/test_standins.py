@@ -206,6 +206,15 @@ def http_get(url: str, method: str = "GET") -> tuple[int, str]:
     ("redis:7.0.15-bookworm", "redis-7"),
     ("prom/prometheus:v2.42.0", "prometheus-2"),
     ("prom/prometheus:v2.53.1", "prometheus-2"),
+    ("prom/alertmanager:v0.27.0", "alertmanager-0"),
+    ("prom/alertmanager:v0.25.0", "alertmanager-0"),
+    ("quay.io/prometheuscommunity/postgres-exporter:v0.17.1", "postgres-exporter-0"),
+    ("quay.io/prometheuscommunity/postgres-exporter:v0.11.1", "postgres-exporter-0"),
+    ("oliver006/redis_exporter:v1.67.0", "redis-exporter-1"),
+    ("oliver006/redis_exporter:v1.45.0", "redis-exporter-1"),
+    ("prom/alertmanager:latest", None),
+    ("prometheuscommunity/postgres-exporter:v0.17.1", None),
+    ("oliver006/redis_exporter:v1.67.0-alpine", None),
     ("python:3.12-slim", None),
     ("python:3.1", None),
     ("python:3.110-slim", None),
@@ -418,3 +427,44 @@ def test_prometheus_like_the_official_image(prometheus_image, command):
         assert time.monotonic() - start < 8
     finally:
         remove(cid)
+
+
+# --------------------------------------------------------------------------- alertmanager and exporters
+# (the exporters reaching a database and a cache are proven by the observability live check)
+
+@pytest.fixture(scope="module")
+def alertmanager_image(docker_engine) -> str:
+    return _image("alertmanager-0")
+
+
+@pytest.mark.docker
+def test_alertmanager_like_the_official_image(alertmanager_image):
+    cid = ""
+    try:
+        # the generated compose override's flags
+        cid = run_detached(alertmanager_image, "--config.file=/etc/alertmanager/alertmanager.yml",
+                           "--storage.path=/alertmanager", publish=9093)
+        wait_healthy(cid)
+        base = f"http://127.0.0.1:{host_port(cid, 9093)}"
+        status, body = http_get(f"{base}/api/v2/status")
+        assert status == 200 and "receiver: default" in json.loads(body)["config"]["original"]
+        assert docker("exec", cid, "amtool", "--version", check=False).returncode == 0
+        assert proc1(cid) == {"name": "alertmanager", "uid": "65534"}    # nobody, as upstream
+        start = time.monotonic()
+        docker("stop", cid, timeout=60)
+        assert time.monotonic() - start < 8
+    finally:
+        remove(cid)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("key, entrypoint, user", [
+    ("postgres-exporter-0", ["/bin/postgres_exporter"], "nobody"),
+    ("redis-exporter-1", ["/redis_exporter"], "59000:59000"),
+])
+def test_exporters_have_the_official_entrypoint_and_user(docker_engine, key, entrypoint, user):
+    image = _image(key)
+    config = json.loads(docker("image", "inspect", "--format", "{{json .Config}}", image).stdout)
+    assert config["Entrypoint"] == entrypoint and config["User"] == user
+    version = docker("run", "--rm", "--network", "none", *TEST_LABELS, image, "--version", check=False)
+    assert version.returncode == 0

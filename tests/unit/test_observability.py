@@ -74,9 +74,10 @@ def test_static_checks_pass_on_the_example(spec, ctx):
     assert [r.check for r in records if not r.passed] == []
     test = next(r for r in records if r.check == "observability.promtool_test")
     assert test.figures["alerts"] == 10
-    # fires, silent; slow burns (ticket yes, page no); per alert of the pair: errors in dev fire for dev
-    # only, /healthz 503s stay silent; memory against a pod's larger and smaller limit
-    assert test.figures["test_cases"] == 2 * 10 + 4 + 2 * 2 + 2
+    # fires, silent; slow burns (ticket yes, page no); per alert of the pair: errors in prod fire for prod
+    # only, /healthz 503s stay silent, 3% user errors beside probes scraped through the operator fire;
+    # memory against a pod's larger and smaller limit
+    assert test.figures["test_cases"] == 2 * 10 + 4 + 2 * 3 + 2
 
 
 def _check(spec, ctx, check):
@@ -113,6 +114,8 @@ def _check(spec, ctx, check):
     ("k8s/monitoring/servicemonitor.yaml", "scrapeTimeout: 10s", "scrape_timeout: 10s", "observability.crd.servicemonitor",
      "scrape_timeout"),
     ("k8s/monitoring/fluent-bit.yaml", "kind: DaemonSet", "kind: DaemonSett", "observability.k8s_schema", ""),
+    ("k8s/monitoring/exporters.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: yes please",
+     "observability.k8s_schema", ""),
     ("monitoring/fluent-bit/fluent-bit.yaml", "    - name: kubernetes\n", "    - name: modify\n",
      "observability.fluent_bit", "no kubernetes filter"),
     ("compose.yaml", "    logging: *logging\n", "", "observability.log_rotation", "db does not rotate"),
@@ -171,15 +174,27 @@ def test_a_missing_silent_case_fails_the_coverage_rule(spec, ctx):
 
 def test_crd_schema_requires_the_selector(ctx):
     text = ctx.files["k8s/monitoring/servicemonitor.yaml"]
-    doc = yaml.safe_load(text)
+    doc = next(yaml.safe_load_all(text))
     del doc["spec"]["selector"]
     assert any("'selector' is a required property" in p for p in validate_crd_object("ServiceMonitor", yaml.safe_dump(doc)))
 
 
-def test_dependency_panels_are_marked_as_needing_exporters(ctx):
+def test_dependency_panels_read_the_exporters_kit_deploys(ctx):
     panels = json.loads(ctx.files["monitoring/grafana/dashboards/service.json"])["panels"]
-    marked = [p["title"] for p in panels if p.get("description", "").startswith("Needs ")]
-    assert marked == ["db: PostgreSQL up", "db: PostgreSQL connections", "cache: Redis up", "cache: Redis memory used"]
+    marked = {p["title"]: p["targets"][0]["expr"] for p in panels if p.get("description", "").startswith("From ")}
+    assert marked == {"db: PostgreSQL up": 'pg_up{job="db-exporter",namespace=~"$namespace"}',
+                      "db: PostgreSQL connections":
+                          'sum by (namespace) (pg_stat_database_numbackends{job="db-exporter",namespace=~"$namespace"})',
+                      "cache: Redis up": 'redis_up{job="cache-exporter",namespace=~"$namespace"}',
+                      "cache: Redis memory used": 'redis_memory_used_bytes{job="cache-exporter",namespace=~"$namespace"}'}
+    override = yaml.safe_load(ctx.files["monitoring/compose.monitoring.yaml"])["services"]
+    assert override["db-exporter"]["environment"] == {"DATA_SOURCE_URI": "db:5432/app?sslmode=disable",
+                                                      "DATA_SOURCE_USER": "app",
+                                                      "DATA_SOURCE_PASS_FILE": "/run/secrets/PGPASSWORD"}
+    assert override["cache-exporter"]["environment"] == {"REDIS_ADDR": "redis://cache:6379"}
+    k8s = [d for d in yaml.safe_load_all(ctx.files["k8s/monitoring/exporters.yaml"]) if d]
+    assert sorted(d["metadata"]["name"] for d in k8s if d["kind"] == "Deployment") == [
+        f"shop-api-{dep}-exporter-{env}" for dep in ("cache", "db") for env in ("dev", "prod", "staging")]
 
 
 def test_no_request_metrics_means_no_slo_rules_and_says_so(minimal):
@@ -211,11 +226,19 @@ def test_sandbox_copy_shortens_for_and_intervals(spec, ctx, tmp_path):
     from kit.families.observability.live import sandbox_config
     ctx.staged = tmp_path / "staged"
     ctx.staged.mkdir()
-    folder = sandbox_config(ctx)
+    folder = sandbox_config(spec, ctx)
     config = yaml.safe_load((folder / "prometheus.yml").read_text())
-    assert config["global"]["scrape_interval"] == "1s" and "alerting" not in config
+    assert config["global"]["scrape_interval"] == "1s" and config["alerting"]   # Alertmanager runs too
+    app = next(job for job in config["scrape_configs"] if job["job_name"] == "shop-api")
+    assert [c.get("labels", {}).get("namespace") for c in app["static_configs"]] == [
+        "compose", "shop-api-dev", "shop-api-prod"]
     alerts = (folder / "rules" / "alerts.yml").read_text()
     assert "for: 5s" in alerts and "for: 2m" not in alerts
+    assert "KitSandboxInhibitedWarn" in (folder / "rules" / "kit-sandbox.yml").read_text()
+    alertmanager = yaml.safe_load((folder / "alertmanager.yml").read_text())
+    assert {h["url"] for r in alertmanager["receivers"] for h in r["webhook_configs"]} == {
+        "http://kit-webhook:8080/oncall-pager", "http://kit-webhook:8080/team-tickets"}
+    assert alertmanager["route"]["group_wait"] == "1s" and alertmanager["route"]["routes"][1]["group_wait"] == "1s"
     assert Path(ctx.deliverables / "monitoring/rules/alerts.yml").read_text().count("for: 2m") >= 1
 
 
@@ -259,7 +282,7 @@ def test_memory_uses_the_containers_limit_and_no_target_at_all_alerts(ctx):
 
 def test_operator_labels_reach_the_servicemonitor_and_the_prometheusrule(example):
     task = example / ".claude" / "task.md"
-    task.write_text(task.read_text().replace("slo:\n", "slo:\n  operator_labels: {release: kube-prometheus-stack}\n", 1))
+    task.write_text(task.read_text().replace("slo:\n", "slo:\n  operator_labels: {release: prom}\n", 1))
     files = render_observability(load_spec(example))
     for rel in ("k8s/monitoring/servicemonitor.yaml", "k8s/monitoring/prometheusrule.yaml"):
-        assert yaml.safe_load(files[rel])["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+        assert all(d["metadata"]["labels"]["release"] == "prom" for d in yaml.safe_load_all(files[rel]))

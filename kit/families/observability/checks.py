@@ -13,6 +13,7 @@ import yaml
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version
 from kit.evidence import Evidence, run_tool
+from kit.families.observability import routing, rules, sources
 from kit.families.observability import structure as struct
 from kit.model import Spec
 
@@ -84,6 +85,11 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.compose": _compose,
     "observability.crd": _crds,
     "observability.k8s_schema": _kubernetes_validate,
+    "observability.rule.operator_selector": lambda spec, ctx: rules.operator_selector(spec, ctx.files),
+    "observability.rule.exported_labels": lambda spec, ctx: rules.exported_labels(spec, ctx.files),
+    "observability.rule.fluent_bit_version": lambda spec, ctx: rules.fluent_bit_version(spec, ctx.files),
+    "observability.rule.env_routing": lambda spec, ctx: routing.env_routing(spec, ctx),
+    "observability.rule.dashboard_sources": lambda spec, ctx: sources.dashboard_sources(spec, ctx.files),
 }
 
 

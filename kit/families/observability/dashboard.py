@@ -1,22 +1,24 @@
 """The Grafana dashboard: RED (rate, errors, duration) for the service, saturation, the SLO
-burn rates, and its dependencies' key panels (from their exporters, when those are scraped)."""
+burn rates, and its dependencies' key panels (from the exporters kit deploys beside them)."""
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
+from kit.families.observability import exporters
 from kit.families.observability.options import Slo
-from kit.families.observability.promrules import excluded_paths, memory_ratio
+from kit.families.observability.promrules import memory_ratio
+from kit.families.observability.sli import excluded_paths
 from kit.model import Spec
 
 DATASOURCE_UID = "prometheus"
 RATE = "$__rate_interval"
 NAMESPACE = 'namespace=~"$namespace"'     # the dashboard's namespace variable (compose, or an overlay's)
-DEPENDENCY_PANELS = {   # kind -> (exporter, [(title, expr, unit)])
-    "postgres": ("postgres_exporter", [("PostgreSQL up", "pg_up", "none"),
-                                       ("PostgreSQL connections", "sum(pg_stat_database_numbackends)", "none")]),
-    "redis": ("redis_exporter", [("Redis up", "redis_up", "none"),
-                                 ("Redis memory used", "redis_memory_used_bytes", "bytes")]),
+DEPENDENCY_PANELS = {   # kind -> [(title, expr with {sel}, unit)], from the dependency's exporter (exporters.py)
+    "postgres": [("PostgreSQL up", "pg_up{{{sel}}}", "none"),
+                 ("PostgreSQL connections", "sum by (namespace) (pg_stat_database_numbackends{{{sel}}})", "none")],
+    "redis": [("Redis up", "redis_up{{{sel}}}", "none"),
+              ("Redis memory used", "redis_memory_used_bytes{{{sel}}}", "bytes")],
 }
 
 
@@ -24,12 +26,12 @@ DEPENDENCY_PANELS = {   # kind -> (exporter, [(title, expr, unit)])
 class Target:
     expr: str
     legend: str
-    needs: str = ""         # an exporter the compose stack does not run: not evaluated live
+    source: str = ""        # the exporter producing it (job), "" for the app's own metrics
 
 
 def _panel(pid: int, title: str, targets: list[Target], unit: str, x: int, y: int, w: int = 12) -> dict:
-    needs = sorted({t.needs for t in targets if t.needs})
-    described = {"description": f"Needs {needs[0]} scraped by Prometheus (not part of the compose stack)"} if needs else {}
+    sources = sorted({t.source for t in targets if t.source})
+    described = {"description": f"From {sources[0]}, deployed beside the dependency by kit"} if sources else {}
     return {"id": pid, "type": "timeseries", "title": title, **described,
             "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
             "gridPos": {"h": 8, "w": w, "x": x, "y": y},
@@ -69,9 +71,10 @@ def panel_specs(spec: Spec, slo: Slo) -> list[tuple[str, list[Target], str]]:
                  ("Memory (share of the container's limit)",
                   [Target(memory_ratio(spec).replace(f'{{job="{spec.name}"}}', f"{{{sel}}}"),
                           "{{namespace}} {{instance}}")], "percentunit")]
-    for dep in spec.dependencies:
-        exporter, panels = DEPENDENCY_PANELS.get(dep.kind, ("", []))
-        rows += [(f"{dep.name}: {title}", [Target(expr, dep.name, needs=exporter)], unit) for title, expr, unit in panels]
+    for dep in exporters.watched(spec):
+        source, sel = f"{exporters.KINDS[dep.kind].program} (job {exporters.job(dep)})", f'job="{exporters.job(dep)}",{NAMESPACE}'
+        rows += [(f"{dep.name}: {title}", [Target(expr.format(sel=sel), "{{namespace}}", source)], unit)
+                 for title, expr, unit in DEPENDENCY_PANELS[dep.kind]]
     return rows
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import yaml
@@ -10,8 +9,8 @@ import yaml
 from kit.errors import SandboxError
 from kit.evidence import Evidence
 from kit.families.observability.dashboard import live_expr
-from kit.families.observability.promql import is_recorded, metric_names
-from kit.families.observability.promrules import MEMORY_LIMIT
+from kit.families.observability.promql import is_recorded, metric_matchers
+from kit.families.observability.sources import PLATFORM_METRICS
 from kit.model import Spec
 from kit.sandbox.health import http_get
 from kit.sandbox.prometheus import Prometheus
@@ -19,11 +18,9 @@ from kit.sandbox.prometheus import Prometheus
 DELIVERABLE = "monitoring/prometheus.yml"
 DASHBOARD = "monitoring/grafana/dashboards/service.json"
 RULE_FILES = ("monitoring/rules/recording.yml", "monitoring/rules/alerts.yml")
-NEEDS = re.compile(r"^Needs (\S+)")
 TOOL = "prometheus 2.42 (stand-in) HTTP API"
 UP_TIMEOUT_S, DATA_TIMEOUT_S, ALERT_TIMEOUT_S = 60, 90, 60
 NOT_FOUND_PATH = "/kit-sandbox-not-found"
-PLATFORM_METRICS = {MEMORY_LIMIT}   # cAdvisor's (Kubernetes); the rules fall back without it, as in compose
 
 
 class Traffic:
@@ -82,42 +79,77 @@ def rule_exprs(files: dict[str, str]) -> list[tuple[str, str, bool]]:
     return out
 
 
-def dashboard_exprs(files: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(panel title, expr as Prometheus sees it, exporter it needs or "")."""
-    out = []
-    for panel in json.loads(files[DASHBOARD]).get("panels") or []:
-        needs = NEEDS.match(panel.get("description", ""))
-        for target in panel.get("targets") or []:
-            out.append((panel["title"], live_expr(target["expr"]), needs.group(1) if needs else ""))
-    return out
+def dashboard_exprs(files: dict[str, str]) -> list[tuple[str, str]]:
+    """(panel title, expr as Prometheus sees it)."""
+    return [(panel["title"], live_expr(target["expr"])) for panel in json.loads(files[DASHBOARD]).get("panels") or []
+            for target in panel.get("targets") or []]
+
+
+def used_by_job(spec: Spec, files: dict[str, str]) -> dict[str, set[str]]:
+    """job -> the scraped metrics the rules and the dashboard select from it (the app's job when
+    a selector names none); recorded names, `up` and the platform's metrics left out."""
+    exprs = [e for _, e, _ in rule_exprs(files)] + [e for _, e in dashboard_exprs(files)]
+    used: dict[str, set[str]] = {}
+    for expr in exprs:
+        for name, matchers in metric_matchers(expr):
+            if is_recorded(name) or name == "up" or name in PLATFORM_METRICS:
+                continue
+            jobs = [v for label, op, v in matchers if label == "job" and op == "="] or [spec.name]
+            for job in jobs:
+                used.setdefault(job, set()).add(name)
+    return used
+
+
+def _scraped(prom: Prometheus, job: str) -> set[str]:
+    return set(prom.api("label/__name__/values", **{"match[]": f'{{job="{job}"}}'}).get("data") or [])
 
 
 def metrics_present(spec: Spec, files: dict[str, str], prom: Prometheus, traffic: Traffic) -> Evidence:
-    """Every metric the rules and the dashboard select is in the app's scrape (a dependency
-    exporter's metrics are listed apart: the compose stack runs no exporter)."""
-    used = {n for _, e, _ in rule_exprs(files) for n in metric_names(e) if not is_recorded(n)}
-    exporter = {n for _, e, needs in dashboard_exprs(files) if needs for n in metric_names(e)}
-    used |= {n for _, e, needs in dashboard_exprs(files) if not needs for n in metric_names(e) if not is_recorded(n)}
-    used -= PLATFORM_METRICS
+    """Every metric the rules and the dashboard select is in the scrape of the job they select it
+    from: the app's, or a dependency exporter's."""
+    used = used_by_job(spec, files)
 
-    def scraped() -> set[str]:
-        names = set(prom.api("label/__name__/values", **{"match[]": f'{{job="{spec.name}"}}'}).get("data") or [])
-        return names if used <= names else set()
+    def missing() -> dict[str, list[str]]:
+        return {job: sorted(names - _scraped(prom, job)) for job, names in used.items() if names - _scraped(prom, job)}
     try:
-        names, seconds = prom.wait_for("every used metric in the scrape", scraped, DATA_TIMEOUT_S, traffic)
-        missing = []
+        _, seconds = prom.wait_for("every used metric in the scrape", lambda: not missing(), DATA_TIMEOUT_S, traffic)
+        absent = {}
     except SandboxError:
-        names = set(prom.api("label/__name__/values", **{"match[]": f'{{job="{spec.name}"}}'}).get("data") or [])
-        missing, seconds = sorted(used - names), DATA_TIMEOUT_S
+        absent, seconds = missing(), DATA_TIMEOUT_S
     meta = prom.api("targets/metadata", match_target=f'{{job="{spec.name}"}}').get("data") or []
     families = sorted({(m.get("metric", ""), m.get("type", ""), m.get("help", "")) for m in meta})
     return Evidence("observability.live.metrics", DELIVERABLE, "every metric the rules and dashboard use is in the "
-                    "app's scrape", "failed" if missing else "passed", tool=TOOL, duration_s=seconds,
-                    reason=f"not in the scrape of job {spec.name}: {', '.join(missing)}" if missing else "",
-                    figures={"metrics_used": len(used), "metric_families_scraped": len(names),
-                             "used": sorted(used), "exporter_metrics_not_scraped": sorted(exporter),
+                    "scrape of the job it is selected from", "failed" if absent else "passed", tool=TOOL,
+                    duration_s=seconds, reason="; ".join(f"not in the scrape of job {j}: {', '.join(n)}"
+                                                         for j, n in absent.items()),
+                    figures={"metrics_used": sum(len(n) for n in used.values()),
+                             "metric_families_scraped": len(_scraped(prom, spec.name)),
+                             "used": sorted(used.get(spec.name, set())),
+                             "exporter_metrics": {j: sorted(n) for j, n in used.items() if j != spec.name},
                              "platform_metrics_not_scraped": sorted(PLATFORM_METRICS),
                              "families": [list(f) for f in families]})
+
+
+def exporters_up(spec: Spec, files: dict[str, str], prom: Prometheus) -> Evidence:
+    """Each dependency's exporter is scraped and reaches its dependency (`<kind>_up` is 1), and
+    the dashboard's panels on it return samples."""
+    from kit.families.observability import exporters
+    values, problems, panels = {}, [], {}
+    for dep in exporters.watched(spec):
+        job, up_metric = exporters.job(dep), exporters.KINDS[dep.kind].metrics[0]
+        result, error = prom.query(f'{up_metric}{{job="{job}",namespace="compose"}}')
+        values[job] = {up_metric: float(result[0]["value"][1]) if result else None}
+        if error or not result or values[job][up_metric] != 1:
+            problems.append(f"{up_metric}{{job={job!r}}} is {values[job][up_metric]} {error}".strip())
+        for title, expr in dashboard_exprs(files):
+            if f'job="{job}"' in expr:
+                panels[title] = len(prom.query(expr)[0])
+    problems += [f"panel {t!r} returns no samples" for t, n in panels.items() if not n]
+    return Evidence("observability.live.exporters", "monitoring/compose.monitoring.yaml", "the dependencies' "
+                    "exporters run beside them, reach them, and the dashboard's dependency panels return data",
+                    "failed" if problems or not values else "passed", tool=TOOL,
+                    reason="; ".join(problems) or ("" if values else "no dependency has an exporter"),
+                    figures={"up": values, "panel_samples": panels})
 
 
 def rules_healthy(prom: Prometheus) -> Evidence:
@@ -132,9 +164,9 @@ def rules_healthy(prom: Prometheus) -> Evidence:
 
 def queries(spec: Spec, files: dict[str, str], prom: Prometheus, traffic: Traffic) -> Evidence:
     """Every rule and dashboard expression through /api/v1/query: none errors, and the ones
-    expected to have data (recording rules, the app's panels) return samples."""
+    expected to have data (recording rules, every panel) return samples."""
     exprs = [(f"rule {n}", e, data) for n, e, data in rule_exprs(files)]
-    exprs += [(f"panel {t}", e, not needs) for t, e, needs in dashboard_exprs(files)]
+    exprs += [(f"panel {t}", e, True) for t, e in dashboard_exprs(files)]
 
     def evaluate():
         results = [(label, *prom.query(e), want) for label, e, want in exprs]
@@ -149,7 +181,7 @@ def queries(spec: Spec, files: dict[str, str], prom: Prometheus, traffic: Traffi
     empty = [label for label, res, err, want in results if want and not res and not err]
     problems = errors + [f"{label}: no samples" for label in empty]
     return Evidence("observability.live.queries", "monitoring/", "every rule and dashboard expression evaluates "
-                    "without error; recording rules and the app's panels return samples",
+                    "without error; recording rules and every dashboard panel return samples",
                     "failed" if problems else "passed", tool=TOOL, duration_s=seconds,
                     reason="; ".join(problems[:6]),
                     figures={"evaluated": len(results), "with_samples": sum(1 for r in results if r[1]),
@@ -175,7 +207,7 @@ def series(spec: Spec, prom: Prometheus, start: float, traffic: Traffic) -> dict
 
 def _series(spec: Spec, prom: Prometheus, start: float, end: float) -> dict[str, list]:
     slo = spec.option("slo")
-    m, sel = slo.metrics, f'job="{spec.name}"'
+    m, sel = slo.metrics, f'job="{spec.name}",namespace="compose"'   # not the sandbox's overlay copies
     wanted = {}
     if m.requests:
         wanted["request rate (req/s)"] = f"sum(rate({m.requests}{{{sel}}}[5s]))"
@@ -201,7 +233,7 @@ def target_down(spec: Spec, stack, prom: Prometheus) -> Evidence:
     def state():
         alerts = prom.api("alerts").get("data", {}).get("alerts", [])
         now = [a["state"] for a in alerts if a["labels"].get("alertname") == "TargetDown"
-               and a["labels"].get("job") == spec.name]
+               and a["labels"].get("job") == spec.name and a["labels"].get("namespace") == "compose"]
         current = now[0] if now else "inactive"
         if not timeline or timeline[-1][1] != current:
             timeline.append([round(time.monotonic() - start, 2), current])

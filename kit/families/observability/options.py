@@ -17,6 +17,9 @@ DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$")
 WINDOW = re.compile(r"^(\d+)d$")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
 PATH_LABELS = ("endpoint", "path", "route", "handler")   # a request counter's route label, by preference
+# kube-prometheus-stack's Prometheus selects ServiceMonitors and PrometheusRules by release: <helm release>
+# (charts/kube-prometheus-stack/templates/prometheus/prometheus.yaml); this is the release name its docs use
+DEFAULT_RELEASE = "kube-prometheus-stack"
 
 SCHEMA = {
     "type": "object", "additionalProperties": False,
@@ -41,10 +44,15 @@ SCHEMA = {
             "path_label": {"type": "string", "description": "label on the counter holding the route or path; "
                            "the health and metrics paths are left out of the SLIs (detected from the "
                            "counter's labels: endpoint, path, route or handler)"}}},
+        "prometheus_release": {"type": "string", "pattern": "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+                               "description": "the helm release name of your kube-prometheus-stack, whose "
+                               "Prometheus selects ServiceMonitors and PrometheusRules labelled release: <it> "
+                               f"(default {DEFAULT_RELEASE})"},
         "operator_labels": {"type": "object", "additionalProperties": {"type": "string"},
-                            "description": "labels put on the ServiceMonitor and PrometheusRule so your "
-                            "Prometheus's serviceMonitorSelector and ruleSelector pick them up "
-                            "(kube-prometheus-stack: release: <helm release name>)"},
+                            "description": "the labels your Prometheus's serviceMonitorSelector and "
+                            "ruleSelector match, put on the ServiceMonitors and the PrometheusRule "
+                            "(default release: <prometheus_release>); with prometheus_release set they "
+                            "must include release: <prometheus_release>"},
     },
 }
 
@@ -56,7 +64,7 @@ class SloMetrics:
     in_flight: str
     status_label: str
     detected: bool         # True when read from the source rather than the task
-    path_label: str = ""   # the counter's route label ("" when it has none)         # True when read from the source rather than the task
+    path_label: str = ""   # the counter's route label ("" when it has none)
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,9 @@ class Slo:
     window_days: int
     runbook_url: str
     metrics: SloMetrics
-    operator_labels: tuple[tuple[str, str], ...] = ()
+    operator_labels: tuple[tuple[str, str], ...] = ()     # put on the ServiceMonitors and the PrometheusRule
+    prometheus_selector: tuple[tuple[str, str], ...] = ()  # what the declared Prometheus's selectors match
+    selector_source: str = ""                                # where prometheus_selector comes from
 
     @property
     def latency_le(self) -> str:
@@ -140,5 +150,23 @@ def parse(doc: TaskDoc, spec: Spec) -> Slo:
                latency_objective=_percent(doc, latency.get("objective", 99), ("latency", "objective")),
                window_days=int(match.group(1)),
                runbook_url=str(raw.get("runbook_url", f"https://runbooks.example.com/{spec.name}")).rstrip("/"),
-               metrics=metrics,
-               operator_labels=tuple(sorted((str(k), str(v)) for k, v in (raw.get("operator_labels") or {}).items())))
+               metrics=metrics, **_operator(doc, raw))
+
+
+def _operator(doc: TaskDoc, raw: dict) -> dict:
+    """The labels the declared Prometheus selects (kube-prometheus-stack's default: release: <helm
+    release>) and the labels kit puts on the operator objects."""
+    release, given = raw.get("prometheus_release"), raw.get("operator_labels")
+    labels = {str(k): str(v) for k, v in (given or {}).items()} if given is not None else \
+        {"release": release or DEFAULT_RELEASE}
+    if release and labels.get("release") != release:
+        raise _error(doc, f"must include release: {release} (slo.prometheus_release), got {labels}",
+                     ("operator_labels",), "kube-prometheus-stack's Prometheus selects ServiceMonitors and "
+                     "PrometheusRules by release: <helm release name>; add it or drop prometheus_release")
+    if release or given is None:
+        selector = {"release": release or DEFAULT_RELEASE}
+        source = "slo.prometheus_release" if release else "the default helm release name; set slo.prometheus_release to yours"
+    else:
+        selector, source = dict(labels), "slo.operator_labels"
+    return {"operator_labels": tuple(sorted(labels.items())),
+            "prometheus_selector": tuple(sorted(selector.items())), "selector_source": source}

@@ -5,20 +5,17 @@ Each alert carries the series that make it fire and the series that keep it sile
 promtool unit test is generated from the same definition (kit/families/observability/promrules.py)."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 from kit.families.observability.options import Slo
+from kit.families.observability.sli import ERROR_RECORD, OPERATOR_TARGET_LABELS, excluded_paths, path_label_names
 from kit.model import Spec
 
 # (long window, short window, share of the budget spent, severity, for)
 BURN_WINDOWS = (("1h", "5m", 0.02, "page", "2m"), ("6h", "30m", 0.05, "page", "2m"),
                 ("1d", "2h", 0.10, "warn", "15m"), ("3d", "6h", 0.10, "warn", "15m"))
 HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
-RATE_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
-ERROR_RECORD = "slo:sli_error:ratio_rate{w}"
 MEMORY_LIMIT = "container_spec_memory_limit_bytes"   # cAdvisor's per-container limit (Kubernetes)
-REGEX_SPECIAL = re.compile(r"([.+*?()\[\]{}|^$\\])")
 
 
 @dataclass(frozen=True)
@@ -45,13 +42,6 @@ class Alert:
     group: str
 
 
-@dataclass(frozen=True)
-class Recording:
-    record: str
-    expr: str
-    labels: dict[str, str] = field(default_factory=dict)
-
-
 def _num(value: float) -> str:
     return f"{round(value, 10):g}"
 
@@ -59,40 +49,6 @@ def _num(value: float) -> str:
 def burn_factor(slo: Slo, long: str, share: float) -> float:
     """Burn rate that spends `share` of the budget within `long` (14.4 for 2% in 1h over 30d)."""
     return round(share * slo.window_days * 24 / HOURS[long], 6)
-
-
-def excluded_paths(spec: Spec, slo: Slo) -> str:
-    """`,endpoint!~"/healthz|/metrics"`: probe and scrape traffic left out of the SLIs (empty
-    when the request metrics carry no route label)."""
-    paths = [p for p in dict.fromkeys((spec.health_path, spec.metrics_path)) if p]
-    if not slo.metrics.path_label or not paths:
-        return ""
-    pattern = "|".join(REGEX_SPECIAL.sub(r"\\\\\1", p) for p in paths)   # \\. in a PromQL string is \.
-    return f',{slo.metrics.path_label}!~"{pattern}"'
-
-
-def sli_selector(spec: Spec, slo: Slo) -> str:
-    return f'job="{spec.name}"{excluded_paths(spec, slo)}'
-
-
-def recording_rules(spec: Spec, slo: Slo) -> list[Recording]:
-    """Error ratios per namespace (each Kubernetes overlay, or compose): one environment's
-    errors never count against another's budget."""
-    m, job = slo.metrics, sli_selector(spec, slo)
-    if not m.requests:
-        return []
-    rules = []
-    for w in RATE_WINDOWS:
-        errors = f'sum by (namespace) (rate({m.requests}{{{job},{m.status_label}=~"5.."}}[{w}]))'
-        total = f"sum by (namespace) (rate({m.requests}{{{job}}}[{w}]))"
-        rules.append(Recording(ERROR_RECORD.format(w=w), f"(\n{errors}\nor\n0 * {total}\n)\n/\n{total}",
-                               {"service": spec.name, "slo": "availability"}))
-        if m.duration:
-            fast = f'sum by (namespace) (rate({m.duration}_bucket{{{job},le="{slo.latency_le}"}}[{w}]))'
-            count = f"sum by (namespace) (rate({m.duration}_count{{{job}}}[{w}]))"
-            rules.append(Recording(ERROR_RECORD.format(w=w), f"1 - (\n{fast}\n/\n{count}\n)",
-                                   {"service": spec.name, "slo": "latency"}))
-    return rules
 
 
 def _burn_alerts(spec: Spec, slo: Slo, kind: str, objective: float, tests: tuple[RuleTest, RuleTest]) -> list[Alert]:
@@ -167,20 +123,48 @@ def slo_alerts(spec: Spec, slo: Slo) -> list[Alert]:
 
 
 def _availability_cases(spec: Spec, slo: Slo) -> tuple:
-    """Errors in one namespace (dev) page for that namespace only; failing health probes do not
-    burn the budget when the counter carries the route."""
+    """Errors in one namespace (prod, beside a healthy dev) fire for that namespace only; failing
+    health probes do not burn the budget when the counter carries the route. Whether an alert
+    pages is Alertmanager's routing (dev and staging never do: routing.env_routing)."""
     m, job = slo.metrics, spec.name
     ok, bad = f'{m.status_label}="200"', f'{m.status_label}="500"'
-    cases = [(" for the namespace with errors only",
-              {**_series(job, m.requests, ok, "0+10x200"), **_series(job, m.requests, ok, "0+10x200", "dev"),
-               **_series(job, m.requests, bad, "0+10x200", "dev")},
-              {"service": job, "slo": "availability", "namespace": test_namespace(job, "dev")})]
+    cases = [(" for the namespace with errors only (prod, beside a healthy dev)",
+              {**_series(job, m.requests, ok, "0+10x200", "dev"), **_series(job, m.requests, ok, "0+10x200"),
+               **_series(job, m.requests, bad, "0+10x200")},
+              {"service": job, "slo": "availability", "namespace": test_namespace(job)})]
     if excluded_paths(spec, slo) and spec.health_path:
         probe = f'{m.path_label}="{spec.health_path}",{m.status_label}="503"'
         cases.append((f" while {spec.health_path} answers 503",
                       {**_series(job, m.requests, f'{m.path_label}="/items",{ok}', "0+10x200"),
                        **_series(job, m.requests, probe, "0+10x200")}, None))
+        operator = _operator_case(spec, slo)
+        if operator:
+            cases.append(operator)
     return tuple(cases)
+
+
+def _operator_case(spec: Spec, slo: Slo) -> tuple | None:
+    """The series as prometheus-operator shapes them (endpoint = the port name, the app's route in
+    exported_endpoint): a user error share that pages, diluted below every page threshold by
+    health probes unless those are left out."""
+    m, job, label = slo.metrics, spec.name, slo.metrics.path_label
+    if len(path_label_names(slo)) < 2 or not OPERATOR_TARGET_LABELS[label]:
+        return None
+    budget, six_hour = 1 - slo.availability / 100, burn_factor(slo, "6h", 0.05)
+    share = max(0.03, 2 * six_hour * budget)               # 3% for 99.9% over 30 days
+    dilution = int(2 * share / (six_hour * budget)) + 1    # probes per user request, plus one
+    if share > 0.5:
+        return None
+    target = f'{label}="{OPERATOR_TARGET_LABELS[label]}",service="{job}"'
+
+    def series(path: str, status: str, per_minute: float) -> dict[str, str]:
+        extra = f'{target},exported_{label}="{path}",{m.status_label}="{status}"'
+        return _series(job, m.requests, extra, f"0+{_num(per_minute)}x200")
+    return (f" when {_num(share * 100)}% of user requests fail, scraped through prometheus-operator "
+            f"(exported_{label}) beside {dilution - 1}x as many {spec.health_path} probes",
+            {**series("/items", "200", 100 * (1 - share)), **series("/items", "500", 100 * share),
+             **series(spec.health_path, "200", 100 * (dilution - 1))},
+            {"service": job, "slo": "availability", "namespace": test_namespace(job)})
 
 
 def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:

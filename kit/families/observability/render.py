@@ -4,12 +4,15 @@ and prometheus-operator objects (k8s/monitoring/)."""
 from __future__ import annotations
 
 from kit.core.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
+from kit.families.observability import exporters as exp
 from kit.families.observability import files as mfiles
 from kit.families.observability.dashboard import dashboard_json
 from kit.model import Spec
 from kit.render import render_variant
 
 COLLECTOR_HOST = "otel-collector"      # the collector's service name in compose.monitoring.yaml
+# 3.2 is the first release whose YAML config reads a top-level parsers section (rules.fluent_bit_version)
+FLUENT_BIT_IMAGE = "cr.fluentbit.io/fluent/fluent-bit:3.2.10"
 
 
 def _indented(text: str, spaces: int) -> str:
@@ -24,17 +27,33 @@ def render_observability(spec: Spec) -> dict[str, str]:
     files = render_variant("observability", "default", {
         "name": spec.name, "port": spec.port, "metrics_path": spec.metrics_path or "/metrics",
         "monitoring_namespace": k8s.monitoring_namespace, "operator_labels": [list(p) for p in slo.operator_labels],
+        "selector_source": slo.selector_source,
         "app_namespaces": [f"{k8s.namespace}-{env.name}" for env in k8s.environments],
+        "ticket_namespaces": [f"{k8s.namespace}-{env.name}" for env in k8s.environments if env.name != "prod"],
+        "page_namespace": f"{k8s.namespace}-prod",
         "metrics_port": spec.metrics_port,
         "recording_yaml": mfiles.dump(recording), "alerts_yaml": mfiles.dump(alerts),
         "tests_yaml": mfiles.dump(mfiles.tests_doc(spec, slo)),
         "dashboard_json": dashboard_json(spec, slo),
         "rule_groups_yaml": _indented(mfiles.dump(groups), 2),
-        "otel_grpc_port": OTLP_GRPC_PORT, "otel_http_port": OTLP_HTTP_PORT,
+        **exporter_context(spec), "fluent_bit_image": FLUENT_BIT_IMAGE, "otel_grpc_port": OTLP_GRPC_PORT, "otel_http_port": OTLP_HTTP_PORT,
         "otel_env": list(otel_env(spec, COLLECTOR_HOST, "compose")),
     })
     files.update(mfiles.runbooks(spec, slo))
+    if not exp.watched(spec):
+        files.pop("k8s/monitoring/exporters.yaml")
+        files.pop("k8s/monitoring/servicemonitor-exporters.yaml")
     return files
+
+
+def exporter_context(spec: Spec) -> dict:
+    k8s, on_k8s = spec.option("kubernetes"), exp.k8s_exporters(spec)
+    meta = "_".join(exp.TARGET_NAMESPACE.replace(".", "_").replace("/", "_").replace("-", "_").split("_"))
+    return {"compose_exporters": exp.compose_exporters(spec), "k8s_exporters": on_k8s,
+            "exporter_secrets": sorted({e["secret"] for e in on_k8s if e["secret"]}),
+            "exporter_secret": exp.secret_name(spec), "secrets_mode": k8s.secrets, "secret_store": k8s.secret_store,
+            "secrets_dir": exp.SECRETS_DIR, "component": exp.COMPONENT, "target_label": exp.TARGET_NAMESPACE,
+            "target_meta": f"__meta_kubernetes_service_label_{meta}", "target_meta_pod": f"__meta_kubernetes_pod_label_{meta}"}
 
 
 def work_notes(spec: Spec) -> list[str]:
@@ -49,8 +68,17 @@ def work_notes(spec: Spec) -> list[str]:
     return [rules,
             "- Every alert has summary, description and runbook annotations; each is unit-tested with "
             "generated `promtool test rules` cases (fires when it should, silent when it should not).",
-            "- Alertmanager routes by severity with a page suppressing its warnings; receivers are "
-            "placeholders. Grafana dashboard and provisioning, Fluent Bit and OpenTelemetry Collector "
-            "configs, and `k8s/monitoring/` (ServiceMonitor, PrometheusRule, Fluent Bit DaemonSet).",
-            "- Proven live: the compose stack with a real Prometheus loading these files; stopping the "
-            "app fires TargetDown (the sandbox shortens intervals and `for:`, and says so)."]
+            "- Alertmanager sends every alert from dev and staging to tickets and routes the rest by "
+            "severity (only prod and compose page), with a page suppressing its warnings; receivers are "
+            "placeholders. Grafana dashboard and provisioning, exporters for the dependencies, Fluent Bit "
+            "and OpenTelemetry Collector configs, and `k8s/monitoring/` (ServiceMonitors carrying "
+            f"{', '.join(f'{k}: {v}' for k, v in spec.option('slo').operator_labels) or 'no selector labels'}, "
+            "PrometheusRule, exporters, Fluent Bit DaemonSet).",
+            "- Cross-system rules check what kube-prometheus-stack, prometheus-operator, Fluent Bit and "
+            "Alertmanager enforce (selector labels, exported_ labels, config sections per version, "
+            "routing by environment) and that every dashboard metric has a scrape target.",
+            "- The live check (sandbox mode) runs the compose stack with its monitoring override on "
+            "stand-ins (Debian's Prometheus, Alertmanager and exporters, older than the pinned images), "
+            "stops the app and checks that TargetDown fires, the prod page reaches the pager, dev files a "
+            "ticket and the warning is inhibited; its records (`observability.live.*`) say what passed "
+            "(the sandbox shortens intervals and `for:`, and says so)."]

@@ -140,7 +140,8 @@ def consistency(spec: Spec, files: dict[str, str]) -> Evidence:
             problems.append(f"scrape targets {targets} != {spec.name}:{spec.metrics_port}")
         if job.get("metrics_path", "/metrics") != (spec.metrics_path or "/metrics"):
             problems.append(f"scrape path {job.get('metrics_path')} != service metrics path {spec.metrics_path}")
-    sm = yaml.safe_load(files["k8s/monitoring/servicemonitor.yaml"]) or {}
+    sm = next((d for d in yaml.safe_load_all(files["k8s/monitoring/servicemonitor.yaml"])
+               if d and (d.get("metadata") or {}).get("name") == spec.name), {})
     paths = [e.get("path") for e in (sm.get("spec") or {}).get("endpoints") or []]
     if paths != [spec.metrics_path or "/metrics"]:
         problems.append(f"ServiceMonitor paths {paths} != {spec.metrics_path}")

@@ -82,3 +82,18 @@ def timeline_chart(timeline: list[list], title: str = "TargetDown after the app 
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def delivery_rows(records: list[Evidence]) -> list[dict]:
+    """What Alertmanager delivered to the local webhook receiver, and the warning it muted."""
+    routing = _record(records, "observability.live.alert_routing")
+    muted = _record(records, "observability.live.inhibition")
+    seen = (routing.figures.get("first_seen_s_after_stop") or {}) if routing else {}
+    rows = [{"alert": alert, "namespace": ns, "receiver": receiver, "outcome": "delivered",
+             "seconds after the stop": seen.get(f"{alert}@{ns} -> {receiver}", "")}
+            for receiver, alert, ns in (routing.figures.get("delivered") or [] if routing else [])]
+    for ns, status in ((muted.figures.get("inhibited") or {}) if muted else {}).items():
+        rows.append({"alert": "KitSandboxInhibitedWarn", "namespace": ns, "receiver": "(none)",
+                     "outcome": f"{status.get('state')} by {', '.join(status.get('inhibitedBy') or [])}",
+                     "seconds after the stop": ""})
+    return rows

@@ -1,0 +1,143 @@
+"""Cross-system rules: what the systems the monitoring deliverables meet enforce, where kit cannot
+run them (prometheus-operator and kube-prometheus-stack, Fluent Bit). Each rule cites the other
+system's source and returns its own evidence record."""
+from __future__ import annotations
+
+import re
+
+import yaml
+
+from kit.evidence import Evidence
+from kit.families.observability.promql import selectors
+from kit.families.observability.sli import OPERATOR_TARGET_LABELS
+from kit.model import Spec
+
+SERVICE_MONITORS = "k8s/monitoring/servicemonitor.yaml"
+PROMETHEUS_RULE = "k8s/monitoring/prometheusrule.yaml"
+
+
+def _record(check: str, deliverable: str, title: str, problems: list[str], **figures) -> Evidence:
+    return Evidence(check, deliverable, title, "failed" if problems else "passed", tool="kit (rule)",
+                    reason="; ".join(problems), figures=figures)
+
+
+def _docs(text: str) -> list[dict]:
+    return [d for d in yaml.safe_load_all(text) if isinstance(d, dict)]
+
+
+def operator_selector(spec: Spec, files: dict[str, str]) -> Evidence:
+    """Every ServiceMonitor and PrometheusRule carries the labels the declared Prometheus selects.
+
+    kube-prometheus-stack renders its Prometheus with `serviceMonitorSelector` and `ruleSelector`
+    `matchLabels: {release: <helm release name>}` unless told otherwise; objects without that label
+    are ignored: prometheus-community/helm-charts @ cf408a290aec489277a94450bb3511432477a53a,
+    charts/kube-prometheus-stack/templates/prometheus/prometheus.yaml:193-202 (serviceMonitorSelector)
+    and :277-286 (ruleSelector), values.yaml:4447-4456 and :4472-4481
+    (`*SelectorNilUsesHelmValues: true`). The selector is the task's (slo.prometheus_release,
+    slo.operator_labels), kube-prometheus-stack's default otherwise."""
+    slo = spec.option("slo")
+    selector = dict(slo.prometheus_selector)
+    problems, checked = [], []
+    for rel in sorted(r for r in files if r.startswith("k8s/monitoring/") and r.endswith(".yaml")):
+        for obj in _docs(files[rel]):
+            kind = obj.get("kind")
+            if kind not in ("ServiceMonitor", "PrometheusRule"):
+                continue
+            name = (obj.get("metadata") or {}).get("name")
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            checked.append(f"{kind}/{name}")
+            missing = {k: v for k, v in selector.items() if labels.get(k) != v}
+            if missing:
+                problems.append(f"{kind} {name} lacks {', '.join(f'{k}={v}' for k, v in missing.items())}: "
+                                f"kube-prometheus-stack's Prometheus selects {selector} ({slo.selector_source}) "
+                                "and would ignore it")
+    if not checked:
+        problems.append("no ServiceMonitor or PrometheusRule found")
+    return _record("observability.rule.operator_selector", SERVICE_MONITORS, "every ServiceMonitor and the "
+                   "PrometheusRule carry the labels the declared Prometheus's selectors match", problems,
+                   selector=selector, selector_source=slo.selector_source, objects=checked)
+
+
+def exported_labels(spec: Spec, files: dict[str, str]) -> Evidence:
+    """An app label that clashes with a target label prometheus-operator sets is matched under its
+    exported_ name too in the rules the PrometheusRule ships.
+
+    The operator sets `namespace`, `service`, `pod`, `container`, `job` and `endpoint` (the
+    endpoint's port name) on every ServiceMonitor target (Prometheus adds `instance`) and writes `honor_labels: false` unless
+    the ServiceMonitor says otherwise (a Prometheus with `overrideHonorLabels` forces false):
+    prometheus-operator/prometheus-operator @ 6adcebc5076c34f4f55f8f5f7b1e528929373ac7,
+    pkg/prometheus/promcfg.go:2135-2148 and :2180-2206 (the relabelings), :1965 and :499-506
+    (AddHonorLabels), pkg/apis/monitoring/v1/types.go:595-598 (HonorLabels, default false).
+    With honor_labels false Prometheus renames the scraped label to exported_<name>:
+    prometheus/prometheus @ d15adb9ad7e5d9fbde3a9a8f30200593a5a14d86,
+    docs/configuration/configuration.md:353-356. So `endpoint!~"/healthz"` alone sees the port
+    name and filters nothing once the operator scrapes the app."""
+    m = spec.option("slo").metrics
+    clashing = sorted({m.path_label, m.status_label} & set(OPERATOR_TARGET_LABELS))
+    groups = ((yaml.safe_load(files[PROMETHEUS_RULE]) or {}).get("spec") or {}).get("groups") or []
+    problems, checked = [], 0
+    for rule in (r for g in groups for r in g.get("rules") or []):
+        name = rule.get("record") or rule.get("alert")
+        for matchers in selectors(str(rule.get("expr", ""))):
+            for label, op, value in matchers:
+                if label not in clashing:
+                    continue
+                checked += 1
+                if (f"exported_{label}", op, value) not in matchers:
+                    problems.append(f'{name} matches {label}{op}"{value}" but not exported_{label}{op}"{value}": '
+                                    f"through prometheus-operator {label} holds the target's value and the app's "
+                                    f"{label} arrives as exported_{label}")
+    return _record("observability.rule.exported_labels", PROMETHEUS_RULE, "app labels that clash with "
+                   "prometheus-operator's target labels are matched under their exported_ names too",
+                   sorted(set(problems))[:6], app_labels=sorted({m.path_label, m.status_label} - {""}),
+                   operator_target_labels=sorted(OPERATOR_TARGET_LABELS), clashing=clashing,
+                   matchers_checked=checked)
+
+
+FLUENT_BIT_CONFIG = "monitoring/fluent-bit/fluent-bit.yaml"
+FLUENT_BIT_DAEMONSET = "k8s/monitoring/fluent-bit.yaml"
+# top-level sections of Fluent Bit's YAML config -> the first release whose loader reads them; (0,) for
+# the ones v3.1.10's loader already reads (no minimum checked further back)
+FLUENT_BIT_SECTIONS = {"env": (0,), "service": (0,), "pipeline": (0,), "includes": (0,), "customs": (0,),
+                       "parsers": (3, 2, 0), "multiline_parsers": (3, 2, 0)}
+
+
+def _version(image: str) -> tuple[int, ...] | None:
+    match = re.search(r":v?(\d+)\.(\d+)(?:\.(\d+))?(?:-[\w.]+)?$", image.split("@", 1)[0])
+    return tuple(int(g or 0) for g in match.groups()) if match else None
+
+
+def fluent_bit_version(spec: Spec, files: dict[str, str]) -> Evidence:
+    """The YAML config's sections are ones the pinned Fluent Bit image reads.
+
+    Top-level `parsers:` and `multiline_parsers:` first appear in the YAML loader in v3.2.0:
+    fluent/fluent-bit @ 50512ed56aad32f07d98a723cb217f0251bb52e8 (tag v3.2.0),
+    src/config_format/flb_cf_yaml.c:1555-1562; at tag v3.1.10 (e28f4479958918faa41615158a744d29b0f893fa)
+    the same loader knows only env, pipeline, service, customs and includes (lines 951-1013) and
+    treats any other key as an unknown section. Added by https://github.com/fluent/fluent-bit/pull/9513;
+    docs: fluent/fluent-bit-docs @ f92ae08080ee108c2d1a2969f9d7e3d3b4c35950,
+    administration/configuring-fluent-bit/yaml.md:5-17 ("In Fluent Bit v3.2 and later, YAML
+    configuration files support all of the settings and features that classic configuration files
+    support"). For the sections 3.1.10 already reads no older minimum was checked."""
+    config = yaml.safe_load(files[FLUENT_BIT_CONFIG]) or {}
+    images = [c.get("image", "") for d in _docs(files[FLUENT_BIT_DAEMONSET]) if d.get("kind") == "DaemonSet"
+              for c in ((d.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+              if "fluent-bit" in str(c.get("image", ""))]
+    needed = {key: FLUENT_BIT_SECTIONS.get(key) for key in config}
+    problems = [f"unknown top-level section {key!r} (no Fluent Bit release kit knows reads it)"
+                for key, need in needed.items() if need is None]
+    if not images:
+        problems.append("no fluent-bit container in the DaemonSet")
+    for image in images:
+        have = _version(image)
+        if have is None:
+            problems.append(f"{image}: no version in the tag, so the sections used cannot be checked (pin 3.2 or later)")
+            continue
+        for key, need in needed.items():
+            if need and have < need:
+                problems.append(f"{image} is {'.'.join(map(str, have))}, but the config's top-level {key}: "
+                                f"section needs Fluent Bit {'.'.join(map(str, need))} or later")
+    minimum = max((n for n in needed.values() if n), default=(0,))   # (0,) < any version tuple
+    return _record("observability.rule.fluent_bit_version", FLUENT_BIT_DAEMONSET, "the Fluent Bit image the "
+                   "DaemonSet pins reads every section its YAML config uses", problems, images=images,
+                   sections=sorted(config), needs=".".join(map(str, minimum)))

@@ -1,0 +1,204 @@
+"""The observability family's cross-system rules (kit/families/observability/rules.py): each passes
+on the generated deliverables and fails when the fault it encodes is planted on purpose."""
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from kit.cli import main
+from kit.core.context import VerifyContext
+from kit.families import render_all
+from kit.families.observability import checks, routing, rules, sources
+from kit.families.observability.render import render_observability
+from kit.render import write_files
+from kit.spec import load_spec
+
+
+@pytest.fixture
+def spec(example):
+    return load_spec(example)
+
+
+@pytest.fixture
+def files(spec):
+    return render_all(spec)
+
+
+def _context(files, tmp_path) -> VerifyContext:
+    write_files(files, tmp_path / "out")
+    return VerifyContext(deliverables=tmp_path / "out", files=files)
+
+
+def _set_slo(example, text: str) -> None:
+    task = example / ".claude" / "task.md"
+    task.write_text(task.read_text().replace("slo:\n", "slo:\n" + text, 1))
+
+
+# ---------------------------------------------------------------- 1. the operator's selectors
+
+def test_operator_objects_carry_kube_prometheus_stacks_default_release_label(spec, files):
+    for rel in (rules.SERVICE_MONITORS, "k8s/monitoring/servicemonitor-exporters.yaml", rules.PROMETHEUS_RULE):
+        for doc in yaml.safe_load_all(files[rel]):
+            assert doc["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    record = rules.operator_selector(spec, files)
+    assert record.passed and record.figures["selector"] == {"release": "kube-prometheus-stack"}
+    assert record.figures["objects"] == ["PrometheusRule/shop-api", "ServiceMonitor/shop-api-exporters",
+                                         "ServiceMonitor/shop-api"]
+
+
+@pytest.mark.parametrize("rel", [rules.SERVICE_MONITORS, "k8s/monitoring/servicemonitor-exporters.yaml",
+                                 rules.PROMETHEUS_RULE])
+def test_an_object_without_the_release_label_fails_the_selector_rule(spec, files, rel):
+    files[rel] = files[rel].replace('    release: "kube-prometheus-stack"\n', "")
+    record = rules.operator_selector(spec, files)
+    assert record.status == "failed" and "lacks release=kube-prometheus-stack" in record.reason
+
+
+def test_the_release_name_is_set_by_the_task(example):
+    _set_slo(example, "  prometheus_release: monitoring\n")
+    spec = load_spec(example)
+    files = render_observability(spec)
+    labels = yaml.safe_load(files[rules.PROMETHEUS_RULE])["metadata"]["labels"]
+    assert labels["release"] == "monitoring" and rules.operator_selector(spec, files).passed
+
+
+def test_operator_labels_name_what_a_custom_prometheus_selects(example):
+    _set_slo(example, "  operator_labels: {team: shop}\n")
+    spec = load_spec(example)
+    files = render_observability(spec)
+    assert "release" not in yaml.safe_load(files[rules.PROMETHEUS_RULE])["metadata"]["labels"]
+    assert rules.operator_selector(spec, files).figures["selector"] == {"team": "shop"}
+
+
+def test_operator_labels_without_the_declared_release_are_refused(example, capsys):
+    _set_slo(example, "  prometheus_release: prom\n  operator_labels: {team: shop}\n")
+    assert main(["generate", str(example)]) == 2
+    assert "slo.operator_labels: must include release: prom" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- 2. exported_endpoint
+
+EXPORTED = ',exported_endpoint!~"/healthz|/metrics"'
+
+
+def test_the_probe_filter_matches_the_route_under_both_names(spec, files):
+    for rel in ("monitoring/rules/recording.yml", rules.PROMETHEUS_RULE):
+        assert files[rel].count('endpoint!~"/healthz|/metrics",exported_endpoint!~"/healthz|/metrics"') == 35   # 7 windows x 5 selectors
+    assert 'honorLabels: false' in files[rules.SERVICE_MONITORS]
+    record = rules.exported_labels(spec, files)
+    assert record.passed and record.figures["clashing"] == ["endpoint"] and record.figures["matchers_checked"] > 20
+
+
+def test_a_rule_without_the_exported_name_fails_the_clash_rule(spec, files):
+    files[rules.PROMETHEUS_RULE] = files[rules.PROMETHEUS_RULE].replace(EXPORTED, "", 1)
+    record = rules.exported_labels(spec, files)
+    assert record.status == "failed"
+    assert 'slo:sli_error:ratio_rate5m matches endpoint!~"/healthz|/metrics" but not exported_endpoint' in record.reason
+
+
+@pytest.mark.tools
+def test_the_operator_shaped_promtool_case_catches_probes_diluting_errors(spec, files, tmp_path):
+    """3% of user requests fail beside 10x as many probes, with the route in exported_endpoint:
+    the fast burn pages; matched on endpoint alone, the probes dilute it below every threshold."""
+    name = ("AvailabilityErrorBudgetBurnFast fires when 3% of user requests fail, scraped through "
+            "prometheus-operator (exported_endpoint) beside 10x as many /healthz probes")
+    assert name in [t["name"] for t in yaml.safe_load(files["monitoring/rules/tests.yml"])["tests"]]
+    files["monitoring/rules/recording.yml"] = files["monitoring/rules/recording.yml"].replace(EXPORTED, "")
+    record = checks.rule_tests(files, _context(files, tmp_path).deliverables)
+    assert record.status == "failed" and name in " ".join(record.log.split())
+
+
+# ---------------------------------------------------------------- 3. Fluent Bit's config vs its image
+
+def test_fluent_bit_is_pinned_to_a_release_that_reads_the_parsers_section(spec, files):
+    assert "image: cr.fluentbit.io/fluent/fluent-bit:3.2.10" in files[rules.FLUENT_BIT_DAEMONSET]
+    assert "parsers" in yaml.safe_load(files[rules.FLUENT_BIT_CONFIG])
+    record = rules.fluent_bit_version(spec, files)
+    assert record.passed and record.figures["needs"] == "3.2.0"
+
+
+@pytest.mark.parametrize("image,reason", [
+    ("cr.fluentbit.io/fluent/fluent-bit:3.1.9", "is 3.1.9, but the config's top-level parsers: section needs Fluent Bit 3.2.0"),
+    ("cr.fluentbit.io/fluent/fluent-bit:latest", "no version in the tag"),
+])
+def test_an_image_older_than_the_config_fails_the_version_rule(spec, files, image, reason):
+    rel = rules.FLUENT_BIT_DAEMONSET
+    files[rel] = files[rel].replace("cr.fluentbit.io/fluent/fluent-bit:3.2.10", image)
+    record = rules.fluent_bit_version(spec, files)
+    assert record.status == "failed" and reason in record.reason
+
+
+def test_a_section_no_release_reads_fails_the_version_rule(spec, files):
+    files[rules.FLUENT_BIT_CONFIG] = files[rules.FLUENT_BIT_CONFIG].replace("\nparsers:\n", "\nparser:\n")
+    record = rules.fluent_bit_version(spec, files)
+    assert record.status == "failed" and "unknown top-level section 'parser'" in record.reason
+
+
+# ---------------------------------------------------------------- 4. routing by environment
+
+@pytest.mark.tools
+def test_dev_and_staging_pages_become_tickets_and_prod_pages(spec, files, tmp_path):
+    record = routing.env_routing(spec, _context(files, tmp_path))
+    assert record.passed, record.reason
+    routes = {(r["labels"]["namespace"], r["labels"]["severity"]): r["receivers"] for r in record.figures["routes"]}
+    assert routes[("shop-api-dev", "page")] == routes[("shop-api-staging", "page")] == [routing.TICKETS]
+    assert routes[("shop-api-prod", "page")] == [routing.PAGER]
+    assert routes[("shop-api-prod", "warn")] == [routing.TICKETS]
+
+
+@pytest.mark.tools
+def test_without_the_environment_route_a_dev_page_fails_the_routing_rule(spec, files, tmp_path):
+    rel = routing.ALERTMANAGER
+    files[rel] = files[rel].replace("""    - matchers: ['namespace=~"shop-api-dev|shop-api-staging"']   # dev and staging never page
+      receiver: team-tickets
+""", "")
+    record = routing.env_routing(spec, _context(files, tmp_path))
+    assert record.status == "failed"
+    assert "a page alert from namespace shop-api-dev goes to oncall-pager: it should not page" in record.reason
+
+
+def test_the_rule_tests_no_longer_expect_a_dev_alert(files):
+    tests = yaml.safe_load(files["monitoring/rules/tests.yml"])["tests"]
+    expected = [a["exp_labels"] for t in tests for r in t["alert_rule_test"] for a in r.get("exp_alerts") or []]
+    assert expected and not [labels for labels in expected if labels.get("namespace") == "shop-api-dev"]
+
+
+# ---------------------------------------------------------------- 5. what the dashboard reads has a producer
+
+DASHBOARD = "monitoring/grafana/dashboards/service.json"
+EXPORTER_MONITOR = "k8s/monitoring/servicemonitor-exporters.yaml"
+
+
+def test_every_dashboard_metric_has_a_scrape_target_in_every_setup(spec, files):
+    record = sources.dashboard_sources(spec, files)
+    assert record.passed, record.reason
+    for jobs in record.figures["setups"].values():
+        assert {"shop-api", "db-exporter", "cache-exporter"} <= set(jobs)
+    assert {"pg_up", "redis_up", "shop_http_requests_total"} <= set(record.figures["metrics"])
+
+
+@pytest.mark.parametrize("rel,old,new,reason", [
+    # the fault as reviewed: panels on pg_up with no exporter scraped anywhere
+    ("monitoring/prometheus.yml", 'job_name: "db-exporter"', 'job_name: "postgres"',
+     "compose (monitoring/prometheus.yml) defines no scrape job db-exporter (for pg_up)"),
+    (EXPORTER_MONITOR, "app.kubernetes.io/component: metrics-exporter", "app.kubernetes.io/component: exporter",
+     "prometheus-operator (ServiceMonitors) defines no scrape job cache-exporter (for redis_up)"),
+    ("monitoring/prometheus-kubernetes.yml", 'regex: "shop-api;metrics-exporter"', 'regex: "shop-api;exporter"',
+     "Kubernetes without the operator (prometheus-kubernetes.yml) defines no scrape job db-exporter (for pg_up)"),
+    (DASHBOARD, "pg_up{", "pg_stat_activity_count{", "no target of compose (monitoring/prometheus.yml) exports "
+     "pg_stat_activity_count (jobs db-exporter)"),
+    (DASHBOARD, "slo:sli_error:ratio_rate5m", "slo:sli_error:ratio_rate1m", "slo:sli_error:ratio_rate1m is recorded by no rule"),
+])
+def test_a_panel_without_a_producer_fails_the_sources_rule(spec, files, rel, old, new, reason):
+    assert old in files[rel]
+    files[rel] = files[rel].replace(old, new)
+    record = sources.dashboard_sources(spec, files)
+    assert record.status == "failed" and reason in record.reason, record.reason
+
+
+def test_the_minimal_service_has_no_exporters_and_no_dependency_panels(minimal):
+    spec = load_spec(minimal)
+    files = render_all(spec)
+    assert "k8s/monitoring/exporters.yaml" not in files and "exporters.yaml" not in files["k8s/monitoring/kustomization.yaml"]
+    assert "k8s/monitoring/servicemonitor-exporters.yaml" not in files
+    assert sources.dashboard_sources(spec, files).passed
