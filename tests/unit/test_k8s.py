@@ -167,7 +167,7 @@ def test_pod_spec_translates_to_docker_settings(built):
     assert list(run.tmpfs) == ["/tmp"] and "size=67108864" in run.tmpfs["/tmp"]
     assert run.mem_limit == 512 * 2**20 and run.nano_cpus == 10**9
     assert run.secret_mounts == (("/run/secrets", "shop-api-secrets"),)
-    assert run.env["PGHOST"] == "db" and run.env["OTEL_SERVICE_NAME"] == "shop-api"
+    assert run.env["PGHOST"] == "db" and "OTEL_SERVICE_NAME" not in run.env   # no OpenTelemetry SDK in the app
     assert "PGPASSWORD" not in run.env
     kinds = {p.kind: (p.path, p.port, p.period, p.failure_threshold) for p in run.probes}
     assert kinds == {"startupProbe": ("", 8000, 2, 30), "readinessProbe": ("/healthz", 8000, 10, 3),
@@ -442,8 +442,6 @@ NETWORK_BREAKS = [
     ("dependency-ingress", lambda o, d, p, c: _policy(o, "cache-ingress")["ingress"][0]["from"][0].update(
         podSelector={"matchLabels": {"app.kubernetes.io/name": "shop"}}),
      "Deployment/shop-api cannot reach StatefulSet/cache on TCP 6379: the destination's ingress policies do not admit it"),
-    ("otlp", lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"].pop(),
-     "Deployment/shop-api cannot export telemetry to http://otel-collector.monitoring.svc.cluster.local:4318 on TCP 4318"),
     ("ingress-controller", lambda o, d, p, c: _policy(o, "shop-api-ingress")["ingress"][0]["from"][0][
         "namespaceSelector"].update(matchLabels={"kubernetes.io/metadata.name": "nginx"}),
      "the ingress controller (ingress-nginx) cannot reach Deployment/shop-api for Ingress/shop-api on TCP 8000"),
@@ -624,3 +622,20 @@ def test_network_policy_semantics():
     assert selects({}, None) and not selects({"matchLabels": {"a": "b"}}, None)
     assert selects({"matchExpressions": [{"key": "a", "operator": "In", "values": ["b"]}]}, {"a": "b"})
     assert not selects({"matchExpressions": [{"key": "a", "operator": "DoesNotExist"}]}, {"a": "b"})
+
+
+@pytest.mark.tools
+def test_an_app_with_an_opentelemetry_sdk_gets_its_settings_and_its_egress(example, tmp_path):
+    """With opentelemetry-sdk in the requirements the pods get OTEL_* and may reach the collector;
+    the network rule then fails a policy that cuts that connection (without the SDK neither exists)."""
+    requirements = example / "app" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "opentelemetry-sdk==1.29.0\n")
+    spec = load_spec(example, tmp_path / "out")
+    generate(spec)
+    objects = build_overlay(spec.output, "staging")[1]
+    run = translate(objects, "shop-api")
+    assert run.env["OTEL_SERVICE_NAME"] == "shop-api"
+    assert _rule("network").check(spec, objects) == []
+    _rule_fails(spec, _break(objects, lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"].pop()), "network",
+                "Deployment/shop-api cannot export telemetry to "
+                "http://otel-collector.monitoring.svc.cluster.local:4318 on TCP 4318")

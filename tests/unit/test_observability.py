@@ -128,8 +128,6 @@ def _check(spec, ctx, check):
      "pipeline traces has no batch processor"),
     ("monitoring/otel-collector.yaml", "endpoint: 0.0.0.0:4318", "endpoint: 0.0.0.0:4319", "observability.otel_collector",
      "OTLP http does not listen on 4318"),
-    ("monitoring/compose.monitoring.yaml", '"http://otel-collector:4318"', '"http://collector:4318"',
-     "observability.compose_consistency", "differ from kit/core/otel.py::otel_env"),
     ("monitoring/compose.monitoring.yaml", '"127.0.0.1:${GRAFANA_PORT:-3000}:3000"', '"3000:3000"',
      "observability.compose_consistency", "grafana publishes 3000:3000 beyond 127.0.0.1"),
     ("monitoring/compose.monitoring.yaml", "./monitoring/rules:", "./monitoring/rule:",
@@ -286,3 +284,33 @@ def test_operator_labels_reach_the_servicemonitor_and_the_prometheusrule(example
     files = render_observability(load_spec(example))
     for rel in ("k8s/monitoring/servicemonitor.yaml", "k8s/monitoring/prometheusrule.yaml"):
         assert all(d["metadata"]["labels"]["release"] == "prom" for d in yaml.safe_load_all(files[rel]))
+
+
+def test_opentelemetry_settings_follow_the_sdk(example, tmp_path):
+    """No SDK: no OTEL_* anywhere, and a planted setting fails the rule. With opentelemetry-sdk in
+    the requirements the compose override gives the app its settings, and dropping them fails."""
+    from kit.families.observability import compose_checks
+    from kit.families.observability.checks import static_checks as obs_checks
+    spec = load_spec(example)
+    files = render_all(spec)
+    assert not [rel for rel, text in files.items() if "OTEL_EXPORTER_OTLP_ENDPOINT" in text and not rel.endswith(".md")]
+    planted = dict(files)
+    planted["k8s/base/config.env"] += "OTEL_EXPORTER_OTLP_ENDPOINT=http://otel-collector.monitoring:4318\n"
+    record = obs_checks(spec, VerifyContext(tmp_path, planted), only="observability.rule.otel_sdk")[0]
+    assert record.status == "failed" and "k8s/base/config.env sets OTEL_*" in record.reason
+    requirements = example / "app" / "requirements.txt"
+    requirements.write_text(requirements.read_text() + "opentelemetry-distro==0.50b0\n")
+    spec = load_spec(example)
+    files = render_all(spec)
+    ctx = VerifyContext(tmp_path, files)
+    assert obs_checks(spec, ctx, only="observability.rule.otel_sdk")[0].passed
+    assert compose_checks.consistency(spec, files).passed
+    broken = dict(files)
+    broken["monitoring/compose.monitoring.yaml"] = files["monitoring/compose.monitoring.yaml"].replace(
+        '"http://otel-collector:4318"', '"http://collector:4318"')
+    record = compose_checks.consistency(spec, broken)
+    assert record.status == "failed" and "differ from kit/core/otel.py::otel_env" in record.reason
+    broken["monitoring/compose.monitoring.yaml"] = broken["monitoring/compose.monitoring.yaml"].replace(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "X_ENDPOINT")
+    record = obs_checks(spec, VerifyContext(tmp_path, broken), only="observability.rule.otel_sdk")[0]
+    assert record.status == "failed" and "does not give the app its OTEL_* settings" in record.reason

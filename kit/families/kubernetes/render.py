@@ -1,7 +1,7 @@
 """Kubernetes family: a Kustomize base and dev/staging/prod overlays, rendered from the Spec."""
 from __future__ import annotations
 
-from kit.core.otel import otel_env
+from kit.core.otel import has_sdk, otel_env
 from kit.model import Dependency, Spec
 from kit.render import render_variant
 
@@ -149,7 +149,7 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
         "name": spec.name, "k": k, "labels": pod_labels(spec), "selector": selector(spec.name),
         "port": spec.port, "metrics_port": spec.metrics_port, "metrics_path": spec.metrics_path,
         "probe": probe(spec), "liveness": liveness_probe(spec), "uid": spec.uid, "resources": app_resources(spec.cpu, spec.memory),
-        "config": config_env(spec, "base"), "secrets": list(spec.secrets), "secret_name": f"{spec.name}-secrets",
+        "config": config_env(spec, "base"), "otel": has_sdk(spec), "secrets": list(spec.secrets), "secret_name": f"{spec.name}-secrets",
         "deps": deps, "managed": [(d.name, managed[d.name], d.port) for d in spec.dependencies if d.name in managed],
         "grace": PRE_STOP_S + SERVER_GRACE_S + 2, "pre_stop": PRE_STOP_S,
         "quota": quota(spec, prod, len(deps)), "skips": {"Deployment": [DIGEST_SKIP]}, **rollout(spec),
@@ -190,7 +190,9 @@ def work_notes(spec: Spec) -> list[str]:
         f"- Secrets by reference only ({'ExternalSecret from ' + k.secret_store if k.secrets == 'external' else 'a Secret with names and empty values'}), "
         "mounted as files at `/run/secrets`. Dependencies: " + deps + ".",
         "- NetworkPolicies: default deny, DNS, ingress from the ingress controller and the metrics scraper, "
-        "egress to the declared dependencies and the OpenTelemetry collector only.",
+        "egress to the declared dependencies" + (" and the OpenTelemetry collector" if has_sdk(spec) else "")
+        + " only." + ("" if has_sdk(spec) else " No OpenTelemetry SDK in the app's dependencies, so no OTEL_* "
+                      "settings and no collector egress."),
         "- Disruptions: the PodDisruptionBudget "
         + (f"allows maxUnavailable {k.pdb_max_unavailable}, so a node drain never blocks (where the HPA floor is "
            "one replica, it takes that pod)" if k.pdb_min_available is None else

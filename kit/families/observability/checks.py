@@ -90,7 +90,17 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.rule.fluent_bit_version": lambda spec, ctx: rules.fluent_bit_version(spec, ctx.files),
     "observability.rule.env_routing": lambda spec, ctx: routing.env_routing(spec, ctx),
     "observability.rule.dashboard_sources": lambda spec, ctx: sources.dashboard_sources(spec, ctx.files),
+    "observability.rule.otel_sdk": lambda spec, ctx: _otel_sdk(spec, ctx),
 }
+
+
+def _otel_sdk(spec: Spec, ctx: VerifyContext) -> Evidence:
+    from kit.core.otel import has_sdk, otel_settings_rule
+    problems = otel_settings_rule(spec, ctx.files)
+    return Evidence("observability.rule.otel_sdk", "monitoring/compose.monitoring.yaml, k8s/",
+                    "OTEL_* settings are given exactly when the app has an OpenTelemetry SDK to read them",
+                    "failed" if problems else "passed", tool="kit", reason="; ".join(problems),
+                    figures={"sdk": has_sdk(spec)})
 
 
 def static_checks(spec: Spec, ctx: VerifyContext, only: str = "") -> list[Evidence]:
