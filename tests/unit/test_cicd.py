@@ -102,10 +102,10 @@ BROKEN = [
     # deploy.yml is triggered by hand: per-environment groups on every job, none may go missing
     ("concurrency", ".github/workflows/deploy.yml", "    concurrency:\n      group: deploy-production\n",
      "    not-concurrency:\n      group: deploy-production\n", "no concurrency group"),
-    ("untrusted", DEPLOY_ENV, 'kubectl apply -k "k8s/overlays/${OVERLAY}"',
-     "kubectl apply -k k8s/overlays/${{ github.event.inputs.overlay }}", "interpolates"),
-    ("untrusted", DEPLOY_ENV, 'kubectl apply -k "k8s/overlays/${OVERLAY}"',
-     "kubectl apply -k k8s/overlays/${{ inputs.overlay }}", "pass it through env"),
+    ("untrusted", DEPLOY_ENV, 'kubectl apply -k "app/k8s/overlays/${OVERLAY}"',
+     "kubectl apply -k app/k8s/overlays/${{ github.event.inputs.overlay }}", "interpolates"),
+    ("untrusted", DEPLOY_ENV, 'kubectl apply -k "app/k8s/overlays/${OVERLAY}"',
+     "kubectl apply -k app/k8s/overlays/${{ inputs.overlay }}", "pass it through env"),
 ]
 
 

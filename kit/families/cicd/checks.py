@@ -48,7 +48,9 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                     gitlab_rules(ctx.files[GITLAB])]
         records.append(_gitlab_checkov(ctx))
     from kit.families.cicd.consistency import consistency
+    from kit.families.cicd.crossrules import cross_records
     records.append(consistency(spec, ctx.files))
+    records += cross_records(spec, ctx.files)
     return records
 
 

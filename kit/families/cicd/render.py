@@ -5,6 +5,7 @@ were looked up in public workflows that pin them (a code search for "<owner>/<ac
 found each one pinned, with the same release comment, in several unrelated repositories)."""
 from __future__ import annotations
 
+from kit.families.cicd.layout import source_dir
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -59,7 +60,9 @@ def _namespace(spec: Spec) -> str:
 def context(spec: Spec) -> dict:
     ci, cloud = spec.option("ci"), spec.option("cloud")
     overlays = {env: overlay for env, overlay in OVERLAYS.items() if overlay in ci.environments}
+    src = source_dir(spec)
     return {
+        "src": src, "src_prefix": "" if src == "." else f"{src}/",
         "name": spec.name, "image": spec.image, "registry": spec.image.split("/")[0],
         "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),
         "no_tests": not has_tests(spec) and ci.test == "python -m pytest -q",
