@@ -184,3 +184,38 @@ def test_registry_is_created_by_one_environment_only(spec, cloud):
               if "create_registry = true" in files[f"terraform/environments/{env}/main.tf"]]
     assert owners == ["prod"]
     assert "create_registry = false" in files["terraform/environments/staging/main.tf"]
+
+
+STATE = [
+    ("aws", "terraform/bootstrap/main.tf", "  bucket = local.state_bucket\n", '  bucket = "shop-api-tfstate"\n',
+     "does not derive from data.aws_caller_identity"),
+    ("aws", STAGING, '    key          = "shop-api/staging', '    bucket       = "shop-api-tfstate"\n    key          = "shop-api/staging',
+     "names the fixed bucket 'shop-api-tfstate'"),
+    ("gcp", "terraform/bootstrap/main.tf", '"${var.project}-tfstate"', '"shop-api-tfstate"', "does not derive from var.project"),
+    ("gcp", STAGING, 'bucket = "shop-api-prod-tfstate"', 'bucket = "shop-api-tfstate"', "names the fixed bucket"),
+    ("azure", "terraform/bootstrap/main.tf", "  name                              = local.state_account\n",
+     '  name                              = "shopapitfstate"\n', "does not derive from data.azurerm_client_config"),
+    ("azure", STAGING, '    container_name      = "tfstate"\n',
+     '    container_name      = "tfstate"\n    storage_account_name = "shopapitfstate"\n', "names the fixed storage_account_name"),
+]
+
+
+@pytest.mark.parametrize("cloud,path,old,new,reason", STATE, ids=[f"state-{s[0]}-{i}" for i, s in enumerate(STATE)])
+def test_state_store_name_fixed_across_accounts_fails(spec, cloud, path, old, new, reason):
+    """Bucket and storage account names are global: the old fixed <service>-tfstate collides in the
+    second account; the bootstrap derives the name and the backends take it at init."""
+    files = render_iac(on_cloud(spec, cloud))
+    assert old in files[path]
+    assert RULES["state_name"][1](inventory(files)) == []
+    problems = RULES["state_name"][1](inventory({**files, path: files[path].replace(old, new, 1)}))
+    assert any(reason in p for p in problems), problems
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_state_store_name_the_task_sets_is_used_everywhere(spec, cloud):
+    explicit = dataclasses.replace(spec.option("cloud"), provider=cloud, state_bucket="acme-shop-state")
+    files = render_iac(dataclasses.replace(spec, options={**spec.options, "cloud": explicit}))
+    name = "acmeshopstate" if cloud == "azure" else "acme-shop-state"
+    assert f'default     = "{name}"' in files["terraform/bootstrap/variables.tf"]
+    assert f'"{name}"' in files[STAGING]
+    assert RULES["state_name"][1](inventory(files)) == []

@@ -19,8 +19,18 @@ VERSIONS: dict[str, dict[str, str]] = {
               "aks_module": "9.1.0"},
 }
 
-# the state store's name as each cloud accepts it (Azure storage accounts take no '-')
+# the state store's name the task sets, as each cloud accepts it (Azure storage accounts take no '-')
 STATE_NAME = {"aws": str, "gcp": str, "azure": lambda name: name.replace("-", "")}
+# what the bootstrap derives when the task sets none (bucket and storage account names are global)
+DERIVED_STATE = {"aws": "<service>-tfstate-<account id>", "gcp": "<project>-tfstate",
+                 "azure": "<service>tf<8 hex of the subscription id>"}
+
+
+def state_store(cloud) -> str:
+    """The state store's name as the docs say it: the task's, or how the bootstrap derives it."""
+    if cloud.state_bucket:
+        return STATE_NAME[cloud.provider](cloud.state_bucket)
+    return f"{cloud.project}-tfstate" if cloud.provider == "gcp" else DERIVED_STATE[cloud.provider]
 
 
 # the GitHub environment that deploys each Terraform environment (ci's OVERLAYS, reversed)
@@ -47,7 +57,8 @@ def context(spec: Spec) -> dict:
             "name": spec.name, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
             "kubernetes_version": cloud.kubernetes_version, "instance_type": cloud.instance_type,
             "min_nodes": cloud.min_nodes, "max_nodes": cloud.max_nodes,
-            "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket),
+            "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket) if cloud.state_bucket else "",
+            "state_store": state_store(cloud),
             "environments": list(cloud.environments), "versions": VERSIONS[cloud.provider]}
 
 
@@ -67,7 +78,8 @@ def work_notes(spec: Spec) -> list[str]:
     versions = VERSIONS[cloud.provider]
     return [
         f"- Terraform for {cloud.provider} ({cloud.region}): `terraform/bootstrap` (the locked remote state, "
-        f"`{STATE_NAME[cloud.provider](cloud.state_bucket)}`), `terraform/modules/platform` (registry, network, "
+        f"`{state_store(cloud)}`: bucket names are global, so the name carries the account, project or "
+        "subscription), `terraform/modules/platform` (registry, network, "
         f"Kubernetes {cloud.kubernetes_version} with a {cloud.instance_type} node pool of {cloud.min_nodes}-"
         f"{cloud.max_nodes}) and one root module per environment: {', '.join(cloud.environments)}.",
         "- Pinned: " + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.endswith("_range")) + ".",

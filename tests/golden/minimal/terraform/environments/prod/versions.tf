@@ -10,8 +10,9 @@ terraform {
 
   # State in the bootstrap bucket, one key per environment; use_lockfile locks it (S3 native
   # locking, Terraform >= 1.10).
+  # The bucket's name carries the account id (S3 bucket names are global), so it is given at init:
+  #   terraform init -backend-config="bucket=$(terraform -chdir=../../bootstrap output -raw state_bucket)"
   backend "s3" {
-    bucket       = "mini-tfstate"
     key          = "mini/prod/terraform.tfstate"
     region       = "eu-west-1"
     encrypt      = true
