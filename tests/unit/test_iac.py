@@ -169,7 +169,7 @@ def test_deploy_repository_is_a_variable_when_the_image_is_not_on_ghcr(spec):
     other = dataclasses.replace(spec, image="registry.example.com/shop-api")
     files = render_iac(other)
     variables = files["terraform/environments/prod/variables.tf"]
-    block = variables[variables.index('variable "github_repository"'):]
+    block = variables[variables.index('variable "github_repository"'):].split("\nvariable ", 1)[0]
     assert "default" not in block and "validation" in block
     assert '# github_repository = "owner/name"' in files["terraform/environments/prod/terraform.tfvars"]
 

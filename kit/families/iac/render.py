@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from kit.families.iac import addons
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -59,16 +60,21 @@ def context(spec: Spec) -> dict:
             "min_nodes": cloud.min_nodes, "max_nodes": cloud.max_nodes,
             "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket) if cloud.state_bucket else "",
             "state_store": state_store(cloud),
-            "environments": list(cloud.environments), "versions": VERSIONS[cloud.provider]}
+            "environments": list(cloud.environments),
+            "versions": {**VERSIONS[cloud.provider], "helm": addons.HELM_PROVIDER["exact"],
+                         "helm_range": addons.HELM_PROVIDER["range"]},
+            "external_secrets": addons.context(spec)["external_secrets"]}
 
 
 def render_iac(spec: Spec) -> dict[str, str]:
     ctx = context(spec)
     files = render_variant("iac", ctx["cloud"], ctx)
+    files.update(render_variant("iac", "common", addons.context(spec)))
     shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments")}
     for env in ctx["environments"]:
         env_files = render_variant("iac", f"{ctx['cloud']}/environment",
-                                   {**shared, "environment": env, "github_environment": ctx["github_environments"][env]})
+                                   {**shared, "environment": env, "github_environment": ctx["github_environments"][env],
+                                    "app_namespace": addons.app_namespace(spec, env)})
         files.update({f"terraform/environments/{env}/{rel}": text for rel, text in env_files.items()})
     return files
 
@@ -82,6 +88,13 @@ def work_notes(spec: Spec) -> list[str]:
         "subscription), `terraform/modules/platform` (registry, network, "
         f"Kubernetes {cloud.kubernetes_version} with a {cloud.instance_type} node pool of {cloud.min_nodes}-"
         f"{cloud.max_nodes}) and one root module per environment: {', '.join(cloud.environments)}.",
+        "- The cluster gets what the manifests assume: NetworkPolicy enforcement ("
+        + {"aws": "vpc-cni `enableNetworkPolicy`", "gcp": "Dataplane V2", "azure": "Azure Network Policy Manager"}[cloud.provider]
+        + "), the metrics API for the HPA ("
+        + {"aws": "the metrics-server add-on", "gcp": "GKE's HPA add-on", "azure": "AKS's own, listed in k8s/README.md"}[cloud.provider]
+        + "), and Helm releases of ingress-nginx, cert-manager and the External Secrets Operator (with its cloud "
+        "identity), pinned: " + ", ".join(f"{c} {v['version']}" for c, v in addons.CHARTS.items())
+        + "; a local chart adds the ClusterIssuer and the ClusterSecretStore.",
         "- Pinned: " + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.endswith("_range")) + ".",
         "- No credentials in the code; set `api_allowed_cidrs` in each environment's terraform.tfvars. "
         "`terraform validate` needs the providers, which cannot be downloaded here: see its evidence.",

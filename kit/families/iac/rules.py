@@ -7,6 +7,7 @@ from collections.abc import Callable
 from kit.families.iac.terraform import Inventory, unquote
 
 EXACT = re.compile(r"^\d+\.\d+\.\d+$")
+EXACT_CHART = re.compile(r"^v?\d+\.\d+\.\d+$")
 BOUNDED = re.compile(r">=\s*\d+(\.\d+)*\s*,\s*<\s*\d+(\.\d+)*")
 SECRET_KEYS = re.compile(r"^(access_key|secret_key|password|client_secret|token|private_key|"
                          r"admin_password|credentials|sas_token|access_token)$")
@@ -15,8 +16,8 @@ LOCKING = {"s3": lambda b: b.get("use_lockfile") is True or bool(b.get("dynamodb
 
 
 def pinned(inv: Inventory) -> list[str]:
-    """Roots pin providers exactly, shared modules bound them; registry modules pin a release;
-    every folder sets required_version."""
+    """Roots pin providers exactly, shared modules bound them; registry modules pin a release,
+    Helm releases a chart version (local charts excepted); every folder sets required_version."""
     problems = []
     roots = set(inv.roots())
     for p in inv.providers:
@@ -27,6 +28,10 @@ def pinned(inv: Inventory) -> list[str]:
     for b in inv.blocks:
         if b["kind"] == "module" and not b["source"].startswith("terraform/") and not EXACT.match(b["version"]):
             problems.append(f"{b['folder']}: module {b['name']} ({b['source']}) is not pinned to a release")
+    for b in inv.blocks:
+        chart = unquote(b["body"].get("chart", "")) if b["type"] == "helm_release" else ""
+        if chart and not chart.startswith("${path.module}") and not EXACT_CHART.match(unquote(b["body"].get("version", ""))):
+            problems.append(f"{b['folder']}: helm_release {b['name']} ({chart}) is not pinned to a chart version")
     for folder in inv.folders():
         if not inv.settings.get(folder, {}).get("required_version"):
             problems.append(f"{folder}: no required_version")

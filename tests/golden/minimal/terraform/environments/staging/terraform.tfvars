@@ -5,3 +5,6 @@
 api_allowed_cidrs = ["203.0.113.0/24"]
 # the GitHub repository (owner/name) whose staging jobs deploy here
 # github_repository = "owner/name"
+
+# contact address of the ACME account the ClusterIssuer registers (optional)
+# acme_email = "platform@example.com"

@@ -6,6 +6,10 @@ terraform {
       source  = "hashicorp/aws"
       version = "5.80.0"
     }
+    helm = {
+      source  = "hashicorp/helm"
+      version = "2.17.0"
+    }
   }
 
   # State in the bootstrap bucket, one key per environment; use_lockfile locks it (S3 native

@@ -3,6 +3,10 @@
 # StatefulSets' volumes), and the role GitHub Actions assumes through OIDC to deploy. Credentials come from the environment (AWS_PROFILE, SSO, or the CI
 # role assumed through OIDC); nothing here holds a secret.
 
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
 locals {
   cluster_name = "${var.name}-${var.environment}"
   azs          = var.availability_zones
@@ -103,8 +107,21 @@ module "eks" {
     }
   }
 
-  # PersistentVolumeClaims need a CSI driver; the add-on also creates a gp3 default StorageClass.
   cluster_addons = {
+    # The VPC CNI accepts NetworkPolicies but enforces none unless enableNetworkPolicy is set
+    # (https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html); set
+    # before the nodes join, so every node starts enforcing.
+    vpc-cni = {
+      most_recent          = true
+      before_compute       = true
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
+    }
+    # The HPA reads CPU from the metrics API, and EKS runs no metrics-server by default
+    # (https://docs.aws.amazon.com/eks/latest/userguide/metrics-server.html): the community add-on.
+    metrics-server = {
+      most_recent = true
+    }
+    # PersistentVolumeClaims need a CSI driver; the add-on also creates a gp3 default StorageClass.
     aws-ebs-csi-driver = {
       most_recent              = true
       service_account_role_arn = module.ebs_csi_irsa.iam_role_arn
@@ -137,6 +154,30 @@ module "ebs_csi_irsa" {
     cluster = {
       provider_arn               = module.eks.oidc_provider_arn
       namespace_service_accounts = ["kube-system:ebs-csi-controller-sa"]
+    }
+  }
+
+  tags = local.tags
+}
+
+# The External Secrets Operator reads Secrets Manager as its own service account
+# (external-secrets/external-secrets, addons.tf), through IRSA: only secrets under <name>/ of this
+# account and region, and the KMS keys of this account that decrypt them.
+module "external_secrets_irsa" {
+  # checkov:skip=CKV_TF_1:a registry module pinned to an exact release (the issue's "community modules pinned by version"); mirror it to pin a commit
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.44.0"
+
+  role_name                             = "${local.cluster_name}-external-secrets"
+  attach_external_secrets_policy        = true
+  external_secrets_secrets_manager_arns = ["arn:aws:secretsmanager:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:secret:${var.name}/*"]
+  external_secrets_ssm_parameter_arns   = ["arn:aws:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter/${var.name}/*"]
+  external_secrets_kms_key_arns         = ["arn:aws:kms:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:key/*"]
+
+  oidc_providers = {
+    cluster = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["external-secrets:external-secrets"]
     }
   }
 

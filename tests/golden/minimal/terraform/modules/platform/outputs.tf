@@ -13,6 +13,11 @@ output "cluster_endpoint" {
   value       = module.eks.cluster_endpoint
 }
 
+output "cluster_certificate_authority_data" {
+  description = "Base64 CA certificate of the Kubernetes API (the helm provider's cluster_ca_certificate)."
+  value       = module.eks.cluster_certificate_authority_data
+}
+
 output "cluster_oidc_issuer_url" {
   description = "OIDC issuer of the cluster, for workload identity (IRSA)."
   value       = module.eks.cluster_oidc_issuer_url

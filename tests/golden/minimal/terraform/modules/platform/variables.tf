@@ -120,3 +120,24 @@ variable "tags" {
   description = "Tags added to every resource."
   default     = {}
 }
+
+variable "app_namespace" {
+  type        = string
+  description = "Namespace the environment's Kustomize overlay deploys to."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.app_namespace))
+    error_message = "app_namespace must be a DNS-1123 label."
+  }
+}
+
+variable "acme_email" {
+  type        = string
+  description = "Contact address of the ACME account the ClusterIssuer registers (optional; empty registers none)."
+  default     = ""
+
+  validation {
+    condition     = var.acme_email == "" || can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", var.acme_email))
+    error_message = "acme_email must be empty or an e-mail address."
+  }
+}
