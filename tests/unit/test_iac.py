@@ -155,7 +155,7 @@ def test_deploy_role_trusts_only_this_repository_and_environment(spec):
     assert '"token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"' in platform
     entry = _module(platform, "eks")["access_entries"]["github_deploy"]
     assert "aws_iam_role.deploy.arn" in entry["principal_arn"]
-    assert entry["policy_associations"]["admin"]["access_scope"] == {"type": '"cluster"'}
+    assert "policy_associations" not in entry and entry["kubernetes_groups"] == ["${local.deploy_group}"]
     # prod is deployed by the GitHub environment "production" (ci's OVERLAYS)
     assert 'github_environment = "production"' in files["terraform/environments/prod/main.tf"]
     assert 'github_environment = "staging"' in files["terraform/environments/staging/main.tf"]

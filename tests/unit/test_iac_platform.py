@@ -121,3 +121,42 @@ def test_the_names_follow_the_kubernetes_section(spec):
     assert 'value = "public"' in files[ADDONS] and 'namespace        = "edge"' in files[ADDONS]
     assert "  name: acme\n" in files[CHART + "cluster-issuer.yaml"]
     assert "  name: vault\n" in files[CHART + "cluster-secret-store.yaml"]
+
+
+ACCESS = "terraform/modules/platform/charts/platform-config/templates/deploy-access.yaml"
+SCOPE = [
+    ("aws", PLATFORM, "      kubernetes_groups = [local.deploy_group]\n",
+     '      policy_associations = {\n        admin = {\n          policy_arn   = "arn:aws:eks::aws:cluster-access-policy/'
+     'AmazonEKSClusterAdminPolicy"\n          access_scope = { type = "cluster" }\n        }\n      }\n',
+     "AmazonEKSClusterAdminPolicy with scope cluster"),
+    ("gcp", PLATFORM, '"roles/container.clusterViewer"', '"roles/container.developer"', "roles/container.developer"),
+    ("azure", PLATFORM, '"Azure Kubernetes Service Cluster User Role"', '"Azure Kubernetes Service RBAC Cluster Admin"',
+     "on the whole cluster"),
+    ("aws", ACCESS, "kind: RoleBinding\nmetadata:\n  name: deploy-admin", "kind: ClusterRoleBinding\nmetadata:\n  name: deploy-admin",
+     "ClusterRoleBinding deploy-admin gives the deploy identity 'admin'"),
+    ("gcp", ACCESS, "  name: {{ $ns }}-deploy-namespace\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n"
+     "  name: {{ $ns }}-deploy-namespace", "  name: {{ $ns }}-deploy-namespace\nroleRef:\n  apiGroup: "
+     "rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin", "'cluster-admin' in every namespace"),
+]
+
+
+@pytest.mark.parametrize("cloud,path,old,new,reason", SCOPE, ids=[f"scope-{s[0]}-{i}" for i, s in enumerate(SCOPE)])
+def test_a_cluster_admin_deploy_identity_fails(rendered, cloud, path, old, new, reason):
+    """The old EKS access entry (AmazonEKSClusterAdminPolicy, cluster scope) and its equivalents."""
+    from kit.families.iac import access
+    files = rendered[cloud]
+    assert access.check(files) == []
+    assert old in files[path]
+    problems = access.check({**files, path: files[path].replace(old, new, 1)})
+    assert any(reason in p for p in problems), problems
+
+
+def test_the_deploy_identity_is_bound_in_its_namespace_only(rendered):
+    from kit.families.iac import access
+    files = rendered["aws"]
+    text = files[ACCESS]
+    assert text.count("kind: RoleBinding") == 2 and text.count("kind: ClusterRoleBinding") == 1
+    broken = {**files, ACCESS: text.replace("kind: RoleBinding", "kind: Ignored")}
+    assert any("no RoleBinding" in p for p in access.check(broken))
+    for env in ("staging", "prod"):
+        assert f'app_namespace      = "shop-api-{env}"' in files[f"terraform/environments/{env}/main.tf"]

@@ -4,6 +4,7 @@
 #   (the NetworkPolicy admits traffic from there);
 # - cert-manager;
 # - the External Secrets Operator with its cloud identity and the ClusterSecretStore platform-secrets;
+# - the CI deploy identity's access: its app namespace only (charts/platform-config).
 # NetworkPolicy enforcement and the metrics API for the HPA come with the cluster (main.tf).
 # Charts are pinned to exact versions; the helm provider reaches the cluster through the
 # environment's provider configuration (environments/<env>/main.tf).
@@ -76,6 +77,20 @@ resource "helm_release" "platform_config" {
   name      = "platform-config"
   chart     = "${path.module}/charts/platform-config"
   namespace = "kube-system"
+
+  # the CI deploy identity: admin in the app namespace only (templates/deploy-access.yaml)
+  set {
+    name  = "deploy.namespace"
+    value = var.app_namespace
+  }
+  set {
+    name  = "deploy.subject.kind"
+    value = local.deploy_subject.kind
+  }
+  set {
+    name  = "deploy.subject.name"
+    value = local.deploy_subject.name
+  }
 
   set {
     name  = "acme.email"

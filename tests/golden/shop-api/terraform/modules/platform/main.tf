@@ -8,8 +8,10 @@ data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
 
 locals {
-  cluster_name = "${var.name}-${var.environment}"
-  azs          = var.availability_zones
+  cluster_name   = "${var.name}-${var.environment}"
+  deploy_group   = "${var.name}-deployers"
+  deploy_subject = { kind = "Group", name = local.deploy_group }
+  azs            = var.availability_zones
   tags = merge(var.tags, {
     Service     = var.name
     Environment = var.environment
@@ -94,16 +96,13 @@ module "eks" {
 
   enable_cluster_creator_admin_permissions = true
 
-  # The CI deploy role administers the cluster (the overlays create their Namespace).
+  # The CI deploy role acts in this environment's namespace only: the access entry maps it to a
+  # Kubernetes group, and charts/platform-config binds that group to `admin` in var.app_namespace
+  # (no EKS access policy, nothing cluster-wide; kit's rule iac.rule.deploy_scope).
   access_entries = {
     github_deploy = {
-      principal_arn = aws_iam_role.deploy.arn
-      policy_associations = {
-        admin = {
-          policy_arn   = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-          access_scope = { type = "cluster" }
-        }
-      }
+      principal_arn     = aws_iam_role.deploy.arn
+      kubernetes_groups = [local.deploy_group]
     }
   }
 
