@@ -75,3 +75,63 @@ def test_usage_puts_the_pipelines_at_the_root(spec, files):
     assert root_copy.rstrip().endswith(" ../)") and "Dockerfile" not in root_copy
     src_copy = next(line for line in text.splitlines() if " Dockerfile " in line)
     assert src_copy.rstrip().endswith(" ../app/)") and ".github" not in src_copy
+
+
+ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api"
+CLOUD_IMAGES = {"aws": ECR, "gcp": "europe-west1-docker.pkg.dev/shop-api-prod/shop/shop-api",
+                "azure": "acmeshop.azurecr.io/shop-api"}
+
+
+def on_cloud(spec, provider, image):
+    from kit.families.iac.options import DEFAULT_INSTANCE, DEFAULT_REGION
+    cloud = dataclasses.replace(spec.option("cloud"), provider=provider, region=DEFAULT_REGION[provider],
+                                instance_type=DEFAULT_INSTANCE[provider])
+    return dataclasses.replace(spec, image=image, options={**spec.options, "cloud": cloud})
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_registry_of_the_cloud_passes(spec, cloud):
+    s = on_cloud(spec, cloud, CLOUD_IMAGES[cloud])
+    assert problems(s, render_all(s), "registry") == []
+
+
+def test_ghcr_without_a_pull_secret_fails(spec):
+    """The review's finding: pods pull from GHCR (private by default) with no pull secret, while
+    the ECR repository Terraform creates is never used."""
+    ghcr = dataclasses.replace(spec, image="ghcr.io/acme/shop-api")
+    found = problems(ghcr, render_all(spec), "registry")          # Terraform from the ECR spec
+    assert any("Terraform creates a ECR registry, but CI pushes ghcr.io/acme/shop-api elsewhere" in p for p in found)
+    assert any("no pod or service account declares an imagePullSecret" in p for p in found)
+    files = render_all(ghcr)                                      # no registry is created then
+    assert problems(ghcr, files, "registry") == [p for p in problems(ghcr, files, "registry") if "imagePullSecret" in p] != []
+    path = "k8s/base/deployment.yaml"
+    declared = files[path].replace("      serviceAccountName:", "      imagePullSecrets: [{name: ghcr}]\n      serviceAccountName:", 1)
+    assert declared != files[path]
+    assert problems(ghcr, {**files, path: declared}, "registry") == []
+
+
+REGISTRY = [
+    ("aws", "terraform/environments/staging/main.tf", 'registry_repository = "shop-api"', 'registry_repository = "other"',
+     "the platform's registry_repository is 'other'"),
+    ("aws", CI, "          REGISTRY: 123456789012.dkr.ecr.eu-west-1.amazonaws.com\n",
+     "          REGISTRY: 999999999999.dkr.ecr.eu-west-1.amazonaws.com\n", "does not log in to"),
+    ("aws", "terraform/environments/prod/main.tf", "create_registry     = true", "create_registry     = false",
+     "0 environment(s) create it"),
+    ("gcp", "terraform/modules/platform/main.tf", "  grant_registry_access      = true\n", "",
+     "not granted the registry"),
+    ("azure", "terraform/modules/platform/main.tf", '{ service = local.registry_id }', "{}", "not attached to the registry"),
+]
+
+
+@pytest.mark.parametrize("cloud,path,old,new,reason", REGISTRY, ids=[f"registry-{r[0]}-{i}" for i, r in enumerate(REGISTRY)])
+def test_registry_broken_fails(spec, cloud, path, old, new, reason):
+    s = on_cloud(spec, cloud, CLOUD_IMAGES[cloud])
+    files = render_all(s)
+    assert old in files[path]
+    found = problems(s, {**files, path: files[path].replace(old, new, 1)}, "registry")
+    assert any(reason in p for p in found), found
+
+
+def test_registry_in_another_region_fails(spec):
+    s = dataclasses.replace(spec, image=ECR.replace("eu-west-1", "us-east-1"))
+    assert any("in us-east-1, the cluster in eu-west-1" in p for p in problems(s, render_all(s), "registry"))

@@ -3,6 +3,7 @@ on a deliberately broken file."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -80,8 +81,8 @@ BROKEN = [
      '  description = "EKS Kubernetes minor version, e.g. 1.31."\n', "", "has no description"),
     ("variables", "terraform/modules/platform/variables.tf", "  type        = list(string)\n", "", "has no type"),
     ("backend", STAGING, "    use_lockfile = true\n", "", "does not lock the state"),
-    ("secrets", PLATFORM, '  name                 = var.name\n',
-     '  name                 = var.name\n  password             = "hunter2"\n', "literal credential"),
+    ("secrets", PLATFORM, '  name                 = var.registry_repository\n',
+     '  name                 = var.registry_repository\n  password             = "hunter2"\n', "literal credential"),
     ("outputs", "terraform/modules/platform/outputs.tf", '  description = "Kubernetes API endpoint."\n', "",
      "has no description"),
 ]
@@ -165,8 +166,10 @@ def test_deploy_role_trusts_only_this_repository_and_environment(spec):
     assert "api_allowed_cidrs" in readme and "self-hosted runners" in readme
 
 
-def test_deploy_repository_is_a_variable_when_the_image_is_not_on_ghcr(spec):
-    other = dataclasses.replace(spec, image="registry.example.com/shop-api")
+def test_deploy_repository_is_a_variable_when_unknown(spec):
+    """ci.repository, else OWNER/NAME of a ghcr.io image, else a required variable."""
+    ci = dataclasses.replace(spec.option("ci"), repository="")
+    other = dataclasses.replace(spec, image="registry.example.com/shop-api", options={**spec.options, "ci": ci})
     files = render_iac(other)
     variables = files["terraform/environments/prod/variables.tf"]
     block = variables[variables.index('variable "github_repository"'):].split("\nvariable ", 1)[0]
@@ -174,16 +177,38 @@ def test_deploy_repository_is_a_variable_when_the_image_is_not_on_ghcr(spec):
     assert '# github_repository = "owner/name"' in files["terraform/environments/prod/terraform.tfvars"]
 
 
-@pytest.mark.parametrize("cloud", ["aws", "gcp"])      # azure names its registry per environment
+CLOUD_IMAGES = {"aws": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api",
+                "gcp": "europe-west1-docker.pkg.dev/shop-api-prod/shop/shop-api",
+                "azure": "acmeshop.azurecr.io/shop-api"}
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_registry_is_created_by_one_environment_only(spec, cloud):
-    """ECR and Artifact Registry repositories are named after the service: two environments in
-    one account or project would both create it, and the second apply would fail."""
-    files = render_iac(on_cloud(spec, cloud))
-    assert "count" in files[PLATFORM].split("_repository\" \"service\" {", 1)[1].split("\n}", 1)[0]
+    """The registry service.image names is created once (ECR and Artifact Registry repositories are
+    per account or project, an ACR name is global); the other environments pull from it."""
+    files = render_iac(dataclasses.replace(on_cloud(spec, cloud), image=CLOUD_IMAGES[cloud]))
+    block = files[PLATFORM].split("_registry\" \"service\" {" if cloud == "azure" else "_repository\" \"service\" {", 1)[1]
+    assert "count" in block.split("\n}", 1)[0]
     owners = [env for env in ("staging", "prod")
-              if "create_registry = true" in files[f"terraform/environments/{env}/main.tf"]]
+              if re.search(r"create_registry\s+= true", files[f"terraform/environments/{env}/main.tf"])]
     assert owners == ["prod"]
-    assert "create_registry = false" in files["terraform/environments/staging/main.tf"]
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_no_registry_when_the_image_is_elsewhere(spec, cloud):
+    files = render_iac(dataclasses.replace(on_cloud(spec, cloud), image="ghcr.io/acme/shop-api"))
+    for env in ("staging", "prod"):
+        assert re.search(r"create_registry\s+= false", files[f"terraform/environments/{env}/main.tf"])
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_checkov_passes_with_the_clouds_registry(spec, cloud, tmp_path):
+    """The example's image is ECR: on GCP and Azure checkov would not see a registry resource."""
+    s = dataclasses.replace(on_cloud(spec, cloud), image=CLOUD_IMAGES[cloud])
+    records = run(s, render_iac(s), tmp_path)
+    assert records["iac.checkov"].status == "passed", records["iac.checkov"].log[:600]
+    assert records["iac.fmt"].status == "passed", records["iac.fmt"].log[:600]
 
 
 STATE = [

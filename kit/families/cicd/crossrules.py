@@ -5,10 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import yaml
+
 from kit.evidence import Evidence
 from kit.families.cicd.consistency import github_targets, gitlab_targets
 from kit.families.cicd.layout import layout_problems
+from kit.families.iac.registry import EXAMPLE, KIND, mismatch, registry_of
+from kit.families.iac.terraform import inventory, unquote
 from kit.model import Spec
+
+# what the platform module must hold for the nodes to pull from the cloud's registry
+REGISTRY_TF = {"aws": ("aws_ecr_repository", "registry_repository", "repository"),
+               "gcp": ("google_artifact_registry_repository", "registry_repository", "repository"),
+               "azure": ("azurerm_container_registry", "registry_name", "registry")}
 
 
 def deployed_overlays(files: dict[str, str]) -> list[str]:
@@ -24,9 +33,92 @@ def layout(spec: Spec, files: dict[str, str]) -> list[str]:
     return layout_problems(spec, files, deployed_overlays(files))
 
 
+def _pull_secrets(files: dict[str, str]) -> list[str]:
+    """Where the k8s manifests declare an imagePullSecret (pod specs or service accounts)."""
+    found = []
+    for path in sorted(p for p in files if p.startswith("k8s/") and p.endswith(".yaml")):
+        for doc in yaml.safe_load_all(files[path]):
+            if not isinstance(doc, dict):
+                continue
+            pod = (((doc.get("spec") or {}).get("template") or {}).get("spec") or {})
+            if pod.get("imagePullSecrets") or (doc.get("kind") == "ServiceAccount" and doc.get("imagePullSecrets")):
+                found.append(f"{path} {doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}")
+    return found
+
+
+def _logs_in(step: dict, host: str) -> bool:
+    if "docker/login-action" in str(step.get("uses", "")):
+        return str((step.get("with") or {}).get("registry")) == host
+    run = str(step.get("run") or "")
+    return "login" in run and (host in run or host in (step.get("env") or {}).values())
+
+
+def _publish_logs_in(files: dict[str, str], host: str) -> bool:
+    """The GitHub publish job (or GitLab's) logs in to the registry it pushes to."""
+    ci = files.get(".github/workflows/ci.yml", "")
+    gitlab = files.get(".gitlab-ci.yml", "")
+    if ci:
+        steps = ((yaml.safe_load(ci) or {}).get("jobs") or {}).get("publish", {}).get("steps") or []
+        if not any(_logs_in(step or {}, host) for step in steps):
+            return False
+    return not gitlab or ("docker login" in gitlab and f"REGISTRY: {host}" in gitlab)
+
+
+def registry(spec: Spec, files: dict[str, str]) -> list[str]:
+    """CI pushes to the registry the cluster pulls from. The pipelines push service.image and the
+    overlays name it (cicd.consistency); the nodes can pull it only from the registry the chosen
+    cloud's Terraform creates and grants them (EKS node role with AmazonEC2ContainerRegistryReadOnly,
+    terraform-aws-modules/eks node groups; GKE `grant_registry_access`, "Grants created
+    cluster-specific service account ... artifactregistry.reader" in
+    terraform-google-modules/kubernetes-engine modules/private-cluster/variables.tf; AKS
+    `attached_acr_id_map`, AcrPull for the kubelet identity), or with an imagePullSecret the pod
+    declares (https://kubernetes.io/docs/concepts/containers/images/#specifying-imagepullsecrets-on-a-pod).
+    GHCR is not such a registry: "When you first publish a package ... the default visibility is
+    private" (github/docs content/packages/learn-github-packages/configuring-a-packages-access-control-and-visibility.md).
+    Terraform must not create a registry nothing pushes to either."""
+    cloud = spec.option("cloud")
+    reg = registry_of(spec.image, cloud.provider)
+    inv = inventory(files)
+    resource, var, part = REGISTRY_TF[cloud.provider]
+    created = [b for b in inv.blocks if b["type"] == resource and b["kind"] == "resource"]
+    calls = [b for b in inv.blocks if b["kind"] == "module" and b["source"] == "terraform/modules/platform"]
+    owners = [c for c in calls if c["body"].get("create_registry") is True]
+    problems = []
+    if not reg.is_cloud:
+        if owners:
+            problems.append(f"Terraform creates a {KIND[cloud.provider]} registry, but CI pushes {spec.image} elsewhere")
+        if not _pull_secrets(files):
+            problems.append(f"the cluster pulls {spec.image} from {reg.host}, which the {cloud.provider} Terraform does not "
+                            "create or grant the nodes, and no pod or service account declares an imagePullSecret: set "
+                            f"service.image to the {KIND[cloud.provider]} repository ({EXAMPLE[cloud.provider]})")
+        return problems
+    why = mismatch(reg, cloud.region, cloud.project)
+    if why:
+        return [f"service.image {spec.image}: {why}: the Terraform creates no registry there and grants the nodes none"]
+    if not created or len(owners) != 1:
+        problems.append(f"service.image is {KIND[cloud.provider]} {reg.host}, but {len(owners)} environment(s) create it "
+                        f"({resource} in the platform module: {len(created)})")
+    for call in calls:
+        named = unquote(call["body"].get(var, ""))
+        if named != reg.parts[part]:
+            problems.append(f"{call['folder']}: the platform's {var} is {named!r}, service.image names {reg.parts[part]!r}")
+    if cloud.provider == "gcp" and not any(b["body"].get("grant_registry_access") is True
+                                           for b in inv.blocks if b["kind"] == "module" and b["name"] == "gke"):
+        problems.append("the GKE node service account is not granted the registry (grant_registry_access)")
+    if cloud.provider == "azure" and not any("attached_acr_id_map" in b["body"] and "registry_id" in
+                                             str(b["body"]["attached_acr_id_map"])
+                                             for b in inv.blocks if b["kind"] == "module" and b["name"] == "aks"):
+        problems.append("the AKS kubelet identity is not attached to the registry (attached_acr_id_map)")
+    if not _publish_logs_in(files, reg.host):
+        problems.append(f"the publish job does not log in to {reg.host}, the registry it pushes to")
+    return problems
+
+
 CROSS_RULES: dict[str, tuple[str, Callable[[Spec, dict[str, str]], list[str]]]] = {
     "layout": ("the pipelines sit at the repository root and their paths (working directory, build "
                "context, Dockerfile, dependency file, overlays) resolve to the service's source", layout),
+    "registry": ("CI pushes to the registry the cluster pulls from: the one the cloud's Terraform creates and "
+                 "grants the nodes, or one an imagePullSecret reaches", registry),
 }
 
 

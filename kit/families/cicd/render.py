@@ -6,6 +6,7 @@ found each one pinned, with the same release comment, in several unrelated repos
 from __future__ import annotations
 
 from kit.families.cicd.layout import source_dir
+from kit.families.iac.registry import registry_of
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -51,6 +52,18 @@ def _commands(spec: Spec, ci) -> dict[str, str]:
     return {"install": install, "lint": ci.lint, "test": test}
 
 
+def registry_kind(spec: Spec) -> dict[str, str]:
+    """How CI logs in to service.image's registry: ghcr (the workflow token), ecr (the push role
+    through OIDC, when it is the ECR of the AWS cloud), other (REGISTRY_USERNAME/PASSWORD)."""
+    host = spec.image.split("/")[0]
+    ecr = registry_of(spec.image, "aws")
+    if host == "ghcr.io":
+        return {"registry_kind": "ghcr", "registry_region": ""}
+    if ecr.is_cloud and spec.option("cloud").provider == "aws":
+        return {"registry_kind": "ecr", "registry_region": ecr.parts["region"]}
+    return {"registry_kind": "other", "registry_region": ""}
+
+
 def _namespace(spec: Spec) -> str:
     """The Kubernetes overlays' namespace prefix (kubernetes.namespace, default the service name)."""
     k8s = spec.options.get("kubernetes")
@@ -64,6 +77,7 @@ def context(spec: Spec) -> dict:
     return {
         "src": src, "src_prefix": "" if src == "." else f"{src}/",
         "name": spec.name, "image": spec.image, "registry": spec.image.split("/")[0],
+        **registry_kind(spec),
         "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),
         "no_tests": not has_tests(spec) and ci.test == "python -m pytest -q",
         "requirements": spec.requirements_file or "pyproject.toml",

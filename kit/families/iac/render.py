@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from kit.families.iac import addons
+from kit.families.iac.registry import mismatch, registry_of
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -39,10 +40,11 @@ GITHUB_ENVIRONMENT = {"prod": "production"}
 GHCR = re.compile(r"^ghcr\.io/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
 
 
-def github_repository(image: str) -> str:
-    """owner/name when the image is ghcr.io/OWNER/NAME, else "" (the variable must be set)."""
+def github_repository(image: str, repository: str = "") -> str:
+    """ci.repository, else owner/name when the image is ghcr.io/OWNER/NAME, else "" (the variable
+    must be set in terraform.tfvars)."""
     match = GHCR.match(image)
-    return f"{match[1]}/{match[2]}" if match else ""
+    return repository or (f"{match[1]}/{match[2]}" if match else "")
 
 
 def registry_environment(environments: list[str]) -> str:
@@ -50,10 +52,25 @@ def registry_environment(environments: list[str]) -> str:
     return "prod" if "prod" in environments else environments[-1]
 
 
+def registry_context(spec: Spec) -> dict:
+    """The registry Terraform creates: the one service.image names, when it is this cloud's and
+    in this region/project; else none (no registry nothing pushes to)."""
+    cloud = spec.option("cloud")
+    reg = registry_of(spec.image, cloud.provider)
+    create = reg.is_cloud and not mismatch(reg, cloud.region, cloud.project)
+    ci = spec.options.get("ci")
+    return {"create": create, "image": spec.image, "host": reg.host,
+            "repository": reg.parts.get("repository", spec.name) if create else spec.name,
+            "name": reg.parts.get("registry", "") if create else "",
+            "default_branch": getattr(ci, "default_branch", "main")}
+
+
 def context(spec: Spec) -> dict:
     cloud = spec.option("cloud")
     envs = list(cloud.environments)
-    return {"github_repository": github_repository(spec.image), "registry_environment": registry_environment(envs),
+    ci = spec.options.get("ci")
+    return {"github_repository": github_repository(spec.image, getattr(ci, "repository", "")),
+            "registry_environment": registry_environment(envs), "registry": registry_context(spec),
             "github_environments": {e: GITHUB_ENVIRONMENT.get(e, e) for e in envs},
             "name": spec.name, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
             "kubernetes_version": cloud.kubernetes_version, "instance_type": cloud.instance_type,

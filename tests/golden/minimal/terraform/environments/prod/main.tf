@@ -43,6 +43,10 @@ module "platform" {
   acme_email         = var.acme_email
   github_repository  = var.github_repository
   github_environment = "production"
-  # one ECR repository per account: created by prod only
-  create_registry = true
+  # service.image (registry.example.com/mini) is not an ECR repository of eu-west-1: no registry here
+  # (kit's rule cicd.rule.registry says what the cluster then lacks)
+  create_registry     = false
+  registry_repository = "mini"
+  registry_url        = "registry.example.com/mini"
+  default_branch      = "main"
 }

@@ -19,9 +19,11 @@ locals {
   })
 }
 
+# The repository service.image names: CI pushes there, every environment's nodes pull from it
+# (the EKS module's node role carries AmazonEC2ContainerRegistryReadOnly).
 resource "aws_ecr_repository" "service" {
   count                = var.create_registry ? 1 : 0
-  name                 = var.name
+  name                 = var.registry_repository
   image_tag_mutability = "IMMUTABLE"
   force_delete         = false
 
@@ -34,6 +36,13 @@ resource "aws_ecr_repository" "service" {
   }
 
   tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.registry_url == "${data.aws_caller_identity.current.account_id}.dkr.ecr.${data.aws_region.current.name}.amazonaws.com/${var.registry_repository}"
+      error_message = "service.image (registry_url) names another account or region than the one Terraform runs in."
+    }
+  }
 }
 
 resource "aws_ecr_lifecycle_policy" "service" {
@@ -210,15 +219,82 @@ resource "aws_iam_role" "deploy" {
   tags = local.tags
 }
 
+locals {
+  registry_arn = "arn:aws:ecr:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:repository/${var.registry_repository}"
+}
+
+# The deploy role reads the cluster, and the image's signature in the registry (cosign verify).
 resource "aws_iam_role_policy" "deploy" {
-  name = "describe-cluster"
+  name = "describe-cluster-read-registry"
   role = aws_iam_role.deploy.id
   policy = jsonencode({
     Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["eks:DescribeCluster"]
+        Resource = module.eks.cluster_arn
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"]
+        Resource = "*"
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"]
+        Resource = local.registry_arn
+      },
+    ]
+  })
+}
+
+# CI pushes and signs images with this role: only this repository's runs on the default branch
+# and v* tags (the ci.yml publish job; GitHub repository variable AWS_PUSH_ROLE_ARN). Created with
+# the repository, in one environment.
+resource "aws_iam_role" "push" {
+  count       = var.create_registry ? 1 : 0
+  name        = "${var.name}-github-push"
+  description = "GitHub Actions pushes ${var.github_repository} images to ${var.registry_repository}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
     Statement = [{
-      Effect   = "Allow"
-      Action   = ["eks:DescribeCluster"]
-      Resource = module.eks.cluster_arn
+      Effect    = "Allow"
+      Principal = { Federated = data.aws_iam_openid_connect_provider.github.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
+        StringLike = {
+          "token.actions.githubusercontent.com:sub" = [
+            "repo:${var.github_repository}:ref:refs/heads/${var.default_branch}",
+            "repo:${var.github_repository}:ref:refs/tags/v*",
+          ]
+        }
+      }
     }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "push" {
+  count = var.create_registry ? 1 : 0
+  name  = "push-images"
+  role  = aws_iam_role.push[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"]
+        Resource = "*"
+      },
+      {
+        Effect = "Allow"
+        Action = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+          "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
+        "ecr:DescribeImages"]
+        Resource = aws_ecr_repository.service[0].arn
+      },
+    ]
   })
 }

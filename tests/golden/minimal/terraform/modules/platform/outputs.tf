@@ -3,6 +3,11 @@ output "registry_url" {
   value       = var.create_registry ? aws_ecr_repository.service[0].repository_url : ""
 }
 
+output "push_role_arn" {
+  description = "Role the ci.yml publish job assumes to push (the GitHub repository variable AWS_PUSH_ROLE_ARN); empty where create_registry is false."
+  value       = var.create_registry ? aws_iam_role.push[0].arn : ""
+}
+
 output "cluster_name" {
   description = "EKS cluster name (the deploy workflow's CLUSTER)."
   value       = module.eks.cluster_name

@@ -43,6 +43,10 @@ module "platform" {
   acme_email         = var.acme_email
   github_repository  = var.github_repository
   github_environment = "production"
-  # one ECR repository per account: created by prod only
-  create_registry = true
+  # service.image (123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api) is this account's ECR repository: created by
+  # prod only (one per account); every environment's nodes pull from it
+  create_registry     = true
+  registry_repository = "shop-api"
+  registry_url        = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api"
+  default_branch      = "main"
 }
