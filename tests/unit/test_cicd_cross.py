@@ -117,7 +117,7 @@ REGISTRY = [
      "          REGISTRY: 999999999999.dkr.ecr.eu-west-1.amazonaws.com\n", "does not log in to"),
     ("aws", "terraform/environments/prod/main.tf", "create_registry     = true", "create_registry     = false",
      "0 environment(s) create it"),
-    ("gcp", "terraform/modules/platform/main.tf", "  grant_registry_access      = true\n", "",
+    ("gcp", "terraform/modules/platform/main.tf", "  grant_registry_access    = true\n", "",
      "not granted the registry"),
     ("azure", "terraform/modules/platform/main.tf", '{ service = local.registry_id }', "{}", "not attached to the registry"),
 ]
@@ -135,3 +135,36 @@ def test_registry_broken_fails(spec, cloud, path, old, new, reason):
 def test_registry_in_another_region_fails(spec):
     s = dataclasses.replace(spec, image=ECR.replace("eu-west-1", "us-east-1"))
     assert any("in us-east-1, the cluster in eu-west-1" in p for p in problems(s, render_all(s), "registry"))
+
+
+HOSTED_RUNNER = ('runs-on: [self-hosted, linux, "shop-api-${{ inputs.overlay }}"]', "runs-on: ubuntu-latest")
+RUNNER = [
+    ("aws", DEPLOY_ENV, *HOSTED_RUNNER, "a GitHub-hosted runner with no fixed address"),
+    ("gcp", DEPLOY_ENV, *HOSTED_RUNNER, "a GitHub-hosted runner with no fixed address"),
+    ("azure", DEPLOY_ENV, *HOSTED_RUNNER, "a GitHub-hosted runner with no fixed address"),
+    ("aws", DEPLOY_ENV, "[self-hosted, linux,", "[ubuntu-24.04, self-hosted,", "a GitHub-hosted runner"),
+    ("aws", "terraform/modules/platform/main.tf", "      from_port   = 443\n      to_port     = 443\n",
+     "      from_port   = 22\n      to_port     = 22\n", "admits no 443 from the runners' subnets"),
+    ("gcp", DEPLOY_ENV, ' --internal-ip', "", "without --internal-ip"),
+    ("gcp", "terraform/modules/platform/main.tf", "{ cidr_block = var.subnet_cidr,", "{ cidr_block = \"10.9.0.0/16\",",
+     "which the GKE master authorized networks omit"),
+]
+
+
+@pytest.mark.parametrize("cloud,path,old,new,reason", RUNNER, ids=[f"runner-{r[0]}-{i}" for i, r in enumerate(RUNNER)])
+def test_runner_reach_broken_fails(spec, cloud, path, old, new, reason):
+    """The review's finding: GitHub-hosted runners cannot reach an API restricted to api_allowed_cidrs."""
+    s = on_cloud(spec, cloud, CLOUD_IMAGES[cloud])
+    files = render_all(s)
+    assert problems(s, files, "runner_reach") == []
+    assert old in files[path]
+    found = problems(s, {**files, path: files[path].replace(old, new, 1)}, "runner_reach")
+    assert any(reason in p for p in found), found
+
+
+def test_an_unrestricted_api_takes_any_runner(spec):
+    files = render_all(spec)
+    main = "terraform/modules/platform/main.tf"
+    opened = files[main].replace("  cluster_endpoint_public_access_cidrs = var.api_allowed_cidrs\n", "")
+    hosted = files[DEPLOY_ENV].replace(*HOSTED_RUNNER)
+    assert problems(spec, {**files, main: opened, DEPLOY_ENV: hosted}, "runner_reach") == []

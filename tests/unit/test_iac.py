@@ -163,7 +163,7 @@ def test_deploy_role_trusts_only_this_repository_and_environment(spec):
     assert 'default     = "acme/shop-api"' in files["terraform/environments/prod/variables.tf"]
     assert "AWS_DEPLOY_ROLE_ARN" in files["terraform/environments/prod/outputs.tf"]
     readme = files["terraform/README.md"]
-    assert "api_allowed_cidrs" in readme and "self-hosted runners" in readme
+    assert "api_allowed_cidrs" in readme and "self-hosted runner in this VPC" in readme
 
 
 def test_deploy_repository_is_a_variable_when_unknown(spec):

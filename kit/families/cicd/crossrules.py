@@ -3,6 +3,7 @@ network reach, the registry the nodes pull from): each rule has its own evidence
 other system in its docstring, and returns the problems it found."""
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import yaml
@@ -114,9 +115,80 @@ def registry(spec: Spec, files: dict[str, str]) -> list[str]:
     return problems
 
 
+CLOUD_LOGIN = re.compile(r"configure-aws-credentials|google-github-actions/auth|azure/login")
+HOSTED = re.compile(r"^(ubuntu|windows|macos)-")
+# the Terraform attribute restricting who reaches the cluster API, per cloud
+API_RESTRICTION = {"aws": ("eks", "cluster_endpoint_public_access_cidrs"), "gcp": ("gke", "master_authorized_networks"),
+                   "azure": ("aks", "api_server_authorized_ip_ranges")}
+
+
+def _cluster_jobs(files: dict[str, str]) -> list[tuple[str, list[str], str]]:
+    """(where, runs-on labels, steps text) of every GitHub job that signs in to the cloud and
+    talks to the cluster."""
+    out = []
+    for path in sorted(p for p in files if p.startswith(".github/workflows/")):
+        for name, job in ((yaml.safe_load(files[path]) or {}).get("jobs") or {}).items():
+            steps = yaml.safe_dump((job or {}).get("steps") or [])
+            if CLOUD_LOGIN.search(steps) and "kubectl" in steps:
+                labels = job.get("runs-on")
+                out.append((f"{path} jobs.{name}", labels if isinstance(labels, list) else [str(labels)], steps))
+    return out
+
+
+def _module_body(inv, name: str) -> dict:
+    return next((b["body"] for b in inv.blocks if b["kind"] == "module" and b["name"] == name), {})
+
+
+def runner_reach(spec: Spec, files: dict[str, str]) -> list[str]:
+    """The deploy jobs run where the cluster API admits them. The Terraform restricts the API to
+    api_allowed_cidrs: EKS "Communication to the endpoint from addresses outside of the CIDR blocks
+    that you specify is denied", and "If you enable private access, Kubernetes API requests from
+    within your cluster's VPC use the private VPC endpoint"
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_VpcConfigRequest.html); GKE master
+    authorized networks "disallow external access (except the cluster node IPs)"
+    (terraform-google-modules/kubernetes-engine modules/private-cluster/variables.tf); AKS
+    `api_server_authorized_ip_ranges`. GitHub-hosted runners have no fixed address to list there:
+    "GitHub's IP addresses change from time to time", and allowing by IP is not recommended
+    (https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/about-githubs-ip-addresses).
+    So a job that talks to the cluster must run on a self-hosted runner inside the network, and
+    the Terraform must admit that network: the EKS cluster security group (443 from the private
+    subnets), the GKE authorized networks (the cluster subnet, reached with --internal-ip); on
+    AKS the runner's egress must be in api_allowed_cidrs, which kit cannot know (said in the
+    tfvars)."""
+    cloud = spec.option("cloud").provider
+    inv = inventory(files)
+    module, attr = API_RESTRICTION[cloud]
+    body = _module_body(inv, module)
+    if not body or attr not in body:
+        return []                       # the API is not restricted: any runner reaches it
+    problems = []
+    for where, labels, steps in _cluster_jobs(files):
+        if "self-hosted" not in labels or any(HOSTED.match(label) for label in labels):
+            problems.append(f"{where}: runs on {labels}, a GitHub-hosted runner with no fixed address, but the "
+                            f"{cloud} cluster API admits only {attr} (api_allowed_cidrs): run it on a self-hosted "
+                            "runner inside the environment's network")
+            continue
+        if cloud == "aws":
+            rules = body.get("cluster_security_group_additional_rules") or {}
+            if not any(r.get("type") == '"ingress"' or r.get("type") == "ingress" for r in rules.values()
+                       if int(r.get("from_port", 0)) <= 443 <= int(r.get("to_port", 0))):
+                problems.append(f"{where}: runs inside the VPC, but the EKS cluster security group admits no "
+                                "443 from the runners' subnets (cluster_security_group_additional_rules)")
+        if cloud == "gcp":
+            if "subnet_cidr" not in str(body.get("master_authorized_networks")):
+                problems.append(f"{where}: runs in the cluster subnet, which the GKE master authorized networks omit")
+            if "--internal-ip" not in steps:
+                problems.append(f"{where}: fetches GKE credentials without --internal-ip: from the subnet the public "
+                                "endpoint is not reachable")
+    return problems
+
+
 CROSS_RULES: dict[str, tuple[str, Callable[[Spec, dict[str, str]], list[str]]]] = {
     "layout": ("the pipelines sit at the repository root and their paths (working directory, build "
                "context, Dockerfile, dependency file, overlays) resolve to the service's source", layout),
+    "runner_reach": ("the jobs that deploy run where the cluster API admits them: self-hosted runners inside the "
+                     "network the Terraform admits, never GitHub-hosted ones against a restricted endpoint",
+                     runner_reach),
     "registry": ("CI pushes to the registry the cluster pulls from: the one the cloud's Terraform creates and "
                  "grants the nodes, or one an imagePullSecret reaches", registry),
 }

@@ -103,6 +103,20 @@ module "eks" {
   cluster_endpoint_public_access_cidrs = var.api_allowed_cidrs
   cluster_enabled_log_types            = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
+  # The deploy jobs run on self-hosted runners in the private subnets (GitHub-hosted runners have
+  # no fixed address to list in api_allowed_cidrs): from inside the VPC the API is the private
+  # endpoint, which admits what the cluster security group admits.
+  cluster_security_group_additional_rules = {
+    deploy_runners = {
+      description = "Kubernetes API from self-hosted CI runners in the private subnets"
+      protocol    = "tcp"
+      from_port   = 443
+      to_port     = 443
+      type        = "ingress"
+      cidr_blocks = module.vpc.private_subnets_cidr_blocks
+    }
+  }
+
   enable_cluster_creator_admin_permissions = true
 
   # The CI deploy role acts in this environment's namespace only: the access entry maps it to a
