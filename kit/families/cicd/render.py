@@ -5,6 +5,7 @@ were looked up in public workflows that pin them (a code search for "<owner>/<ac
 found each one pinned, with the same release comment, in several unrelated repositories)."""
 from __future__ import annotations
 
+from kit.families.cicd import e2e
 from kit.families.cicd.layout import source_dir
 from kit.families.iac.registry import registry_of
 from kit.model import Spec
@@ -74,6 +75,7 @@ def context(spec: Spec) -> dict:
     ci, cloud = spec.option("ci"), spec.option("cloud")
     overlays = {env: overlay for env, overlay in OVERLAYS.items() if overlay in ci.environments}
     src = source_dir(spec)
+    e2e_context = e2e.context(spec)
     return {
         "src": src, "src_prefix": "" if src == "." else f"{src}/",
         "name": spec.name, "image": spec.image, "registry": spec.image.split("/")[0],
@@ -83,6 +85,7 @@ def context(spec: Spec) -> dict:
         "requirements": spec.requirements_file or "pyproject.toml",
         "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
         "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,
+        "e2e": e2e_context, "cluster_issuer": e2e_context["cluster_issuer"], "secret_store": e2e_context["secret_store"],
     }
 
 
