@@ -168,3 +168,9 @@ def test_an_unrestricted_api_takes_any_runner(spec):
     opened = files[main].replace("  cluster_endpoint_public_access_cidrs = var.api_allowed_cidrs\n", "")
     hosted = files[DEPLOY_ENV].replace(*HOSTED_RUNNER)
     assert problems(spec, {**files, main: opened, DEPLOY_ENV: hosted}, "runner_reach") == []
+
+
+def test_the_placeholder_image_is_skipped_not_passed(spec):
+    placeholder = dataclasses.replace(spec, image="registry.example.com/shop-api")
+    record = next(r for r in cross_records(placeholder, render_all(placeholder)) if r.check == "cicd.rule.registry")
+    assert record.status == "skipped" and "placeholder" in record.reason

@@ -13,7 +13,7 @@ from kit.families.cicd.consistency import github_targets, gitlab_targets
 from kit.families.cicd.layout import layout_problems
 from kit.families.iac.registry import EXAMPLE, KIND, mismatch, registry_of
 from kit.families.iac.terraform import inventory, unquote
-from kit.model import Spec
+from kit.model import PLACEHOLDER_REGISTRY, Spec
 
 # what the platform module must hold for the nodes to pull from the cloud's registry
 REGISTRY_TF = {"aws": ("aws_ecr_repository", "registry_repository", "repository"),
@@ -197,6 +197,12 @@ CROSS_RULES: dict[str, tuple[str, Callable[[Spec, dict[str, str]], list[str]]]] 
 def cross_records(spec: Spec, files: dict[str, str]) -> list[Evidence]:
     records = []
     for rule, (title, check) in CROSS_RULES.items():
+        if rule == "registry" and spec.image.split("/")[0] == PLACEHOLDER_REGISTRY:
+            records.append(Evidence(f"cicd.rule.{rule}", "pipelines", title, "skipped", tool="kit",
+                                    reason=f"service.image is unset ({spec.image} is a placeholder): there is no "
+                                           "registry to compare; set it to the cloud's registry, which Terraform then "
+                                           "creates and grants the nodes"))
+            continue
         problems = check(spec, files)
         records.append(Evidence(f"cicd.rule.{rule}", "pipelines", title, "failed" if problems else "passed",
                                 tool="kit", reason="; ".join(problems[:4]), figures={"problems": len(problems)},
