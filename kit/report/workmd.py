@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kit.evidence import Evidence, short_figures, summarize
 from kit.families import families
+from kit.families.cicd.layout import at_repository_root, source_dir
 from kit.model import Spec
 from kit.report.acceptance import Item, standard_items, task_items
 from kit.report.proof import family_proofs, proof_line
@@ -110,9 +111,20 @@ def shown_files(spec: Spec, files: dict[str, str]) -> list[str]:
 
 def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
     out_dir = _rel(spec, spec.output)
+    src = source_dir(spec)
+    root_files = sorted(p for p in files if at_repository_root(p))
+    src_files = sorted(p for p in files if not at_repository_root(p))
     secret_lines = [f"openssl rand -base64 24 | tr -d '\\n' > secrets/{s}" for s in spec.secrets]
-    return ["## Usage Examples", "", "Copy the deliverables into the service's repository root, then:", "",
-            "```sh", f"(cd {out_dir} && cp --parents {' '.join(sorted(files))} {os.path.relpath(spec.source, spec.output)}/)",
+    copy = [f"(cd {out_dir} && cp --parents {' '.join(src_files)} {os.path.relpath(spec.source, spec.output)}/)"]
+    if root_files:
+        copy.append(f"(cd {out_dir} && cp --parents {' '.join(root_files)} {os.path.relpath(spec.project, spec.output)}/)")
+    return ["## Usage Examples", "",
+            f"The repository root is the project root (the folder holding `.claude/`). Copy the pipelines "
+            "(`.github/`, `.gitlab-ci.yml`) to that root, where GitHub and GitLab read them, and every other "
+            f"deliverable into the service's source folder `{src}/`, the Docker build context; the "
+            f"pipelines build `{src}/Dockerfile` and deploy `{'' if src == '.' else src + '/'}k8s/overlays/`. "
+            "From the project root:", "",
+            "```sh", *copy,
             f"cd {_rel(spec, spec.source) or '.'}",
             "cp .env.example .env", "mkdir -p secrets", *secret_lines,
             f"DOCKER_BUILDKIT=1 docker build -t {spec.name}:dev .",

@@ -3,6 +3,7 @@ on a deliberately broken file."""
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
@@ -80,8 +81,8 @@ BROKEN = [
      '  description = "EKS Kubernetes minor version, e.g. 1.31."\n', "", "has no description"),
     ("variables", "terraform/modules/platform/variables.tf", "  type        = list(string)\n", "", "has no type"),
     ("backend", STAGING, "    use_lockfile = true\n", "", "does not lock the state"),
-    ("secrets", PLATFORM, '  name                 = var.name\n',
-     '  name                 = var.name\n  password             = "hunter2"\n', "literal credential"),
+    ("secrets", PLATFORM, '  name                 = var.registry_repository\n',
+     '  name                 = var.registry_repository\n  password             = "hunter2"\n', "literal credential"),
     ("outputs", "terraform/modules/platform/outputs.tf", '  description = "Kubernetes API endpoint."\n', "",
      "has no description"),
 ]
@@ -155,32 +156,91 @@ def test_deploy_role_trusts_only_this_repository_and_environment(spec):
     assert '"token.actions.githubusercontent.com:aud" = "sts.amazonaws.com"' in platform
     entry = _module(platform, "eks")["access_entries"]["github_deploy"]
     assert "aws_iam_role.deploy.arn" in entry["principal_arn"]
-    assert entry["policy_associations"]["admin"]["access_scope"] == {"type": '"cluster"'}
+    assert "policy_associations" not in entry and entry["kubernetes_groups"] == ["${local.deploy_group}"]
     # prod is deployed by the GitHub environment "production" (ci's OVERLAYS)
     assert 'github_environment = "production"' in files["terraform/environments/prod/main.tf"]
     assert 'github_environment = "staging"' in files["terraform/environments/staging/main.tf"]
     assert 'default     = "acme/shop-api"' in files["terraform/environments/prod/variables.tf"]
     assert "AWS_DEPLOY_ROLE_ARN" in files["terraform/environments/prod/outputs.tf"]
     readme = files["terraform/README.md"]
-    assert "api_allowed_cidrs" in readme and "self-hosted runners" in readme
+    assert "api_allowed_cidrs" in readme and "self-hosted runner in this VPC" in readme
 
 
-def test_deploy_repository_is_a_variable_when_the_image_is_not_on_ghcr(spec):
-    other = dataclasses.replace(spec, image="registry.example.com/shop-api")
+def test_deploy_repository_is_a_variable_when_unknown(spec):
+    """ci.repository, else OWNER/NAME of a ghcr.io image, else a required variable."""
+    ci = dataclasses.replace(spec.option("ci"), repository="")
+    other = dataclasses.replace(spec, image="registry.example.com/shop-api", options={**spec.options, "ci": ci})
     files = render_iac(other)
     variables = files["terraform/environments/prod/variables.tf"]
-    block = variables[variables.index('variable "github_repository"'):]
+    block = variables[variables.index('variable "github_repository"'):].split("\nvariable ", 1)[0]
     assert "default" not in block and "validation" in block
     assert '# github_repository = "owner/name"' in files["terraform/environments/prod/terraform.tfvars"]
 
 
-@pytest.mark.parametrize("cloud", ["aws", "gcp"])      # azure names its registry per environment
+CLOUD_IMAGES = {"aws": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api",
+                "gcp": "europe-west1-docker.pkg.dev/shop-api-prod/shop/shop-api",
+                "azure": "acmeshop.azurecr.io/shop-api"}
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
 def test_registry_is_created_by_one_environment_only(spec, cloud):
-    """ECR and Artifact Registry repositories are named after the service: two environments in
-    one account or project would both create it, and the second apply would fail."""
-    files = render_iac(on_cloud(spec, cloud))
-    assert "count" in files[PLATFORM].split("_repository\" \"service\" {", 1)[1].split("\n}", 1)[0]
+    """The registry service.image names is created once (ECR and Artifact Registry repositories are
+    per account or project, an ACR name is global); the other environments pull from it."""
+    files = render_iac(dataclasses.replace(on_cloud(spec, cloud), image=CLOUD_IMAGES[cloud]))
+    block = files[PLATFORM].split("_registry\" \"service\" {" if cloud == "azure" else "_repository\" \"service\" {", 1)[1]
+    assert "count" in block.split("\n}", 1)[0]
     owners = [env for env in ("staging", "prod")
-              if "create_registry = true" in files[f"terraform/environments/{env}/main.tf"]]
+              if re.search(r"create_registry\s+= true", files[f"terraform/environments/{env}/main.tf"])]
     assert owners == ["prod"]
-    assert "create_registry = false" in files["terraform/environments/staging/main.tf"]
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_no_registry_when_the_image_is_elsewhere(spec, cloud):
+    files = render_iac(dataclasses.replace(on_cloud(spec, cloud), image="ghcr.io/acme/shop-api"))
+    for env in ("staging", "prod"):
+        assert re.search(r"create_registry\s+= false", files[f"terraform/environments/{env}/main.tf"])
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_checkov_passes_with_the_clouds_registry(spec, cloud, tmp_path):
+    """The example's image is ECR: on GCP and Azure checkov would not see a registry resource."""
+    s = dataclasses.replace(on_cloud(spec, cloud), image=CLOUD_IMAGES[cloud])
+    records = run(s, render_iac(s), tmp_path)
+    assert records["iac.checkov"].status == "passed", records["iac.checkov"].log[:600]
+    assert records["iac.fmt"].status == "passed", records["iac.fmt"].log[:600]
+
+
+STATE = [
+    ("aws", "terraform/bootstrap/main.tf", "  bucket = local.state_bucket\n", '  bucket = "shop-api-tfstate"\n',
+     "does not derive from data.aws_caller_identity"),
+    ("aws", STAGING, '    key          = "shop-api/staging', '    bucket       = "shop-api-tfstate"\n    key          = "shop-api/staging',
+     "names the fixed bucket 'shop-api-tfstate'"),
+    ("gcp", "terraform/bootstrap/main.tf", '"${var.project}-tfstate"', '"shop-api-tfstate"', "does not derive from var.project"),
+    ("gcp", STAGING, 'bucket = "shop-api-prod-tfstate"', 'bucket = "shop-api-tfstate"', "names the fixed bucket"),
+    ("azure", "terraform/bootstrap/main.tf", "  name                              = local.state_account\n",
+     '  name                              = "shopapitfstate"\n', "does not derive from data.azurerm_client_config"),
+    ("azure", STAGING, '    container_name      = "tfstate"\n',
+     '    container_name      = "tfstate"\n    storage_account_name = "shopapitfstate"\n', "names the fixed storage_account_name"),
+]
+
+
+@pytest.mark.parametrize("cloud,path,old,new,reason", STATE, ids=[f"state-{s[0]}-{i}" for i, s in enumerate(STATE)])
+def test_state_store_name_fixed_across_accounts_fails(spec, cloud, path, old, new, reason):
+    """Bucket and storage account names are global: the old fixed <service>-tfstate collides in the
+    second account; the bootstrap derives the name and the backends take it at init."""
+    files = render_iac(on_cloud(spec, cloud))
+    assert old in files[path]
+    assert RULES["state_name"][1](inventory(files)) == []
+    problems = RULES["state_name"][1](inventory({**files, path: files[path].replace(old, new, 1)}))
+    assert any(reason in p for p in problems), problems
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp", "azure"])
+def test_state_store_name_the_task_sets_is_used_everywhere(spec, cloud):
+    explicit = dataclasses.replace(spec.option("cloud"), provider=cloud, state_bucket="acme-shop-state")
+    files = render_iac(dataclasses.replace(spec, options={**spec.options, "cloud": explicit}))
+    name = "acmeshopstate" if cloud == "azure" else "acme-shop-state"
+    assert f'default     = "{name}"' in files["terraform/bootstrap/variables.tf"]
+    assert f'"{name}"' in files[STAGING]
+    assert RULES["state_name"][1](inventory(files)) == []

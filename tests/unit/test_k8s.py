@@ -49,8 +49,8 @@ def test_overlays_differ_where_they_should(built):
                      (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]),
                      _find(objs, "Ingress")["spec"]["rules"][0]["host"],
                      deploy["spec"]["template"]["spec"]["containers"][0]["image"])
-    assert rows["dev"] == ("shop-api-dev", "HPA", (1, 2), "dev.shop.example.com", "ghcr.io/acme/shop-api:dev")
-    assert rows["prod"] == ("shop-api-prod", "HPA", (3, 10), "shop.example.com", "ghcr.io/acme/shop-api:prod")
+    assert rows["dev"] == ("shop-api-dev", "HPA", (1, 2), "dev.shop.example.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api:dev")
+    assert rows["prod"] == ("shop-api-prod", "HPA", (3, 10), "shop.example.com", "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api:prod")
     assert rows["staging"][1:3] == ("HPA", (2, 4))
     assert _find(objects["prod"], "Namespace")["metadata"]["name"] == "shop-api-prod"
 
@@ -146,7 +146,7 @@ BROKEN = [
     ("host-network", lambda o, d, p, c: p.update(hostNetwork=True), "hostNetwork is set"),
     ("labels", lambda o, d, p, c: d["metadata"]["labels"].pop("app.kubernetes.io/name"),
      "Deployment/shop-api: lacks the app.kubernetes.io/name label"),
-    ("image", lambda o, d, p, c: c.update(image="docker.io/someone/else:1"), "is not ghcr.io/acme/shop-api"),
+    ("image", lambda o, d, p, c: c.update(image="docker.io/someone/else:1"), "is not 123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api"),
 ]
 
 

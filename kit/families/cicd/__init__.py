@@ -17,6 +17,11 @@ FAMILY = Family(
                       "and checkov", ("cicd.actionlint", "cicd.shellcheck", "cicd.schema.*", "cicd.checkov.*")),
         ChecklistItem("Pipelines are hardened: actions pinned by commit SHA, least-privilege permissions, "
                       "timeouts, concurrency, no untrusted input in run:", ("cicd.rule.*",)),
+        ChecklistItem("Pipelines fit the systems they meet: workflows at the repository root, deploy jobs on runners "
+                      "the cluster API admits, one registry for push and pull",
+                      ("cicd.rule.layout", "cicd.rule.runner_reach", "cicd.rule.registry")),
+        ChecklistItem("End-to-end proof on a real cluster (kind): the workflow your CI runs, pinned", ("cicd.e2e.kind",
+                                                                                                      "cicd.rule.e2e_pins")),
     ),
     criteria=(
         Criterion(r"\bci\b|ci/cd|pipeline|workflow|github actions|gitlab", ("cicd.rule.*", "cicd.checkov.*"), 20),
@@ -30,6 +35,7 @@ FAMILY = Family(
              "pip install 'check-jsonschema>=0.33,<0.40' into kit's venv (or bash scripts/setup.sh)"),
         checkov_tool(),
     ),
-    highlights=(".github/workflows/ci.yml", ".github/workflows/deploy-environment.yml", ".gitlab-ci.yml"),
+    highlights=(".github/workflows/ci.yml", ".github/workflows/deploy-environment.yml", ".github/workflows/e2e-kind.yml",
+                ".gitlab-ci.yml"),
     work_notes=work_notes,
 )

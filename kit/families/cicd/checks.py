@@ -48,7 +48,11 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                     gitlab_rules(ctx.files[GITLAB])]
         records.append(_gitlab_checkov(ctx))
     from kit.families.cicd.consistency import consistency
+    from kit.families.cicd.crossrules import cross_records
+    from kit.families.cicd.e2e import record as e2e_record
     records.append(consistency(spec, ctx.files))
+    records += cross_records(spec, ctx.files)
+    records += e2e_record(ctx.files)
     return records
 
 

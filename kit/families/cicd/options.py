@@ -19,6 +19,10 @@ SCHEMA: dict = {
         "provider": {"enum": sorted(PROVIDERS),
                      "description": "which CI system to write pipelines for: github, gitlab or both "
                                     "(default github)"},
+        "repository": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                       "description": "the GitHub repository (owner/name) the pipelines run in: the cloud deploy "
+                                      "identities trust its OIDC tokens (default: OWNER/NAME of a ghcr.io/OWNER/NAME "
+                                      "image, else set in terraform.tfvars)"},
         "default_branch": {"type": "string", "pattern": BRANCH, "maxLength": 100,
                            "description": "the branch that pushes images and deploys (default main)"},
         "python": {"type": "string", "pattern": r"^3\.(9|10|11|12|13)$",
@@ -40,6 +44,7 @@ SCHEMA: dict = {
 class CiOptions:
     provider: str
     providers: tuple[str, ...]
+    repository: str                  # owner/name, "" when unknown
     default_branch: str
     python: str
     lint: str
@@ -59,7 +64,7 @@ def parse(doc: TaskDoc, spec: Spec) -> CiOptions:
     if envs != tuple(e for e in ("staging", "prod") if e in envs):
         raise doc.error(f"environments {list(envs)} are not in promotion order", "ci", "environments",
                         hint="write staging before prod")
-    return CiOptions(provider=provider, providers=PROVIDERS[provider],
+    return CiOptions(provider=provider, providers=PROVIDERS[provider], repository=raw.get("repository", ""),
                      default_branch=raw.get("default_branch", "main"),
                      python=raw.get("python", spec.python), lint=raw.get("lint", "ruff check ."),
                      test=raw.get("test", "python -m pytest -q"), environments=envs)

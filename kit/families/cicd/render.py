@@ -5,6 +5,9 @@ were looked up in public workflows that pin them (a code search for "<owner>/<ac
 found each one pinned, with the same release comment, in several unrelated repositories)."""
 from __future__ import annotations
 
+from kit.families.cicd import e2e
+from kit.families.cicd.layout import source_dir
+from kit.families.iac.registry import registry_of
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -50,6 +53,18 @@ def _commands(spec: Spec, ci) -> dict[str, str]:
     return {"install": install, "lint": ci.lint, "test": test}
 
 
+def registry_kind(spec: Spec) -> dict[str, str]:
+    """How CI logs in to service.image's registry: ghcr (the workflow token), ecr (the push role
+    through OIDC, when it is the ECR of the AWS cloud), other (REGISTRY_USERNAME/PASSWORD)."""
+    host = spec.image.split("/")[0]
+    ecr = registry_of(spec.image, "aws")
+    if host == "ghcr.io":
+        return {"registry_kind": "ghcr", "registry_region": ""}
+    if ecr.is_cloud and spec.option("cloud").provider == "aws":
+        return {"registry_kind": "ecr", "registry_region": ecr.parts["region"]}
+    return {"registry_kind": "other", "registry_region": ""}
+
+
 def _namespace(spec: Spec) -> str:
     """The Kubernetes overlays' namespace prefix (kubernetes.namespace, default the service name)."""
     k8s = spec.options.get("kubernetes")
@@ -59,13 +74,18 @@ def _namespace(spec: Spec) -> str:
 def context(spec: Spec) -> dict:
     ci, cloud = spec.option("ci"), spec.option("cloud")
     overlays = {env: overlay for env, overlay in OVERLAYS.items() if overlay in ci.environments}
+    src = source_dir(spec)
+    e2e_context = e2e.context(spec)
     return {
+        "src": src, "src_prefix": "" if src == "." else f"{src}/",
         "name": spec.name, "image": spec.image, "registry": spec.image.split("/")[0],
+        **registry_kind(spec),
         "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),
         "no_tests": not has_tests(spec) and ci.test == "python -m pytest -q",
         "requirements": spec.requirements_file or "pyproject.toml",
         "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
         "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,
+        "e2e": e2e_context, "cluster_issuer": e2e_context["cluster_issuer"], "secret_store": e2e_context["secret_store"],
     }
 
 

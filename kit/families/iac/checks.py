@@ -14,6 +14,7 @@ from kit.config import Settings
 from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.evidence import Evidence, excerpt, run_tool
+from kit.families.iac import access, prerequisites
 from kit.families.iac.rules import RULES
 from kit.families.iac.terraform import TF_ROOT, Inventory, inventory
 from kit.model import Spec
@@ -66,6 +67,8 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                    run_checkov("iac.checkov", TF_ROOT, "checkov terraform policies: zero failures, skips with "
                                "reasons", root, "terraform")]
         records += rule_records(inv)
+        records.append(prerequisites_record(spec, ctx.files))
+        records.append(deploy_scope_record(ctx.files))
         records += [validate(inv, folder, ctx.deliverables, Path(tmp), env) for folder in inv.folders()]
     return records
 
@@ -88,6 +91,25 @@ def rule_records(inv: Inventory) -> list[Evidence]:
                             reason="; ".join(problems[:5]), figures={"problems": len(problems)},
                             log="\n".join(problems)))
     return out
+
+
+def prerequisites_record(spec: Spec, files: dict[str, str]) -> Evidence:
+    """iac.rule.prerequisites: the cluster add-ons k8s/ depends on, each installed by the chosen
+    cloud's Terraform or listed in k8s/README.md (kit/families/iac/prerequisites.py)."""
+    problems, figures = prerequisites.check(files, spec.option("cloud").provider)
+    return Evidence("iac.rule.prerequisites", TF_ROOT, "every cluster add-on the k8s/ manifests depend on is installed by "
+                    "the Terraform or listed in k8s/README.md, with the names the manifests use",
+                    "failed" if problems else "passed", tool="kit", reason="; ".join(problems[:4]),
+                    figures={**figures, "problems": len(problems)}, log="\n".join(problems))
+
+
+def deploy_scope_record(files: dict[str, str]) -> Evidence:
+    """iac.rule.deploy_scope: the CI deploy identity is never cluster admin (kit/families/iac/access.py)."""
+    problems = access.check(files)
+    return Evidence("iac.rule.deploy_scope", TF_ROOT, "the CI deploy identity acts in its app namespace only: no "
+                    "cluster-scoped admin, edit or cluster-admin grant", "failed" if problems else "passed",
+                    tool="kit", reason="; ".join(problems[:4]), figures={"problems": len(problems)},
+                    log="\n".join(problems))
 
 
 def registry_modules(inv: Inventory, folder: str) -> list[str]:

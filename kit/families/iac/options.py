@@ -40,7 +40,10 @@ SCHEMA: dict = {
                           "max": {"type": "integer", "minimum": 1, "maximum": 100}}},
         "state_bucket": {"type": "string", "pattern": BUCKET,
                          "description": "bucket (or Azure storage account) holding the Terraform state; "
-                                        "3-63 lower-case letters, digits and '-' (default <service>-tfstate)"},
+                                        "3-63 lower-case letters, digits and '-'. Bucket names are global, so "
+                                        "by default the bootstrap derives a unique one: <service>-tfstate-"
+                                        "<account id> on AWS, <project>-tfstate on GCP, <service>tf<hash of "
+                                        "the subscription> on Azure"},
         "environments": {"type": "array", "minItems": 1, "uniqueItems": True,
                          "items": {"type": "string", "pattern": r"^[a-z][a-z0-9]{1,9}$"},
                          "description": "one Terraform root module per environment (default [staging, prod])"},
@@ -59,7 +62,7 @@ class CloudOptions:
     instance_type: str
     min_nodes: int
     max_nodes: int
-    state_bucket: str
+    state_bucket: str                # set by the task on purpose; "" = derived by the bootstrap
     environments: tuple[str, ...]
 
 
@@ -83,8 +86,8 @@ def parse(doc: TaskDoc, spec: Spec) -> CloudOptions:
     if version != manifests:
         raise fail(f"{version} differs from kubernetes.version {manifests}, which the manifests are "
                    "validated against", "kubernetes_version", hint="drop it, or set both to the same version")
-    bucket = raw.get("state_bucket", f"{spec.name}-tfstate")
-    if provider == "azure" and not re.fullmatch(r"[a-z0-9]{3,24}", bucket.replace("-", "")):
+    bucket = raw.get("state_bucket", "")
+    if bucket and provider == "azure" and not re.fullmatch(r"[a-z0-9]{3,24}", bucket.replace("-", "")):
         raise fail(f"{bucket!r} cannot name an Azure storage account", "state_bucket",
                    hint="Azure needs 3-24 lower-case letters and digits once '-' is dropped")
     return CloudOptions(provider=provider, region=raw.get("region", DEFAULT_REGION[provider]),

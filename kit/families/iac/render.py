@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from kit.families.iac import addons
+from kit.families.iac.registry import mismatch, registry_of
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -19,8 +21,18 @@ VERSIONS: dict[str, dict[str, str]] = {
               "aks_module": "9.1.0"},
 }
 
-# the state store's name as each cloud accepts it (Azure storage accounts take no '-')
+# the state store's name the task sets, as each cloud accepts it (Azure storage accounts take no '-')
 STATE_NAME = {"aws": str, "gcp": str, "azure": lambda name: name.replace("-", "")}
+# what the bootstrap derives when the task sets none (bucket and storage account names are global)
+DERIVED_STATE = {"aws": "<service>-tfstate-<account id>", "gcp": "<project>-tfstate",
+                 "azure": "<service>tf<8 hex of the subscription id>"}
+
+
+def state_store(cloud) -> str:
+    """The state store's name as the docs say it: the task's, or how the bootstrap derives it."""
+    if cloud.state_bucket:
+        return STATE_NAME[cloud.provider](cloud.state_bucket)
+    return f"{cloud.project}-tfstate" if cloud.provider == "gcp" else DERIVED_STATE[cloud.provider]
 
 
 # the GitHub environment that deploys each Terraform environment (ci's OVERLAYS, reversed)
@@ -28,10 +40,11 @@ GITHUB_ENVIRONMENT = {"prod": "production"}
 GHCR = re.compile(r"^ghcr\.io/([A-Za-z0-9_.-]+)/([A-Za-z0-9_.-]+)$")
 
 
-def github_repository(image: str) -> str:
-    """owner/name when the image is ghcr.io/OWNER/NAME, else "" (the variable must be set)."""
+def github_repository(image: str, repository: str = "") -> str:
+    """ci.repository, else owner/name when the image is ghcr.io/OWNER/NAME, else "" (the variable
+    must be set in terraform.tfvars)."""
     match = GHCR.match(image)
-    return f"{match[1]}/{match[2]}" if match else ""
+    return repository or (f"{match[1]}/{match[2]}" if match else "")
 
 
 def registry_environment(environments: list[str]) -> str:
@@ -39,25 +52,46 @@ def registry_environment(environments: list[str]) -> str:
     return "prod" if "prod" in environments else environments[-1]
 
 
+def registry_context(spec: Spec) -> dict:
+    """The registry Terraform creates: the one service.image names, when it is this cloud's and
+    in this region/project; else none (no registry nothing pushes to)."""
+    cloud = spec.option("cloud")
+    reg = registry_of(spec.image, cloud.provider)
+    create = reg.is_cloud and not mismatch(reg, cloud.region, cloud.project)
+    ci = spec.options.get("ci")
+    return {"create": create, "image": spec.image, "host": reg.host,
+            "repository": reg.parts.get("repository", spec.name) if create else spec.name,
+            "name": reg.parts.get("registry", "") if create else "",
+            "default_branch": getattr(ci, "default_branch", "main")}
+
+
 def context(spec: Spec) -> dict:
     cloud = spec.option("cloud")
     envs = list(cloud.environments)
-    return {"github_repository": github_repository(spec.image), "registry_environment": registry_environment(envs),
+    ci = spec.options.get("ci")
+    return {"github_repository": github_repository(spec.image, getattr(ci, "repository", "")),
+            "registry_environment": registry_environment(envs), "registry": registry_context(spec),
             "github_environments": {e: GITHUB_ENVIRONMENT.get(e, e) for e in envs},
             "name": spec.name, "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
             "kubernetes_version": cloud.kubernetes_version, "instance_type": cloud.instance_type,
             "min_nodes": cloud.min_nodes, "max_nodes": cloud.max_nodes,
-            "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket),
-            "environments": list(cloud.environments), "versions": VERSIONS[cloud.provider]}
+            "state_bucket": STATE_NAME[cloud.provider](cloud.state_bucket) if cloud.state_bucket else "",
+            "state_store": state_store(cloud),
+            "environments": list(cloud.environments),
+            "versions": {**VERSIONS[cloud.provider], "helm": addons.HELM_PROVIDER["exact"],
+                         "helm_range": addons.HELM_PROVIDER["range"]},
+            "external_secrets": addons.context(spec)["external_secrets"]}
 
 
 def render_iac(spec: Spec) -> dict[str, str]:
     ctx = context(spec)
     files = render_variant("iac", ctx["cloud"], ctx)
+    files.update(render_variant("iac", "common", addons.context(spec)))
     shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments")}
     for env in ctx["environments"]:
         env_files = render_variant("iac", f"{ctx['cloud']}/environment",
-                                   {**shared, "environment": env, "github_environment": ctx["github_environments"][env]})
+                                   {**shared, "environment": env, "github_environment": ctx["github_environments"][env],
+                                    "app_namespace": addons.app_namespace(spec, env)})
         files.update({f"terraform/environments/{env}/{rel}": text for rel, text in env_files.items()})
     return files
 
@@ -67,9 +101,17 @@ def work_notes(spec: Spec) -> list[str]:
     versions = VERSIONS[cloud.provider]
     return [
         f"- Terraform for {cloud.provider} ({cloud.region}): `terraform/bootstrap` (the locked remote state, "
-        f"`{STATE_NAME[cloud.provider](cloud.state_bucket)}`), `terraform/modules/platform` (registry, network, "
+        f"`{state_store(cloud)}`: bucket names are global, so the name carries the account, project or "
+        "subscription), `terraform/modules/platform` (registry, network, "
         f"Kubernetes {cloud.kubernetes_version} with a {cloud.instance_type} node pool of {cloud.min_nodes}-"
         f"{cloud.max_nodes}) and one root module per environment: {', '.join(cloud.environments)}.",
+        "- The cluster gets what the manifests assume: NetworkPolicy enforcement ("
+        + {"aws": "vpc-cni `enableNetworkPolicy`", "gcp": "Dataplane V2", "azure": "Azure Network Policy Manager"}[cloud.provider]
+        + "), the metrics API for the HPA ("
+        + {"aws": "the metrics-server add-on", "gcp": "GKE's HPA add-on", "azure": "AKS's own, listed in k8s/README.md"}[cloud.provider]
+        + "), and Helm releases of ingress-nginx, cert-manager and the External Secrets Operator (with its cloud "
+        "identity), pinned: " + ", ".join(f"{c} {v['version']}" for c, v in addons.CHARTS.items())
+        + "; a local chart adds the ClusterIssuer and the ClusterSecretStore.",
         "- Pinned: " + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.endswith("_range")) + ".",
         "- No credentials in the code; set `api_allowed_cidrs` in each environment's terraform.tfvars. "
         "`terraform validate` needs the providers, which cannot be downloaded here: see its evidence.",

@@ -4,9 +4,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from kit.families.iac.terraform import Inventory
+from kit.families.iac.terraform import Inventory, unquote
 
 EXACT = re.compile(r"^\d+\.\d+\.\d+$")
+EXACT_CHART = re.compile(r"^v?\d+\.\d+\.\d+$")
 BOUNDED = re.compile(r">=\s*\d+(\.\d+)*\s*,\s*<\s*\d+(\.\d+)*")
 SECRET_KEYS = re.compile(r"^(access_key|secret_key|password|client_secret|token|private_key|"
                          r"admin_password|credentials|sas_token|access_token)$")
@@ -15,8 +16,8 @@ LOCKING = {"s3": lambda b: b.get("use_lockfile") is True or bool(b.get("dynamodb
 
 
 def pinned(inv: Inventory) -> list[str]:
-    """Roots pin providers exactly, shared modules bound them; registry modules pin a release;
-    every folder sets required_version."""
+    """Roots pin providers exactly, shared modules bound them; registry modules pin a release,
+    Helm releases a chart version (local charts excepted); every folder sets required_version."""
     problems = []
     roots = set(inv.roots())
     for p in inv.providers:
@@ -27,6 +28,10 @@ def pinned(inv: Inventory) -> list[str]:
     for b in inv.blocks:
         if b["kind"] == "module" and not b["source"].startswith("terraform/") and not EXACT.match(b["version"]):
             problems.append(f"{b['folder']}: module {b['name']} ({b['source']}) is not pinned to a release")
+    for b in inv.blocks:
+        chart = unquote(b["body"].get("chart", "")) if b["type"] == "helm_release" else ""
+        if chart and not chart.startswith("${path.module}") and not EXACT_CHART.match(unquote(b["body"].get("version", ""))):
+            problems.append(f"{b['folder']}: helm_release {b['name']} ({chart}) is not pinned to a chart version")
     for folder in inv.folders():
         if not inv.settings.get(folder, {}).get("required_version"):
             problems.append(f"{folder}: no required_version")
@@ -89,3 +94,57 @@ RULES: dict[str, tuple[str, Callable[[Inventory], list[str]]]] = {
     "secrets": ("no credentials in the code: they come from the environment", no_secrets),
     "outputs": ("outputs described, in every root and module", outputs),
 }
+
+
+# the state store per cloud: (resource, its name attribute, the backend key naming it, the
+# identity that makes a derived name unique)
+STATE_STORES = {"aws_s3_bucket": ("bucket", "s3", "bucket", "data.aws_caller_identity"),
+                "google_storage_bucket": ("name", "gcs", "bucket", "var.project"),
+                "azurerm_storage_account": ("name", "azurerm", "storage_account_name", "data.azurerm_client_config")}
+
+
+def _resolve(inv: Inventory, folder: str, expr: str) -> str:
+    """An expression with the folder's locals written out (one level is all kit uses)."""
+    return re.sub(r"\blocal\.(\w+)", lambda m: str(inv.locals.get(folder, {}).get(m[1], m[0])), str(expr))
+
+
+def state_name(inv: Inventory) -> list[str]:
+    """The remote state store's name is unique across accounts. S3 bucket names "must be unique
+    across all AWS accounts in all the AWS Regions within a partition"
+    (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html); GCS bucket
+    names share one global namespace (https://cloud.google.com/storage/docs/buckets#naming) and
+    Azure storage account names are unique across Azure
+    (https://learn.microsoft.com/azure/storage/common/storage-account-overview#storage-account-name).
+    So a fixed `<service>-tfstate` collides in the second account that applies it. The bootstrap
+    derives the name from the account id, the project id or the subscription, unless the task set
+    one on purpose (the bootstrap's state_bucket default); each environment's backend names that
+    store, or leaves it to `terraform init -backend-config` from the bootstrap's output."""
+    problems = []
+    stores = [b for b in inv.blocks if b["kind"] == "resource" and b["type"] in STATE_STORES
+              and b["folder"].endswith("/bootstrap")]
+    boot = {v["folder"]: v["default"] for v in inv.variables if v["name"] == "state_bucket"}
+    explicit = next((d for d in boot.values() if d), None)
+    for store in stores:
+        attr, _, _, identity = STATE_STORES[store["type"]]
+        name = _resolve(inv, store["folder"], unquote(store["body"].get(attr, "")))
+        if explicit is None and identity not in name:
+            problems.append(f"{store['folder']}: {store['type']}.{store['name']}.{attr} = {name!r} does not derive "
+                            f"from {identity}: the name is global, a fixed one collides in another account")
+    kinds = {STATE_STORES[s["type"]][1]: STATE_STORES[s["type"]] for s in stores}
+    for folder in inv.roots():
+        conf = inv.settings.get(folder, {}).get("backend") or {}
+        if folder.endswith("/bootstrap") or conf.get("type") not in kinds:
+            continue
+        key = kinds[conf["type"]][2]
+        value = conf.get(key)
+        project = next((v["default"] for v in inv.variables if v["folder"] == folder and v["name"] == "project"), None)
+        if value is None or value == explicit or (conf["type"] == "gcs" and project and value == f"{project}-tfstate"):
+            continue
+        problems.append(f"{folder}: backend {conf['type']} names the fixed {key} {value!r}, which neither carries "
+                        "the account or project nor is the name the task set: give it at init from the "
+                        "bootstrap's output")
+    return problems
+
+
+RULES["state_name"] = ("the state store's name is unique across accounts (derived from the account, project or "
+                       "subscription, or set by the task)", state_name)

@@ -34,6 +34,7 @@ class Inventory:
     outputs: list[dict] = field(default_factory=list)
     providers: list[dict] = field(default_factory=list)    # required_providers entries
     settings: dict[str, dict] = field(default_factory=lambda: defaultdict(dict))  # folder -> terraform {}
+    locals: dict[str, dict] = field(default_factory=lambda: defaultdict(dict))    # folder -> name -> expression
     errors: dict[str, str] = field(default_factory=dict)   # file -> parse error
     files: int = 0
 
@@ -83,6 +84,8 @@ def _add(inv: Inventory, folder: str, path: str, data: dict) -> None:
                               "description": unquote(body.get("description", "")),
                               "default": unquote(body.get("default")) if "default" in body else None,
                               "validation": bool(body.get("validation"))})
+    for entry in data.get("locals", []):
+        inv.locals[folder].update({k: unquote(v) for k, v in entry.items() if not k.startswith("__")})
     for entry in data.get("output", []):
         name, body = _label(entry)
         inv.outputs.append({"folder": folder, "name": name, "description": unquote(body.get("description", "")),

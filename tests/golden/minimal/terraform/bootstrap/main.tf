@@ -6,8 +6,14 @@
 
 data "aws_caller_identity" "current" {}
 
+locals {
+  # S3 bucket names are global across every AWS account: the account id makes this one unique
+  # (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html).
+  state_bucket = coalesce(var.state_bucket, "${substr(var.name, 0, 40)}-tfstate-${data.aws_caller_identity.current.account_id}")
+}
+
 resource "aws_kms_key" "state" {
-  description             = "Encrypts the Terraform state in ${var.state_bucket}"
+  description             = "Encrypts the Terraform state in ${local.state_bucket}"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy = jsonencode({
@@ -26,7 +32,7 @@ resource "aws_s3_bucket" "state" {
   # checkov:skip=CKV_AWS_18:access to the state is audited by CloudTrail; a log bucket would need a state of its own
   # checkov:skip=CKV_AWS_144:versioned state in one region; add replication if losing the region must not lose state
   # checkov:skip=CKV2_AWS_62:nothing consumes events about state changes
-  bucket = var.state_bucket
+  bucket = local.state_bucket
 }
 
 resource "aws_s3_bucket_ownership_controls" "state" {

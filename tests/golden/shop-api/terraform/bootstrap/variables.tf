@@ -9,13 +9,24 @@ variable "region" {
   }
 }
 
-variable "state_bucket" {
+variable "name" {
   type        = string
-  description = "Name of the S3 bucket that holds every environment's Terraform state."
-  default     = "shop-api-tfstate"
+  description = "Service name: the state bucket's name starts with it."
+  default     = "shop-api"
 
   validation {
-    condition     = can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.state_bucket))
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", var.name))
+    error_message = "name must be lower-case letters, digits and '-'."
+  }
+}
+
+variable "state_bucket" {
+  type        = string
+  description = "Name of the S3 bucket that holds every environment's Terraform state; null derives <name>-tfstate-<account id> (S3 bucket names are global)."
+  default     = null
+
+  validation {
+    condition     = var.state_bucket == null || can(regex("^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$", var.state_bucket))
     error_message = "state_bucket must be 3-63 lower-case letters, digits and '-'."
   }
 }

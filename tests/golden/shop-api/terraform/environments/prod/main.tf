@@ -13,6 +13,21 @@ provider "aws" {
   }
 }
 
+# The platform's Helm releases (modules/platform/addons.tf) reach the new cluster with the same
+# credentials: a token from `aws eks get-token` (the AWS CLI on the machine running Terraform,
+# which must be in api_allowed_cidrs).
+provider "helm" {
+  kubernetes {
+    host                   = module.platform.cluster_endpoint
+    cluster_ca_certificate = base64decode(module.platform.cluster_certificate_authority_data)
+    exec {
+      api_version = "client.authentication.k8s.io/v1beta1"
+      command     = "aws"
+      args        = ["eks", "get-token", "--cluster-name", module.platform.cluster_name, "--region", var.region]
+    }
+  }
+}
+
 module "platform" {
   source = "../../modules/platform"
 
@@ -24,8 +39,14 @@ module "platform" {
   node_min_size      = var.node_min_size
   node_max_size      = var.node_max_size
   api_allowed_cidrs  = var.api_allowed_cidrs
+  app_namespace      = "shop-api-prod"
+  acme_email         = var.acme_email
   github_repository  = var.github_repository
   github_environment = "production"
-  # one ECR repository per account: created by prod only
-  create_registry = true
+  # service.image (123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api) is this account's ECR repository: created by
+  # prod only (one per account); every environment's nodes pull from it
+  create_registry     = true
+  registry_repository = "shop-api"
+  registry_url        = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api"
+  default_branch      = "main"
 }

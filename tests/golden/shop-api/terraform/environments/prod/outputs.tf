@@ -3,6 +3,11 @@ output "registry_url" {
   value       = module.platform.registry_url
 }
 
+output "push_role_arn" {
+  description = "Set it as the GitHub repository variable AWS_PUSH_ROLE_ARN (empty in the environments that do not own the registry)."
+  value       = module.platform.push_role_arn
+}
+
 output "cluster_name" {
   description = "EKS cluster name."
   value       = module.platform.cluster_name

@@ -74,3 +74,9 @@ variable "github_repository" {
     error_message = "github_repository must be owner/name, e.g. acme/shop-api."
   }
 }
+
+variable "acme_email" {
+  type        = string
+  description = "Contact address of the ACME account the ClusterIssuer registers (optional, set in terraform.tfvars)."
+  default     = ""
+}

@@ -3,9 +3,15 @@
 # StatefulSets' volumes), and the role GitHub Actions assumes through OIDC to deploy. Credentials come from the environment (AWS_PROFILE, SSO, or the CI
 # role assumed through OIDC); nothing here holds a secret.
 
+data "aws_region" "current" {}
+
+data "aws_caller_identity" "current" {}
+
 locals {
-  cluster_name = "${var.name}-${var.environment}"
-  azs          = var.availability_zones
+  cluster_name   = "${var.name}-${var.environment}"
+  deploy_group   = "${var.name}-deployers"
+  deploy_subject = { kind = "Group", name = local.deploy_group }
+  azs            = var.availability_zones
   tags = merge(var.tags, {
     Service     = var.name
     Environment = var.environment
@@ -13,9 +19,11 @@ locals {
   })
 }
 
+# The repository service.image names: CI pushes there, every environment's nodes pull from it
+# (the EKS module's node role carries AmazonEC2ContainerRegistryReadOnly).
 resource "aws_ecr_repository" "service" {
   count                = var.create_registry ? 1 : 0
-  name                 = var.name
+  name                 = var.registry_repository
   image_tag_mutability = "IMMUTABLE"
   force_delete         = false
 
@@ -28,6 +36,13 @@ resource "aws_ecr_repository" "service" {
   }
 
   tags = local.tags
+
+  lifecycle {
+    precondition {
+      condition     = var.registry_url == "${data.aws_caller_identity.current.account_id}.dkr.ecr.${data.aws_region.current.name}.amazonaws.com/${var.registry_repository}"
+      error_message = "service.image (registry_url) names another account or region than the one Terraform runs in."
+    }
+  }
 }
 
 resource "aws_ecr_lifecycle_policy" "service" {
@@ -88,23 +103,47 @@ module "eks" {
   cluster_endpoint_public_access_cidrs = var.api_allowed_cidrs
   cluster_enabled_log_types            = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
-  enable_cluster_creator_admin_permissions = true
-
-  # The CI deploy role administers the cluster (the overlays create their Namespace).
-  access_entries = {
-    github_deploy = {
-      principal_arn = aws_iam_role.deploy.arn
-      policy_associations = {
-        admin = {
-          policy_arn   = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
-          access_scope = { type = "cluster" }
-        }
-      }
+  # The deploy jobs run on self-hosted runners in the private subnets (GitHub-hosted runners have
+  # no fixed address to list in api_allowed_cidrs): from inside the VPC the API is the private
+  # endpoint, which admits what the cluster security group admits.
+  cluster_security_group_additional_rules = {
+    deploy_runners = {
+      description = "Kubernetes API from self-hosted CI runners in the private subnets"
+      protocol    = "tcp"
+      from_port   = 443
+      to_port     = 443
+      type        = "ingress"
+      cidr_blocks = module.vpc.private_subnets_cidr_blocks
     }
   }
 
-  # PersistentVolumeClaims need a CSI driver; the add-on also creates a gp3 default StorageClass.
+  enable_cluster_creator_admin_permissions = true
+
+  # The CI deploy role acts in this environment's namespace only: the access entry maps it to a
+  # Kubernetes group, and charts/platform-config binds that group to `admin` in var.app_namespace
+  # (no EKS access policy, nothing cluster-wide; kit's rule iac.rule.deploy_scope).
+  access_entries = {
+    github_deploy = {
+      principal_arn     = aws_iam_role.deploy.arn
+      kubernetes_groups = [local.deploy_group]
+    }
+  }
+
   cluster_addons = {
+    # The VPC CNI accepts NetworkPolicies but enforces none unless enableNetworkPolicy is set
+    # (https://docs.aws.amazon.com/eks/latest/userguide/cni-network-policy-configure.html); set
+    # before the nodes join, so every node starts enforcing.
+    vpc-cni = {
+      most_recent          = true
+      before_compute       = true
+      configuration_values = jsonencode({ enableNetworkPolicy = "true" })
+    }
+    # The HPA reads CPU from the metrics API, and EKS runs no metrics-server by default
+    # (https://docs.aws.amazon.com/eks/latest/userguide/metrics-server.html): the community add-on.
+    metrics-server = {
+      most_recent = true
+    }
+    # PersistentVolumeClaims need a CSI driver; the add-on also creates a gp3 default StorageClass.
     aws-ebs-csi-driver = {
       most_recent              = true
       service_account_role_arn = module.ebs_csi_irsa.iam_role_arn
@@ -143,6 +182,30 @@ module "ebs_csi_irsa" {
   tags = local.tags
 }
 
+# The External Secrets Operator reads Secrets Manager as its own service account
+# (external-secrets/external-secrets, addons.tf), through IRSA: only secrets under <name>/ of this
+# account and region, and the KMS keys of this account that decrypt them.
+module "external_secrets_irsa" {
+  # checkov:skip=CKV_TF_1:a registry module pinned to an exact release (the issue's "community modules pinned by version"); mirror it to pin a commit
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.44.0"
+
+  role_name                             = "${local.cluster_name}-external-secrets"
+  attach_external_secrets_policy        = true
+  external_secrets_secrets_manager_arns = ["arn:aws:secretsmanager:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:secret:${var.name}/*"]
+  external_secrets_ssm_parameter_arns   = ["arn:aws:ssm:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:parameter/${var.name}/*"]
+  external_secrets_kms_key_arns         = ["arn:aws:kms:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:key/*"]
+
+  oidc_providers = {
+    cluster = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["external-secrets:external-secrets"]
+    }
+  }
+
+  tags = local.tags
+}
+
 # GitHub Actions deploys with this role: the account's GitHub OIDC provider (bootstrap creates
 # it) may hand it out only to jobs of this repository running in this environment's GitHub
 # environment, whose protection rules gate them.
@@ -170,15 +233,82 @@ resource "aws_iam_role" "deploy" {
   tags = local.tags
 }
 
+locals {
+  registry_arn = "arn:aws:ecr:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:repository/${var.registry_repository}"
+}
+
+# The deploy role reads the cluster, and the image's signature in the registry (cosign verify).
 resource "aws_iam_role_policy" "deploy" {
-  name = "describe-cluster"
+  name = "describe-cluster-read-registry"
   role = aws_iam_role.deploy.id
   policy = jsonencode({
     Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["eks:DescribeCluster"]
+        Resource = module.eks.cluster_arn
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"]
+        Resource = "*"
+      },
+      {
+        Effect   = "Allow"
+        Action   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"]
+        Resource = local.registry_arn
+      },
+    ]
+  })
+}
+
+# CI pushes and signs images with this role: only this repository's runs on the default branch
+# and v* tags (the ci.yml publish job; GitHub repository variable AWS_PUSH_ROLE_ARN). Created with
+# the repository, in one environment.
+resource "aws_iam_role" "push" {
+  count       = var.create_registry ? 1 : 0
+  name        = "${var.name}-github-push"
+  description = "GitHub Actions pushes ${var.github_repository} images to ${var.registry_repository}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
     Statement = [{
-      Effect   = "Allow"
-      Action   = ["eks:DescribeCluster"]
-      Resource = module.eks.cluster_arn
+      Effect    = "Allow"
+      Principal = { Federated = data.aws_iam_openid_connect_provider.github.arn }
+      Action    = "sts:AssumeRoleWithWebIdentity"
+      Condition = {
+        StringEquals = { "token.actions.githubusercontent.com:aud" = "sts.amazonaws.com" }
+        StringLike = {
+          "token.actions.githubusercontent.com:sub" = [
+            "repo:${var.github_repository}:ref:refs/heads/${var.default_branch}",
+            "repo:${var.github_repository}:ref:refs/tags/v*",
+          ]
+        }
+      }
     }]
+  })
+  tags = local.tags
+}
+
+resource "aws_iam_role_policy" "push" {
+  count = var.create_registry ? 1 : 0
+  name  = "push-images"
+  role  = aws_iam_role.push[0].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"]
+        Resource = "*"
+      },
+      {
+        Effect = "Allow"
+        Action = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
+          "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
+        "ecr:DescribeImages"]
+        Resource = aws_ecr_repository.service[0].arn
+      },
+    ]
   })
 }

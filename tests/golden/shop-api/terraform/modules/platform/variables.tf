@@ -95,6 +95,32 @@ variable "create_registry" {
   default     = true
 }
 
+variable "registry_repository" {
+  type        = string
+  description = "Name of the ECR repository service.image names (the path after the registry host)."
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9._/-]*$", var.registry_repository))
+    error_message = "registry_repository must be an ECR repository name."
+  }
+}
+
+variable "registry_url" {
+  type        = string
+  description = "service.image: the repository CI pushes to and the nodes pull from."
+
+  validation {
+    condition     = length(var.registry_url) > 0
+    error_message = "registry_url must be set."
+  }
+}
+
+variable "default_branch" {
+  type        = string
+  description = "Branch whose CI runs (with v* tags) may push images (the push role's trust)."
+  default     = "main"
+}
+
 variable "github_repository" {
   type        = string
   description = "GitHub repository (owner/name) whose deploy jobs may assume the deploy role."
@@ -119,4 +145,25 @@ variable "tags" {
   type        = map(string)
   description = "Tags added to every resource."
   default     = {}
+}
+
+variable "app_namespace" {
+  type        = string
+  description = "Namespace the environment's Kustomize overlay deploys to."
+
+  validation {
+    condition     = can(regex("^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$", var.app_namespace))
+    error_message = "app_namespace must be a DNS-1123 label."
+  }
+}
+
+variable "acme_email" {
+  type        = string
+  description = "Contact address of the ACME account the ClusterIssuer registers (optional; empty registers none)."
+  default     = ""
+
+  validation {
+    condition     = var.acme_email == "" || can(regex("^[^@ ]+@[^@ ]+\\.[^@ ]+$", var.acme_email))
+    error_message = "acme_email must be empty or an e-mail address."
+  }
 }

@@ -1,0 +1,210 @@
+"""kit's rules where the pipelines meet other systems (GitHub's workflow discovery, the cluster's
+network reach, the registry the nodes pull from): each rule has its own evidence record, cites the
+other system in its docstring, and returns the problems it found."""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+import yaml
+
+from kit.evidence import Evidence
+from kit.families.cicd.consistency import github_targets, gitlab_targets
+from kit.families.cicd.layout import layout_problems
+from kit.families.iac.registry import EXAMPLE, KIND, mismatch, registry_of
+from kit.families.iac.terraform import inventory, unquote
+from kit.model import PLACEHOLDER_REGISTRY, Spec
+
+# what the platform module must hold for the nodes to pull from the cloud's registry
+REGISTRY_TF = {"aws": ("aws_ecr_repository", "registry_repository", "repository"),
+               "gcp": ("google_artifact_registry_repository", "registry_repository", "repository"),
+               "azure": ("azurerm_container_registry", "registry_name", "registry")}
+
+
+def deployed_overlays(files: dict[str, str]) -> list[str]:
+    return sorted({t["overlay"] for t in github_targets(files) + gitlab_targets(files) if t["overlay"]})
+
+
+def layout(spec: Spec, files: dict[str, str]) -> list[str]:
+    """GitHub runs only workflows in `.github/workflows` at the repository root (docs.github.com
+    workflow syntax: "You must store workflow files in the .github/workflows directory of your
+    repository"; the workflows concept page: "GitHub searches the .github/workflows directory in
+    the root of your repository"), so the workflows sit at the root and every path they use
+    resolves from there to the service's source (kit/families/cicd/layout.py)."""
+    return layout_problems(spec, files, deployed_overlays(files))
+
+
+def _pull_secrets(files: dict[str, str]) -> list[str]:
+    """Where the k8s manifests declare an imagePullSecret (pod specs or service accounts)."""
+    found = []
+    for path in sorted(p for p in files if p.startswith("k8s/") and p.endswith(".yaml")):
+        for doc in yaml.safe_load_all(files[path]):
+            if not isinstance(doc, dict):
+                continue
+            pod = (((doc.get("spec") or {}).get("template") or {}).get("spec") or {})
+            if pod.get("imagePullSecrets") or (doc.get("kind") == "ServiceAccount" and doc.get("imagePullSecrets")):
+                found.append(f"{path} {doc.get('kind')}/{(doc.get('metadata') or {}).get('name')}")
+    return found
+
+
+def _logs_in(step: dict, host: str) -> bool:
+    if "docker/login-action" in str(step.get("uses", "")):
+        return str((step.get("with") or {}).get("registry")) == host
+    run = str(step.get("run") or "")
+    return "login" in run and (host in run or host in (step.get("env") or {}).values())
+
+
+def _publish_logs_in(files: dict[str, str], host: str) -> bool:
+    """The GitHub publish job (or GitLab's) logs in to the registry it pushes to."""
+    ci = files.get(".github/workflows/ci.yml", "")
+    gitlab = files.get(".gitlab-ci.yml", "")
+    if ci:
+        steps = ((yaml.safe_load(ci) or {}).get("jobs") or {}).get("publish", {}).get("steps") or []
+        if not any(_logs_in(step or {}, host) for step in steps):
+            return False
+    return not gitlab or ("docker login" in gitlab and f"REGISTRY: {host}" in gitlab)
+
+
+def registry(spec: Spec, files: dict[str, str]) -> list[str]:
+    """CI pushes to the registry the cluster pulls from. The pipelines push service.image and the
+    overlays name it (cicd.consistency); the nodes can pull it only from the registry the chosen
+    cloud's Terraform creates and grants them (EKS node role with AmazonEC2ContainerRegistryReadOnly,
+    terraform-aws-modules/eks node groups; GKE `grant_registry_access`, "Grants created
+    cluster-specific service account ... artifactregistry.reader" in
+    terraform-google-modules/kubernetes-engine modules/private-cluster/variables.tf; AKS
+    `attached_acr_id_map`, AcrPull for the kubelet identity), or with an imagePullSecret the pod
+    declares (https://kubernetes.io/docs/concepts/containers/images/#specifying-imagepullsecrets-on-a-pod).
+    GHCR is not such a registry: "When you first publish a package ... the default visibility is
+    private" (github/docs content/packages/learn-github-packages/configuring-a-packages-access-control-and-visibility.md).
+    Terraform must not create a registry nothing pushes to either."""
+    cloud = spec.option("cloud")
+    reg = registry_of(spec.image, cloud.provider)
+    inv = inventory(files)
+    resource, var, part = REGISTRY_TF[cloud.provider]
+    created = [b for b in inv.blocks if b["type"] == resource and b["kind"] == "resource"]
+    calls = [b for b in inv.blocks if b["kind"] == "module" and b["source"] == "terraform/modules/platform"]
+    owners = [c for c in calls if c["body"].get("create_registry") is True]
+    problems = []
+    if not reg.is_cloud:
+        if owners:
+            problems.append(f"Terraform creates a {KIND[cloud.provider]} registry, but CI pushes {spec.image} elsewhere")
+        if not _pull_secrets(files):
+            problems.append(f"the cluster pulls {spec.image} from {reg.host}, which the {cloud.provider} Terraform does not "
+                            "create or grant the nodes, and no pod or service account declares an imagePullSecret: set "
+                            f"service.image to the {KIND[cloud.provider]} repository ({EXAMPLE[cloud.provider]})")
+        return problems
+    why = mismatch(reg, cloud.region, cloud.project)
+    if why:
+        return [f"service.image {spec.image}: {why}: the Terraform creates no registry there and grants the nodes none"]
+    if not created or len(owners) != 1:
+        problems.append(f"service.image is {KIND[cloud.provider]} {reg.host}, but {len(owners)} environment(s) create it "
+                        f"({resource} in the platform module: {len(created)})")
+    for call in calls:
+        named = unquote(call["body"].get(var, ""))
+        if named != reg.parts[part]:
+            problems.append(f"{call['folder']}: the platform's {var} is {named!r}, service.image names {reg.parts[part]!r}")
+    if cloud.provider == "gcp" and not any(b["body"].get("grant_registry_access") is True
+                                           for b in inv.blocks if b["kind"] == "module" and b["name"] == "gke"):
+        problems.append("the GKE node service account is not granted the registry (grant_registry_access)")
+    if cloud.provider == "azure" and not any("attached_acr_id_map" in b["body"] and "registry_id" in
+                                             str(b["body"]["attached_acr_id_map"])
+                                             for b in inv.blocks if b["kind"] == "module" and b["name"] == "aks"):
+        problems.append("the AKS kubelet identity is not attached to the registry (attached_acr_id_map)")
+    if not _publish_logs_in(files, reg.host):
+        problems.append(f"the publish job does not log in to {reg.host}, the registry it pushes to")
+    return problems
+
+
+CLOUD_LOGIN = re.compile(r"configure-aws-credentials|google-github-actions/auth|azure/login")
+HOSTED = re.compile(r"^(ubuntu|windows|macos)-")
+# the Terraform attribute restricting who reaches the cluster API, per cloud
+API_RESTRICTION = {"aws": ("eks", "cluster_endpoint_public_access_cidrs"), "gcp": ("gke", "master_authorized_networks"),
+                   "azure": ("aks", "api_server_authorized_ip_ranges")}
+
+
+def _cluster_jobs(files: dict[str, str]) -> list[tuple[str, list[str], str]]:
+    """(where, runs-on labels, steps text) of every GitHub job that signs in to the cloud and
+    talks to the cluster."""
+    out = []
+    for path in sorted(p for p in files if p.startswith(".github/workflows/")):
+        for name, job in ((yaml.safe_load(files[path]) or {}).get("jobs") or {}).items():
+            steps = yaml.safe_dump((job or {}).get("steps") or [])
+            if CLOUD_LOGIN.search(steps) and "kubectl" in steps:
+                labels = job.get("runs-on")
+                out.append((f"{path} jobs.{name}", labels if isinstance(labels, list) else [str(labels)], steps))
+    return out
+
+
+def _module_body(inv, name: str) -> dict:
+    return next((b["body"] for b in inv.blocks if b["kind"] == "module" and b["name"] == name), {})
+
+
+def runner_reach(spec: Spec, files: dict[str, str]) -> list[str]:
+    """The deploy jobs run where the cluster API admits them. The Terraform restricts the API to
+    api_allowed_cidrs: EKS "Communication to the endpoint from addresses outside of the CIDR blocks
+    that you specify is denied", and "If you enable private access, Kubernetes API requests from
+    within your cluster's VPC use the private VPC endpoint"
+    (https://docs.aws.amazon.com/eks/latest/APIReference/API_VpcConfigRequest.html); GKE master
+    authorized networks "disallow external access (except the cluster node IPs)"
+    (terraform-google-modules/kubernetes-engine modules/private-cluster/variables.tf); AKS
+    `api_server_authorized_ip_ranges`. GitHub-hosted runners have no fixed address to list there:
+    "GitHub's IP addresses change from time to time", and allowing by IP is not recommended
+    (https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/about-githubs-ip-addresses).
+    So a job that talks to the cluster must run on a self-hosted runner inside the network, and
+    the Terraform must admit that network: the EKS cluster security group (443 from the private
+    subnets), the GKE authorized networks (the cluster subnet, reached with --internal-ip); on
+    AKS the runner's egress must be in api_allowed_cidrs, which kit cannot know (said in the
+    tfvars)."""
+    cloud = spec.option("cloud").provider
+    inv = inventory(files)
+    module, attr = API_RESTRICTION[cloud]
+    body = _module_body(inv, module)
+    if not body or attr not in body:
+        return []                       # the API is not restricted: any runner reaches it
+    problems = []
+    for where, labels, steps in _cluster_jobs(files):
+        if "self-hosted" not in labels or any(HOSTED.match(label) for label in labels):
+            problems.append(f"{where}: runs on {labels}, a GitHub-hosted runner with no fixed address, but the "
+                            f"{cloud} cluster API admits only {attr} (api_allowed_cidrs): run it on a self-hosted "
+                            "runner inside the environment's network")
+            continue
+        if cloud == "aws":
+            rules = body.get("cluster_security_group_additional_rules") or {}
+            if not any(r.get("type") == '"ingress"' or r.get("type") == "ingress" for r in rules.values()
+                       if int(r.get("from_port", 0)) <= 443 <= int(r.get("to_port", 0))):
+                problems.append(f"{where}: runs inside the VPC, but the EKS cluster security group admits no "
+                                "443 from the runners' subnets (cluster_security_group_additional_rules)")
+        if cloud == "gcp":
+            if "subnet_cidr" not in str(body.get("master_authorized_networks")):
+                problems.append(f"{where}: runs in the cluster subnet, which the GKE master authorized networks omit")
+            if "--internal-ip" not in steps:
+                problems.append(f"{where}: fetches GKE credentials without --internal-ip: from the subnet the public "
+                                "endpoint is not reachable")
+    return problems
+
+
+CROSS_RULES: dict[str, tuple[str, Callable[[Spec, dict[str, str]], list[str]]]] = {
+    "layout": ("the pipelines sit at the repository root and their paths (working directory, build "
+               "context, Dockerfile, dependency file, overlays) resolve to the service's source", layout),
+    "runner_reach": ("the jobs that deploy run where the cluster API admits them: self-hosted runners inside the "
+                     "network the Terraform admits, never GitHub-hosted ones against a restricted endpoint",
+                     runner_reach),
+    "registry": ("CI pushes to the registry the cluster pulls from: the one the cloud's Terraform creates and "
+                 "grants the nodes, or one an imagePullSecret reaches", registry),
+}
+
+
+def cross_records(spec: Spec, files: dict[str, str]) -> list[Evidence]:
+    records = []
+    for rule, (title, check) in CROSS_RULES.items():
+        if rule == "registry" and spec.image.split("/")[0] == PLACEHOLDER_REGISTRY:
+            records.append(Evidence(f"cicd.rule.{rule}", "pipelines", title, "skipped", tool="kit",
+                                    reason=f"service.image is unset ({spec.image} is a placeholder): there is no "
+                                           "registry to compare; set it to the cloud's registry, which Terraform then "
+                                           "creates and grants the nodes"))
+            continue
+        problems = check(spec, files)
+        records.append(Evidence(f"cicd.rule.{rule}", "pipelines", title, "failed" if problems else "passed",
+                                tool="kit", reason="; ".join(problems[:4]), figures={"problems": len(problems)},
+                                log="\n".join(problems)))
+    return records
