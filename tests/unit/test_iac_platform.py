@@ -9,21 +9,15 @@ import pytest
 
 from kit.families import render_all
 from kit.families.iac import prerequisites
-from kit.families.iac.options import DEFAULT_INSTANCE, DEFAULT_REGION
 from kit.families.iac.rules import RULES
 from kit.families.iac.terraform import inventory
 from kit.spec import load_spec
+from tests.unit.test_iac import on_cloud
 
 PLATFORM = "terraform/modules/platform/main.tf"
 ADDONS = "terraform/modules/platform/addons.tf"
 CHART = "terraform/modules/platform/charts/platform-config/templates/"
 README = "k8s/README.md"
-
-
-def on_cloud(spec, provider):
-    cloud = dataclasses.replace(spec.option("cloud"), provider=provider, region=DEFAULT_REGION[provider],
-                                instance_type=DEFAULT_INSTANCE[provider])
-    return dataclasses.replace(spec, options={**spec.options, "cloud": cloud})
 
 
 @pytest.fixture(scope="module")
