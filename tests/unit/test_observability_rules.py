@@ -202,3 +202,53 @@ def test_the_minimal_service_has_no_exporters_and_no_dependency_panels(minimal):
     assert "k8s/monitoring/exporters.yaml" not in files and "exporters.yaml" not in files["k8s/monitoring/kustomization.yaml"]
     assert "k8s/monitoring/servicemonitor-exporters.yaml" not in files
     assert sources.dashboard_sources(spec, files).passed
+
+
+# ---------------------------------------------------------------- scrape paths (no metrics path)
+
+def _no_metrics(spec):
+    import dataclasses
+    return dataclasses.replace(spec, metrics_path="")
+
+
+def test_scrape_paths_pass_on_the_example_and_on_a_service_without_metrics(spec, files):
+    assert rules.scrape_paths(spec, files).status == "passed"
+    bare = _no_metrics(spec)
+    out = render_all(bare)
+    record = rules.scrape_paths(bare, out)
+    assert record.status == "passed", record.reason
+    # no app scrape, ServiceMonitor, alert or SLO rule; the exporters are still scraped
+    assert "k8s/monitoring/servicemonitor.yaml" not in out
+    assert "servicemonitor.yaml" not in out["k8s/monitoring/kustomization.yaml"].replace("servicemonitor-exporters", "")
+    assert f'job_name: "{spec.name}"' not in out["monitoring/prometheus.yml"]
+    assert yaml.safe_load(out["monitoring/rules/alerts.yml"])["groups"] == []
+    assert yaml.safe_load(out["monitoring/rules/recording.yml"])["groups"] == []
+    assert 'job_name: "db-exporter"' in out["monitoring/prometheus.yml"]
+    assert f'up{{job=\\"{spec.name}\\"' not in out["monitoring/grafana/dashboards/service.json"]
+
+
+def test_scrape_paths_fail_on_an_app_scraped_at_a_guessed_path(spec, files):
+    """The reviewer's fault: no metrics path, yet a scrape at /metrics and TargetDown on it."""
+    bare = _no_metrics(spec)
+    planted = render_all(bare)
+    planted["monitoring/prometheus.yml"] = files["monitoring/prometheus.yml"]
+    planted["k8s/monitoring/servicemonitor.yaml"] = files["k8s/monitoring/servicemonitor.yaml"]
+    planted["monitoring/rules/alerts.yml"] = files["monitoring/rules/alerts.yml"]
+    record = rules.scrape_paths(bare, planted)
+    assert record.status == "failed"
+    assert "prometheus.yml job shop-api scrapes shop-api at /metrics, but the service model has no metrics path" in record.reason
+    assert "ServiceMonitor shop-api scrapes" in record.reason
+    assert "alert TargetDown watches" in record.reason
+
+
+def test_scrape_paths_fail_on_a_path_the_app_does_not_serve(spec, files):
+    planted = dict(files, **{rules.SERVICE_MONITORS: files[rules.SERVICE_MONITORS].replace('path: "/metrics"', 'path: "/stats"')})
+    record = rules.scrape_paths(spec, planted)
+    assert record.status == "failed" and "at /stats, but it serves metrics at /metrics" in record.reason
+
+
+def test_target_down_description_names_the_path_without_empty_parentheses(spec):
+    from kit.families.observability.promrules import all_alerts
+    down = next(a for a in all_alerts(spec, spec.option("slo")) if a.name == "TargetDown")
+    assert "()" not in down.description and "/metrics" in down.description
+    assert all_alerts(_no_metrics(spec), spec.option("slo")) == []

@@ -91,6 +91,7 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.rule.env_routing": lambda spec, ctx: routing.env_routing(spec, ctx),
     "observability.rule.dashboard_sources": lambda spec, ctx: sources.dashboard_sources(spec, ctx.files),
     "observability.rule.otel_sdk": lambda spec, ctx: _otel_sdk(spec, ctx),
+    "observability.rule.scrape_paths": lambda spec, ctx: rules.scrape_paths(spec, ctx.files),
 }
 
 

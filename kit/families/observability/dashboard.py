@@ -45,24 +45,24 @@ def panel_specs(spec: Spec, slo: Slo) -> list[tuple[str, list[Target], str]]:
     m, sel = slo.metrics, f'job="{spec.name}",{NAMESPACE}'
     sli = sel + excluded_paths(spec, slo)       # probe and scrape requests left out, as in the SLO rules
     rows: list[tuple[str, list[Target], str]] = [("Targets up", [Target(f"up{{{sel}}}", "{{namespace}} {{instance}}")],
-                                                  "none")]
-    if m.requests:
+                                                  "none")] if spec.metrics_path else []   # not scraped without
+    if m.requests and spec.metrics_path:
         total = f"sum by (namespace) (rate({m.requests}{{{sli}}}[{RATE}]))"
         rows += [
             ("Request rate by status", [Target(f"sum by (namespace, {m.status_label}) (rate({m.requests}{{{sel}}}[{RATE}]))",
                                                f"{{{{namespace}}}} {{{{{m.status_label}}}}}")], "reqps"),
             ("Error ratio (5xx)", [Target(f'(sum by (namespace) (rate({m.requests}{{{sli},{m.status_label}=~"5.."}}[{RATE}]))'
                                           f" or 0 * {total}) / {total}", "{{namespace}} 5xx share")], "percentunit")]
-    if m.duration:
+    if m.duration and spec.metrics_path:
         rows.append(("Latency quantiles", [
             Target(f"histogram_quantile({q}, sum by (namespace, le) (rate({m.duration}_bucket{{{sli}}}[{RATE}])))",
                    f"{{{{namespace}}}} p{int(q * 100)}")
             for q in (0.5, 0.95, 0.99)], "s"))
-    if m.requests:
+    if m.requests and spec.metrics_path:
         rows.append(("SLO error ratio (5m) vs objective", [
             Target(f'slo:sli_error:ratio_rate5m{{service="{spec.name}",{NAMESPACE}}}', "{{namespace}} {{slo}}")],
             "percentunit"))
-    if m.in_flight:
+    if m.in_flight and spec.metrics_path:
         rows.append(("Requests in flight", [Target(f"sum by (namespace) ({m.in_flight}{{{sel}}})", "{{namespace}}")],
                      "none"))
     if spec.metrics_path:
@@ -89,7 +89,9 @@ def dashboard(spec: Spec, slo: Slo) -> dict:
 
 def namespace_variable(spec: Spec) -> dict:
     """$namespace: compose, or the Kubernetes overlays' namespaces; All by default."""
-    query = f'label_values(up{{job="{spec.name}"}}, namespace)'
+    jobs = [spec.name] if spec.metrics_path else [exporters.job(d) for d in exporters.watched(spec)]
+    job = f'job="{jobs[0]}"' if len(jobs) == 1 else f'job=~"{"|".join(jobs or [spec.name])}"'
+    query = f"label_values(up{{{job}}}, namespace)"   # the app's job, or its exporters' when it is not scraped
     return {"name": "namespace", "label": "namespace", "type": "query",
             "datasource": {"type": "prometheus", "uid": DATASOURCE_UID},
             "definition": query, "query": {"query": query, "refId": "namespace"}, "refresh": 2,

@@ -178,7 +178,7 @@ def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:
                     eval_time="10m", labels=labels)
     alerts = [Alert("TargetDown", f"up{sel} == 0", "2m", "page",
                     f"{job}: a metrics target is down",
-                    f"Prometheus cannot scrape {job} at {{{{ $labels.instance }}}} ({spec.metrics_path}): the "
+                    f"Prometheus cannot scrape {job} at {{{{ $labels.instance }}}}{spec.metrics_path or ''}: the "
                     "instance is down, unreachable, or no longer serves metrics.",
                     "Check whether the container or pod runs (docker compose ps / kubectl get pods), its logs, "
                     "and that the metrics path answers.", down, "availability"),
@@ -191,8 +191,6 @@ def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:
                     f"app.kubernetes.io/name={job}) and that Prometheus's targets page lists the job.",
                     RuleTest(firing={'up{job="other"}': "1x20"}, silent=_series(job, "up", inst, "1x20"),
                              eval_time="10m", labels={"service": job, "job": job}), "availability")]
-    if not spec.metrics_path:
-        return alerts
     restarts = RuleTest(firing=_series(job, "process_start_time_seconds", inst, "1000+60x30"),
                         silent=_series(job, "process_start_time_seconds", inst, "1000x30"),
                         eval_time="20m", labels=labels)
@@ -272,4 +270,9 @@ def capacity(spec: Spec) -> int:
 
 
 def all_alerts(spec: Spec, slo: Slo) -> list[Alert]:
+    """Every alert on the app. None when the service model has no metrics path: the app is not
+    scraped (rules.scrape_paths), so `up` would be 0 or absent forever and TargetDown or
+    TargetMissing would page on the first deploy; the dependencies' exporters are still scraped."""
+    if not spec.metrics_path:
+        return []
     return slo_alerts(spec, slo) + platform_alerts(spec, slo)

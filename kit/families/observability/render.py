@@ -25,7 +25,7 @@ def render_observability(spec: Spec) -> dict[str, str]:
     recording, alerts = mfiles.recording_doc(spec, slo), mfiles.alerts_doc(spec, slo)
     groups = {"groups": recording["groups"] + alerts["groups"]}
     files = render_variant("observability", "default", {
-        "name": spec.name, "port": spec.port, "metrics_path": spec.metrics_path or "/metrics",
+        "name": spec.name, "port": spec.port, "metrics_path": spec.metrics_path,   # empty: the app serves no metrics, so no app scrape
         "monitoring_namespace": k8s.monitoring_namespace, "operator_labels": [list(p) for p in slo.operator_labels],
         "selector_source": slo.selector_source,
         "app_namespaces": [f"{k8s.namespace}-{env.name}" for env in k8s.environments],
@@ -40,6 +40,8 @@ def render_observability(spec: Spec) -> dict[str, str]:
         "otel_env": list(otel_env(spec, COLLECTOR_HOST, "compose")),
     })
     files.update(mfiles.runbooks(spec, slo))
+    if not spec.metrics_path:     # nothing to scrape: a target at a guessed path would be down forever
+        files.pop("k8s/monitoring/servicemonitor.yaml")
     if not exp.watched(spec):
         files.pop("k8s/monitoring/exporters.yaml")
         files.pop("k8s/monitoring/servicemonitor-exporters.yaml")
@@ -65,6 +67,12 @@ def work_notes(spec: Spec) -> list[str]:
              "ticket on a slow one)." if m.requests else
              "- No request counter was found, so no SLO rules are written: only target-down, restart and "
              "saturation alerts.")
+    if not spec.metrics_path:
+        rules = ("- The service serves no metrics (no metrics path in the service model), so the app is not "
+                 "scraped: no scrape job or ServiceMonitor for it, no TargetDown, TargetMissing, saturation or "
+                 "SLO rules (a guessed /metrics would answer 404, `up` would stay 0 and TargetDown would page "
+                 "on the first deploy). Only the dependencies' exporters are scraped; expose metrics "
+                 "(prometheus_client) to get the app's alerts.")
     return [rules,
             "- Every alert has summary, description and runbook annotations; each is unit-tested with "
             "generated `promtool test rules` cases (fires when it should, silent when it should not).",

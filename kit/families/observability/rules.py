@@ -141,3 +141,69 @@ def fluent_bit_version(spec: Spec, files: dict[str, str]) -> Evidence:
     return _record("observability.rule.fluent_bit_version", FLUENT_BIT_DAEMONSET, "the Fluent Bit image the "
                    "DaemonSet pins reads every section its YAML config uses", problems, images=images,
                    sections=sorted(config), needs=".".join(map(str, minimum)))
+
+
+PROMETHEUS_CONFIG = "monitoring/prometheus.yml"
+APP_DEPLOYMENT = "k8s/base/deployment.yaml"
+EXPORTER_PATH = "/metrics"      # postgres_exporter's and redis_exporter's --web.telemetry-path default
+
+
+def scrape_paths(spec: Spec, files: dict[str, str]) -> Evidence:
+    """Every scrape target the deliverables define points at a path the service model says serves
+    metrics, and no alert watches an app target that is never scraped.
+
+    A scrape whose answer is not HTTP 200 fails, and a failed scrape sets `up` to 0
+    (https://prometheus.io/docs/concepts/jobs_instances/#automatically-generated-labels-and-time-series:
+    "up{job, instance}: 1 if the instance is healthy, i.e. reachable, or 0 if the scrape failed";
+    prometheus/prometheus scrape/scrape.go, `server returned HTTP status`). A job without
+    `metrics_path` scrapes `/metrics` (docs/configuration/configuration.md, scrape_config
+    `metrics_path`, default /metrics), and so does a ServiceMonitor endpoint without `path`
+    (prometheus-operator pkg/apis/monitoring/v1/servicemonitor_types.go, Endpoint.Path: "If empty,
+    Prometheus uses the default value (e.g. /metrics)"). So an app with no metrics path scraped at
+    a guessed /metrics gets 404s, `up == 0` for ever, and a TargetDown page on the first deploy;
+    without any target, `absent(up{job=...})` (TargetMissing) fires for ever instead. The
+    exporters serve their metrics at /metrics (their default telemetry path)."""
+    problems, targets = [], []
+    exporter_jobs = {f"{d.name}-exporter" for d in spec.dependencies}
+    want = spec.metrics_path
+
+    def judge(where: str, is_app: bool, path: str | None) -> None:
+        path = path or "/metrics"
+        targets.append(f"{where} -> {path}")
+        if is_app and not want:
+            problems.append(f"{where} scrapes {spec.name} at {path}, but the service model has no metrics path: "
+                            "the scrape fails, up stays 0 and TargetDown fires for ever")
+        elif is_app and path != want:
+            problems.append(f"{where} scrapes {spec.name} at {path}, but it serves metrics at {want}")
+        elif not is_app and path != EXPORTER_PATH:
+            problems.append(f"{where} scrapes {path}, not the exporter's {EXPORTER_PATH}")
+
+    prom = yaml.safe_load(files.get(PROMETHEUS_CONFIG, "")) or {}
+    for job in prom.get("scrape_configs") or []:
+        name = job.get("job_name")
+        if name == "prometheus":
+            continue
+        if name != spec.name and name not in exporter_jobs:
+            problems.append(f"{PROMETHEUS_CONFIG}: job {name} scrapes a target the service model does not know")
+            continue
+        judge(f"{PROMETHEUS_CONFIG} job {name}", name == spec.name, job.get("metrics_path"))
+    for rel in sorted(r for r in files if r.startswith("k8s/monitoring/") and r.endswith(".yaml")):
+        for obj in _docs(files[rel]):
+            if obj.get("kind") != "ServiceMonitor":
+                continue
+            sel = (((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {})
+            is_app = sel.get("app.kubernetes.io/name") == spec.name
+            for ep in (obj.get("spec") or {}).get("endpoints") or []:
+                judge(f"{rel} ServiceMonitor {(obj.get('metadata') or {}).get('name')}", is_app, ep.get("path"))
+    for obj in _docs(files.get(APP_DEPLOYMENT, "")):
+        notes = ((((obj.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("annotations") or {})
+        if notes.get("prometheus.io/scrape") == "true":
+            judge(f"{APP_DEPLOYMENT} prometheus.io/path", True, notes.get("prometheus.io/path"))
+    for group in (yaml.safe_load(files.get("monitoring/rules/alerts.yml", "")) or {}).get("groups") or []:
+        for rule in group.get("rules") or []:
+            if not want and re.search(rf'\bup\{{[^}}]*job="{re.escape(spec.name)}"', str(rule.get("expr", ""))):
+                problems.append(f"alert {rule.get('alert')} watches up{{job=\"{spec.name}\"}}, a target that is "
+                                "never scraped (no metrics path): it fires for ever")
+    return _record("observability.rule.scrape_paths", PROMETHEUS_CONFIG, "every scrape target points at a path the "
+                   "service model says serves metrics; no alert watches an app target that is not scraped",
+                   problems, metrics_path=want or "(none)", targets=targets)

@@ -52,7 +52,7 @@ def recording_rules(spec: Spec, slo: Slo) -> list[Recording]:
     """Error ratios per namespace (each Kubernetes overlay, or compose): one environment's
     errors never count against another's budget."""
     m, job = slo.metrics, sli_selector(spec, slo)
-    if not m.requests:
+    if not m.requests or not spec.metrics_path:   # no metrics path: nothing of the app is scraped
         return []
     rules = []
     for w in RATE_WINDOWS:

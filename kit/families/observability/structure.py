@@ -132,22 +132,28 @@ def consistency(spec: Spec, files: dict[str, str]) -> Evidence:
     problems = []
     prom = yaml.safe_load(files["monitoring/prometheus.yml"]) or {}
     job = next((j for j in prom.get("scrape_configs") or [] if j.get("job_name") == spec.name), None)
-    if job is None:
+    if not spec.metrics_path:    # no app scrape at all (rules.scrape_paths says why)
+        if job is not None:
+            problems.append(f"a scrape job {spec.name} exists but the service has no metrics path")
+        if "k8s/monitoring/servicemonitor.yaml" in files:
+            problems.append("an app ServiceMonitor exists but the service has no metrics path")
+    elif job is None:
         problems.append(f"no scrape job named {spec.name}")
     else:
         targets = [t for s in job.get("static_configs") or [] for t in s.get("targets") or []]
         if targets != [f"{spec.name}:{spec.metrics_port}"]:
             problems.append(f"scrape targets {targets} != {spec.name}:{spec.metrics_port}")
-        if job.get("metrics_path", "/metrics") != (spec.metrics_path or "/metrics"):
+        if job.get("metrics_path", "/metrics") != spec.metrics_path:
             problems.append(f"scrape path {job.get('metrics_path')} != service metrics path {spec.metrics_path}")
-    sm = next((d for d in yaml.safe_load_all(files["k8s/monitoring/servicemonitor.yaml"])
-               if d and (d.get("metadata") or {}).get("name") == spec.name), {})
-    paths = [e.get("path") for e in (sm.get("spec") or {}).get("endpoints") or []]
-    if paths != [spec.metrics_path or "/metrics"]:
-        problems.append(f"ServiceMonitor paths {paths} != {spec.metrics_path}")
-    selector = ((sm.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-    if selector != {"app.kubernetes.io/name": spec.name}:
-        problems.append(f"ServiceMonitor selects {selector}, not app.kubernetes.io/name={spec.name}")
+    if spec.metrics_path:
+        sm = next((d for d in yaml.safe_load_all(files.get("k8s/monitoring/servicemonitor.yaml", ""))
+                   if d and (d.get("metadata") or {}).get("name") == spec.name), {})
+        paths = [e.get("path") for e in (sm.get("spec") or {}).get("endpoints") or []]
+        if paths != [spec.metrics_path]:
+            problems.append(f"ServiceMonitor paths {paths} != {spec.metrics_path}")
+        selector = ((sm.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+        if selector != {"app.kubernetes.io/name": spec.name}:
+            problems.append(f"ServiceMonitor selects {selector}, not app.kubernetes.io/name={spec.name}")
     for rule in alert_rules(files[ALERTS]):
         if f'job="{spec.name}"' not in rule["expr"] and f'service="{spec.name}"' not in rule["expr"]:
             problems.append(f"{rule['alert']} does not select job or service {spec.name}")
