@@ -275,7 +275,7 @@ def test_memory_uses_the_containers_limit_and_no_target_at_all_alerts(ctx):
             "HighMemoryUsage stays silent against the pod's own larger limit"} <= set(tests)
     memory = next(r for g in yaml.safe_load(ctx.files["monitoring/rules/alerts.yml"])["groups"] for r in g["rules"]
                   if r["alert"] == "HighMemoryUsage")
-    assert "container_spec_memory_limit_bytes" in memory["expr"] and "536870912" in memory["annotations"]["description"]
+    assert 'kube_pod_container_resource_limits{resource="memory"' in memory["expr"] and "536870912" in memory["annotations"]["description"]
 
 
 def test_operator_labels_reach_the_servicemonitor_and_the_prometheusrule(example):

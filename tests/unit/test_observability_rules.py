@@ -252,3 +252,20 @@ def test_target_down_description_names_the_path_without_empty_parentheses(spec):
     down = next(a for a in all_alerts(spec, spec.option("slo")) if a.name == "TargetDown")
     assert "()" not in down.description and "/metrics" in down.description
     assert all_alerts(_no_metrics(spec), spec.option("slo")) == []
+
+
+# ---------------------------------------------------------------- metrics kube-prometheus-stack drops
+
+def test_dropped_metrics_pass_and_memory_reads_kube_state_metrics(spec, files):
+    record = rules.dropped_metrics(spec, files)
+    assert record.status == "passed", record.reason
+    assert "kube_pod_container_resource_limits" in record.figures["metrics_read"]
+
+
+def test_dropped_metrics_fail_on_cadvisors_container_spec_limit(spec, files):
+    """The reviewer's fault: HighMemoryUsage divided by container_spec_memory_limit_bytes."""
+    planted = dict(files, **{rules.PROMETHEUS_RULE: files[rules.PROMETHEUS_RULE].replace(
+        "kube_pod_container_resource_limits", "container_spec_memory_limit_bytes")})
+    record = rules.dropped_metrics(spec, planted)
+    assert record.status == "failed"
+    assert "HighMemoryUsage reads container_spec_memory_limit_bytes" in record.reason

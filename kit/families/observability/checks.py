@@ -92,6 +92,7 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.rule.dashboard_sources": lambda spec, ctx: sources.dashboard_sources(spec, ctx.files),
     "observability.rule.otel_sdk": lambda spec, ctx: _otel_sdk(spec, ctx),
     "observability.rule.scrape_paths": lambda spec, ctx: rules.scrape_paths(spec, ctx.files),
+    "observability.rule.dropped_metrics": lambda spec, ctx: rules.dropped_metrics(spec, ctx.files),
 }
 
 

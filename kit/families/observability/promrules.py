@@ -15,7 +15,11 @@ from kit.model import Spec
 BURN_WINDOWS = (("1h", "5m", 0.02, "page", "2m"), ("6h", "30m", 0.05, "page", "2m"),
                 ("1d", "2h", 0.10, "warn", "15m"), ("3d", "6h", 0.10, "warn", "15m"))
 HOURS = {"5m": 5 / 60, "30m": 0.5, "1h": 1, "2h": 2, "6h": 6, "1d": 24, "3d": 72}
-MEMORY_LIMIT = "container_spec_memory_limit_bytes"   # cAdvisor's per-container limit (Kubernetes)
+# kube-state-metrics' per-container limit (Kubernetes). Not cAdvisor's container_spec_memory_limit_bytes:
+# kube-prometheus-stack drops container_spec.* by default (rules.dropped_metrics)
+MEMORY_LIMIT = "kube_pod_container_resource_limits"
+MEMORY_MATCHER = 'resource="memory"'
+
 
 
 @dataclass(frozen=True)
@@ -222,7 +226,7 @@ def resource_alerts(spec: Spec, slo: Slo) -> list[Alert]:
                         "warn", f"{job}: memory above 90% of its limit",
                         f"{job} at {{{{ $labels.instance }}}} uses more than 90% of its memory limit and will be "
                         f"killed when it reaches it. The limit is the container's own ({MEMORY_LIMIT} from "
-                        f"cAdvisor, per pod, so each Kubernetes overlay's limit) where Prometheus scrapes it, "
+                        f"kube-state-metrics, per pod, so each Kubernetes overlay's limit) where Prometheus has it, "
                         f"else the base limit of {spec.memory} bytes (service.resources.memory, the compose limit).",
                         "Look for a leak (memory rising without traffic); raise the overlay's memory limit or "
                         "service.resources.memory.", _memory_test(spec, inst, labels), "saturation"))
@@ -240,9 +244,10 @@ def resource_alerts(spec: Spec, slo: Slo) -> list[Alert]:
 
 
 def memory_ratio(spec: Spec) -> str:
-    """Resident memory over the container's limit: cAdvisor's per pod where it is scraped
-    (Kubernetes), else the service model's base limit (compose)."""
-    rss, limit = f'process_resident_memory_bytes{{job="{spec.name}"}}', f'{MEMORY_LIMIT}{{container="{spec.name}"}} > 0'
+    """Resident memory over the container's limit: kube-state-metrics' per pod where it is scraped
+    (Kubernetes, kube-prometheus-stack), else the service model's base limit (compose)."""
+    rss = f'process_resident_memory_bytes{{job="{spec.name}"}}'
+    limit = f'{MEMORY_LIMIT}{{{MEMORY_MATCHER},container="{spec.name}"}} > 0'
     return (f"(\n  {rss}\n  / on (namespace, pod) group_left ()\n  max by (namespace, pod) ({limit})\nor\n"
             f"  ({rss} unless on (namespace, pod) {limit})\n  / {spec.memory}\n)")
 
@@ -250,7 +255,8 @@ def memory_ratio(spec: Spec) -> str:
 def _memory_test(spec: Spec, inst: str, labels: dict[str, str]) -> RuleTest:
     job, rss, base = spec.name, "process_resident_memory_bytes", spec.memory
     pod = f'{inst},pod="{job}-0"'
-    limit = f'{MEMORY_LIMIT}{{namespace="{test_namespace(job)}",pod="{job}-0",container="{job}"}}'
+    limit = (f'{MEMORY_LIMIT}{{namespace="{test_namespace(job)}",pod="{job}-0",container="{job}",'
+             f'{MEMORY_MATCHER},unit="byte"}}')
     return RuleTest(firing=_series(job, rss, inst, f"{int(base * 0.95)}x40"),
                     silent=_series(job, rss, inst, f"{int(base * 0.2)}x40"), eval_time="30m", labels=labels,
                     extra=((" against the pod's own larger limit", {**_series(job, rss, pod, f"{int(base * 0.95)}x40"),

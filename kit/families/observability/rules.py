@@ -207,3 +207,43 @@ def scrape_paths(spec: Spec, files: dict[str, str]) -> Evidence:
     return _record("observability.rule.scrape_paths", PROMETHEUS_CONFIG, "every scrape target points at a path the "
                    "service model says serves metrics; no alert watches an app target that is not scraped",
                    problems, metrics_path=want or "(none)", targets=targets)
+
+
+# kube-prometheus-stack's default kubelet.serviceMonitor.cAdvisorMetricRelabelings (action: drop on __name__)
+KPS_DROPPED = ("container_cpu_(cfs_throttled_seconds_total|load_average_10s|system_seconds_total|user_seconds_total)",
+               "container_fs_(io_current|io_time_seconds_total|io_time_weighted_seconds_total|reads_merged_total|"
+               "sector_reads_total|sector_writes_total|writes_merged_total)",
+               "container_memory_(mapped_file|swap)", "container_(file_descriptors|tasks_state|threads_max)",
+               "container_spec.*")
+
+
+def dropped_metrics(spec: Spec, files: dict[str, str]) -> Evidence:
+    """The Kubernetes rules and the dashboard read no metric the declared kube-prometheus-stack
+    drops by default.
+
+    kube-prometheus-stack's kubelet ServiceMonitor drops, before ingestion, every cAdvisor series
+    matching `container_spec.*` ("Drop container spec metrics that overlap with
+    kube-state-metrics") and a few more container_cpu/fs/memory/process series:
+    prometheus-community/helm-charts, charts/kube-prometheus-stack/values.yaml,
+    `kubelet.serviceMonitor.cAdvisorMetricRelabelings` (the regexes in KPS_DROPPED). A rule that
+    divides by `container_spec_memory_limit_bytes` there never sees a limit and silently falls
+    back; kube-state-metrics' `kube_pod_container_resource_limits{resource="memory"}`
+    (kubernetes/kube-state-metrics docs/metrics/workload/pod-metrics.md) carries the same limit.
+    Prometheus's relabel `regex` is anchored at both ends
+    (https://prometheus.io/docs/prometheus/latest/configuration/configuration/#relabel_config)."""
+    from kit.families.observability.promql import metric_names
+    pattern = re.compile("|".join(f"(?:{r})" for r in KPS_DROPPED))
+    groups = ((yaml.safe_load(files.get(PROMETHEUS_RULE, "")) or {}).get("spec") or {}).get("groups") or []
+    exprs = [(r.get("alert") or r.get("record"), str(r.get("expr", ""))) for g in groups for r in g.get("rules") or []]
+    from kit.families.observability.structure import dashboard_exprs
+    exprs += [(f"dashboard panel {(p or {}).get('title')}", e) for p, e in dashboard_exprs(files)]
+    problems, read = [], set()
+    for name, expr in exprs:
+        for metric in metric_names(expr):
+            read.add(metric)
+            if pattern.fullmatch(metric):
+                problems.append(f"{name} reads {metric}, which kube-prometheus-stack drops by default "
+                                "(kubelet.serviceMonitor.cAdvisorMetricRelabelings): it is never there")
+    return _record("observability.rule.dropped_metrics", PROMETHEUS_RULE, "the Kubernetes rules and the dashboard "
+                   "read no metric kube-prometheus-stack drops by default", sorted(set(problems)),
+                   dropped_patterns=list(KPS_DROPPED), metrics_read=sorted(read))

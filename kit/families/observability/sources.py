@@ -20,7 +20,7 @@ DASHBOARD = "monitoring/grafana/dashboards/service.json"
 PROCESS_METRICS = {"process_cpu_seconds_total", "process_resident_memory_bytes", "process_start_time_seconds",
                    "process_virtual_memory_bytes", "process_open_fds", "process_max_fds"}
 # metrics from the cluster, not from a target kit defines; the expressions reading them fall back without them
-PLATFORM_METRICS = {MEMORY_LIMIT: "cAdvisor in the kubelet, scraped by the cluster's own monitoring "
+PLATFORM_METRICS = {MEMORY_LIMIT: "kube-state-metrics, scraped by the cluster's own monitoring (kube-prometheus-stack) "
                                   "(the memory panel falls back to the base limit without it)"}
 
 
