@@ -2,6 +2,8 @@
 on the generated deliverables and fails when the fault it encodes is planted on purpose."""
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -157,10 +159,11 @@ def test_without_the_environment_route_a_dev_page_fails_the_routing_rule(spec, f
     assert "a page alert from namespace shop-api-dev goes to oncall-pager: it should not page" in record.reason
 
 
-def test_the_rule_tests_no_longer_expect_a_dev_alert(files):
+def test_the_rule_tests_expect_a_dev_alert_only_as_a_ticket(files):
     tests = yaml.safe_load(files["monitoring/rules/tests.yml"])["tests"]
     expected = [a["exp_labels"] for t in tests for r in t["alert_rule_test"] for a in r.get("exp_alerts") or []]
-    assert expected and not [labels for labels in expected if labels.get("namespace") == "shop-api-dev"]
+    dev = [labels for labels in expected if labels.get("namespace") == "shop-api-dev"]
+    assert expected and dev and {labels["severity"] for labels in dev} == {"ticket"}
 
 
 # ---------------------------------------------------------------- 5. what the dashboard reads has a producer
@@ -269,3 +272,32 @@ def test_dropped_metrics_fail_on_cadvisors_container_spec_limit(spec, files):
     record = rules.dropped_metrics(spec, planted)
     assert record.status == "failed"
     assert "HighMemoryUsage reads container_spec_memory_limit_bytes" in record.reason
+
+
+# ---------------------------------------------------------------- dev and staging never page (Kubernetes)
+
+def test_nonprod_severity_passes_and_pages_only_outside_dev_and_staging(spec, files):
+    record = rules.nonprod_severity(spec, files)
+    assert record.status == "passed", record.reason
+    assert record.figures["severities"]["TargetDown@shop-api-dev"] == "ticket"
+    assert rules._severity_in(yaml.safe_load(files["monitoring/rules/alerts.yml"])["groups"][1]["rules"][0]
+                              ["labels"]["severity"], "shop-api-prod") == "page"
+    tests = yaml.safe_load(files["monitoring/rules/tests.yml"])["tests"]
+    dev = next(t for t in tests if t["name"].startswith("TargetDown fires in shop-api-dev"))
+    assert dev["alert_rule_test"][0]["exp_alerts"][0]["exp_labels"]["severity"] == "ticket"
+
+
+def test_nonprod_severity_fails_on_a_static_page(spec, files):
+    """The reviewer's fault: severity page in every namespace, only compose's Alertmanager routing by env."""
+    text = re.sub(r"severity: '\{\{ if match [^\n]*'", "severity: page", files[rules.PROMETHEUS_RULE])
+    record = rules.nonprod_severity(spec, dict(files, **{rules.PROMETHEUS_RULE: text}))
+    assert record.status == "failed"
+    assert "TargetDown can fire for shop-api-staging with severity page" in record.reason
+
+
+def test_nonprod_severity_fails_on_a_paging_absent_alert(spec, files):
+    doc = yaml.safe_load(files[rules.PROMETHEUS_RULE])
+    missing = next(r for g in doc["spec"]["groups"] for r in g["rules"] if r.get("alert") == "TargetMissing")
+    missing["labels"]["severity"] = "page"
+    record = rules.nonprod_severity(spec, dict(files, **{rules.PROMETHEUS_RULE: yaml.safe_dump(doc)}))
+    assert record.status == "failed" and "TargetMissing can fire for (none: absent()" in record.reason

@@ -93,6 +93,7 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.rule.otel_sdk": lambda spec, ctx: _otel_sdk(spec, ctx),
     "observability.rule.scrape_paths": lambda spec, ctx: rules.scrape_paths(spec, ctx.files),
     "observability.rule.dropped_metrics": lambda spec, ctx: rules.dropped_metrics(spec, ctx.files),
+    "observability.rule.nonprod_severity": lambda spec, ctx: rules.nonprod_severity(spec, ctx.files),
 }
 
 

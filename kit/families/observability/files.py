@@ -35,9 +35,29 @@ def runbook_link(slo: Slo, alert: Alert) -> str:
     return f"{slo.runbook_url}/{alert.name}.html"
 
 
+def nonprod_namespaces(spec: Spec) -> list[str]:
+    k8s = spec.option("kubernetes")
+    return [f"{k8s.namespace}-{env.name}" for env in k8s.environments if env.name != "prod"]
+
+
+def severity_template(spec: Spec) -> str:
+    """A page from a dev or staging namespace is a ticket (rules.nonprod_severity): Prometheus
+    expands templates in alerting rules' labels, and `match` is an unanchored regexp match."""
+    pattern = "^(" + "|".join(nonprod_namespaces(spec)) + ")$"
+    return f'{{{{ if match "{pattern}" $labels.namespace }}}}ticket{{{{ else }}}}page{{{{ end }}}}'
+
+
+def severity_value(spec: Spec, severity: str) -> str:
+    return severity_template(spec) if severity == "page" and nonprod_namespaces(spec) else severity
+
+
+def effective_severity(spec: Spec, severity: str, namespace: str) -> str:
+    return "ticket" if severity == "page" and namespace in nonprod_namespaces(spec) else severity
+
+
 def alert_rule(spec: Spec, alert: Alert, slo: Slo, for_: str | None = None) -> dict:
     return {"alert": alert.name, "expr": alert.expr, "for": for_ or alert.for_,
-            "labels": {"severity": alert.severity, "service": spec.name},
+            "labels": {"severity": severity_value(spec, alert.severity), "service": spec.name},
             "annotations": {"summary": alert.summary, "description": alert.description,
                             "runbook_url": runbook_link(slo, alert)}}
 
@@ -60,7 +80,8 @@ def _case(spec: Spec, alert: Alert, slo: Slo, series: dict[str, str], fire: bool
     if fire:
         annotations = alert_rule(spec, alert, slo)["annotations"]
         annotations = {k: v.replace(INSTANCE, labels.get("instance", "")) for k, v in annotations.items()}
-        expected = [{"exp_labels": {**labels, "severity": alert.severity, "service": spec.name},
+        severity = effective_severity(spec, alert.severity, labels.get("namespace", ""))
+        expected = [{"exp_labels": {**labels, "severity": severity, "service": spec.name},
                      "exp_annotations": annotations}]
     return {"interval": "1m", "name": f"{alert.name} {'fires' if fire else 'stays silent'}{when}",
             "input_series": [{"series": s, "values": v} for s, v in series.items()],

@@ -178,15 +178,19 @@ def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:
     inst = f'instance="{job}:{spec.metrics_port}"'
     sel = f'{{job="{job}"}}'
     labels = {"service": job, "job": job, "instance": f"{job}:{spec.metrics_port}", "namespace": test_namespace(job)}
+    dev = f'{spec.option("kubernetes").namespace}-dev'
     down = RuleTest(firing=_series(job, "up", inst, "1 1 0x10"), silent=_series(job, "up", inst, "1x12"),
-                    eval_time="10m", labels=labels)
+                    eval_time="10m", labels=labels,
+                    extra=((f" in {dev}, as a ticket (dev never pages)", {f'up{{job="{job}",namespace="{dev}",{inst}}}': "1 1 0x10"},
+                            {**labels, "namespace": dev}),))
     alerts = [Alert("TargetDown", f"up{sel} == 0", "2m", "page",
                     f"{job}: a metrics target is down",
                     f"Prometheus cannot scrape {job} at {{{{ $labels.instance }}}}{spec.metrics_path or ''}: the "
                     "instance is down, unreachable, or no longer serves metrics.",
                     "Check whether the container or pod runs (docker compose ps / kubectl get pods), its logs, "
                     "and that the metrics path answers.", down, "availability"),
-              Alert("TargetMissing", f"absent({'up' + sel})", "5m", "page",
+              # warn, not page: absent() carries no namespace, so a missing dev or staging target would page
+              Alert("TargetMissing", f"absent({'up' + sel})", "5m", "warn",
                     f"{job}: no metrics target at all",
                     f"Prometheus has had no {job} target for 5 minutes: no pod or container is discovered "
                     "(scaled to zero, deleted, or the scrape configuration or ServiceMonitor no longer "

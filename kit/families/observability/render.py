@@ -76,6 +76,9 @@ def work_notes(spec: Spec) -> list[str]:
     return [rules,
             "- Every alert has summary, description and runbook annotations; each is unit-tested with "
             "generated `promtool test rules` cases (fires when it should, silent when it should not).",
+            "- On Kubernetes the page alerts' severity is a template that gives `ticket` in the dev and staging "
+            "namespaces (an AlertmanagerConfig in the monitoring namespace would only see its own namespace's "
+            "alerts under prometheus-operator's default matcher strategy), and TargetMissing is a warning.",
             "- Alertmanager sends every alert from dev and staging to tickets and routes the rest by "
             "severity (only prod and compose page), with a page suppressing its warnings; receivers are "
             "placeholders. Grafana dashboard and provisioning, exporters for the dependencies, Fluent Bit "

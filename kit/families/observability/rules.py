@@ -247,3 +247,54 @@ def dropped_metrics(spec: Spec, files: dict[str, str]) -> Evidence:
     return _record("observability.rule.dropped_metrics", PROMETHEUS_RULE, "the Kubernetes rules and the dashboard "
                    "read no metric kube-prometheus-stack drops by default", sorted(set(problems)),
                    dropped_patterns=list(KPS_DROPPED), metrics_read=sorted(read))
+
+
+_TEMPLATE = re.compile(r'^\{\{ if match "(?P<re>[^"]+)" \$labels\.namespace \}\}(?P<then>\w+)\{\{ else \}\}(?P<else>\w+)\{\{ end \}\}$')
+
+
+def _severity_in(value: str, namespace: str) -> str | None:
+    """The severity an alert firing with this namespace label carries: the literal, or kit's
+    template evaluated; None for a template kit does not know (it may page anywhere)."""
+    if "{{" not in value:
+        return value
+    m = _TEMPLATE.match(value)
+    if not m:
+        return None
+    return m["then"] if re.search(m["re"], namespace) else m["else"]
+
+
+def nonprod_severity(spec: Spec, files: dict[str, str]) -> Evidence:
+    """No alert in the PrometheusRule that can fire for a dev or staging namespace carries
+    `severity: page` there.
+
+    On Kubernetes, routing is the operator's: an AlertmanagerConfig is namespaced, and with the
+    Alertmanager's default `alertmanagerConfigMatcherStrategy` (`OnNamespace`) the operator adds a
+    `namespace="<the AlertmanagerConfig's namespace>"` matcher to its routes, so one placed in the
+    monitoring namespace never sees the overlays' alerts (`OnNamespaceExceptForAlertmanagerNamespace`
+    needs prometheus-operator v0.84 and an edit of the Alertmanager resource):
+    prometheus-operator pkg/alertmanager/amcfg.go (getEnforcer, namespaceEnforcer) and
+    Documentation/api-reference (AlertmanagerConfigMatcherStrategy,
+    https://prometheus-operator.dev/docs/api-reference/api/#monitoring.coreos.com/v1.AlertmanagerConfigMatcherStrategy).
+    kube-prometheus-stack's own Alertmanager routes by severity only. So the severity itself must
+    not page outside prod: alerting rules' label values are templates expanded per alert
+    (https://prometheus.io/docs/prometheus/latest/configuration/alerting_rules/, "labels ... can be
+    templated"; `match` is the unanchored regexp match of
+    https://prometheus.io/docs/prometheus/latest/configuration/template_reference/). An
+    `absent(...)` alert carries no namespace label, so it must not page at all. The compose
+    counterpart is observability.rule.env_routing."""
+    from kit.families.observability.files import nonprod_namespaces
+    nonprod = nonprod_namespaces(spec)
+    groups = ((yaml.safe_load(files.get(PROMETHEUS_RULE, "")) or {}).get("spec") or {}).get("groups") or []
+    problems, seen = [], {}
+    for rule in (r for g in groups for r in g.get("rules") or [] if r.get("alert")):
+        value = str((rule.get("labels") or {}).get("severity", ""))
+        unlabelled = "absent(" in str(rule.get("expr", "")) and "namespace=" not in str(rule.get("expr", ""))
+        for namespace in (["(none: absent() has no namespace label)"] if unlabelled else nonprod):
+            severity = _severity_in(value, "" if unlabelled else namespace)
+            seen[f"{rule['alert']}@{namespace}"] = severity or "?"
+            if severity is None or severity == "page":
+                problems.append(f"{rule['alert']} can fire for {namespace} with severity "
+                                f"{severity or 'from an unknown template'}: dev and staging would page")
+    return _record("observability.rule.nonprod_severity", PROMETHEUS_RULE, "no alert that can fire for a dev or "
+                   "staging namespace carries severity page in the Kubernetes rules", problems,
+                   nonprod_namespaces=nonprod, severities=seen)
