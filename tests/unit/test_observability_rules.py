@@ -301,3 +301,11 @@ def test_nonprod_severity_fails_on_a_paging_absent_alert(spec, files):
     missing["labels"]["severity"] = "page"
     record = rules.nonprod_severity(spec, dict(files, **{rules.PROMETHEUS_RULE: yaml.safe_dump(doc)}))
     assert record.status == "failed" and "TargetMissing can fire for (none: absent()" in record.reason
+
+
+def test_live_exporters_is_skipped_not_failed_without_dependencies(minimal):
+    """A service with no dependency has no exporter to prove: skipped with the reason, never failed."""
+    from kit.families.observability.evaluate import exporters_up
+    from kit.spec import load_spec
+    record = exporters_up(load_spec(minimal), {}, prom=None)
+    assert record.status == "skipped" and "no dependency with an exporter" in record.reason
