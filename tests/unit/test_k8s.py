@@ -639,3 +639,27 @@ def test_an_app_with_an_opentelemetry_sdk_gets_its_settings_and_its_egress(examp
     _rule_fails(spec, _break(objects, lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"].pop()), "network",
                 "Deployment/shop-api cannot export telemetry to "
                 "http://otel-collector.monitoring.svc.cluster.local:4318 on TCP 4318")
+
+
+@pytest.mark.parametrize("cloud,key", [("aws", "shop-api/PGPASSWORD"), ("gcp", "shop-api-PGPASSWORD"),
+                                       ("azure", "shop-api-PGPASSWORD")])
+def test_secret_names_rule_fails_a_key_the_clouds_store_cannot_hold(cloud, key):
+    """GCP Secret Manager IDs take letters, digits, - and _; Key Vault names letters, digits and -:
+    the old `<service>/<SECRET>` key is never found there, the Secret is never created and the
+    rollout times out. Each cloud gets a key its store can hold, the README lists it, and the old
+    key (or an underscore on Azure) fails the rule."""
+    from tests.unit.test_iac import on_cloud
+    spec = on_cloud(load_spec(EXAMPLE), cloud)
+    files = render_kubernetes(spec)
+    objects = [d for d in yaml.safe_load_all(files["k8s/base/secrets.yaml"]) if d]
+    keys = [d["remoteRef"]["key"] for o in objects if o["kind"] == "ExternalSecret" for d in o["spec"]["data"]]
+    assert key in keys
+    assert f"`{key}`" in files["k8s/README.md"]
+    assert _rule("secret-names").check(spec, objects) == []
+    bad = "shop-api/PGPASSWORD" if cloud != "aws" else "shop-api/PG PASSWORD"
+    broken = copy.deepcopy(objects)
+    _find(broken, "ExternalSecret")["spec"]["data"][0]["remoteRef"]["key"] = bad
+    _rule_fails(spec, broken, "secret-names", f"remoteRef key {bad!r} is not a valid secret name")
+    if cloud == "azure":
+        _find(broken, "ExternalSecret")["spec"]["data"][0]["remoteRef"]["key"] = "shop-api-PG_PASSWORD"
+        _rule_fails(spec, broken, "secret-names", "in Azure Key Vault")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from kit.families.kubernetes.cluster_rules import hpa_rule, liveness_rule, pdb_rule
 from kit.families.kubernetes.network_rules import acme_solver_rule, network_rule
 from kit.families.kubernetes.quota_rules import quota_rule
+from kit.families.kubernetes.secret_names import secret_names_rule
 from kit.model import Spec
 
 
@@ -40,4 +41,7 @@ RULES = (
     Rule("quota", "each ResourceQuota admits the worst case (HPA maximum, rollout surge, StatefulSets, CronJob runs, "
          "cert-manager's solver pod), and every container states what the quota counts",
          "https://kubernetes.io/docs/concepts/policy/resource-quotas/", quota_rule),
+    Rule("secret-names", "every ExternalSecret remoteRef key is a valid secret name in the declared cloud's store "
+         "(Secrets Manager, Secret Manager, Key Vault)",
+         "https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/create", secret_names_rule),
 )
