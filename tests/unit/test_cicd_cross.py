@@ -174,3 +174,42 @@ def test_the_placeholder_image_is_skipped_not_passed(spec):
     placeholder = dataclasses.replace(spec, image="registry.example.com/shop-api")
     record = next(r for r in cross_records(placeholder, render_all(placeholder)) if r.check == "cicd.rule.registry")
     assert record.status == "skipped" and "placeholder" in record.reason
+
+
+GITLAB = ".gitlab-ci.yml"
+TAGS = [
+    (CI, "          flavor: latest=false\n", "", "adds `latest` on every version tag"),
+    (CI, "type=sha,format=long,enable={{is_default_branch}}", "type=sha,format=long",
+     "pushed by the branch run and again by the v* tag run"),
+    (CI, "          tags: |\n", "          tags: |\n            type=ref,event=branch\n", "'type=ref,event=branch' names a tag"),
+    (CI, "          cache-from: type=gha\n          provenance", "          cache-from: type=gha\n"
+     "          cache-to: type=registry,ref=IMG:buildcache\n          provenance", "rewrites a fixed cache ref"),
+    (GITLAB, '--cache-to "type=local,dest=.buildx-cache,mode=max"',
+     '--cache-to "type=registry,ref=${IMAGE}:buildcache,mode=max"', "--cache-to type=registry"),
+    (GITLAB, '--tag "${IMAGE}:${CI_COMMIT_TAG:-${CI_COMMIT_SHA}}"',
+     '--tag "${IMAGE}:${CI_COMMIT_SHA}" ${CI_COMMIT_TAG:+--tag "${IMAGE}:${CI_COMMIT_TAG}"}',
+     "pushed by the branch pipeline and again by the tag pipeline"),
+    (GITLAB, '--tag "${IMAGE}:${CI_COMMIT_TAG:-${CI_COMMIT_SHA}}"',
+     '--tag "${IMAGE}:${CI_COMMIT_TAG:-${CI_COMMIT_SHA}}" --tag "${IMAGE}:latest"', "is pushed again by a later run"),
+]
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+@pytest.mark.parametrize("path,old,new,reason", TAGS, ids=[f"tags-{i}" for i in range(len(TAGS))])
+def test_a_tag_pushed_twice_to_an_immutable_registry_fails(spec, cloud, path, old, new, reason):
+    """ECR (IMMUTABLE) and Artifact Registry (immutable_tags) refuse a second push of a tag: the
+    v* run re-pushing the sha tag, `latest`, a branch tag or a fixed cache ref fails the publish."""
+    s = on_cloud(spec, cloud, CLOUD_IMAGES[cloud])
+    files = render_all(s)
+    assert old in files[path], old
+    assert problems(s, files, "immutable_tags") == []
+    broken = problems(s, {**files, path: files[path].replace(old, new, 1)}, "immutable_tags")
+    assert any(reason in p for p in broken), broken
+
+
+def test_a_mutable_registry_takes_any_tag(spec):
+    s = on_cloud(spec, "gcp", CLOUD_IMAGES["gcp"])
+    files = render_all(s)
+    mutable = files["terraform/modules/platform/main.tf"].replace("immutable_tags = true", "immutable_tags = false")
+    ci = files[CI].replace("          flavor: latest=false\n", "")
+    assert problems(s, {**files, "terraform/modules/platform/main.tf": mutable, CI: ci}, "immutable_tags") == []
