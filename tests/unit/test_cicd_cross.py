@@ -213,3 +213,20 @@ def test_a_mutable_registry_takes_any_tag(spec):
     mutable = files["terraform/modules/platform/main.tf"].replace("immutable_tags = true", "immutable_tags = false")
     ci = files[CI].replace("          flavor: latest=false\n", "")
     assert problems(s, {**files, "terraform/modules/platform/main.tf": mutable, CI: ci}, "immutable_tags") == []
+
+
+@pytest.mark.parametrize("strategy,slot", [("canary", "shop-api-canary"), ("blue-green", "shop-api-green")])
+@pytest.mark.parametrize("path", [DEPLOY_ENV, GITLAB])
+def test_a_deployment_image_the_deploy_leaves_at_the_overlay_tag_fails(spec, strategy, slot, path):
+    """CI pushes the sha and the version, never `:staging`/`:prod`: the canary (or idle slot) left
+    at the overlay's tag never pulls. The deploy pins every slot to the deployed digest."""
+    k8s = dataclasses.replace(spec.option("kubernetes"), strategy=strategy)
+    s = dataclasses.replace(spec, options={**spec.options, "kubernetes": k8s})
+    files = render_all(s)
+    pin = f' "{slot}=${{IMAGE}}@${{DIGEST}}"'
+    assert pin in files[path]
+    assert problems(s, files, "deploy_images") == []
+    broken = problems(s, {**files, path: files[path].replace(pin, "")}, "deploy_images")
+    pipeline = "GitLab" if path == GITLAB else "GitHub"
+    assert broken and all(p.startswith(f"{pipeline} deploy") for p in broken), broken
+    assert any(f"Deployment/{slot} runs" in p and "ImagePullBackOff" in p for p in broken), broken

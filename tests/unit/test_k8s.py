@@ -663,3 +663,23 @@ def test_secret_names_rule_fails_a_key_the_clouds_store_cannot_hold(cloud, key):
     if cloud == "azure":
         _find(broken, "ExternalSecret")["spec"]["data"][0]["remoteRef"]["key"] = "shop-api-PG_PASSWORD"
         _rule_fails(spec, broken, "secret-names", "in Azure Key Vault")
+
+
+def test_pdb_selector_rule_fails_a_budget_over_the_stable_and_canary_deployments(tmp_path):
+    """The disruption controller sums the scale of every controller a PDB matches: over the stable
+    Deployment and its canary, one unready canary pod leaves no disruption allowed. The stable
+    Deployment's budget selects the stable track only."""
+    import dataclasses
+    spec = load_spec(EXAMPLE)
+    k8s = dataclasses.replace(spec.option("kubernetes"), strategy="canary")
+    spec = dataclasses.replace(spec, options={**spec.options, "kubernetes": k8s})
+    files = render_kubernetes(spec)
+    objects = [d for path in ("k8s/base/deployment.yaml", "k8s/base/autoscaling.yaml")
+               for d in yaml.safe_load_all(files[path]) if d]
+    pdb = _find(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"]["kit.dev/track"] == "stable"
+    assert _rule("pdb-selector").check(spec, objects) == []
+    broken = copy.deepcopy(objects)
+    del _find(broken, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]["kit.dev/track"]
+    _rule_fails(spec, broken, "pdb-selector", "selects the pods of 2 controllers (Deployment/shop-api, "
+                                              "Deployment/shop-api-canary)")

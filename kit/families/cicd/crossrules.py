@@ -305,3 +305,62 @@ def immutable_tags(spec: Spec, files: dict[str, str]) -> list[str]:
 CROSS_RULES["immutable_tags"] = ("with an immutable registry, no tag a pipeline pushes is one a later run pushes again "
                                  "(no latest, no branch name, the sha only from branches, no fixed cache ref)",
                                  immutable_tags)
+
+
+SET_IMAGE = re.compile(r"kustomize edit set image ([^\n)]*)")
+
+
+def _deploy_sets(files: dict[str, str]) -> dict[str, set[str]]:
+    """Per pipeline (GitHub, GitLab), the image names its deploy pins (`kustomize edit set image
+    NAME=...`), ${SERVICE} resolved."""
+    service = {t["set_image"] for t in github_targets(files) + gitlab_targets(files) if t["set_image"]}
+    pipelines = {"GitHub": [p for p in files if p.startswith(".github/workflows/")], "GitLab": [".gitlab-ci.yml"]}
+    found = {}
+    for pipeline, paths in pipelines.items():
+        names = set()
+        for path in paths:
+            for args in SET_IMAGE.findall(files.get(path, "")):
+                for arg in re.findall(r"\"?([^\s\"=]+)=", args):
+                    names |= service if arg in ("${SERVICE}", "$SERVICE") else {arg}
+        if names:
+            found[pipeline] = names
+    return found
+
+
+def deploy_images(spec: Spec, files: dict[str, str]) -> list[str]:
+    """Every Deployment image in a deployed overlay is one the deploy pins, or one some pipeline pushes.
+
+    The pipelines push `service.image` only by the commit sha and the release version (see
+    immutable_tags), never by environment name; a Deployment whose image the deploy leaves at the
+    overlay's `newTag` (`<image>:staging`, `:prod`) names a tag that does not exist, and the kubelet
+    reports ErrImagePull / ImagePullBackOff ("Kubernetes could not pull a container image ... for
+    example an invalid name, or a tag that does not exist", https://kubernetes.io/docs/concepts/containers/images/#imagepullbackoff).
+    kustomize's `images:` entry is what the deploy's `kustomize edit set image NAME=...@sha256:...`
+    replaces (https://kubectl.docs.kubernetes.io/references/kustomize/kustomization/images/), so each
+    Deployment's image name must be one every deploying pipeline sets, or carry a digest already."""
+    containers = []
+    for path in sorted(p for p in files if p.startswith("k8s/base/") and p.endswith(".yaml")):
+        for doc in yaml.safe_load_all(files[path]):
+            if isinstance(doc, dict) and doc.get("kind") == "Deployment":
+                pod = doc["spec"]["template"]["spec"]
+                containers += [(doc["metadata"]["name"], c["image"]) for c in pod.get("containers", [])]
+    problems = []
+    for pipeline, pinned in _deploy_sets(files).items():
+        for overlay in deployed_overlays(files):
+            kust = yaml.safe_load(files.get(f"k8s/overlays/{overlay}/kustomization.yaml", "") or "{}") or {}
+            images = {i["name"]: i for i in kust.get("images") or []}
+            for deployment, image in containers:
+                entry = images.get(image.split(":")[0].split("@")[0])
+                if entry is None or entry["name"] in pinned or entry.get("digest"):
+                    continue
+                if entry.get("newName", image) != spec.image:
+                    continue               # another image (a stand-in, a dependency): not this pipeline's
+                problems.append(f"{pipeline} deploy, overlay {overlay}: Deployment/{deployment} runs "
+                                f"{entry.get('newName')}:{entry.get('newTag')}, which the deploy does not pin "
+                                f"(kustomize edit set image sets {sorted(pinned)}) and no pipeline pushes: "
+                                "ImagePullBackOff")
+    return problems
+
+
+CROSS_RULES["deploy_images"] = ("every Deployment image in a deployed overlay is pinned by the deploy or pushed by a "
+                                "pipeline (a canary or idle slot left at the overlay's tag never pulls)", deploy_images)

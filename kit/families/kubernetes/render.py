@@ -124,8 +124,8 @@ def rollout(spec: Spec) -> dict:
     main = {"name": name, "image": name, "main": True, "extra": {}, "note": ""}
     if strategy == "canary":
         note = ("# Canary, no CRD needed: one pod behind the same Service takes about 1/(replicas+1) of the\n"
-                f"# traffic. Try a release: kustomize edit set image {name}-canary=IMAGE:TAG; promote by\n"
-                f"# setting {name}=IMAGE:TAG; roll back by setting the canary's image back.")
+                f"# traffic. The deploy pins it to the digest it deploys, like {name}; to try a release first:\n"
+                f"# kustomize edit set image {name}-canary=IMAGE@DIGEST and apply; promote by running the deploy.")
         return {"slots": [{**main, "extra": {TRACK: "stable"}},
                           {"name": f"{name}-canary", "image": f"{name}-canary", "main": False,
                            "extra": {TRACK: "canary"}, "note": note}], "live": {}, "preview": {}}
