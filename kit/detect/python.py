@@ -104,6 +104,9 @@ def _locked_names(lock: Path) -> set[str]:
     return {normalize(p["name"]) for p in data.get("package", []) if isinstance(p, dict) and "name" in p}
 
 
+SUPPORTED_MINORS = (9, 13)           # Python 3.9 .. 3.13
+
+
 def _python_version(source: Path, project: Path | None) -> str:
     candidates = [source / n for n in (".python-version", "runtime.txt")]
     if project is not None and project != source:
@@ -122,6 +125,11 @@ def _python_version(source: Path, project: Path | None) -> str:
         exact = re.search(r"==\s*3\.(\d+)", requires)
         if exact:
             return f"3.{exact.group(1)}"
+        # a floor only (">=3.12"): the floor itself, when it is a Python the base images have; an
+        # older default image would make `pip install .` refuse the project
+        lower = re.search(r">=\s*3\.(\d+)", requires)
+        if lower and SUPPORTED_MINORS[0] <= int(lower.group(1)) <= SUPPORTED_MINORS[1]:
+            return f"3.{lower.group(1)}"
     return ""
 
 

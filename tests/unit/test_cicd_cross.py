@@ -174,3 +174,59 @@ def test_the_placeholder_image_is_skipped_not_passed(spec):
     placeholder = dataclasses.replace(spec, image="registry.example.com/shop-api")
     record = next(r for r in cross_records(placeholder, render_all(placeholder)) if r.check == "cicd.rule.registry")
     assert record.status == "skipped" and "placeholder" in record.reason
+
+
+GITLAB = ".gitlab-ci.yml"
+TAGS = [
+    (CI, "          flavor: latest=false\n", "", "adds `latest` on every version tag"),
+    (CI, "type=sha,format=long,enable={{is_default_branch}}", "type=sha,format=long",
+     "pushed by the branch run and again by the v* tag run"),
+    (CI, "          tags: |\n", "          tags: |\n            type=ref,event=branch\n", "'type=ref,event=branch' names a tag"),
+    (CI, "          cache-from: type=gha\n          provenance", "          cache-from: type=gha\n"
+     "          cache-to: type=registry,ref=IMG:buildcache\n          provenance", "rewrites a fixed cache ref"),
+    (GITLAB, '--cache-to "type=local,dest=.buildx-cache,mode=max"',
+     '--cache-to "type=registry,ref=${IMAGE}:buildcache,mode=max"', "--cache-to type=registry"),
+    (GITLAB, '--tag "${IMAGE}:${CI_COMMIT_TAG:-${CI_COMMIT_SHA}}"',
+     '--tag "${IMAGE}:${CI_COMMIT_SHA}" ${CI_COMMIT_TAG:+--tag "${IMAGE}:${CI_COMMIT_TAG}"}',
+     "pushed by the branch pipeline and again by the tag pipeline"),
+    (GITLAB, '--tag "${IMAGE}:${CI_COMMIT_TAG:-${CI_COMMIT_SHA}}"',
+     '--tag "${IMAGE}:${CI_COMMIT_TAG:-${CI_COMMIT_SHA}}" --tag "${IMAGE}:latest"', "is pushed again by a later run"),
+]
+
+
+@pytest.mark.parametrize("cloud", ["aws", "gcp"])
+@pytest.mark.parametrize("path,old,new,reason", TAGS, ids=[f"tags-{i}" for i in range(len(TAGS))])
+def test_a_tag_pushed_twice_to_an_immutable_registry_fails(spec, cloud, path, old, new, reason):
+    """ECR (IMMUTABLE) and Artifact Registry (immutable_tags) refuse a second push of a tag: the
+    v* run re-pushing the sha tag, `latest`, a branch tag or a fixed cache ref fails the publish."""
+    s = on_cloud(spec, cloud, CLOUD_IMAGES[cloud])
+    files = render_all(s)
+    assert old in files[path], old
+    assert problems(s, files, "immutable_tags") == []
+    broken = problems(s, {**files, path: files[path].replace(old, new, 1)}, "immutable_tags")
+    assert any(reason in p for p in broken), broken
+
+
+def test_a_mutable_registry_takes_any_tag(spec):
+    s = on_cloud(spec, "gcp", CLOUD_IMAGES["gcp"])
+    files = render_all(s)
+    mutable = files["terraform/modules/platform/main.tf"].replace("immutable_tags = true", "immutable_tags = false")
+    ci = files[CI].replace("          flavor: latest=false\n", "")
+    assert problems(s, {**files, "terraform/modules/platform/main.tf": mutable, CI: ci}, "immutable_tags") == []
+
+
+@pytest.mark.parametrize("strategy,slot", [("canary", "shop-api-canary"), ("blue-green", "shop-api-green")])
+@pytest.mark.parametrize("path", [DEPLOY_ENV, GITLAB])
+def test_a_deployment_image_the_deploy_leaves_at_the_overlay_tag_fails(spec, strategy, slot, path):
+    """CI pushes the sha and the version, never `:staging`/`:prod`: the canary (or idle slot) left
+    at the overlay's tag never pulls. The deploy pins every slot to the deployed digest."""
+    k8s = dataclasses.replace(spec.option("kubernetes"), strategy=strategy)
+    s = dataclasses.replace(spec, options={**spec.options, "kubernetes": k8s})
+    files = render_all(s)
+    pin = f' "{slot}=${{IMAGE}}@${{DIGEST}}"'
+    assert pin in files[path]
+    assert problems(s, files, "deploy_images") == []
+    broken = problems(s, {**files, path: files[path].replace(pin, "")}, "deploy_images")
+    pipeline = "GitLab" if path == GITLAB else "GitHub"
+    assert broken and all(p.startswith(f"{pipeline} deploy") for p in broken), broken
+    assert any(f"Deployment/{slot} runs" in p and "ImagePullBackOff" in p for p in broken), broken

@@ -1,6 +1,8 @@
 """Detection of Python services from their source."""
 from __future__ import annotations
 
+import pytest
+
 from kit.detect.python import detect_python, health_from_routes
 
 
@@ -92,3 +94,13 @@ def test_a_layer_size_docker_did_not_print_is_an_error_not_zero():
     assert _parse_size("0B") == 0 and _parse_size("12.5MB") == 12_500_000 and _parse_size("3kB") == 3000
     with pytest.raises(SandboxError):
         _parse_size("N/A")
+
+
+@pytest.mark.parametrize("requires,python", [(">=3.12", "3.12"), (">= 3.13", "3.13"), (">=3.9", "3.9"),
+                                              (">=3.10,<3.12", "3.11"), (">=3.8", ""), (">=3.14", "")])
+def test_requires_python_floor_picks_that_python(tmp_path, requires, python):
+    """`requires-python = ">=3.12"` built on the 3.11 default makes `pip install .` refuse the
+    project: a floor within the supported 3.9-3.13 is the Python the image gets."""
+    src = _write(tmp_path, {"pyproject.toml": f'[project]\nname="svc"\nrequires-python="{requires}"\n',
+                            "app.py": "print(1)\n"})
+    assert detect_python(src).python == python

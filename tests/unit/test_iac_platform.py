@@ -154,3 +154,43 @@ def test_the_deploy_identity_is_bound_in_its_namespace_only(rendered):
     assert any("no RoleBinding" in p for p in access.check(broken))
     for env in ("staging", "prod"):
         assert f'app_namespace      = "shop-api-{env}"' in files[f"terraform/environments/{env}/main.tf"]
+
+
+EGRESS = [
+    ("gcp", "private_egress", 'resource "google_compute_router_nat" "nat" {', 'resource "google_compute_router" "nat2" {',
+     "no google_compute_router_nat"),
+    ("gcp", "private_egress", 'source_ip_ranges_to_nat = ["ALL_IP_RANGES"]',
+     'source_ip_ranges_to_nat = ["PRIMARY_IP_RANGE"]', "does not translate all ranges"),
+    ("aws", "private_egress", "enable_nat_gateway   = true", "enable_nat_gateway   = false", "no NAT gateway"),
+    ("azure", "private_egress", "  network_plugin = \"azure\"\n",
+     "  network_plugin = \"azure\"\n  net_profile_outbound_type = \"userDefinedRouting\"\n", "no route out"),
+    ("gcp", "webhook_firewall", "  add_master_webhook_firewall_rules = true\n", "",
+     "add_master_webhook_firewall_rules is not true"),
+    ("gcp", "webhook_firewall", "  add_master_webhook_firewall_rules = true\n",
+     '  add_master_webhook_firewall_rules = true\n  firewall_inbound_ports = ["9443"]\n',
+     "8443 is not in firewall_inbound_ports"),
+]
+
+
+@pytest.mark.parametrize("cloud,rule,old,new,reason", EGRESS, ids=[f"{e[1]}-{e[0]}-{i}" for i, e in enumerate(EGRESS)])
+def test_private_nodes_egress_and_webhook_firewall(rendered, cloud, rule, old, new, reason):
+    """Private GKE nodes without Cloud NAT pull no public image (every helm_release times out), and
+    ingress-nginx's webhook on 8443 is unreachable from a private GKE control plane unless the
+    module opens it: each planted fault fails its rule, the generated Terraform passes."""
+    files = rendered[cloud]
+    assert old in files[PLATFORM]
+    assert RULES[rule][1](inventory(files)) == []
+    problems = RULES[rule][1](inventory({**files, PLATFORM: files[PLATFORM].replace(old, new, 1)}))
+    assert any(reason in p for p in problems), problems
+
+
+def test_a_webhook_on_an_open_port_needs_no_firewall(rendered):
+    """cert-manager (10250) and ESO (10250) are reachable through GKE's own rule; moving
+    ingress-nginx's webhook to 10250 would be too, and disabling it needs nothing."""
+    files = rendered["gcp"]
+    plain = files[PLATFORM].replace("  add_master_webhook_firewall_rules = true\n", "")
+    addons = files[ADDONS].replace('  set {\n    name  = "controller.ingressClass"\n',
+                                   '  set {\n    name  = "controller.admissionWebhooks.enabled"\n    value = "false"\n  }\n'
+                                   '  set {\n    name  = "controller.ingressClass"\n', 1)
+    assert addons != files[ADDONS]
+    assert RULES["webhook_firewall"][1](inventory({**files, PLATFORM: plain, ADDONS: addons})) == []

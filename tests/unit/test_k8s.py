@@ -639,3 +639,47 @@ def test_an_app_with_an_opentelemetry_sdk_gets_its_settings_and_its_egress(examp
     _rule_fails(spec, _break(objects, lambda o, d, p, c: _policy(o, "shop-api-egress")["egress"].pop()), "network",
                 "Deployment/shop-api cannot export telemetry to "
                 "http://otel-collector.monitoring.svc.cluster.local:4318 on TCP 4318")
+
+
+@pytest.mark.parametrize("cloud,key", [("aws", "shop-api/PGPASSWORD"), ("gcp", "shop-api-PGPASSWORD"),
+                                       ("azure", "shop-api-PGPASSWORD")])
+def test_secret_names_rule_fails_a_key_the_clouds_store_cannot_hold(cloud, key):
+    """GCP Secret Manager IDs take letters, digits, - and _; Key Vault names letters, digits and -:
+    the old `<service>/<SECRET>` key is never found there, the Secret is never created and the
+    rollout times out. Each cloud gets a key its store can hold, the README lists it, and the old
+    key (or an underscore on Azure) fails the rule."""
+    from tests.unit.test_iac import on_cloud
+    spec = on_cloud(load_spec(EXAMPLE), cloud)
+    files = render_kubernetes(spec)
+    objects = [d for d in yaml.safe_load_all(files["k8s/base/secrets.yaml"]) if d]
+    keys = [d["remoteRef"]["key"] for o in objects if o["kind"] == "ExternalSecret" for d in o["spec"]["data"]]
+    assert key in keys
+    assert f"`{key}`" in files["k8s/README.md"]
+    assert _rule("secret-names").check(spec, objects) == []
+    bad = "shop-api/PGPASSWORD" if cloud != "aws" else "shop-api/PG PASSWORD"
+    broken = copy.deepcopy(objects)
+    _find(broken, "ExternalSecret")["spec"]["data"][0]["remoteRef"]["key"] = bad
+    _rule_fails(spec, broken, "secret-names", f"remoteRef key {bad!r} is not a valid secret name")
+    if cloud == "azure":
+        _find(broken, "ExternalSecret")["spec"]["data"][0]["remoteRef"]["key"] = "shop-api-PG_PASSWORD"
+        _rule_fails(spec, broken, "secret-names", "in Azure Key Vault")
+
+
+def test_pdb_selector_rule_fails_a_budget_over_the_stable_and_canary_deployments(tmp_path):
+    """The disruption controller sums the scale of every controller a PDB matches: over the stable
+    Deployment and its canary, one unready canary pod leaves no disruption allowed. The stable
+    Deployment's budget selects the stable track only."""
+    import dataclasses
+    spec = load_spec(EXAMPLE)
+    k8s = dataclasses.replace(spec.option("kubernetes"), strategy="canary")
+    spec = dataclasses.replace(spec, options={**spec.options, "kubernetes": k8s})
+    files = render_kubernetes(spec)
+    objects = [d for path in ("k8s/base/deployment.yaml", "k8s/base/autoscaling.yaml")
+               for d in yaml.safe_load_all(files[path]) if d]
+    pdb = _find(objects, "PodDisruptionBudget")
+    assert pdb["spec"]["selector"]["matchLabels"]["kit.dev/track"] == "stable"
+    assert _rule("pdb-selector").check(spec, objects) == []
+    broken = copy.deepcopy(objects)
+    del _find(broken, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"]["kit.dev/track"]
+    _rule_fails(spec, broken, "pdb-selector", "selects the pods of 2 controllers (Deployment/shop-api, "
+                                              "Deployment/shop-api-canary)")

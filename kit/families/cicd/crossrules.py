@@ -208,3 +208,159 @@ def cross_records(spec: Spec, files: dict[str, str]) -> list[Evidence]:
                                 tool="kit", reason="; ".join(problems[:4]), figures={"problems": len(problems)},
                                 log="\n".join(problems)))
     return records
+
+
+# what a later run pushes again: fixed names (branch, latest, edge, raw values) and a cache ref
+REPUSHED_TYPES = re.compile(r"^type=(ref,event=branch|edge|raw|schedule)\b")
+VERSION_TYPES = re.compile(r"^type=(semver|pep440|match|ref,event=tag)\b")
+GITLAB_MOVING = re.compile(r":(latest|buildcache|\$\{?CI_COMMIT_(BRANCH|REF_NAME|REF_SLUG)\}?)\b")
+
+
+def _immutable(files: dict[str, str]) -> str:
+    """The immutable registry the Terraform creates ('' when none): ECR with IMMUTABLE tags,
+    Artifact Registry with docker_config.immutable_tags."""
+    for b in inventory(files).blocks:
+        if b["type"] == "aws_ecr_repository" and unquote(b["body"].get("image_tag_mutability", "")) == "IMMUTABLE":
+            return "ECR (image_tag_mutability IMMUTABLE)"
+        if b["type"] == "google_artifact_registry_repository" and any(
+                c.get("immutable_tags") is True for c in (b["body"].get("docker_config") or [])
+                if isinstance(c, dict)):
+            return "Artifact Registry (immutable_tags)"
+    return ""
+
+
+def _github_tag_problems(text: str) -> list[str]:
+    wf = yaml.safe_load(text) or {}
+    triggers = wf.get("on", wf.get(True)) or {}
+    push = (triggers.get("push") or {}) if isinstance(triggers, dict) else {}
+    both = bool(push.get("tags")) and bool(push.get("branches"))          # one commit, two runs
+    problems = []
+    for job_id, job in (wf.get("jobs") or {}).items():
+        for step in job.get("steps") or []:
+            uses, args = str(step.get("uses", "")), step.get("with") or {}
+            if "docker/metadata-action" in uses:
+                lines = [t.strip() for t in str(args.get("tags", "")).splitlines() if t.strip()]
+                flavor = str(args.get("flavor", ""))
+                for t in lines:
+                    if REPUSHED_TYPES.match(t):
+                        problems.append(f"ci.yml job {job_id}: metadata-action tag {t!r} names a tag every run pushes again")
+                    if t.startswith("type=sha") and "enable=" not in t and both:
+                        problems.append(f"ci.yml job {job_id}: {t!r} is pushed by the branch run and again by the v* tag "
+                                        "run of the same commit")
+                if any(VERSION_TYPES.match(t) for t in lines) and "latest=false" not in flavor.replace(" ", ""):
+                    problems.append(f"ci.yml job {job_id}: metadata-action's flavor latest=auto adds `latest` on every "
+                                    "version tag: set flavor latest=false")
+            if "docker/build-push-action" in uses and "type=registry" in str(args.get("cache-to", "")):
+                problems.append(f"ci.yml job {job_id}: cache-to {args['cache-to']!r} rewrites a fixed cache ref each run")
+    return problems
+
+
+def _gitlab_tag_problems(text: str) -> list[str]:
+    doc = yaml.safe_load(text) or {}
+    problems = []
+    for name, job in doc.items():
+        if not isinstance(job, dict):
+            continue
+        script = " ".join(str(s) for s in job.get("script") or [])
+        if "--push" not in script:
+            continue
+        if re.search(r"--cache-to\s+\"?type=registry", script):
+            problems.append(f".gitlab-ci.yml {name}: --cache-to type=registry rewrites a fixed cache ref each run")
+        for tag in re.findall(r"--tag\s+\"?([^\"\s]+)", script):
+            if GITLAB_MOVING.search(tag):
+                problems.append(f".gitlab-ci.yml {name}: tag {tag} is pushed again by a later run")
+            elif tag.endswith(":${CI_COMMIT_SHA}"):
+                problems.append(f".gitlab-ci.yml {name}: tag {tag} is pushed by the branch pipeline and again by the tag "
+                                "pipeline of the same commit: tag the version on tags, the sha on branches")
+    return problems
+
+
+def immutable_tags(spec: Spec, files: dict[str, str]) -> list[str]:
+    """With an immutable registry, no tag a pipeline pushes is one a later run pushes again.
+
+    ECR: "When tag immutability is turned on for a repository, ... an ImageTagAlreadyExistsException
+    error is returned" on pushing an existing tag (https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-tag-mutability.html);
+    Artifact Registry: with immutable tags a tag cannot be moved to another digest, so pushing an
+    existing tag fails (https://cloud.google.com/artifact-registry/docs/docker/manage-images#immutable-tags).
+    docker/metadata-action: `flavor: latest=auto` (the default) emits `latest` for `type=semver`,
+    `type=ref,event=tag`, ...; `type=ref,event=branch` emits the branch name each run; `type=sha`
+    is emitted by every event, so the v* tag run of a commit re-pushes the sha tag the branch run
+    pushed, unless gated (`enable={{is_default_branch}}`) (docker/metadata-action README, "flavor
+    input" and "tags input"). A GitLab registry cache (`--cache-to type=registry,ref=...:buildcache`)
+    rewrites one tag every run (https://docs.docker.com/build/cache/backends/registry/). Any of
+    these fails the publish job of the second release."""
+    if registry_of(spec.image, spec.option("cloud").provider).cloud == "":
+        return []
+    store = _immutable(files)
+    if not store:
+        return []
+    problems = []
+    if ".github/workflows/ci.yml" in files:
+        problems += _github_tag_problems(files[".github/workflows/ci.yml"])
+    if ".gitlab-ci.yml" in files:
+        problems += _gitlab_tag_problems(files[".gitlab-ci.yml"])
+    return [f"{p} ({store})" for p in problems]
+
+
+CROSS_RULES["immutable_tags"] = ("with an immutable registry, no tag a pipeline pushes is one a later run pushes again "
+                                 "(no latest, no branch name, the sha only from branches, no fixed cache ref)",
+                                 immutable_tags)
+
+
+SET_IMAGE = re.compile(r"kustomize edit set image ([^\n)]*)")
+
+
+def _deploy_sets(files: dict[str, str]) -> dict[str, set[str]]:
+    """Per pipeline (GitHub, GitLab), the image names its deploy pins (`kustomize edit set image
+    NAME=...`), ${SERVICE} resolved."""
+    service = {t["set_image"] for t in github_targets(files) + gitlab_targets(files) if t["set_image"]}
+    pipelines = {"GitHub": [p for p in files if p.startswith(".github/workflows/")], "GitLab": [".gitlab-ci.yml"]}
+    found = {}
+    for pipeline, paths in pipelines.items():
+        names = set()
+        for path in paths:
+            for args in SET_IMAGE.findall(files.get(path, "")):
+                for arg in re.findall(r"\"?([^\s\"=]+)=", args):
+                    names |= service if arg in ("${SERVICE}", "$SERVICE") else {arg}
+        if names:
+            found[pipeline] = names
+    return found
+
+
+def deploy_images(spec: Spec, files: dict[str, str]) -> list[str]:
+    """Every Deployment image in a deployed overlay is one the deploy pins, or one some pipeline pushes.
+
+    The pipelines push `service.image` only by the commit sha and the release version (see
+    immutable_tags), never by environment name; a Deployment whose image the deploy leaves at the
+    overlay's `newTag` (`<image>:staging`, `:prod`) names a tag that does not exist, and the kubelet
+    reports ErrImagePull / ImagePullBackOff ("Kubernetes could not pull a container image ... for
+    example an invalid name, or a tag that does not exist", https://kubernetes.io/docs/concepts/containers/images/#imagepullbackoff).
+    kustomize's `images:` entry is what the deploy's `kustomize edit set image NAME=...@sha256:...`
+    replaces (https://kubectl.docs.kubernetes.io/references/kustomize/kustomization/images/), so each
+    Deployment's image name must be one every deploying pipeline sets, or carry a digest already."""
+    containers = []
+    for path in sorted(p for p in files if p.startswith("k8s/base/") and p.endswith(".yaml")):
+        for doc in yaml.safe_load_all(files[path]):
+            if isinstance(doc, dict) and doc.get("kind") == "Deployment":
+                pod = doc["spec"]["template"]["spec"]
+                containers += [(doc["metadata"]["name"], c["image"]) for c in pod.get("containers", [])]
+    problems = []
+    for pipeline, pinned in _deploy_sets(files).items():
+        for overlay in deployed_overlays(files):
+            kust = yaml.safe_load(files.get(f"k8s/overlays/{overlay}/kustomization.yaml", "") or "{}") or {}
+            images = {i["name"]: i for i in kust.get("images") or []}
+            for deployment, image in containers:
+                entry = images.get(image.split(":")[0].split("@")[0])
+                if entry is None or entry["name"] in pinned or entry.get("digest"):
+                    continue
+                if entry.get("newName", image) != spec.image:
+                    continue               # another image (a stand-in, a dependency): not this pipeline's
+                problems.append(f"{pipeline} deploy, overlay {overlay}: Deployment/{deployment} runs "
+                                f"{entry.get('newName')}:{entry.get('newTag')}, which the deploy does not pin "
+                                f"(kustomize edit set image sets {sorted(pinned)}) and no pipeline pushes: "
+                                "ImagePullBackOff")
+    return problems
+
+
+CROSS_RULES["deploy_images"] = ("every Deployment image in a deployed overlay is pinned by the deploy or pushed by a "
+                                "pipeline (a canary or idle slot left at the overlay's tag never pulls)", deploy_images)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from kit.families.cicd import e2e
 from kit.families.cicd.layout import source_dir
 from kit.families.iac.registry import registry_of
+from kit.families.kubernetes.render import rollout
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -85,6 +86,9 @@ def context(spec: Spec) -> dict:
         "requirements": spec.requirements_file or "pyproject.toml",
         "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
         "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,
+        # the other Deployments' images (canary, green slot): pinned to the same digest, since CI
+        # pushes no tag they could name (cicd.rule.deploy_images)
+        "extra_slots": [slot["image"] for slot in rollout(spec)["slots"] if not slot["main"]],
         "e2e": e2e_context, "cluster_issuer": e2e_context["cluster_issuer"], "secret_store": e2e_context["secret_store"],
     }
 

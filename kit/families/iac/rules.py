@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+from kit.families.iac import egress
 from kit.families.iac.terraform import Inventory, unquote
 
 EXACT = re.compile(r"^\d+\.\d+\.\d+$")
@@ -148,3 +149,8 @@ def state_name(inv: Inventory) -> list[str]:
 
 RULES["state_name"] = ("the state store's name is unique across accounts (derived from the account, project or "
                        "subscription, or set by the task)", state_name)
+
+RULES["private_egress"] = ("private nodes have a way out to public registries in the same Terraform (Cloud NAT, "
+                           "a NAT gateway, AKS's outbound load balancer)", egress.private_egress)
+RULES["webhook_firewall"] = ("on a private GKE cluster the control plane reaches every admission webhook the "
+                             "platform charts install", egress.webhook_firewall)

@@ -148,3 +148,27 @@ def hpa_rule(spec: Spec, objects: list[dict]) -> list[str]:
                     problems.append(f"{where} container {c['name']} has no CPU request: the pod's CPU utilization "
                                     f"is undefined and HorizontalPodAutoscaler/{name_of(hpa)} never scales it")
     return problems
+
+
+def pdb_selector_rule(spec: Spec, objects: list[dict]) -> list[str]:
+    """A PodDisruptionBudget's selector matches the pods of exactly one controller.
+
+    The disruption controller computes the budget over every pod the selector matches, taking the
+    expected count from the scale of each pod's controller: "The 'intended' number of pods is
+    computed from the .spec.replicas of the workload resource that is managing those pods"
+    (https://kubernetes.io/docs/tasks/run-application/configure-pdb/#identify-an-application-to-protect,
+    kubernetes/kubernetes pkg/controller/disruption/disruption.go `getExpectedScale` sums the
+    controllers' scale). A budget over the stable Deployment and its one-pod canary therefore
+    expects stable+1 pods: while the canary is unready (a release being tried, an image that
+    cannot be pulled) `maxUnavailable: 1` leaves `disruptionsAllowed` at 0 and every node drain
+    blocks. Each controller gets its own budget, or none."""
+    problems = []
+    for pdb in _of(objects, "PodDisruptionBudget"):
+        sel = pdb["spec"].get("selector", {}).get("matchLabels", {})
+        targets = [w for w in objects if w.get("kind") in WORKLOADS
+                   and matches(sel, w["spec"]["template"]["metadata"].get("labels", {}))]
+        if len(targets) > 1:
+            names = ", ".join(f"{w['kind']}/{name_of(w)}" for w in targets)
+            problems.append(f"PodDisruptionBudget/{name_of(pdb)} selects the pods of {len(targets)} controllers ({names}): "
+                            "their scales add up, and one unready pod of any of them blocks every drain")
+    return problems

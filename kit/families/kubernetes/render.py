@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from kit.core.otel import has_sdk, otel_env
+from kit.families.kubernetes.secret_names import STORES, cloud_of, remote_key
 from kit.model import Dependency, Spec
 from kit.render import render_variant
 
@@ -123,8 +124,8 @@ def rollout(spec: Spec) -> dict:
     main = {"name": name, "image": name, "main": True, "extra": {}, "note": ""}
     if strategy == "canary":
         note = ("# Canary, no CRD needed: one pod behind the same Service takes about 1/(replicas+1) of the\n"
-                f"# traffic. Try a release: kustomize edit set image {name}-canary=IMAGE:TAG; promote by\n"
-                f"# setting {name}=IMAGE:TAG; roll back by setting the canary's image back.")
+                f"# traffic. The deploy pins it to the digest it deploys, like {name}; to try a release first:\n"
+                f"# kustomize edit set image {name}-canary=IMAGE@DIGEST and apply; promote by running the deploy.")
         return {"slots": [{**main, "extra": {TRACK: "stable"}},
                           {"name": f"{name}-canary", "image": f"{name}-canary", "main": False,
                            "extra": {TRACK: "canary"}, "note": note}], "live": {}, "preview": {}}
@@ -150,6 +151,8 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
         "port": spec.port, "metrics_port": spec.metrics_port, "metrics_path": spec.metrics_path,
         "probe": probe(spec), "liveness": liveness_probe(spec), "uid": spec.uid, "resources": app_resources(spec.cpu, spec.memory),
         "config": config_env(spec, "base"), "otel": has_sdk(spec), "secrets": list(spec.secrets), "secret_name": f"{spec.name}-secrets",
+        "secret_keys": [(s, remote_key(spec.name, s, cloud_of(spec))) for s in spec.secrets],
+        "secret_store_kind": STORES[cloud_of(spec)][0],
         "deps": deps, "managed": [(d.name, managed[d.name], d.port) for d in spec.dependencies if d.name in managed],
         "grace": PRE_STOP_S + SERVER_GRACE_S + 2, "pre_stop": PRE_STOP_S,
         "quota": quota(spec, prod, len(deps)), "skips": {"Deployment": [DIGEST_SKIP]}, **rollout(spec),

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kit.families.kubernetes.cluster_rules import hpa_rule, liveness_rule, pdb_rule
+from kit.families.kubernetes.cluster_rules import hpa_rule, liveness_rule, pdb_rule, pdb_selector_rule
 from kit.families.kubernetes.network_rules import acme_solver_rule, network_rule
 from kit.families.kubernetes.quota_rules import quota_rule
+from kit.families.kubernetes.secret_names import secret_names_rule
 from kit.model import Spec
 
 
@@ -28,6 +29,10 @@ RULES = (
          liveness_rule),
     Rule("pdb", "no PodDisruptionBudget forbids every eviction at the lowest replica count of what it selects",
          "https://kubernetes.io/docs/tasks/run-application/configure-pdb/", pdb_rule),
+    Rule("pdb-selector", "each PodDisruptionBudget selects the pods of exactly one controller (the disruption "
+         "controller sums the scale of every controller it matches)",
+         "https://kubernetes.io/docs/tasks/run-application/configure-pdb/#identify-an-application-to-protect",
+         pdb_selector_rule),
     Rule("hpa", "a workload an HPA scales sets no spec.replicas, and requests CPU in every container when "
          "the HPA scales on CPU",
          "https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/"
@@ -40,4 +45,7 @@ RULES = (
     Rule("quota", "each ResourceQuota admits the worst case (HPA maximum, rollout surge, StatefulSets, CronJob runs, "
          "cert-manager's solver pod), and every container states what the quota counts",
          "https://kubernetes.io/docs/concepts/policy/resource-quotas/", quota_rule),
+    Rule("secret-names", "every ExternalSecret remoteRef key is a valid secret name in the declared cloud's store "
+         "(Secrets Manager, Secret Manager, Key Vault)",
+         "https://cloud.google.com/secret-manager/docs/reference/rest/v1/projects.secrets/create", secret_names_rule),
 )
