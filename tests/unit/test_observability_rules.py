@@ -309,3 +309,26 @@ def test_live_exporters_is_skipped_not_failed_without_dependencies(minimal):
     from kit.spec import load_spec
     record = exporters_up(load_spec(minimal), {}, prom=None)
     assert record.status == "skipped" and "no dependency with an exporter" in record.reason
+
+
+@pytest.mark.parametrize("cloud", ["gcp", "azure"])
+def test_exporter_secret_keys_follow_the_clouds_store(example, cloud):
+    """The exporters' ExternalSecret read the app's secret under the cloud store's name; the
+    AWS-style `service/SECRET` key is refused on GCP and Azure."""
+    import dataclasses
+
+    from kit.families import render_all
+    from kit.families.observability.checks import static_checks
+    from kit.spec import load_spec
+    spec = load_spec(example)
+    spec = dataclasses.replace(spec, options={**spec.options,
+                                              "cloud": dataclasses.replace(spec.option("cloud"), provider=cloud)})
+    files = render_all(spec)
+    assert "key: shop-api-PGPASSWORD" in files["k8s/monitoring/exporters.yaml"]
+    ctx = VerifyContext(example, files)
+    assert static_checks(spec, ctx, only="observability.rule.secret_names")[0].passed
+    broken = dict(files)
+    broken["k8s/monitoring/exporters.yaml"] = files["k8s/monitoring/exporters.yaml"].replace(
+        "key: shop-api-PGPASSWORD", "key: shop-api/PGPASSWORD")
+    record = static_checks(spec, VerifyContext(example, broken), only="observability.rule.secret_names")[0]
+    assert record.status == "failed" and "'shop-api/PGPASSWORD' is not a valid secret name" in record.reason

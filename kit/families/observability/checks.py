@@ -91,10 +91,24 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.rule.env_routing": lambda spec, ctx: routing.env_routing(spec, ctx),
     "observability.rule.dashboard_sources": lambda spec, ctx: sources.dashboard_sources(spec, ctx.files),
     "observability.rule.otel_sdk": lambda spec, ctx: _otel_sdk(spec, ctx),
+    "observability.rule.secret_names": lambda spec, ctx: _secret_names(spec, ctx),
     "observability.rule.scrape_paths": lambda spec, ctx: rules.scrape_paths(spec, ctx.files),
     "observability.rule.dropped_metrics": lambda spec, ctx: rules.dropped_metrics(spec, ctx.files),
     "observability.rule.nonprod_severity": lambda spec, ctx: rules.nonprod_severity(spec, ctx.files),
 }
+
+
+def _secret_names(spec: Spec, ctx: VerifyContext) -> Evidence:
+    """The exporters' ExternalSecret keys are valid names in the cloud's store: the same rule as
+    kubernetes.rule.secret-names, on k8s/monitoring/ (which no overlay builds)."""
+    from kit.families.kubernetes.secret_names import secret_names_rule
+    rel = "k8s/monitoring/exporters.yaml"
+    objects = [d for d in yaml.safe_load_all(ctx.files.get(rel, "")) if d]
+    problems = secret_names_rule(spec, objects)
+    return Evidence("observability.rule.secret_names", rel, "the exporters' ExternalSecret keys are valid secret "
+                    "names in the declared cloud's store", "failed" if problems else "passed", tool="kit",
+                    reason="; ".join(problems), figures={"external_secrets": sum(
+                        o.get("kind") == "ExternalSecret" for o in objects)})
 
 
 def _otel_sdk(spec: Spec, ctx: VerifyContext) -> Evidence:

@@ -4,6 +4,7 @@ and prometheus-operator objects (k8s/monitoring/)."""
 from __future__ import annotations
 
 from kit.core.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
+from kit.families.kubernetes.secret_names import remote_key
 from kit.families.observability import exporters as exp
 from kit.families.observability import files as mfiles
 from kit.families.observability.dashboard import dashboard_json
@@ -52,7 +53,8 @@ def exporter_context(spec: Spec) -> dict:
     k8s, on_k8s = spec.option("kubernetes"), exp.k8s_exporters(spec)
     meta = "_".join(exp.TARGET_NAMESPACE.replace(".", "_").replace("/", "_").replace("-", "_").split("_"))
     return {"compose_exporters": exp.compose_exporters(spec), "k8s_exporters": on_k8s,
-            "exporter_secrets": sorted({e["secret"] for e in on_k8s if e["secret"]}),
+            "exporter_secrets": [(s, remote_key(spec.name, s, spec.option("cloud").provider))
+                                 for s in sorted({e["secret"] for e in on_k8s if e["secret"]})],
             "exporter_secret": exp.secret_name(spec), "secrets_mode": k8s.secrets, "secret_store": k8s.secret_store,
             "secrets_dir": exp.SECRETS_DIR, "component": exp.COMPONENT, "target_label": exp.TARGET_NAMESPACE,
             "target_meta": f"__meta_kubernetes_service_label_{meta}", "target_meta_pod": f"__meta_kubernetes_pod_label_{meta}"}
