@@ -295,7 +295,7 @@ def test_monitoring_objects_reach_the_overlays(built):
     """The ServiceMonitor (observability family) selects the app's Service in every overlay's
     namespace on a port it has, and the app's NetworkPolicy admits the scraper's namespace."""
     spec, out, objects = built
-    monitor = yaml.safe_load((out / "k8s" / "monitoring" / "servicemonitor.yaml").read_text())
+    monitor = yaml.safe_load((out / "k8s" / "monitoring" / "base" / "servicemonitor.yaml").read_text())
     k = spec.option("kubernetes")
     assert monitor["metadata"]["namespace"] == k.monitoring_namespace
     for env, objs in objects.items():

@@ -48,7 +48,7 @@ def test_render_is_deterministic_and_complete(spec):
     assert first == second
     for rel in ("monitoring/prometheus.yml", "monitoring/rules/alerts.yml", "monitoring/rules/tests.yml",
                 "monitoring/alertmanager.yml", "monitoring/grafana/dashboards/service.json",
-                "monitoring/otel-collector.yaml", "k8s/monitoring/kustomization.yaml",
+                "monitoring/otel-collector.yaml", "k8s/monitoring/base/kustomization.yaml",
                 "monitoring/runbooks/TargetDown.md"):
         assert rel in first
     assert not any(rel.startswith("k8s/base") for rel in first)
@@ -107,14 +107,14 @@ def _check(spec, ctx, check):
      "observability.dashboard_promql", "exit code 1"),
     ("monitoring/prometheus.yml", 'metrics_path: "/metrics"', 'metrics_path: "/stats"', "observability.consistency",
      "scrape path /stats != service metrics path /metrics"),
-    ("k8s/monitoring/servicemonitor.yaml", "app.kubernetes.io/name: shop-api\n  namespaceSelector",
+    ("k8s/monitoring/base/servicemonitor.yaml", "app.kubernetes.io/name: shop-api\n  namespaceSelector",
      "app: shop-api\n  namespaceSelector", "observability.consistency", "ServiceMonitor selects"),
-    ("k8s/monitoring/prometheusrule.yaml", "for: 2m", "for: 3m", "observability.prometheusrule", "differ"),
-    ("k8s/monitoring/prometheusrule.yaml", "for: 2m", "for: soon", "observability.crd.prometheusrule", "for"),
-    ("k8s/monitoring/servicemonitor.yaml", "scrapeTimeout: 10s", "scrape_timeout: 10s", "observability.crd.servicemonitor",
+    ("k8s/monitoring/base/prometheusrule.yaml", "for: 2m", "for: 3m", "observability.prometheusrule", "differ"),
+    ("k8s/monitoring/base/prometheusrule.yaml", "for: 2m", "for: soon", "observability.crd.prometheusrule", "for"),
+    ("k8s/monitoring/base/servicemonitor.yaml", "scrapeTimeout: 10s", "scrape_timeout: 10s", "observability.crd.servicemonitor",
      "scrape_timeout"),
-    ("k8s/monitoring/fluent-bit.yaml", "kind: DaemonSet", "kind: DaemonSett", "observability.k8s_schema", ""),
-    ("k8s/monitoring/exporters.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: yes please",
+    ("k8s/monitoring/base/fluent-bit.yaml", "kind: DaemonSet", "kind: DaemonSett", "observability.k8s_schema", ""),
+    ("k8s/monitoring/overlays/staging/exporters.yaml", "readOnlyRootFilesystem: true", "readOnlyRootFilesystem: yes please",
      "observability.k8s_schema", ""),
     ("monitoring/fluent-bit/fluent-bit.yaml", "    - name: kubernetes\n", "    - name: modify\n",
      "observability.fluent_bit", "no kubernetes filter"),
@@ -171,7 +171,7 @@ def test_a_missing_silent_case_fails_the_coverage_rule(spec, ctx):
 
 
 def test_crd_schema_requires_the_selector(ctx):
-    text = ctx.files["k8s/monitoring/servicemonitor.yaml"]
+    text = ctx.files["k8s/monitoring/base/servicemonitor.yaml"]
     doc = next(yaml.safe_load_all(text))
     del doc["spec"]["selector"]
     assert any("'selector' is a required property" in p for p in validate_crd_object("ServiceMonitor", yaml.safe_dump(doc)))
@@ -190,9 +190,11 @@ def test_dependency_panels_read_the_exporters_kit_deploys(ctx):
                                                       "DATA_SOURCE_USER": "app",
                                                       "DATA_SOURCE_PASS_FILE": "/run/secrets/PGPASSWORD"}
     assert override["cache-exporter"]["environment"] == {"REDIS_ADDR": "redis://cache:6379"}
-    k8s = [d for d in yaml.safe_load_all(ctx.files["k8s/monitoring/exporters.yaml"]) if d]
-    assert sorted(d["metadata"]["name"] for d in k8s if d["kind"] == "Deployment") == [
-        f"shop-api-{dep}-exporter-{env}" for dep in ("cache", "db") for env in ("dev", "prod", "staging")]
+    for env in ("dev", "staging", "prod"):      # each environment's overlay has only its own exporters
+        k8s = [d for d in yaml.safe_load_all(ctx.files[f"k8s/monitoring/overlays/{env}/exporters.yaml"]) if d]
+        assert sorted(d["metadata"]["name"] for d in k8s if d["kind"] == "Deployment") == [
+            f"shop-api-{dep}-exporter-{env}" for dep in ("cache", "db")]
+        assert {d["metadata"]["namespace"] for d in k8s if d["kind"] == "NetworkPolicy"} == {f"shop-api-{env}"}
 
 
 def test_no_request_metrics_means_no_slo_rules_and_says_so(minimal):
@@ -282,7 +284,7 @@ def test_operator_labels_reach_the_servicemonitor_and_the_prometheusrule(example
     task = example / ".claude" / "task.md"
     task.write_text(task.read_text().replace("slo:\n", "slo:\n  operator_labels: {release: prom}\n", 1))
     files = render_observability(load_spec(example))
-    for rel in ("k8s/monitoring/servicemonitor.yaml", "k8s/monitoring/prometheusrule.yaml"):
+    for rel in ("k8s/monitoring/base/servicemonitor.yaml", "k8s/monitoring/base/prometheusrule.yaml"):
         assert all(d["metadata"]["labels"]["release"] == "prom" for d in yaml.safe_load_all(files[rel]))
 
 

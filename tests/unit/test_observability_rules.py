@@ -39,7 +39,7 @@ def _set_slo(example, text: str) -> None:
 # ---------------------------------------------------------------- 1. the operator's selectors
 
 def test_operator_objects_carry_kube_prometheus_stacks_default_release_label(spec, files):
-    for rel in (rules.SERVICE_MONITORS, "k8s/monitoring/servicemonitor-exporters.yaml", rules.PROMETHEUS_RULE):
+    for rel in (rules.SERVICE_MONITORS, "k8s/monitoring/base/servicemonitor-exporters.yaml", rules.PROMETHEUS_RULE):
         for doc in yaml.safe_load_all(files[rel]):
             assert doc["metadata"]["labels"]["release"] == "kube-prometheus-stack"
     record = rules.operator_selector(spec, files)
@@ -48,7 +48,7 @@ def test_operator_objects_carry_kube_prometheus_stacks_default_release_label(spe
                                          "ServiceMonitor/shop-api"]
 
 
-@pytest.mark.parametrize("rel", [rules.SERVICE_MONITORS, "k8s/monitoring/servicemonitor-exporters.yaml",
+@pytest.mark.parametrize("rel", [rules.SERVICE_MONITORS, "k8s/monitoring/base/servicemonitor-exporters.yaml",
                                  rules.PROMETHEUS_RULE])
 def test_an_object_without_the_release_label_fails_the_selector_rule(spec, files, rel):
     files[rel] = files[rel].replace('    release: "kube-prometheus-stack"\n', "")
@@ -169,7 +169,7 @@ def test_the_rule_tests_expect_a_dev_alert_only_as_a_ticket(files):
 # ---------------------------------------------------------------- 5. what the dashboard reads has a producer
 
 DASHBOARD = "monitoring/grafana/dashboards/service.json"
-EXPORTER_MONITOR = "k8s/monitoring/servicemonitor-exporters.yaml"
+EXPORTER_MONITOR = "k8s/monitoring/base/servicemonitor-exporters.yaml"
 
 
 def test_every_dashboard_metric_has_a_scrape_target_in_every_setup(spec, files):
@@ -202,8 +202,10 @@ def test_a_panel_without_a_producer_fails_the_sources_rule(spec, files, rel, old
 def test_the_minimal_service_has_no_exporters_and_no_dependency_panels(minimal):
     spec = load_spec(minimal)
     files = render_all(spec)
-    assert "k8s/monitoring/exporters.yaml" not in files and "exporters.yaml" not in files["k8s/monitoring/kustomization.yaml"]
-    assert "k8s/monitoring/servicemonitor-exporters.yaml" not in files
+    assert not [rel for rel in files if rel.endswith("/exporters.yaml")]
+    assert all("exporters.yaml" not in files[f"k8s/monitoring/overlays/{env}/kustomization.yaml"]
+               for env in ("dev", "staging", "prod"))
+    assert "k8s/monitoring/base/servicemonitor-exporters.yaml" not in files
     assert sources.dashboard_sources(spec, files).passed
 
 
@@ -221,8 +223,8 @@ def test_scrape_paths_pass_on_the_example_and_on_a_service_without_metrics(spec,
     record = rules.scrape_paths(bare, out)
     assert record.status == "passed", record.reason
     # no app scrape, ServiceMonitor, alert or SLO rule; the exporters are still scraped
-    assert "k8s/monitoring/servicemonitor.yaml" not in out
-    assert "servicemonitor.yaml" not in out["k8s/monitoring/kustomization.yaml"].replace("servicemonitor-exporters", "")
+    assert "k8s/monitoring/base/servicemonitor.yaml" not in out
+    assert "servicemonitor.yaml" not in out["k8s/monitoring/base/kustomization.yaml"].replace("servicemonitor-exporters", "")
     assert f'job_name: "{spec.name}"' not in out["monitoring/prometheus.yml"]
     assert yaml.safe_load(out["monitoring/rules/alerts.yml"])["groups"] == []
     assert yaml.safe_load(out["monitoring/rules/recording.yml"])["groups"] == []
@@ -235,7 +237,7 @@ def test_scrape_paths_fail_on_an_app_scraped_at_a_guessed_path(spec, files):
     bare = _no_metrics(spec)
     planted = render_all(bare)
     planted["monitoring/prometheus.yml"] = files["monitoring/prometheus.yml"]
-    planted["k8s/monitoring/servicemonitor.yaml"] = files["k8s/monitoring/servicemonitor.yaml"]
+    planted["k8s/monitoring/base/servicemonitor.yaml"] = files["k8s/monitoring/base/servicemonitor.yaml"]
     planted["monitoring/rules/alerts.yml"] = files["monitoring/rules/alerts.yml"]
     record = rules.scrape_paths(bare, planted)
     assert record.status == "failed"
@@ -324,11 +326,57 @@ def test_exporter_secret_keys_follow_the_clouds_store(example, cloud):
     spec = dataclasses.replace(spec, options={**spec.options,
                                               "cloud": dataclasses.replace(spec.option("cloud"), provider=cloud)})
     files = render_all(spec)
-    assert "key: shop-api-PGPASSWORD" in files["k8s/monitoring/exporters.yaml"]
+    assert "key: shop-api-PGPASSWORD" in files["k8s/monitoring/overlays/prod/exporters.yaml"]
     ctx = VerifyContext(example, files)
     assert static_checks(spec, ctx, only="observability.rule.secret_names")[0].passed
     broken = dict(files)
-    broken["k8s/monitoring/exporters.yaml"] = files["k8s/monitoring/exporters.yaml"].replace(
+    broken["k8s/monitoring/overlays/prod/exporters.yaml"] = files["k8s/monitoring/overlays/prod/exporters.yaml"].replace(
         "key: shop-api-PGPASSWORD", "key: shop-api/PGPASSWORD")
     record = static_checks(spec, VerifyContext(example, broken), only="observability.rule.secret_names")[0]
     assert record.status == "failed" and "'shop-api/PGPASSWORD' is not a valid secret name" in record.reason
+
+
+# ---------------------------------------------------------------- one environment per cluster
+def test_monitoring_overlays_target_only_their_environments_namespaces(spec, files):
+    from kit.families.observability import namespaces
+    record = namespaces.monitoring_namespaces(spec, files)
+    assert record.passed, record.reason
+    assert sorted(record.figures["overlays"]) == ["dev", "prod", "staging"]
+    assert record.figures["overlays"]["dev"]["namespaces"] == ["monitoring", "shop-api-dev"]
+    objects = namespaces.build(files, "k8s/monitoring/overlays/dev")
+    assert {o["metadata"].get("namespace") for _, o in objects if o["kind"] == "NetworkPolicy"} == {"shop-api-dev"}
+    assert any(rel == "k8s/monitoring/base/prometheusrule.yaml" for rel, _ in objects)   # the base is built too
+
+
+def test_a_staging_object_in_the_dev_monitoring_overlay_fails(spec, files):
+    """The fault of the single k8s/monitoring for every environment: the dev cluster has no shop-api-staging."""
+    from kit.families.observability import namespaces
+    rel = "k8s/monitoring/overlays/dev/exporters.yaml"
+    files[rel] += files["k8s/monitoring/overlays/staging/exporters.yaml"].split("---", 1)[1].join(["---", ""])
+    record = namespaces.monitoring_namespaces(spec, files)
+    assert record.status == "failed"
+    assert "k8s/monitoring/overlays/dev: NetworkPolicy/db-from-db-exporter" in record.reason
+    assert "targets namespace shop-api-staging; a cluster running dev has only monitoring and shop-api-dev" in record.reason
+    assert "overlays/staging:" not in record.reason
+
+
+def test_an_object_without_a_namespace_fails_and_a_kustomization_namespace_counts(spec, files):
+    from kit.families.observability import namespaces
+    rel = "k8s/monitoring/overlays/prod/extra.yaml"
+    files[rel] = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n"
+    kustomization = "k8s/monitoring/overlays/prod/kustomization.yaml"
+    files[kustomization] += "  - extra.yaml\n"
+    record = namespaces.monitoring_namespaces(spec, files)
+    assert record.status == "failed" and "ConfigMap/stray (k8s/monitoring/overlays/prod/extra.yaml) targets no namespace" in record.reason
+    files[kustomization] += "namespace: shop-api-staging\n"      # kustomize sets it on every namespaced object
+    record = namespaces.monitoring_namespaces(spec, files)
+    assert record.status == "failed" and "PrometheusRule/shop-api (k8s/monitoring/base/prometheusrule.yaml) " \
+        "targets namespace shop-api-staging" in record.reason
+    files[kustomization] = files[kustomization].replace("namespace: shop-api-staging\n", "")
+    files[rel] = files[rel].replace("  name: stray\n", "  name: stray\n  namespace: monitoring\n")
+    assert namespaces.monitoring_namespaces(spec, files).passed
+
+
+def test_the_monitoring_namespaces_rule_runs_in_the_static_checks(example, spec, files):
+    record = checks.static_checks(spec, VerifyContext(example, files), only="observability.rule.monitoring_namespaces")
+    assert [r.check for r in record] == ["observability.rule.monitoring_namespaces"] and record[0].passed

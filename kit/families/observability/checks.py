@@ -13,6 +13,7 @@ import yaml
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version
 from kit.evidence import Evidence, run_tool
+from kit.families.observability import namespaces as mns
 from kit.families.observability import routing, rules, sources
 from kit.families.observability import structure as struct
 from kit.model import Spec
@@ -22,7 +23,7 @@ PROM_K8S = "monitoring/prometheus-kubernetes.yml"
 RULES = ("monitoring/rules/recording.yml", "monitoring/rules/alerts.yml")
 TESTS = "monitoring/rules/tests.yml"
 ALERTMANAGER = "monitoring/alertmanager.yml"
-PROMETHEUS_RULE = "k8s/monitoring/prometheusrule.yaml"
+PROMETHEUS_RULE = "k8s/monitoring/base/prometheusrule.yaml"
 
 
 def _prom() -> str:
@@ -45,8 +46,23 @@ def _amtool(spec: Spec, ctx: VerifyContext) -> Evidence:
 
 
 def _kustomize(spec: Spec, ctx: VerifyContext) -> Evidence:
-    return run_tool("observability.kustomize", "k8s/monitoring/", "kubectl kustomize builds k8s/monitoring",
-                    ["kubectl", "kustomize", "k8s/monitoring"], tool="kubectl kustomize", cwd=ctx.deliverables)
+    """`kubectl kustomize` on every environment's monitoring overlay (each builds the base too): one
+    record, failed when any overlay fails, with every command and the failing overlays' output."""
+    envs = mns.overlay_envs(ctx.files)
+    title = "kubectl kustomize builds each environment's monitoring overlay"
+    if not envs:
+        return Evidence("observability.kustomize", f"{mns.OVERLAYS}/", title, "failed", tool="kubectl kustomize",
+                        reason=f"no monitoring overlay under {mns.OVERLAYS}/")
+    runs = {env: run_tool("observability.kustomize", f"{mns.OVERLAYS}/{env}", title,
+                          ["kubectl", "kustomize", f"{mns.OVERLAYS}/{env}"], tool="kubectl kustomize",
+                          cwd=ctx.deliverables) for env in envs}
+    failed = [env for env, r in runs.items() if not r.passed]
+    return Evidence("observability.kustomize", f"{mns.OVERLAYS}/", title, "failed" if failed else "passed",
+                    tool="kubectl kustomize", command=" && ".join(r.command for r in runs.values()),
+                    duration_s=round(sum(r.duration_s for r in runs.values()), 3),
+                    reason="; ".join(f"{mns.OVERLAYS}/{env}: {runs[env].reason}" for env in failed),
+                    figures={"overlays": envs, "failed": failed},
+                    log="\n".join(f"{env}: {runs[env].log}" for env in failed))
 
 
 def _compose(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
@@ -95,15 +111,19 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.rule.scrape_paths": lambda spec, ctx: rules.scrape_paths(spec, ctx.files),
     "observability.rule.dropped_metrics": lambda spec, ctx: rules.dropped_metrics(spec, ctx.files),
     "observability.rule.nonprod_severity": lambda spec, ctx: rules.nonprod_severity(spec, ctx.files),
+    "observability.rule.monitoring_namespaces": lambda spec, ctx: mns.monitoring_namespaces(spec, ctx.files),
 }
 
 
 def _secret_names(spec: Spec, ctx: VerifyContext) -> Evidence:
     """The exporters' ExternalSecret keys are valid names in the cloud's store: the same rule as
-    kubernetes.rule.secret-names, on k8s/monitoring/ (which no overlay builds)."""
+    kubernetes.rule.secret-names (which reads the app overlays), on every environment's monitoring
+    overlay (k8s/monitoring/overlays/<env>/exporters.yaml)."""
     from kit.families.kubernetes.secret_names import secret_names_rule
-    rel = "k8s/monitoring/exporters.yaml"
-    objects = [d for d in yaml.safe_load_all(ctx.files.get(rel, "")) if d]
+    rels = [f"{mns.OVERLAYS}/{env}/exporters.yaml" for env in mns.overlay_envs(ctx.files)]
+    rels = [rel for rel in rels if rel in ctx.files]
+    rel = ", ".join(rels) or f"{mns.OVERLAYS}/"
+    objects = [d for r in rels for d in yaml.safe_load_all(ctx.files[r]) if d]
     problems = secret_names_rule(spec, objects)
     return Evidence("observability.rule.secret_names", rel, "the exporters' ExternalSecret keys are valid secret "
                     "names in the declared cloud's store", "failed" if problems else "passed", tool="kit",

@@ -1,5 +1,6 @@
 """prometheus-operator objects checked against the CRD schemas kit ships
 (kit/families/observability/crds/, see its README), and the plain Kubernetes objects of k8s/monitoring/
+(the base's Fluent Bit, each environment overlay's exporters)
 against Kubernetes' own schemas (kubernetes-validate --strict)."""
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from kit.evidence import Evidence
 
 CRD_DIR = Path(__file__).resolve().parent / "crds"
 CRD_KINDS = ("ExternalSecret",)      # not in kubernetes-validate's schemas (external-secrets.io)
-CRD_FILES = {"ServiceMonitor": ("k8s/monitoring/servicemonitor.yaml", "k8s/monitoring/servicemonitor-exporters.yaml"),
-             "PrometheusRule": ("k8s/monitoring/prometheusrule.yaml",)}
+CRD_FILES = {"ServiceMonitor": ("k8s/monitoring/base/servicemonitor.yaml", "k8s/monitoring/base/servicemonitor-exporters.yaml"),
+             "PrometheusRule": ("k8s/monitoring/base/prometheusrule.yaml",)}
 
 
 def schema(kind: str) -> dict:
@@ -54,13 +55,15 @@ def kubernetes_validate(files: dict[str, str]) -> Evidence:
     from kit.core.tools import tool_version, venv_tool
     from kit.evidence import run_tool
     tool = venv_tool("kubernetes-validate")
-    rels = [rel for rel in ("k8s/monitoring/fluent-bit.yaml", "k8s/monitoring/exporters.yaml") if rel in files]
+    from kit.families.observability.namespaces import OVERLAYS, overlay_envs
+    rels = [rel for rel in ("k8s/monitoring/base/fluent-bit.yaml",
+                            *(f"{OVERLAYS}/{env}/exporters.yaml" for env in overlay_envs(files))) if rel in files]
     with tempfile.TemporaryDirectory(prefix="kit-k8s-") as tmp:
         paths, crds = [], []
         for rel in rels:
             docs = [d for d in yaml.safe_load_all(files[rel]) if d]
             crds += [f"{d['kind']}/{d['metadata']['name']}" for d in docs if d.get("kind") in CRD_KINDS]
-            path = Path(tmp) / Path(rel).name
+            path = Path(tmp) / rel.replace("/", "__")      # each overlay has an exporters.yaml
             path.write_text(yaml.safe_dump_all([d for d in docs if d.get("kind") not in CRD_KINDS], sort_keys=False))
             paths.append(str(path))
         record = run_tool("observability.k8s_schema", ", ".join(rels), "the Fluent Bit DaemonSet, RBAC and "

@@ -1,6 +1,8 @@
 """Observability family: Prometheus scrape config and SLO rules with promtool tests,
 Alertmanager, a Grafana dashboard, runbooks, Fluent Bit and OpenTelemetry Collector configs,
-and prometheus-operator objects (k8s/monitoring/)."""
+and prometheus-operator objects: the environment-independent base k8s/monitoring/base/ and one overlay per
+environment, k8s/monitoring/overlays/<env>/, adding that environment's exporters and NetworkPolicies
+(each cluster runs one environment)."""
 from __future__ import annotations
 
 from kit.core.otel import OTLP_GRPC_PORT, OTLP_HTTP_PORT, otel_env
@@ -14,6 +16,17 @@ from kit.render import render_variant
 COLLECTOR_HOST = "otel-collector"      # the collector's service name in compose.monitoring.yaml
 # 3.2 is the first release whose YAML config reads a top-level parsers section (rules.fluent_bit_version)
 FLUENT_BIT_IMAGE = "cr.fluentbit.io/fluent/fluent-bit:3.2.10"
+MONITORING_BASE = "k8s/monitoring/base"
+MONITORING_OVERLAYS = "k8s/monitoring/overlays"
+
+
+def monitoring_overlay(env: str) -> str:
+    """The folder of an environment's monitoring kustomization (base plus its exporters)."""
+    return f"{MONITORING_OVERLAYS}/{env}"
+
+
+def exporters_file(env: str) -> str:
+    return f"{monitoring_overlay(env)}/exporters.yaml"
 
 
 def _indented(text: str, spaces: int) -> str:
@@ -42,21 +55,38 @@ def render_observability(spec: Spec) -> dict[str, str]:
     })
     files.update(mfiles.runbooks(spec, slo))
     if not spec.metrics_path:     # nothing to scrape: a target at a guessed path would be down forever
-        files.pop("k8s/monitoring/servicemonitor.yaml")
+        files.pop("k8s/monitoring/base/servicemonitor.yaml")
     if not exp.watched(spec):
-        files.pop("k8s/monitoring/exporters.yaml")
-        files.pop("k8s/monitoring/servicemonitor-exporters.yaml")
+        files.pop("k8s/monitoring/base/servicemonitor-exporters.yaml")
+    files.update(monitoring_overlays(spec))
+    return files
+
+
+def monitoring_overlays(spec: Spec) -> dict[str, str]:
+    """k8s/monitoring/overlays/<env>/: the base plus only that environment's exporters, their Secret
+    and the NetworkPolicy in its namespace, so a cluster running one environment applies one overlay."""
+    k8s, on_k8s, files = spec.option("kubernetes"), exp.k8s_exporters(spec), {}
+    for env in k8s.environments:
+        namespace = f"{k8s.namespace}-{env.name}"
+        mine = [e for e in on_k8s if e["target_namespace"] == namespace]
+        rendered = render_variant("observability", "monitoring-overlay", {
+            "name": spec.name, "env": env.name, "app_namespace": namespace,
+            "monitoring_namespace": k8s.monitoring_namespace, "exporters": bool(mine), "k8s_exporters": mine,
+            "exporter_secrets": [(s, remote_key(spec.name, s, spec.option("cloud").provider))
+                                 for s in sorted({e["secret"] for e in mine if e["secret"]})],
+            "exporter_secret": exp.secret_name(spec), "secrets_mode": k8s.secrets, "secret_store": k8s.secret_store,
+            "secrets_dir": exp.SECRETS_DIR, "target_label": exp.TARGET_NAMESPACE})
+        if not mine:
+            rendered.pop("exporters.yaml")
+        files.update({f"{monitoring_overlay(env.name)}/{rel}": text for rel, text in rendered.items()})
     return files
 
 
 def exporter_context(spec: Spec) -> dict:
-    k8s, on_k8s = spec.option("kubernetes"), exp.k8s_exporters(spec)
+    on_k8s = exp.k8s_exporters(spec)
     meta = "_".join(exp.TARGET_NAMESPACE.replace(".", "_").replace("/", "_").replace("-", "_").split("_"))
     return {"compose_exporters": exp.compose_exporters(spec), "k8s_exporters": on_k8s,
-            "exporter_secrets": [(s, remote_key(spec.name, s, spec.option("cloud").provider))
-                                 for s in sorted({e["secret"] for e in on_k8s if e["secret"]})],
-            "exporter_secret": exp.secret_name(spec), "secrets_mode": k8s.secrets, "secret_store": k8s.secret_store,
-            "secrets_dir": exp.SECRETS_DIR, "component": exp.COMPONENT, "target_label": exp.TARGET_NAMESPACE,
+            "component": exp.COMPONENT, "target_label": exp.TARGET_NAMESPACE,
             "target_meta": f"__meta_kubernetes_service_label_{meta}", "target_meta_pod": f"__meta_kubernetes_pod_label_{meta}"}
 
 
@@ -84,9 +114,12 @@ def work_notes(spec: Spec) -> list[str]:
             "- Alertmanager sends every alert from dev and staging to tickets and routes the rest by "
             "severity (only prod and compose page), with a page suppressing its warnings; receivers are "
             "placeholders. Grafana dashboard and provisioning, exporters for the dependencies, Fluent Bit "
-            "and OpenTelemetry Collector configs, and `k8s/monitoring/` (ServiceMonitors carrying "
+            "and OpenTelemetry Collector configs, and the base `k8s/monitoring/base/` (ServiceMonitors carrying "
             f"{', '.join(f'{k}: {v}' for k, v in spec.option('slo').operator_labels) or 'no selector labels'}, "
-            "PrometheusRule, exporters, Fluent Bit DaemonSet).",
+            "PrometheusRule, Fluent Bit DaemonSet) with one overlay per environment, "
+            "`k8s/monitoring/overlays/<env>/`, adding only that environment's exporters and NetworkPolicies: "
+            "each cluster runs one environment, so apply `k8s/overlays/<env>` and then "
+            "`kubectl apply -k k8s/monitoring/overlays/<env>`.",
             "- Cross-system rules check what kube-prometheus-stack, prometheus-operator, Fluent Bit and "
             "Alertmanager enforce (selector labels, exported_ labels, config sections per version, "
             "routing by environment) and that every dashboard metric has a scrape target.",

@@ -12,8 +12,8 @@ from kit.families.observability.promql import selectors
 from kit.families.observability.sli import OPERATOR_TARGET_LABELS
 from kit.model import Spec
 
-SERVICE_MONITORS = "k8s/monitoring/servicemonitor.yaml"
-PROMETHEUS_RULE = "k8s/monitoring/prometheusrule.yaml"
+SERVICE_MONITORS = "k8s/monitoring/base/servicemonitor.yaml"
+PROMETHEUS_RULE = "k8s/monitoring/base/prometheusrule.yaml"
 
 
 def _record(check: str, deliverable: str, title: str, problems: list[str], **figures) -> Evidence:
@@ -95,7 +95,7 @@ def exported_labels(spec: Spec, files: dict[str, str]) -> Evidence:
 
 
 FLUENT_BIT_CONFIG = "monitoring/fluent-bit/fluent-bit.yaml"
-FLUENT_BIT_DAEMONSET = "k8s/monitoring/fluent-bit.yaml"
+FLUENT_BIT_DAEMONSET = "k8s/monitoring/base/fluent-bit.yaml"
 # top-level sections of Fluent Bit's YAML config -> the first release whose loader reads them; (0,) for
 # the ones v3.1.10's loader already reads (no minimum checked further back)
 FLUENT_BIT_SECTIONS = {"env": (0,), "service": (0,), "pipeline": (0,), "includes": (0,), "customs": (0,),

@@ -52,7 +52,8 @@ def _app_namespaces(spec: Spec) -> list[str]:
 
 
 def _placed(spec: Spec, files: dict[str, str], kinds: tuple[str, ...]) -> list[tuple[str, dict]]:
-    """(namespace, object): the base's objects in every overlay's namespace, k8s/monitoring's in their own."""
+    """(namespace, object): the base's objects in every overlay's namespace, k8s/monitoring's (base and
+    every environment's overlay) in their own."""
     base = [(ns, o) for o in _docs(files, "k8s/base/") if o.get("kind") in kinds for ns in _app_namespaces(spec)]
     return base + [((o.get("metadata") or {}).get("namespace", ""), o) for o in _docs(files, "k8s/monitoring/")
                    if o.get("kind") in kinds]
@@ -132,7 +133,7 @@ def dashboard_sources(spec: Spec, files: dict[str, str]) -> Evidence:
     for group in (yaml.safe_load(files["monitoring/rules/recording.yml"]) or {}).get("groups") or []:
         recorded |= {r["record"] for r in group.get("rules") or [] if "record" in r}
     setups = {"compose (monitoring/prometheus.yml)": compose_jobs(files)}
-    if "k8s/monitoring/servicemonitor.yaml" in files:
+    if "k8s/monitoring/base/servicemonitor.yaml" in files:
         setups["prometheus-operator (ServiceMonitors)"] = operator_jobs(spec, files)
         setups["Kubernetes without the operator (prometheus-kubernetes.yml)"] = plain_kubernetes_jobs(spec, files)
     problems, used = [], set()

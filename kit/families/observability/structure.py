@@ -136,7 +136,7 @@ def consistency(spec: Spec, files: dict[str, str]) -> Evidence:
     if not spec.metrics_path:    # no app scrape at all (rules.scrape_paths says why)
         if job is not None:
             problems.append(f"a scrape job {spec.name} exists but the service has no metrics path")
-        if "k8s/monitoring/servicemonitor.yaml" in files:
+        if "k8s/monitoring/base/servicemonitor.yaml" in files:
             problems.append("an app ServiceMonitor exists but the service has no metrics path")
     elif job is None:
         problems.append(f"no scrape job named {spec.name}")
@@ -147,7 +147,7 @@ def consistency(spec: Spec, files: dict[str, str]) -> Evidence:
         if job.get("metrics_path", "/metrics") != spec.metrics_path:
             problems.append(f"scrape path {job.get('metrics_path')} != service metrics path {spec.metrics_path}")
     if spec.metrics_path:
-        sm = next((d for d in yaml.safe_load_all(files.get("k8s/monitoring/servicemonitor.yaml", ""))
+        sm = next((d for d in yaml.safe_load_all(files.get("k8s/monitoring/base/servicemonitor.yaml", ""))
                    if d and (d.get("metadata") or {}).get("name") == spec.name), {})
         paths = [e.get("path") for e in (sm.get("spec") or {}).get("endpoints") or []]
         if paths != [spec.metrics_path]:
@@ -189,7 +189,7 @@ def fluent_bit(spec: Spec, files: dict[str, str]) -> Evidence:
     for o in outputs:
         if o.get("match") is None:
             problems.append(f"output {o.get('name')} matches nothing")
-    daemonset = [d for d in yaml.safe_load_all(files["k8s/monitoring/fluent-bit.yaml"]) if d]
+    daemonset = [d for d in yaml.safe_load_all(files["k8s/monitoring/base/fluent-bit.yaml"]) if d]
     config = next((d["data"]["fluent-bit.yaml"] for d in daemonset if d.get("kind") == "ConfigMap"), "")
     if yaml.safe_load(config) != data:
         problems.append("the DaemonSet's ConfigMap differs from monitoring/fluent-bit/fluent-bit.yaml")
