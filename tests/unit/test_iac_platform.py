@@ -194,3 +194,17 @@ def test_a_webhook_on_an_open_port_needs_no_firewall(rendered):
                                    '  set {\n    name  = "controller.ingressClass"\n', 1)
     assert addons != files[ADDONS]
     assert RULES["webhook_firewall"][1](inventory({**files, PLATFORM: plain, ADDONS: addons})) == []
+
+
+def test_a_service_without_metrics_still_declares_the_operator_crds():
+    """No metrics path means no ServiceMonitor, but the PrometheusRule and Fluent Bit objects in
+    k8s/monitoring/base still need the prometheus-operator CRDs: the README must say so (the
+    django-notes fixture failed iac.rule.prerequisites before)."""
+    from tests.conftest import ROOT
+    spec = load_spec(ROOT / "tests" / "fixtures" / "messy" / "django-notes")
+    assert not spec.metrics_path
+    files = render_all(spec)
+    assert "k8s/monitoring/base/prometheusrule.yaml" in files
+    problems, _ = prerequisites.check(files, spec.option("cloud").provider)
+    assert problems == []
+    assert "prometheus-operator CRDs" in files["k8s/README.md"]
