@@ -69,6 +69,7 @@ def test_static_checks_pass_on_the_example(built):
         ["ExternalSecret (external-secrets.io/v1)"]
 
 
+@pytest.mark.tools
 def test_strict_validation_fails_unknown_fields_and_undeclared_kinds(built):
     _spec, _out, objects = built
     dev = copy.deepcopy(objects["dev"])
@@ -174,6 +175,7 @@ def test_pod_spec_translates_to_docker_settings(built):
                      "livenessProbe": ("", 8000, 15, 3)}
 
 
+@pytest.mark.tools
 def test_no_secret_value_in_any_manifest(example, tmp_path):
     """A developer's real values sit beside the source (.env, secrets/NAME): none reaches a file kit writes."""
     planted = "hunter2-planted-value"
@@ -457,6 +459,7 @@ def test_network_rule_fails_a_policy_that_cuts_a_needed_connection(built, case, 
     _rule_fails(spec, _break(objects["staging"], how), "network", expected)
 
 
+@pytest.mark.tools
 def test_network_rule_checks_a_managed_dependency_and_cronjobs(minimal):
     write_task(minimal, GOOD + "dependencies:\n  - {kind: postgres, name: db}\nkubernetes:\n"
                "  managed: {db: db.internal.example.com}\n"
