@@ -36,10 +36,32 @@ def _alive(pid: str) -> bool:
     return True
 
 
-def _owned_by_live_process(kind: str, ident: str) -> bool:
+def owner_pid(kind: str, ident: str) -> str:
+    """The pid of the kit process that made this resource ('' when it carries none)."""
     fmt = "{{index .Config.Labels \"%s\"}}" if kind == "container" else "{{index .Labels \"%s\"}}"
     pid = docker(kind, "inspect", "--format", fmt % PID_LABEL, ident, check=False).stdout.strip()
-    return bool(pid) and pid != "<no value>" and _alive(pid)
+    return "" if pid == "<no value>" else pid
+
+
+def _owned_by_live_process(kind: str, ident: str) -> bool:
+    pid = owner_pid(kind, ident)
+    return bool(pid) and _alive(pid)
+
+
+def left_behind(spare_others: bool = True) -> dict[str, list[str]]:
+    """Sandbox resources nobody is using: those of runs whose process is gone, and this
+    process's own. With ``spare_others``, resources of another live kit process (a second test
+    run on the same engine) are not counted: they are that run's to clean up."""
+    found = sandbox_resources()
+    if not spare_others:
+        return found
+    me = str(os.getpid())
+    kinds = {"containers": "container", "networks": "network", "volumes": "volume"}
+
+    def mine_or_orphaned(kind: str, ident: str) -> bool:
+        pid = owner_pid(kind, ident)
+        return not pid or pid == me or not _alive(pid)
+    return {k: [i for i in ids if mine_or_orphaned(kinds[k], i)] for k, ids in found.items()}
 
 
 def sweep(run: str = "", everything: bool = False) -> dict[str, int]:
