@@ -54,6 +54,15 @@ class Tool:
 
 
 @dataclass(frozen=True)
+class Integration:
+    """What work.md's Integration Notes say for a family: what must exist before the first
+    deploy, what can go wrong with it, and how to undo a bad release."""
+    prerequisites: tuple[str, ...] = ()
+    risks: tuple[str, ...] = ()
+    rollback: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Family:
     name: str
     title: str                                      # the site's page title and work.md's heading
@@ -71,6 +80,10 @@ class Family:
     checklist: tuple[ChecklistItem, ...] = ()
     criteria: tuple[Criterion, ...] = ()
     tools: tuple[Tool, ...] = ()
-    # work.md: the files shown in full (empty: every file) and the family's implementation notes
+    # work.md: short excerpts ("path" or "path#regex": up to EXCERPT_LINES lines from the first
+    # line matching regex), the implementation notes, each file's one-line purpose (fnmatch glob
+    # -> text; the first match wins) and the integration notes
     highlights: tuple[str, ...] = field(default=())
     work_notes: Callable[[Spec], list[str]] | None = None
+    purposes: tuple[tuple[str, str], ...] = ()
+    integration: Callable[[Spec], Integration] | None = None

@@ -33,21 +33,29 @@ def read_context(spec: Spec) -> dict[str, str]:
 
 
 def write_zone_entry(spec: Spec, records: list[Evidence], files: dict[str, str], today: date) -> str:
+    """3 to 8 lines: what was built, where the key files are, the tests with how they were proven,
+    the checks that really were skipped (by name), and the next step."""
     counts = summarize(records)
     failed = [r.check for r in records if r.status == "failed"]
+    skipped = [r.check for r in records if r.status == "skipped"]
+    proofs = family_proofs(records)
     out = spec.output.relative_to(spec.project) if spec.output.is_relative_to(spec.project) else spec.output
     key_files = ", ".join(f"{out}/{f}" for f in ("Dockerfile", "compose.yaml", "evidence.json") if
                           f == "evidence.json" or f in files)
     nxt = (f"fix failing checks: {', '.join(failed)}" if failed else
            "review the criteria marked 'needs human review' in work.md")
-    return "\n".join([
+    lines = [
         f"## DevOps Architect - {today.isoformat()}",
-        f"- Implemented: {', '.join(sorted(files))} for {spec.name}, generated from .claude/task.md.",
+        f"- Implemented: {len(files)} deliverables for {spec.name} ({', '.join(p.title.lower() for p in proofs)}), "
+        "generated from .claude/task.md.",
         f"- Key files: {key_files}, .claude/work.md",
         f"- Tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped; "
-        f"{by_level(family_proofs(records))}.",
-        f"- Next steps: {nxt}.",
-    ]) + "\n"
+        f"{by_level(proofs)}.",
+    ]
+    if skipped:
+        lines.append(f"- Skipped: {', '.join(skipped)} (reasons in work.md's Testing section).")
+    lines.append(f"- Next steps: {nxt}.")
+    return "\n".join(lines) + "\n"
 
 
 def append_write_zone(spec: Spec, entry: str) -> bool:

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import os
+import re
+from fnmatch import fnmatch
 from pathlib import Path
 
-from kit.evidence import Evidence, short_figures, summarize
+from kit.core.family import Family
+from kit.evidence import Evidence, summarize
 from kit.families import families
 from kit.families.cicd.layout import at_repository_root, source_dir
 from kit.model import Spec
@@ -13,7 +16,7 @@ from kit.report.proof import family_proofs, proof_line
 
 SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
             "Integration Notes", "Acceptance Checklist")
-FENCE = {"Dockerfile": "dockerfile", ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".sh": "sh", ".example": "sh",
+FENCE = {"Dockerfile": "dockerfile", ".tf": "hcl", ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".sh": "sh", ".example": "sh",
          ".dockerignore": "text"}
 MARK = {"passed": "[x]", "failed": "[ ]", "unproven": "[ ]", "review": "[ ]"}
 
@@ -29,6 +32,10 @@ def _rel(spec: Spec, path: Path) -> str:
         return str(path)
 
 
+EXCERPT_LINES = 8
+WORK_DIR = Path(".claude")          # work.md's folder under the project: its links are relative to it
+
+
 def render_work_md(spec: Spec, files: dict[str, str], records: list[Evidence], context: dict[str, str]) -> str:
     counts = summarize(records)
     out = [f"# Work: {spec.title}", ""]
@@ -36,77 +43,125 @@ def render_work_md(spec: Spec, files: dict[str, str], records: list[Evidence], c
     out += _deliverables(spec, files)
     out += _implementation(spec, files)
     out += _usage(spec, files)
-    out += _testing(records)
+    out += _testing(spec, records)
     out += _integration(spec, context)
     out += _checklist(spec, records)
     return "\n".join(out).rstrip() + "\n"
 
 
-def _summary(spec: Spec, counts: dict[str, int], records: list[Evidence]) -> list[str]:
-    deps = ", ".join(f"{d.kind} ({d.name})" for d in spec.dependencies) or "no dependencies"
-    return ["## Summary & Intent", "",
-            f"Containerize **{spec.name}** ({spec.framework}, served by `{spec.command[0]}`) with {deps}, "
-            "generate its infrastructure deliverables, and prove each one as far as this machine can.",
-            "",
-            f"Evidence: **{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped** "
-            f"(see Testing). Output folder: `{_rel(spec, spec.output)}`.", "",
-            "How each family was proven (real run; stand-in run, naming the stand-in; emulated, saying what "
-            "the emulation leaves out; or static checks only):", "",
-            *[proof_line(p) for p in family_proofs(records)], ""]
+def destination(spec: Spec, rel: str) -> str:
+    """Where a generated file goes, relative to the repository root (the project folder): the
+    pipelines at the root, everything else in the service's source folder."""
+    if at_repository_root(rel):
+        return rel
+    src = source_dir(spec)
+    return rel if src == "." else f"{src}/{rel}"
 
 
-def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
-    out = ["## Deliverables", "", "| file | family |", "|---|---|"]
+def link(spec: Spec, rel: str) -> str:
+    """The generated copy of a file, linked from .claude/work.md."""
+    return os.path.relpath(spec.output / rel, spec.project / WORK_DIR)
+
+
+def purpose(rel: str, owner_purposes: tuple[tuple[str, str], ...]) -> str:
+    return next((text for pattern, text in owner_purposes if fnmatch(rel, pattern)), "")
+
+
+def _owners(spec: Spec) -> dict[str, Family]:
     owners = {}
     for family in families().values():
         for rel in family.render(spec):
-            owners[rel] = family.title
-    out += [f"| `{_rel(spec, spec.output / rel)}` | {owners.get(rel, '')} |" for rel in sorted(files)]
-    out += [f"| `{_rel(spec, spec.output / 'evidence.json')}` | every check's record |",
-            f"| `{_rel(spec, spec.output / 'site')}/` | the published site |", ""]
+            owners[rel] = family
+    return owners
+
+
+def _summary(spec: Spec, counts: dict[str, int], records: list[Evidence]) -> list[str]:
+    deps = ", ".join(f"{d.kind} ({d.name})" for d in spec.dependencies) or "no dependencies"
+    built = ", ".join(p.title.lower() for p in family_proofs(records))
+    return ["## Summary & Intent", "",
+            f"Containerize **{spec.name}** ({spec.framework}, served by `{spec.command[0]}`) with {deps}, and "
+            f"deliver its {built}. Each was checked as far as this machine can, and every claim below rests on "
+            "an evidence record.", "",
+            "Key decisions:", "", *_decisions(spec), "",
+            f"Evidence: **{counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped** "
+            "(see Testing). How each family was proven (real run; stand-in run, naming the stand-in; emulated, "
+            "saying what the emulation leaves out; or static checks only):", "",
+            *[proof_line(p) for p in family_proofs(records)], ""]
+
+
+def _decisions(spec: Spec) -> list[str]:
+    health = (f"`{spec.health_path}` over HTTP" if spec.health_path else f"a TCP connect ({spec.health_fallback})")
+    out = [f"- Base image `{spec.base_image}`, multi-stage, running as UID {spec.uid}: the final stage holds no "
+           "build tools and no root process.",
+           f"- Health is {health}, probed by the image's own interpreter: no curl in the image.",
+           "- Secrets are files (`/run/secrets/NAME` in compose, an ExternalSecret in Kubernetes): no value is in "
+           "any file kit writes."]
+    if spec.facts.uses_prometheus and "workers" not in spec.task.data["service"]:
+        out.append("- One worker process: prometheus_client keeps metrics per process, so several workers would "
+                   "give each scrape one worker's counters. Scale with replicas.")
+    if spec.lock_file == "uv.lock" and spec.requirements_file == "pyproject.toml":
+        out.append(f"- `{spec.lock_file}` is installed exactly (`uv export --frozen`, hash-checked).")
+    if spec.lock_file == "poetry.lock":
+        out.append(f"- **`{spec.lock_file}` is not honoured yet**: the image installs from the ranges in "
+                   "`pyproject.toml`. Export it to requirements.txt (poetry export) to pin the image.")
     return out
+
+
+def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
+    out = ["## Deliverables", "",
+           f"Paths are where each file goes in the repository (its root is `{_rel(spec, spec.project) or '.'}`, "
+           f"the folder holding `.claude/`); each links to the generated copy in `{_rel(spec, spec.output)}/`.", "",
+           "| file | family | purpose |", "|---|---|---|"]
+    owners = _owners(spec)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for rel in sorted(files, key=lambda r: destination(spec, r)):
+        family = owners.get(rel)
+        pattern = next((g for g, _ in (family.purposes if family else ()) if fnmatch(rel, g)), rel)
+        groups.setdefault((family.name if family else "", pattern), []).append(rel)
+    for (name, _pattern), rels in groups.items():
+        family = families().get(name)
+        title, what = (family.title, purpose(rels[0], family.purposes)) if family else ("", "")
+        if len(rels) == 1:
+            cell = f"[`{destination(spec, rels[0])}`]({link(spec, rels[0])})"
+        else:   # files sharing one purpose (per environment, per alert): one row, each file linked
+            prefix = os.path.commonpath(rels) if len(rels) > 1 else ""
+            prefix = prefix if prefix and prefix not in rels else os.path.dirname(rels[0])
+            parts = " · ".join(f"[{os.path.relpath(r, prefix) if prefix else r}]({link(spec, r)})" for r in rels)
+            cell = f"`{destination(spec, prefix) if prefix else '.'}/`: {parts}"
+        out.append(f"| {cell} | {title} | {what} |")
+    out += ["", f"Also written: [`{_rel(spec, spec.output / 'evidence.json')}`]({link(spec, 'evidence.json')}) "
+            f"(every check's record) and the site [`{_rel(spec, spec.output / 'site')}/`]"
+            f"({link(spec, 'site/index.html')}).", ""]
+    return out
+
+
+def excerpt(text: str, marker: str = "") -> list[str]:
+    """Up to EXCERPT_LINES lines: from the first line matching ``marker``, else from the top."""
+    lines = text.splitlines()
+    start = 0
+    if marker:
+        rx = re.compile(marker)
+        start = next((i for i, line in enumerate(lines) if rx.search(line)), 0)
+    return lines[start:start + EXCERPT_LINES]
 
 
 def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
-    health = (f"`{spec.health_path}` over HTTP" if spec.health_path else f"a TCP connect ({spec.health_fallback})")
     out = ["## Implementation Details", "",
            f"- Base image `{spec.base_image}` through `ARG PYTHON_IMAGE`; packages through `ARG PIP_INDEX_URL` "
            "(a mirror can be set); a multi-stage build installs into `/opt/venv` with a BuildKit pip cache.",
-           f"- Runs as UID/GID {spec.uid}:{spec.uid}; exec-form `{' '.join(spec.command)}`, "
-           "PID 1 receives SIGTERM (the entrypoint `exec`s the server).",
-           f"- Health: {health}, probed by Python's own urllib (no curl in the image).",
-           *(["- One worker process by default: prometheus_client keeps metrics per process, so with several "
-              "workers each scrape would see one worker's counters. Scale with replicas, or set "
-              "`service.workers` together with prometheus_client's multiprocess mode."]
-             if spec.facts.uses_prometheus and "workers" not in spec.task.data["service"] else []),
-           *([f"- `{spec.lock_file}` is installed exactly (`uv export --frozen`, hash-checked)."]
-             if spec.lock_file == "uv.lock" and spec.requirements_file == "pyproject.toml" else []),
-           *([f"- **`{spec.lock_file}` is not honoured yet**: the image installs from the ranges in "
-              "`pyproject.toml`. Export it to requirements.txt (poetry export) to pin the image."]
-             if spec.lock_file == "poetry.lock" else []),
-           f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}.",
-           "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
-           "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
-           "placeholder `change-me`).", ""]
+           f"- Exec-form `{' '.join(spec.command)}`: PID 1 receives SIGTERM (the entrypoint `exec`s the server).",
+           f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}.", ""]
     for family in families().values():
-        if family.work_notes is not None:
-            out += [f"### {family.title}", "", *family.work_notes(spec), ""]
-    pages = sorted(rel for rel in files if rel.endswith(".md"))   # runbooks: site pages, not inlined
-    for rel in sorted(set(shown_files(spec, files)) - set(pages)):
-        out += [f"### `{rel}`", "", f"```{_fence(rel)}", files[rel].rstrip(), "```", ""]
-    if pages:
-        out += ["Markdown deliverables, published as site pages rather than inlined here: "
-                + ", ".join(f"`{rel}`" for rel in pages) + ".", ""]
+        notes = family.work_notes(spec) if family.work_notes is not None else []
+        shown = [h for h in family.highlights if h.partition("#")[0] in files]
+        if not notes and not shown:
+            continue
+        out += [f"### {family.title}", "", *notes, ""]
+        for item in shown:
+            rel, _, marker = item.partition("#")
+            out += [f"From [`{destination(spec, rel)}`]({link(spec, rel)}):", "",
+                    f"```{_fence(rel)}", *excerpt(files[rel], marker), "```", ""]
     return out
-
-
-def shown_files(spec: Spec, files: dict[str, str]) -> list[str]:
-    """Files shown in full: every file of a family without highlights, else its highlights."""
-    shown = []
-    for family in families().values():
-        own = family.render(spec)
-        shown += [rel for rel in own if rel in files and (not family.highlights or rel in family.highlights)]
-    return shown
 
 
 def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
@@ -136,25 +191,26 @@ def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
             "# exits non-zero when a check fails", "```", ""]
 
 
-def _testing(records: list[Evidence]) -> list[str]:
-    out = ["## Testing", "", "| check | status | proof | tool | figures |", "|---|---|---|---|---|"]
-    for r in records:
-        figures = short_figures(r)
-        out.append(f"| `{r.check}` | {r.status} | {r.proof or '-'} | {r.tool} | {figures} |")
-    out.append("")
-    standins = {k: v for r in records for k, v in r.standins.items()}
-    if standins:
-        out += ["Stand-ins used in the sandbox (no registry is reachable here; the deliverables name the real "
-                "images):", ""] + [f"- `{real}` -> `{local}`" for real, local in sorted(standins.items())] + [""]
+def _testing(spec: Spec, records: list[Evidence]) -> list[str]:
+    out = ["## Testing", "", "| family | passed | failed | skipped | proven by |", "|---|---|---|---|---|"]
+    for p in family_proofs(records):
+        c = p.counts
+        out.append(f"| {p.title} | {c['passed']} | {c['failed']} | {c['skipped']} | {p.sentence()} |")
+    out += ["", f"Every record, with its command, tool and figures: the site's evidence page "
+            f"([`{_rel(spec, spec.output / 'site')}/evidence.html`]({link(spec, 'site/evidence.html')})) and "
+            f"`{_rel(spec, spec.output / 'evidence.json')}`.", ""]
     for r in records:
         if r.fallback:
             out += [f"- Fallback in `{r.check}`: {r.fallback}"]
+    for status in ("failed", "skipped"):
+        rows = [r for r in records if r.status == status]
+        if rows:
+            out += ["", f"{status.capitalize()} checks:", ""]
+            out += [f"- `{r.check}`: {r.reason or r.title}" for r in rows]
     for r in records:
-        if r.status != "passed":
-            out += [f"### `{r.check}`: {r.status}", "", r.reason or "", ""]
-            if r.log:
-                out += ["```text", r.log, "```", ""]
-    return out
+        if r.status == "failed" and r.log:
+            out += ["", f"`{r.check}` log (last lines):", "", "```text", *r.log.splitlines()[-20:], "```"]
+    return out + [""]
 
 
 def _integration(spec: Spec, context: dict[str, str]) -> list[str]:
@@ -167,6 +223,11 @@ def _integration(spec: Spec, context: dict[str, str]) -> list[str]:
     for dep in spec.dependencies:
         out.append(f"- `{dep.name}`: {dep.kind} `{dep.image}`, data in volume `{dep.volume}`, "
                    "app settings " + ", ".join(f"`{k}`" for k, _ in dep.app_env) + ".")
+    notes = [(f.title, f.integration(spec)) for f in families().values() if f.integration is not None]
+    for heading, attr in (("Prerequisites", "prerequisites"), ("Risks", "risks"), ("Rollback", "rollback")):
+        rows = [f"- {title}: {text}" for title, n in notes for text in getattr(n, attr)]
+        if rows:
+            out += ["", f"### {heading}", "", *rows]
     task_notes = spec.task.sections.get("Integration requirements", "")
     if task_notes:
         out += ["", "From the task's integration requirements:", "", task_notes]

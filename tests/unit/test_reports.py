@@ -57,6 +57,8 @@ def test_work_md_has_seven_sections_in_order(minimal):
     headings = re.findall(r"^## (.+)$", text, re.M)
     assert headings == list(SECTIONS)
     assert "```dockerfile" in text and "> earlier note" in text
+    for section in ("### Prerequisites", "### Risks", "### Rollback"):
+        assert section in text.split("## Integration Notes", 1)[1]
     checklist = text.split("## Acceptance Checklist", 1)[1]
     assert checklist.count("- [x]") == len(STANDARD) + 1   # the standard items + the fixture's one criterion
 
@@ -67,6 +69,7 @@ def test_write_zone_entry_is_short_and_not_duplicated(minimal):
     rows = entry.strip().splitlines()
     assert 3 <= len(rows) <= 8 and rows[0] == "## DevOps Architect - 2026-11-27"
     assert [r.split(":")[0] for r in rows[1:]] == ["- Implemented", "- Key files", "- Tests", "- Next steps"]
+    assert "Dockerfile," not in rows[1], "the Write Zone counts the deliverables, it does not list ~100 files"
     assert append_write_zone(spec, entry) is True
     assert append_write_zone(spec, entry) is False
     path = minimal / ".claude" / "tasks" / "context_session_1.md"
@@ -124,3 +127,39 @@ def test_work_md_never_claims_real_containers_for_a_static_family(minimal):
     summary = text.split("## Deliverables")[0]
     assert "real containers" not in text
     assert "- **CI/CD pipelines**: 1 passed, 0 failed, 0 skipped; static checks only: nothing here ran it." in summary
+
+
+def test_write_zone_lists_only_the_checks_that_really_were_skipped(minimal):
+    spec = load_spec(minimal)
+    records = _all_standard()
+    records[2] = Evidence(records[2].check, "x", "x", "skipped", reason="no engine")
+    entry = write_zone_entry(spec, records, render_all(spec), date(2026, 11, 27))
+    skipped = [r for r in entry.splitlines() if r.startswith("- Skipped:")]
+    assert skipped == [f"- Skipped: {records[2].check} (reasons in work.md's Testing section)."]
+    assert 3 <= len(entry.strip().splitlines()) <= 8
+
+
+def test_work_md_of_the_example_is_short_links_every_file_and_inlines_none(example):
+    from kit.report.workmd import EXCERPT_LINES, destination, link
+    spec = load_spec(example)
+    files = render_all(spec)
+    text = render_work_md(spec, files, _all_standard(), {})
+    assert len(text.splitlines()) < 400
+    for rel in files:                                   # every deliverable linked, from .claude/
+        assert f"]({link(spec, rel)})" in text, rel
+        assert (spec.project / ".claude" / link(spec, rel)).resolve() == (spec.output / rel).resolve()
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text.split("## Usage Examples")[0], re.S)
+    assert blocks and max(len(b.splitlines()) for b in blocks) <= EXCERPT_LINES, "no file inlined whole"
+    assert destination(spec, ".github/workflows/ci.yml") == ".github/workflows/ci.yml"
+    assert destination(spec, "Dockerfile") == "app/Dockerfile"
+
+
+def test_every_generated_file_has_a_purpose(example, minimal):
+    """The Deliverables table gives each file its one-line purpose: a family that adds a file
+    without declaring it fails here."""
+    from fnmatch import fnmatch
+    for project in (example, minimal):
+        spec = load_spec(project)
+        for family in families().values():
+            for rel in family.render(spec):
+                assert any(fnmatch(rel, g) for g, _ in family.purposes), f"{family.name}: {rel} has no purpose"

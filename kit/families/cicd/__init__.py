@@ -6,6 +6,7 @@ from kit.core.checkov import checkov_tool
 from kit.core.family import ChecklistItem, Criterion, Family, Option, Tool
 from kit.core.tools import version_probe
 from kit.families.cicd import checks, options
+from kit.families.cicd.notes import integration
 from kit.families.cicd.render import render_cicd, work_notes
 
 FAMILY = Family(
@@ -35,7 +36,15 @@ FAMILY = Family(
              "pip install 'check-jsonschema>=0.33,<0.40' into kit's venv (or bash scripts/setup.sh)"),
         checkov_tool(),
     ),
-    highlights=(".github/workflows/ci.yml", ".github/workflows/deploy-environment.yml", ".github/workflows/e2e-kind.yml",
-                ".gitlab-ci.yml"),
+    highlights=(".github/workflows/deploy-environment.yml#cosign verify", ".gitlab-ci.yml#^deploy"),
     work_notes=work_notes,
+    purposes=(
+        (".github/workflows/ci.yml", "lint, test, build, scan and SBOM on every change; push and sign on main and tags"),
+        (".github/workflows/deploy.yml", "deploy a digest to staging, then production"),
+        (".github/workflows/deploy-environment.yml", "one environment's deploy: verify the signature, pin the digest, apply, wait"),
+        (".github/workflows/e2e-kind.yml", "end-to-end run of the manifests on a kind cluster in CI"),
+        (".github/*", "GitHub Actions configuration"),
+        (".gitlab-ci.yml", "the GitLab CI pipeline: lint, test, build, scan, push, deploy"),
+    ),
+    integration=integration,
 )

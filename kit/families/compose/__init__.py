@@ -5,6 +5,7 @@ from __future__ import annotations
 from kit.core.family import ChecklistItem, Criterion, Family, Tool
 from kit.core.tools import version_probe
 from kit.families.compose import checks
+from kit.families.compose.notes import integration
 from kit.families.compose.render import render_compose
 
 FAMILY = Family(
@@ -29,4 +30,9 @@ FAMILY = Family(
         Tool("docker compose v2", version_probe(["docker", "compose", "version"]),
              "bash scripts/setup.sh installs the plugin from Debian trixie's package"),
     ),
+    purposes=(
+        ("compose.yaml", "the app with its dependencies, health checks, limits and secrets, for local runs"),
+        (".env.example", "the non-secret settings compose reads, with placeholders"),
+    ),
+    integration=integration,
 )

@@ -6,6 +6,7 @@ from kit.core.family import ChecklistItem, Criterion, Family, Tool
 from kit.core.tools import version_probe
 from kit.families.container import checks
 from kit.families.container.criteria import SIZE, judge_metrics, judge_size
+from kit.families.container.notes import integration
 from kit.families.container.render import render_container
 
 FAMILY = Family(
@@ -41,4 +42,11 @@ FAMILY = Family(
         Tool("docker buildx", version_probe(["docker", "buildx", "version"]),
              "bash scripts/setup.sh installs the plugin from Debian trixie's package"),
     ),
+    highlights=("Dockerfile#^FROM .* AS runtime",),
+    purposes=(
+        ("Dockerfile", "multi-stage image: build stage installs the dependencies, the final stage runs as a non-root user"),
+        (".dockerignore", "keeps secrets, VCS data and caches out of the build context"),
+        ("docker/entrypoint.sh", "exports mounted secret files as variables, then execs the server (PID 1 gets SIGTERM)"),
+    ),
+    integration=integration,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kit.core.checkov import checkov_tool
 from kit.core.family import ChecklistItem, Criterion, Family, Option, Tool
 from kit.families.iac import checks, options
+from kit.families.iac.notes import integration
 from kit.families.iac.render import render_iac, work_notes
 
 FAMILY = Family(
@@ -25,6 +26,17 @@ FAMILY = Family(
              "install Terraform >= 1.10 on PATH (no reachable registry has it; iac.fmt fails without it)"),
         checkov_tool(),
     ),
-    highlights=("terraform/modules/platform/main.tf", "terraform/environments/prod/versions.tf"),
+    highlights=("terraform/modules/platform/main.tf#^module \"eks\"",),
     work_notes=work_notes,
+    purposes=(
+        ("terraform/README.md", "order of applies, prerequisites and what each root module owns"),
+        ("terraform/bootstrap/*", "the locked, versioned remote state (applied once)"),
+        ("terraform/environments/*/terraform.tfvars", "one environment's settings"),
+        ("terraform/environments/*", "one environment's root module, calling the platform module"),
+        ("terraform/modules/platform/charts/*", "a local chart adding the ClusterIssuer, the secret store and deploy access"),
+        ("terraform/modules/platform/addons.tf", "cluster add-ons the manifests assume (ingress, cert-manager, external secrets)"),
+        ("terraform/modules/platform/*", "the platform: registry, network, Kubernetes cluster and node pool"),
+        ("terraform/*", "Terraform"),
+    ),
+    integration=integration,
 )

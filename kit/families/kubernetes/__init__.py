@@ -7,6 +7,7 @@ from kit.core.checkov import checkov_tool
 from kit.core.family import ChecklistItem, Criterion, Family, Option, Tool
 from kit.core.tools import version_probe
 from kit.families.kubernetes import checks, options, podsandbox
+from kit.families.kubernetes.notes import integration
 from kit.families.kubernetes.render import render_kubernetes, work_notes
 
 FAMILY = Family(
@@ -36,6 +37,26 @@ FAMILY = Family(
              "pip install 'kubernetes-validate>=1.37,<1.38' into kit's venv (or bash scripts/setup.sh)"),
         checkov_tool(),
     ),
-    highlights=("k8s/base/deployment.yaml", "k8s/base/networkpolicy.yaml", "k8s/overlays/prod/kustomization.yaml"),
+    highlights=("k8s/base/deployment.yaml#readinessProbe:",),
     work_notes=work_notes,
+    purposes=(
+        ("k8s/README.md", "cluster prerequisites, environments, disruptions and probes, for whoever applies the manifests"),
+        ("k8s/base/kustomization.yaml", "the Kustomize base: every object of the service"),
+        ("k8s/base/namespace.yaml", "namespace with the restricted Pod Security Standard, quota and limit range"),
+        ("k8s/base/serviceaccount.yaml", "the pods' identity, with no API token mounted"),
+        ("k8s/base/config.env", "non-secret settings for the ConfigMap"),
+        ("k8s/base/secrets.yaml", "ExternalSecret: secrets by reference to the cloud's secret store"),
+        ("k8s/base/deployment.yaml", "the app's pods: probes, resources, restricted security context, rolling update"),
+        ("k8s/base/service.yaml", "the Service in front of the pods"),
+        ("k8s/base/autoscaling.yaml", "HorizontalPodAutoscaler and PodDisruptionBudget"),
+        ("k8s/base/networkpolicy.yaml", "default deny plus the flows the app needs"),
+        ("k8s/base/ingress.yaml", "Ingress with a cert-manager certificate"),
+        ("k8s/base/dependencies.yaml", "the dependencies in the cluster (StatefulSets or managed endpoints)"),
+        ("k8s/base/cronjobs.yaml", "the task's scheduled jobs"),
+        ("k8s/overlays/*/kustomization.yaml", "one environment: namespace, replicas, host, image"),
+        ("k8s/overlays/*/config.env", "that environment's settings"),
+        ("k8s/overlays/*/patch-*.yaml", "that environment's resources and strategy"),
+        ("k8s/overlays/*", "that environment's objects"),
+    ),
+    integration=integration,
 )

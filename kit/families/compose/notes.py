@@ -1,0 +1,16 @@
+"""Compose: what work.md's Integration Notes say (prerequisites, risks, rollback)."""
+from __future__ import annotations
+
+from kit.core.family import Integration
+from kit.model import Spec
+
+
+def integration(spec: Spec) -> Integration:
+    prereq = ("Docker Engine with compose v2 and BuildKit.",)
+    if spec.secrets:
+        prereq += ("One file per secret under `secrets/` (" + ", ".join(f"`secrets/{s}`" for s in spec.secrets)
+                   + "), never committed.",)
+    risks = tuple(f"`{d.name}` keeps its data in the volume `{d.volume}`: `docker compose down -v` deletes it."
+                  for d in spec.dependencies)
+    rollback = (f"Rebuild or retag the previous image as `{spec.name}:dev` and `docker compose up -d --wait`.",)
+    return Integration(prereq, risks, rollback)
