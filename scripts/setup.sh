@@ -11,7 +11,7 @@ log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # --- 1. Debian packages ------------------------------------------------------
-apt_pkgs=(docker.io containerd runc iptables debootstrap shellcheck chromium)
+apt_pkgs=(docker.io containerd runc iptables debootstrap shellcheck chromium graphviz)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -12,6 +12,7 @@ from kit.families import families
 from kit.families.cicd.layout import at_repository_root, source_dir
 from kit.model import Spec
 from kit.report.acceptance import Item, standard_items, task_items
+from kit.report.paths import scrub
 from kit.report.proof import family_proofs, proof_line
 
 SECTIONS = ("Summary & Intent", "Deliverables", "Implementation Details", "Usage Examples", "Testing",
@@ -46,7 +47,7 @@ def render_work_md(spec: Spec, files: dict[str, str], records: list[Evidence], c
     out += _testing(spec, records)
     out += _integration(spec, context)
     out += _checklist(spec, records)
-    return "\n".join(out).rstrip() + "\n"
+    return scrub("\n".join(out).rstrip() + "\n", spec)
 
 
 def destination(spec: Spec, rel: str) -> str:

@@ -5,6 +5,7 @@ import hashlib
 import json
 import re
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -131,9 +132,14 @@ def test_no_container_left_behind(example_run):
     assert_nothing_left()
 
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"   # git-ignored; CI keeps it
+
+
 def test_site_in_a_real_browser_requests_only_itself(example_run):
-    """Open the published site in headless Chromium (Debian's, driven by Playwright): every
-    request the pages make goes to the local server, and the evidence summary is on screen."""
+    """Open every page of the published site in headless Chromium (Debian's, driven by
+    Playwright): no console error, every request goes to the local server, the evidence summary is
+    on screen; screenshots of the landing page, a family page, the deliverables browser and a
+    runbook are kept in test-artifacts/."""
     import functools
     import http.server
     import shutil
@@ -148,15 +154,24 @@ def test_site_in_a_real_browser_requests_only_itself(example_run):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     requested: list[str] = []
+    errors: list[str] = []
+    shots = {"index.html": "landing", "30_kubernetes.html": "family-page", "deliverables.html": "deliverables",
+             "runbooks/TargetDown.html": "runbook"}
+    ARTIFACTS.mkdir(exist_ok=True)
+    pages = sorted(str(p.relative_to(site)) for p in site.rglob("*.html") if p.name != "404.html")
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=chromium, args=[
                 "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-            page = browser.new_page()
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.on("request", lambda req: requested.append(req.url))
-            for name in ("index.html", "10_container.html", "20_compose.html", "work.html"):
+            page.on("console", lambda m: errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"{page.url}: {e}"))
+            for name in pages:
                 page.goto(f"{base}/{name}", wait_until="networkidle")
+                if name in shots:
+                    page.screenshot(path=str(ARTIFACTS / f"site-{shots[name]}.png"))
             page.goto(f"{base}/index.html", wait_until="networkidle")
             body = page.inner_text("body")
             browser.close()
@@ -164,8 +179,24 @@ def test_site_in_a_real_browser_requests_only_itself(example_run):
         server.shutdown()
     outside = [u for u in requested if not (u.startswith(base) or u.startswith("data:"))]
     assert outside == []
+    assert errors == []
+    assert len(pages) >= 10 and all((ARTIFACTS / f"site-{s}.png").stat().st_size > 10_000 for s in shots.values())
     assert re.search(r"\d+ passed, 0 failed", body)
-    assert "container.healthy" in body
+    assert "Proven by:" in body and "Key figures" in body
+
+
+def test_no_machine_path_in_the_site_or_work_md(example_run):
+    import sys
+    import tempfile
+    project = example_run["project"]
+    machine = [str(project), sys.prefix, tempfile.gettempdir().rstrip("/") + "/kit-", str(Path.home() / ".cache")]
+    texts = {str(p.relative_to(project)): p.read_text(errors="replace")
+             for p in (project / "kit-out" / "site").rglob("*.html")}
+    texts[".claude/work.md"] = (project / ".claude" / "work.md").read_text()
+    found = sorted({(name, m) for name, text in texts.items() for m in machine if m in text})
+    assert found == []
+    page = (project / "kit-out" / "site" / "10_container.html").read_text()
+    assert "from kit" not in page and "injected-parameters" not in page, "code cells are hidden"
 
 
 def test_cicd_and_iac_evidence(example_run):
