@@ -75,7 +75,8 @@ def spec_rows(spec: Spec) -> list[dict]:
         return "task.md" if key in svc else ("detected" if detected else "default")
     return [
         {"field": "name", "value": spec.name, "source": "task.md"},
-        {"field": "source", "value": str(spec.source), "source": src("source", False)},
+        {"field": "source (from the project folder)", "value": _from_project(spec, spec.source),
+         "source": src("source", False)},
         {"field": "framework", "value": spec.framework, "source": src("framework")},
         {"field": "app object", "value": spec.app, "source": src("app")},
         {"field": "start command", "value": " ".join(spec.command), "source": src("command", False)},
@@ -89,6 +90,14 @@ def spec_rows(spec: Spec) -> list[dict]:
         {"field": "secrets (names only)", "value": ", ".join(spec.secrets) or "(none)", "source": "task.md"},
         {"field": "requirements", "value": spec.requirements_file, "source": "detected"},
     ]
+
+
+def _from_project(spec: Spec, path: Path) -> str:
+    """A path as the reader's repository knows it, not this machine's absolute path."""
+    try:
+        return str(Path(path).relative_to(spec.project)) or "."
+    except ValueError:
+        return str(path)
 
 
 def value_origins(spec: Spec) -> dict[str, int]:

@@ -120,13 +120,27 @@ def cmd_batch(args) -> int:
     return 4 if failed else 0
 
 
+def _bundled_example() -> Path:
+    return Path(__file__).resolve().parent.parent / "examples" / "shop-api"
+
+
 def cmd_lab(args) -> int:
-    from kit.notebooks import notebooks_dir
+    """JupyterLab on 127.0.0.1 over the notebooks with PROJECT's parameters preset, so Run All
+    works on that project (the task is validated first: a bad task is reported here, not in a cell)."""
+    from kit.notebooks import prepare_lab
+    from kit.spec import load_spec
     lab = Path(sys.executable).with_name("jupyter-lab")
-    if not lab.exists():
-        raise KitError(f"JupyterLab is not installed in this venv: {Path(sys.executable).with_name('pip')} "
-                       "install 'jupyterlab>=4,<5'")
-    os.execv(str(lab), [str(lab), "--ip=127.0.0.1", "--no-browser", str(notebooks_dir())])
+    if not lab.exists() and not args.prepare_only:
+        raise KitError(f"JupyterLab is not installed in this venv: run bash scripts/setup.sh (or "
+                       f"{Path(sys.executable).with_name('pip')} install 'jupyterlab>=4.6,<4.7')")
+    project = Path(args.project)
+    load_spec(project, Path(args.out) if args.out else None)
+    folder = prepare_lab(project, Path(args.out) if args.out else None, sandbox=not args.static, reset=args.reset)
+    out.print(f"notebooks for {project.resolve().name}, parameters preset: {folder}")
+    if args.prepare_only:
+        return 0
+    root = ["--allow-root"] if os.geteuid() == 0 else []     # JupyterLab refuses root without it
+    os.execv(str(lab), [str(lab), "--ip=127.0.0.1", "--no-browser", *root, f"--ServerApp.root_dir={folder}"])
     return 0
 
 
@@ -192,6 +206,15 @@ def parser() -> argparse.ArgumentParser:
         verb_parser.set_defaults(fn=fn)
         if verb == "doctor":
             verb_parser.add_argument("--missing", action="store_true", help="list only what is missing")
+        if verb == "lab":
+            verb_parser.add_argument("project", nargs="?", default=str(_bundled_example()),
+                                     help="folder holding .claude/task.md (default: the bundled example)")
+            verb_parser.add_argument("--out", default="", help="output folder (default: PROJECT/kit-out)")
+            verb_parser.add_argument("--static", action="store_true", help="preset sandbox=False (no Docker)")
+            verb_parser.add_argument("--reset", action="store_true",
+                                     help="copy the notebooks afresh (drops edits made in JupyterLab)")
+            verb_parser.add_argument("--prepare-only", action="store_true",
+                                     help="prepare the notebooks and print their folder; do not start JupyterLab")
         if verb == "sweep":
             verb_parser.add_argument("--images", action="store_true",
                                      help="also remove the cached sandbox images (kit-sandbox/*)")

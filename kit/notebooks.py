@@ -55,3 +55,27 @@ def execute(name: str, output_dir: Path, parameters: dict[str, Any]) -> Path:
         raise NotebookFailed(name, exc.exec_count, exc.ename, exc.evalue.splitlines()[0] if exc.evalue else "",
                              str(target)) from None
     return target
+
+
+def prepare_lab(project: Path, out: Path | None, *, sandbox: bool, reset: bool = False) -> Path:
+    """A JupyterLab folder for one project: every pipeline notebook with that project's parameters
+    preset (papermill injects them, as for a batch run, without executing). It lives in kit's state
+    folder, not in the project or its output (which `kit run` replaces), so edits made in
+    JupyterLab survive runs; ``reset`` copies the notebooks afresh."""
+    import hashlib
+
+    import papermill as pm
+
+    from kit.config import Settings
+    project = Path(project).resolve()
+    key = hashlib.sha256(str(project).encode()).hexdigest()[:8]
+    lab = Settings.load().state_dir / "lab" / f"{project.name}-{key}"
+    lab.mkdir(parents=True, exist_ok=True)
+    params = {"project": str(project), "out": str(Path(out).resolve()) if out else "", "sandbox": sandbox}
+    for name in PIPELINE:
+        target = lab / f"{name}.ipynb"
+        if target.exists() and not reset:
+            continue
+        pm.execute_notebook(str(notebooks_dir() / f"{name}.ipynb"), str(target), parameters=params,
+                            prepare_only=True, progress_bar=False, kernel_name="python3")
+    return lab

@@ -30,6 +30,8 @@ def docker_engine() -> str:
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if str(item.path).endswith(".ipynb"):     # nbval's cells run kit's tools in a kernel
+            item.add_marker(pytest.mark.tools)
         if item.get_closest_marker("docker") and "docker_engine" not in getattr(item, "fixturenames", ()):
             item.fixturenames.append("docker_engine")
 
