@@ -6,8 +6,8 @@ import re
 
 import yaml
 
-from kit.families.observability.options import Slo
 from kit.families.observability import runbooks as rb
+from kit.families.observability.options import Slo
 from kit.families.observability.promrules import Alert, all_alerts
 from kit.families.observability.sli import recording_rules
 from kit.model import Spec

@@ -219,7 +219,7 @@ def _burn(spec: Spec, slo: Slo, alert: Alert) -> Content:
               f"{_prod_host(spec)}); dev and staging namespaces only affect the team, and their alerts are tickets.",
               "While the budget lasts, releases may continue; once it is spent, freeze feature releases for "
               "this service until it recovers (PLACEHOLDER: your team's error budget policy)."]
-    compose = [f"Look at the app's recent errors:" + _code([f"{COMPOSE} logs --since 30m {spec.name} | grep -iE "
+    compose = ["Look at the app's recent errors:" + _code([f"{COMPOSE} logs --since 30m {spec.name} | grep -iE "
                                                              "'error|exception|timeout' | tail -50"])]
     kube = ["Which image runs now (compare with the rollout history above: did a deploy start the burn?):" + _code([
         f"kubectl -n \"$NS\" get deployment {spec.name} -o jsonpath='{{.spec.template.spec.containers[0].image}}{{\"\\n\"}}'"]),
@@ -269,7 +269,7 @@ def _target_down(spec: Spec, slo: Slo) -> Content:
                        f"changes(process_start_time_seconds{{{sel}}}[1h])"), *_dep_queries(spec)],
         compose=[f"Does the metrics path answer? `curl -sS -o /dev/null -w '%{{http_code}}\\n' "
                  f"http://127.0.0.1:{spec.port}{spec.metrics_path}` (200 expected)."],
-        kubernetes=[f"Does the metrics path answer from inside the pod?" + _code([
+        kubernetes=["Does the metrics path answer from inside the pod?" + _code([
             f"kubectl -n \"$NS\" exec deploy/{spec.name} -- python3 -c \"import urllib.request as u; "
             f"print(u.urlopen('http://127.0.0.1:{spec.metrics_port}{spec.metrics_path}', timeout=4).status)\""]),
             f"Is the target still discovered? Prometheus → Status → Targets, job `{spec.name}` (through "
@@ -332,10 +332,10 @@ def _restarting(spec: Spec, slo: Slo) -> Content:
                  f"and `docker inspect --format '{{{{.State.OOMKilled}}}} {{{{.RestartCount}}}}' "
                  f"$({COMPOSE} ps -q {spec.name})`."],
         kubernetes=["Why did the last container stop (exit code, `OOMKilled`, probe failures)?" + _code([
-            f"kubectl -n \"$NS\" describe pod <pod> | sed -n '/Last State/,/Ready/p;/Events/,$p'",
-            f"kubectl -n \"$NS\" logs <pod> --previous | tail -100"])],
+            "kubectl -n \"$NS\" describe pod <pod> | sed -n '/Last State/,/Ready/p;/Events/,$p'",
+            "kubectl -n \"$NS\" logs <pod> --previous | tail -100"])],
         mitigation=["**Out of memory**: raise the overlay's memory limit "
-                    f"(`kubernetes.environments.<env>.memory`, then redeploy), or `service.resources.memory` "
+                    "(`kubernetes.environments.<env>.memory`, then redeploy), or `service.resources.memory` "
                     "for compose; find the leak afterwards.",
                     "**A dependency is unreachable at start-up**: fix the dependency first (the steps above).",
                     "**A bad setting or a bad release**: roll back (see *Rollback*); check `kubectl -n \"$NS\" "
@@ -370,7 +370,7 @@ def _cpu(spec: Spec, slo: Slo) -> Content:
 def _memory(spec: Spec, slo: Slo) -> Content:
     sel = _sel(spec)
     return Content(
-        symptoms=[f"`HighMemoryUsage` ticket: an instance's resident memory stayed above 90% of its limit for 15 minutes.",
+        symptoms=["`HighMemoryUsage` ticket: an instance's resident memory stayed above 90% of its limit for 15 minutes.",
                   "The memory panel is near 1; next comes an OOM kill and ServiceRestarting."],
         impact=["Nothing fails yet; at the limit the kernel kills the container and its in-flight requests fail."],
         panels=[("Memory (share of the container's limit)", "rising without traffic (a leak) or with it (load)"),
@@ -526,14 +526,14 @@ def runbook(spec: Spec, slo: Slo, alert: Alert) -> str:
     lines += ["", "### Kubernetes", "",
               f"Set `NS` to the alert's `namespace` label ({namespaces}):", "",
               "```bash", f"NS={_prod_namespace(spec)}", "```", ""]
-    kube = [f"Are the pods running and ready, and on which nodes?" + _code([_pods(spec)]),
-            f"Read the events of a failing pod and of the namespace:" + _code([
+    kube = ["Are the pods running and ready, and on which nodes?" + _code([_pods(spec)]),
+            "Read the events of a failing pod and of the namespace:" + _code([
                 "kubectl -n \"$NS\" describe pod <pod>",
                 "kubectl -n \"$NS\" get events --sort-by=.lastTimestamp | tail -20"]),
-            f"Read the logs (the app writes JSON lines):" + _code([
+            "Read the logs (the app writes JSON lines):" + _code([
                 f"kubectl -n \"$NS\" logs deployment/{spec.name} --since=30m | tail -100",
                 "kubectl -n \"$NS\" logs <pod> --previous | tail -100   # the run before a restart"]),
-            f"What was deployed and when:" + _code([f"kubectl -n \"$NS\" rollout history deployment/{spec.name}"]),
+            "What was deployed and when:" + _code([f"kubectl -n \"$NS\" rollout history deployment/{spec.name}"]),
             f"Does the app answer its health check from inside a pod? (`{spec.health_path or '/'}` "
             "names the failing dependency when it answers 503)" + _code([_health_k8s(spec)]),
             *c.kubernetes, *_dep_checks_k8s(spec)]
