@@ -100,7 +100,8 @@ def runbook_pages(spec: Spec, files: dict[str, str]) -> Evidence:
         found = sections(text)
         problems += [f"{name}: no section '{s}'" for s in SECTIONS if s not in found]
         problems += [f"{name}: section '{s}' is empty" for s in SECTIONS if s in found and not found[s]]
-        if name not in found.get("The alert rule", "") or str(rule.get("expr", "")).strip() not in text:
+        shown = found.get("The alert rule", "")
+        if name not in shown or f"```promql\n{str(rule.get('expr', '')).strip()}\n```" not in shown:
             problems.append(f"{name}: the page does not show the alert's rule as it is in {ALERTS}")
         panels = page_panels(text)
         if not panels:

@@ -258,8 +258,8 @@ def _target_down(spec: Spec, slo: Slo) -> Content:
                   "The Targets up panel shows 0 for that instance; the other panels lose its series."],
         impact=["If the instance is really down, its share of requests fails or is retried on the others "
                 "(on Kubernetes the Service stops routing to a pod whose readiness probe fails).",
-                f"Every other alert for {spec.name} on that instance is blind while it cannot be scraped, "
-                "including the SLO alerts."],
+                f"Every other alert for {spec.name} on that instance is blind while it cannot be scraped"
+                + (", including the SLO alerts." if slo.metrics.requests else ".")],
         panels=[("Targets up", "which instance and namespace is at 0, and since when"),
                 ("Request rate by status", "whether traffic still flows (an outage, or only the scrape fails)"),
                 *_dep_panels(spec)],
@@ -267,8 +267,7 @@ def _target_down(spec: Spec, slo: Slo) -> Content:
                  Query("targets up per namespace", f"sum by (namespace) (up{{{sel}}})"),
                  Query("restarts in the last hour (a crash loop shows here)",
                        f"changes(process_start_time_seconds{{{sel}}}[1h])"), *_dep_queries(spec)],
-        compose=[f"Does the metrics path answer? `curl -sS -o /dev/null -w '%{{http_code}}\\n' "
-                 f"http://127.0.0.1:{spec.port}{spec.metrics_path}` (200 expected)."],
+        compose=[_compose_metrics(spec)],
         kubernetes=["Does the metrics path answer from inside the pod?" + _code([
             f"kubectl -n \"$NS\" exec deploy/{spec.name} -- python3 -c \"import urllib.request as u; "
             f"print(u.urlopen('http://127.0.0.1:{spec.metrics_port}{spec.metrics_path}', timeout=4).status)\""]),
@@ -281,6 +280,15 @@ def _target_down(spec: Spec, slo: Slo) -> Content:
                     f"`{COMPOSE} restart {spec.name}`.",
                     "**Only the scrape fails** (requests succeed): check the NetworkPolicy admits the "
                     "monitoring namespace on the metrics port, and the ServiceMonitor's labels."])
+
+
+def _compose_metrics(spec: Spec) -> str:
+    if spec.metrics_port == spec.port:    # compose publishes the app's port on 127.0.0.1
+        return (f"Does the metrics path answer? `curl -sS -o /dev/null -w '%{{http_code}}\\n' "
+                f"http://127.0.0.1:{spec.port}{spec.metrics_path}` (200 expected).")
+    return ("Does the metrics path answer (its port is not published)?" + _code([
+        f"{COMPOSE} exec {spec.name} python3 -c \"import urllib.request as u; "
+        f"print(u.urlopen('http://127.0.0.1:{spec.metrics_port}{spec.metrics_path}', timeout=4).status)\""]))
 
 
 def _target_missing(spec: Spec, slo: Slo) -> Content:
