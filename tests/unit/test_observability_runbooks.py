@@ -194,3 +194,18 @@ def test_runbook_queries_parse_with_promtool(spec_example):
         'up{job="shop-api"} == 0\n```', 'up{job="shop-api"} == \n```', 1)}
     record = obs.runbook_promql(broken, "promtool")
     assert record.status == "failed", record.log
+
+
+def test_managed_dependency_and_gitlab_change_the_steps(minimal):
+    """A managed Postgres is checked from an app pod and failed over in the cloud, not exec'd into;
+    on GitLab the rollback re-deploys the environment's last good deployment."""
+    write_task(minimal, GOOD_SERVICE + "dependencies:\n  - {kind: postgres, name: db}\n  - {kind: redis, name: cache}\n"
+               "kubernetes:\n  secrets: secret\n  managed: {db: db.internal.example.com}\n"
+               "ci:\n  provider: gitlab\n")
+    spec, files = _files(minimal)
+    page = files[page_path("TargetDown")]
+    assert "managed postgres `db` (db.internal.example.com)" in page
+    assert "create_connection(('db.internal.example.com', 5432), 3)" in page
+    assert "exec statefulset/db" not in page and 'exec statefulset/cache -- redis-cli ping' in page
+    assert "Operate → Environments → prod" in page and "gh workflow run" not in page
+    assert rbc.runbook_pages(spec, files).passed and rbc.runbook_links(spec, files).passed
