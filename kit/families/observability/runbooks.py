@@ -509,7 +509,9 @@ def runbook(spec: Spec, slo: Slo, alert: Alert) -> str:
              f"**{alert.summary}**", "",
              f"Service `{spec.name}` · severity {_severity_text(spec, alert)} · fires after `{alert.for_}` · "
              "[all runbooks](index.md)", "",
-             alert.description.replace("{{ $labels.instance }}", "an instance"), "",
+             alert.description.replace("{{ $labels.instance }}" + (spec.metrics_path or ""),
+                                       f"an instance's {spec.metrics_path}" if spec.metrics_path else "an instance")
+             .replace("{{ $labels.instance }}", "an instance"), "",
              "## Symptoms", ""] + [f"- {s}" for s in c.symptoms] + ["", "## Impact", ""]
     lines += [f"- {s}" for s in c.impact]
     lines += ["", "## Dashboard", "",
