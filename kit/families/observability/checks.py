@@ -15,6 +15,7 @@ from kit.core.tools import tool_version
 from kit.evidence import Evidence, run_tool
 from kit.families.observability import namespaces as mns
 from kit.families.observability import routing, rules, sources
+from kit.families.observability import runbook_checks as rbc
 from kit.families.observability import structure as struct
 from kit.model import Spec
 
@@ -93,6 +94,9 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.annotations": lambda spec, ctx: struct.annotations(ctx.files),
     "observability.dashboard": lambda spec, ctx: struct.dashboard(ctx.files),
     "observability.dashboard_promql": lambda spec, ctx: dashboard_promql(ctx.files, _prom()),
+    "observability.runbooks": lambda spec, ctx: rbc.runbook_pages(spec, ctx.files),
+    "observability.runbook_promql": lambda spec, ctx: runbook_promql(ctx.files, _prom()),
+    "observability.runbook_base": lambda spec, ctx: rbc.runbook_base(spec, ctx.files),
     "observability.consistency": lambda spec, ctx: struct.consistency(spec, ctx.files),
     "observability.fluent_bit": lambda spec, ctx: struct.fluent_bit(spec, ctx.files),
     "observability.log_rotation": lambda spec, ctx: struct.log_rotation(ctx.files),
@@ -112,6 +116,7 @@ CHECKS: dict[str, Callable[[Spec, VerifyContext], Evidence | list[Evidence]]] = 
     "observability.rule.dropped_metrics": lambda spec, ctx: rules.dropped_metrics(spec, ctx.files),
     "observability.rule.nonprod_severity": lambda spec, ctx: rules.nonprod_severity(spec, ctx.files),
     "observability.rule.monitoring_namespaces": lambda spec, ctx: mns.monitoring_namespaces(spec, ctx.files),
+    "observability.rule.runbook_links": lambda spec, ctx: rbc.runbook_links(spec, ctx.files),
 }
 
 
@@ -235,3 +240,13 @@ def dashboard_promql(files: dict[str, str], tool: str) -> Evidence:
     record.figures["expressions"] = len(exprs)
     return record
 
+
+
+def runbook_promql(files: dict[str, str], tool: str) -> Evidence:
+    """Every query a runbook tells on-call to run parses as PromQL: each becomes a recording rule for promtool."""
+    queries = rbc.all_queries(files)
+    rules = [{"record": f"kit:runbook_query:{i}", "expr": q} for i, (_rel, q) in enumerate(queries)]
+    record = _with_rules_file([{"name": "runbooks", "rules": rules}], "observability.runbook_promql",
+                              "monitoring/runbooks/", "every runbook query parses as PromQL (promtool)", tool)
+    record.figures["queries"] = len(queries)
+    return record

@@ -33,8 +33,14 @@ SCHEMA = {
                           "within this, e.g. 250ms or 0.5s; must be a bucket boundary of the duration histogram"},
             "objective": {"type": "number", "description": "percent of requests that must be fast, e.g. 99"}}},
         "window": {"type": "string", "description": "the SLO window in days, e.g. 30d"},
-        "runbook_url": {"type": "string", "description": "where the published runbooks live (alerts link "
-                        "to <runbook_url>/<alert>.html); a placeholder when unset"},
+        "site_url": {"type": "string", "pattern": "^https?://[^\\s/]+(/\\S*)?$",
+                     "description": "the address where your team publishes kit's site (kit publish); alerts "
+                     "link to <site_url>/runbooks/<Alert>.html, the page the site holds for each alert. "
+                     "Unset: the links are site-relative (runbooks/<Alert>.html) and the evidence record "
+                     "observability.runbook_base is skipped saying so"},
+        "runbook_url": {"type": "string", "pattern": "^https?://[^\\s/]+(/\\S*)?$",
+                        "description": "instead of site_url: where you publish the runbook pages yourself "
+                        "(monitoring/runbooks/*.md built as HTML); alerts link to <runbook_url>/<Alert>.html"},
         "metrics": {"type": "object", "additionalProperties": False, "properties": {
             "requests": {"type": "string", "description": "counter of handled requests, e.g. shop_http_requests_total"},
             "duration": {"type": "string", "description": "histogram of request durations in seconds "
@@ -73,11 +79,12 @@ class Slo:
     latency_threshold_s: float
     latency_objective: float  # percent
     window_days: int
-    runbook_url: str
+    runbook_url: str       # the base of the alerts' runbook links: <base>/<Alert>.html (runbooks.runbook_link)
     metrics: SloMetrics
     operator_labels: tuple[tuple[str, str], ...] = ()     # put on the ServiceMonitors and the PrometheusRule
     prometheus_selector: tuple[tuple[str, str], ...] = ()  # what the declared Prometheus's selectors match
     selector_source: str = ""                                # where prometheus_selector comes from
+    runbook_source: str = ""      # slo.site_url, slo.runbook_url, or "" (unknown: site-relative links)
 
     @property
     def latency_le(self) -> str:
@@ -149,8 +156,31 @@ def parse(doc: TaskDoc, spec: Spec) -> Slo:
                latency_threshold_s=threshold,
                latency_objective=_percent(doc, latency.get("objective", 99), ("latency", "objective")),
                window_days=int(match.group(1)),
-               runbook_url=str(raw.get("runbook_url", f"https://runbooks.example.com/{spec.name}")).rstrip("/"),
-               metrics=metrics, **_operator(doc, raw))
+               metrics=metrics, **_runbook_base(doc, raw), **_operator(doc, raw))
+
+
+SITE_RUNBOOKS = "runbooks"     # the folder kit's site publishes monitoring/runbooks/ as (kit/publish.py)
+URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def _runbook_base(doc: TaskDoc, raw: dict) -> dict:
+    """Where the alerts' runbook links point: <site_url>/runbooks (kit's site, published by the
+    team), or runbook_url (pages published elsewhere), or, with neither, the site-relative
+    `runbooks`: no invented domain; observability.runbook_base records the gap."""
+    site, own = raw.get("site_url"), raw.get("runbook_url")
+    if site is not None and own is not None:
+        raise _error(doc, "give site_url or runbook_url, not both", ("runbook_url",),
+                     "site_url: where kit's site is published (alerts link to <site_url>/runbooks/<Alert>.html); "
+                     "runbook_url: where you publish the runbook pages yourself")
+    for key, value in (("site_url", site), ("runbook_url", own)):
+        if value is not None and not URL.match(str(value)):
+            raise _error(doc, f"must be an http(s) URL, got {value!r}", (key,),
+                         "e.g. https://docs.acme.internal/shop-api (no trailing page name)")
+    if site is not None:
+        return {"runbook_url": f"{str(site).rstrip('/')}/{SITE_RUNBOOKS}", "runbook_source": "slo.site_url"}
+    if own is not None:
+        return {"runbook_url": str(own).rstrip("/"), "runbook_source": "slo.runbook_url"}
+    return {"runbook_url": SITE_RUNBOOKS, "runbook_source": ""}
 
 
 def _operator(doc: TaskDoc, raw: dict) -> dict:

@@ -108,6 +108,13 @@ def work_notes(spec: Spec) -> list[str]:
     return [rules,
             "- Every alert has summary, description and runbook annotations; each is unit-tested with "
             "generated `promtool test rules` cases (fires when it should, silent when it should not).",
+            "- Each alert has a runbook (`monitoring/runbooks/<Alert>.md`, published in the site as "
+            "`runbooks/<Alert>.html`): symptoms, impact (the SLO budget figures), the dashboard panels and "
+            "PromQL to read, diagnosis steps for compose and Kubernetes (the overlays' namespaces and the "
+            "dependencies), mitigation, rollback through the deploy workflow, and escalation placeholders. "
+            + ("Alerts link to " + f"`{spec.option('slo').runbook_url}/<Alert>.html`." if spec.option("slo").runbook_source
+               else "No site address is set (`slo.site_url`), so alerts link to the site-relative "
+               "`runbooks/<Alert>.html`."),
             "- On Kubernetes the page alerts' severity is a template that gives `ticket` in the dev and staging "
             "namespaces (an AlertmanagerConfig in the monitoring namespace would only see its own namespace's "
             "alerts under prometheus-operator's default matcher strategy), and TargetMissing is a warning.",
