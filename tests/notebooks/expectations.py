@@ -53,7 +53,7 @@ def refresh(dest: Path = EXPECTED) -> list[Path]:
                 if cell.cell_type != "code":
                     continue
                 if "injected-parameters" in cell.metadata.get("tags", []):
-                    cell.source = ENV_PARAMETERS
+                    cell.source, cell.id = ENV_PARAMETERS, "injected-parameters"   # a stable diff
                 if CHECKED not in cell.metadata.get("tags", []):
                     cell.outputs, cell.execution_count = [], None
             nb.metadata.pop("papermill", None)

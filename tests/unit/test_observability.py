@@ -71,9 +71,9 @@ def test_metric_names():
 @pytest.mark.tools
 def test_static_checks_pass_on_the_example(spec, ctx):
     records = obs.static_checks(spec, ctx)
-    # no site address in the example's task: the links are site-relative, and that record says so
-    assert [r.check for r in records if not r.passed] == ["observability.runbook_base"]
-    assert next(r for r in records if r.check == "observability.runbook_base").status == "skipped"
+    # the example's task names where its site is published: the runbook links are absolute
+    assert [r.check for r in records if not r.passed] == []
+    assert next(r for r in records if r.check == "observability.runbook_base").figures["from"] == "slo.site_url"
     test = next(r for r in records if r.check == "observability.promtool_test")
     assert test.figures["alerts"] == 10
     # fires, silent; slow burns (ticket yes, page no); per alert of the pair: errors in prod fire for prod
@@ -98,7 +98,7 @@ def _check(spec, ctx, check):
     ("monitoring/alertmanager.yml", "        send_resolved: true\n  - name: team-tickets",
      "        send_resolved: true\n        http_config: {authorization: {credentials: hunter2}}\n  - name: team-tickets",
      "observability.alertmanager_policy", "sets credentials"),
-    ("monitoring/rules/alerts.yml", "      runbook_url: runbooks/TargetDown.html\n", "",
+    ("monitoring/rules/alerts.yml", "      runbook_url: https://platform.shop.example.com/shop-api/runbooks/TargetDown.html\n", "",
      "observability.annotations", "TargetDown lacks runbook_url"),
     ("monitoring/grafana/dashboards/service.json", '"id": 2,', '"id": 1,', "observability.dashboard", "panel id 1 is used 2 times"),
     ("monitoring/grafana/dashboards/service.json", '"uid": "prometheus"', '"uid": "promethus"', "observability.dashboard",
