@@ -168,24 +168,24 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
 def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
     out_dir = _rel(spec, spec.output)
     src = source_dir(spec)
-    root_files = sorted(p for p in files if at_repository_root(p))
-    src_files = sorted(p for p in files if not at_repository_root(p))
+    root_items = sorted({rel.split("/")[0] for rel in files if at_repository_root(rel)})
+    src_items = sorted({rel.split("/")[0] for rel in files if not at_repository_root(rel)})
     secret_lines = [f"openssl rand -base64 24 | tr -d '\\n' > secrets/{s}" for s in spec.secrets]
-    copy = [f"(cd {out_dir} && cp --parents {' '.join(src_files)} {os.path.relpath(spec.source, spec.output)}/)"]
-    if root_files:
-        copy.append(f"(cd {out_dir} && cp --parents {' '.join(root_files)} {os.path.relpath(spec.project, spec.output)}/)")
+    copy = [f"(cd {out_dir} && cp -r {' '.join(src_items)} {os.path.relpath(spec.source, spec.output)}/)"]
+    if root_items:
+        copy.append(f"(cd {out_dir} && cp -r {' '.join(root_items)} {os.path.relpath(spec.project, spec.output)}/)")
     return ["## Usage Examples", "",
-            f"The repository root is the project root (the folder holding `.claude/`). Copy the pipelines "
+            "The repository root is the project root (the folder holding `.claude/`). Copy the pipelines "
             "(`.github/`, `.gitlab-ci.yml`) to that root, where GitHub and GitLab read them, and every other "
             f"deliverable into the service's source folder `{src}/`, the Docker build context; the "
             f"pipelines build `{src}/Dockerfile` and deploy `{'' if src == '.' else src + '/'}k8s/overlays/`. "
-            "From the project root:", "",
+            "From the project root (a test runs these commands in a scratch copy of the example):", "",
             "```sh", *copy,
             f"cd {_rel(spec, spec.source) or '.'}",
             "cp .env.example .env", "mkdir -p secrets", *secret_lines,
             f"DOCKER_BUILDKIT=1 docker build -t {spec.name}:dev .",
             "docker compose up -d --wait",
-            f"curl -fsS http://127.0.0.1:{spec.port}{spec.health_path or '/'}",
+            f"curl -fsS http://127.0.0.1:${{APP_PORT:-{spec.port}}}{spec.health_path or '/'}",
             "docker compose down", "```", "",
             "Regenerate and re-prove with kit:", "", "```sh",
             f"kit run {_rel(spec, spec.project) or '.'}", f"kit verify {_rel(spec, spec.project) or '.'}   "
