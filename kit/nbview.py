@@ -77,3 +77,23 @@ def stacked_status_chart(counts: list[dict]):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def graphviz_svg(dot_source: str) -> str:
+    """Lay out a Graphviz graph with `dot` (so every arrow meets its boxes); the SVG text."""
+    import shutil
+    import subprocess
+
+    from kit.errors import KitError
+    dot = shutil.which("dot")
+    if dot is None:
+        raise KitError("diagrams need Graphviz's `dot`: apt-get install -y graphviz (or bash scripts/setup.sh)")
+    proc = subprocess.run([dot, "-Tsvg"], input=dot_source, capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise KitError(f"dot could not lay out the diagram: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def dot_quote(text: str) -> str:
+    """A Graphviz string literal ("\\n" in ``text`` stays a line break)."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'

@@ -100,3 +100,16 @@ def test_the_evidence_filter_works_in_chromium(site):
     finally:
         server.shutdown()
     assert errors == []
+
+
+def test_kubernetes_diagram_arrows_meet_their_boxes(site):
+    """The notebook's object diagram is laid out by Graphviz: every reference between two shown
+    objects is one edge of the SVG, drawn from one node to another (no free-floating arrows)."""
+    from kit.families.kubernetes import views
+    from kit.nbview import graphviz_svg
+    spec, _files, _out = site
+    objects = views.built(spec, "dev")
+    dot = views.diagram_dot(objects, "dev")
+    svg = graphviz_svg(dot)
+    assert dot.count(" -> ") >= 10 and svg.count('class="edge"') == dot.count(" -> ")
+    assert "Ingress" in svg and "HorizontalPodAutoscaler" in svg

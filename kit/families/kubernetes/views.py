@@ -9,10 +9,6 @@ from kit.evidence import Evidence
 from kit.families.kubernetes.rules import key_settings
 from kit.model import Spec
 
-COLUMNS = {"Ingress": 0, "Service": 1, "HorizontalPodAutoscaler": 1, "PodDisruptionBudget": 1,
-           "Deployment": 2, "StatefulSet": 3, "CronJob": 2, "ConfigMap": 1, "Secret": 1,
-           "ExternalSecret": 0, "NetworkPolicy": 4}
-
 
 def built(spec: Spec, overlay: str = "dev") -> list[dict]:
     from kit.core.k8s import build_overlay
@@ -64,42 +60,40 @@ def edges(objects: list[dict]) -> list[tuple[str, str, str]]:
     return out
 
 
-def diagram(objects: list[dict], title: str):
-    """Objects in columns (entry, routing and policy, workloads, data), arrows for references."""
-    import matplotlib.pyplot as plt
-    shown = [o for o in objects if o["kind"] in COLUMNS]
-    names = [f"{o['kind']}/{name_of(o)}" for o in shown]
-    for src, _dst, _rel in edges(objects):             # a Secret made by an ExternalSecret
-        if src not in names and src.startswith("Secret/"):
-            names.append(src)
-    cols: dict[int, list[str]] = {}
+GROUPS = {"Ingress": "entry", "ExternalSecret": "entry", "Service": "routing", "HorizontalPodAutoscaler": "routing",
+          "PodDisruptionBudget": "routing", "ConfigMap": "config", "Secret": "config", "Deployment": "workloads",
+          "CronJob": "workloads", "StatefulSet": "data", "NetworkPolicy": "policy"}
+COLOURS = {"routes": "#1565c0", "selects": "#2e7d32", "scales": "#6a1b9a", "env": "#ef6c00", "mounts": "#c62828",
+           "creates": "#455a64"}
+
+
+def diagram_dot(objects: list[dict], title: str) -> str:
+    """The objects and their references as a Graphviz graph, laid out left to right."""
+    from kit.nbview import dot_quote as q
+    names = [f"{o['kind']}/{name_of(o)}" for o in objects if o["kind"] in GROUPS]
+    links = edges(objects)
+    names += [src for src, _dst, _rel in links if src.startswith("Secret/") and src not in names]
+    ids = {n: f"n{i}" for i, n in enumerate(names)}
+    lines = ["digraph k8s {", f"  label={q(title)}; labelloc=t; rankdir=LR; fontname=Helvetica;",
+             '  node [shape=box, style="rounded,filled", fillcolor="#eceff1", fontname=Helvetica, fontsize=9];',
+             "  edge [fontname=Helvetica, fontsize=8];"]
     for n in names:
-        cols.setdefault(COLUMNS.get(n.split("/")[0], 1), []).append(n)
-    pos = {n: (c * 3.2, -i * 1.0) for c, col in cols.items() for i, n in enumerate(col)}
-    height = max(len(c) for c in cols.values())
-    fig, ax = plt.subplots(figsize=(13, max(3.0, 0.55 * height + 1)))
-    colours = {"routes": "#1565c0", "selects": "#2e7d32", "scales": "#6a1b9a", "env": "#ef6c00", "mounts": "#c62828",
-               "creates": "#455a64"}
-    for src, dst, rel in edges(objects):
-        if src in pos and dst in pos:
-            (x1, y1), (x2, y2) = pos[src], pos[dst]
-            start, end = ((x1 + 2.3, x2 - 0.05) if x2 > x1 else (x1 - 0.05, x2 + 2.3))
-            ax.annotate("", xy=(end, y2), xytext=(start, y1),
-                        arrowprops={"arrowstyle": "->", "color": colours[rel], "lw": 1, "alpha": 0.7})
-    for n, (x, y) in pos.items():
         kind, name = n.split("/", 1)
-        ax.text(x, y, f"{kind}\n{name}", fontsize=7, va="center", ha="left",
-                bbox={"boxstyle": "round", "fc": "#eceff1", "ec": "#546e7a"})
-    for rel, colour in colours.items():
-        ax.plot([], [], color=colour, label=rel)
-    ax.legend(loc="lower right", fontsize=7)
-    ax.set_xlim(-0.3, max(pos.values())[0] + 3)
-    ax.set_ylim(-height, 1)
-    ax.axis("off")
-    ax.set_title(title)
-    fig.tight_layout()
-    plt.close(fig)
-    return fig
+        lines.append(f"  {ids[n]} [label={q(kind + chr(10) + name)}];")
+    for src, dst, rel in links:
+        if src in ids and dst in ids:
+            lines.append(f"  {ids[src]} -> {ids[dst]} [label={q(rel)}, color={q(COLOURS[rel])}, "
+                         f"fontcolor={q(COLOURS[rel])}];")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def diagram(objects: list[dict], title: str):
+    """The objects and how they reference each other, laid out by Graphviz (an SVG to display)."""
+    from IPython.display import SVG
+
+    from kit.nbview import graphviz_svg
+    return SVG(graphviz_svg(diagram_dot(objects, title)))
 
 
 def pod_timeline(records: list[Evidence]):
