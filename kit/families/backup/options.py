@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from kit.errors import TaskError
@@ -184,9 +185,8 @@ def cron_interval_s(expr: str) -> int:
             runs += [day * DAY + h * 3600 + m * 60 for h in sorted(hours) for m in sorted(minutes)]
     if not runs:
         raise ValueError(f"{expr!r} never runs")
-    gaps = [b - a for a, b in zip(runs, runs[1:])]
-    if fields[2] not in ("*",) and any(d > 28 for d in mdays) and not (fields[4] != "*"):
-        pass   # days 29-31 only add runs; the 28-day cycle gives the upper bound
+    # days 29-31 only add runs, so the 28-day cycle gives an upper bound of the gap
+    gaps = [b - a for a, b in pairwise(runs)]
     return max(gaps) if gaps else 56 * DAY
 
 

@@ -112,4 +112,4 @@ def work_notes(spec: Spec) -> list[str]:
     return notes
 
 
-__all__ = ["render_backup", "work_notes", "PGBACKREST_VERSION", "DAY"]
+__all__ = ["DAY", "PGBACKREST_VERSION", "render_backup", "work_notes"]
