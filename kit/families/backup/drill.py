@@ -164,6 +164,16 @@ class Drill:
 
     def up(self) -> None:
         self.compose("up", "-d", "--wait", self.pg.name, timeout=240)
+        # compose.yaml's healthcheck asks pg_isready over the unix socket, which the entrypoint's
+        # temporary init server already answers; the final server is the one listening on TCP
+        env = dict(self.pg.env)
+        user = env.get("POSTGRES_USER", "postgres")
+        deadline = time.monotonic() + 120
+        while self.compose("exec", "-T", self.pg.name, "pg_isready", "-q", "-h", "127.0.0.1", "-U", user,
+                           check=False, timeout=30).returncode != 0:
+            if time.monotonic() > deadline:
+                raise DrillStop(f"{self.pg.name} did not accept TCP connections within 120s of healthy")
+            time.sleep(0.3)
         self.mark("database up")
 
     def write(self, batch: str) -> None:
@@ -318,11 +328,14 @@ def _last_line(proc: subprocess.CompletedProcess) -> str:
 
 def _restore_reason(proc: subprocess.CompletedProcess) -> str:
     text = (proc.stdout or "") + (proc.stderr or "")
-    for needle in ("unable to find", "no backup", "does not exist", "missing", "ERROR"):
-        for line in text.splitlines():
-            if needle in line:
-                return f"the restore cannot find its backup: {line.strip()[:300]}" if needle in (
-                    "unable to find", "no backup") else f"restore failed: {line.strip()[:300]}"
+    # pgBackRest's words when the repository has no backup for the stanza (or no stanza at all)
+    lost = ("unable to find", "no backup", "unable to load info file", "does not exist", "FileMissingError")
+    for line in text.splitlines():
+        if any(needle in line for needle in lost):
+            return f"the restore cannot find its backup: {line.strip()[:300]}"
+    for line in text.splitlines():
+        if "ERROR" in line:
+            return f"restore failed: {line.strip()[:300]}"
     if proc.returncode == 0:
         return "restore.sh exited 0 but the database is not out of recovery"
     return f"restore.sh failed (exit {proc.returncode}): {_last_line(proc)}"
