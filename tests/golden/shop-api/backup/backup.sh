@@ -7,17 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export COMPOSE_FILE="${COMPOSE_FILE:-compose.yaml:backup/compose.backup.yaml}"
 
-pgbackrest() {
-	docker compose --profile backup run --rm -T db-backup "$@"
-}
-
-# stanza-create is a no-op once the stanza exists; check proves archive_command works
-pgbackrest stanza-create
-pgbackrest check
-pgbackrest backup --type=full
+# one job container: stanza-create is a no-op once the stanza exists, check proves that
+# archive_command reaches the repository, then the full backup and what the repository holds
+info="$(docker compose --profile backup run --rm -T --entrypoint sh db-backup -c '
+	set -e
+	pgbackrest --stanza=shop-api stanza-create >&2
+	pgbackrest --stanza=shop-api check >&2
+	pgbackrest --stanza=shop-api backup --type=full >&2
+	pgbackrest --stanza=shop-api info --output=json')"
 
 # a backup that wrote nothing is a failure: the newest backup must exist and hold data
-info="$(pgbackrest info --output=json)"
 size="$(printf '%s' "$info" | grep -o '"repository":{"delta":[0-9]*' | tail -n 1 | grep -o '[0-9]*$' || true)"
 if [ "${size:-0}" -le 0 ]; then
 	echo "backup.sh: the repository holds no backup with data after the run" >&2
