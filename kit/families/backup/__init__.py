@@ -13,6 +13,7 @@ FAMILY = Family(
     name="backup", title="Backup and DR", notebook="70_backup_dr", template="backup/default",
     render=render_backup, option=Option("backup", options.SCHEMA, options.parse),
     static_checks=(checks.static_checks,), sandbox_checks=(drill.sandbox_checks,),
+    needs=("container",),
     checklist=(
         ChecklistItem("Backups are generated for every stateful dependency and pass their linters "
                       "(shellcheck, promtool, kubernetes-validate, checkov, Velero structure)",

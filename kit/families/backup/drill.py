@@ -9,11 +9,12 @@
    archived; then a last batch C that no archive holds yet (writes in flight at the disaster);
 5. destroy the database: its container and its volume;
 6. restore with the generated backup/restore.sh;
-7. wait until the database is out of recovery (the app itself is not started: the drill proves
-   the database only, and says so);
+7. wait until the database is out of recovery and, when the container family built the app's image,
+   until restore.sh has started the rest of the stack and the app answers its health path (the app
+   is not running during the writes: the rows go straight to the database);
 8. compare the rows with the text kept in step 2 and 4, byte for byte.
 
-RTO = destruction to healthy; RPO = the rows and seconds lost; both compared with the task's
+RTO = destruction to healthy (app and database, or the database alone when there is no app image); RPO = the rows and seconds lost; both compared with the task's
 targets. A restore that misses rows the backup or the archive holds fails. Everything the drill
 makes is labelled with the run and removed afterwards (success, failure or interrupt).
 """
@@ -56,6 +57,8 @@ class Drill:
     spec: Spec
     files: dict[str, str]
     standin: str
+    app_image: str = ""                                      # "" = restore and check the database only
+    dep_images: dict[str, str] = field(default_factory=dict)  # other dependencies' real image -> stand-in
     project: str = field(default_factory=lambda: PROJECT_PREFIX + uuid.uuid4().hex[:10])
     staged: Path | None = None
     image: str = ""
@@ -84,6 +87,8 @@ class Drill:
         env.pop("DOCKER_BUILDKIT", None)
         env.update({"COMPOSE_FILE": f"compose.yaml:backup/compose.backup.yaml:{OVERRIDE}",
                     "COMPOSE_PROJECT_NAME": self.project, "BACKUP_REDIS": "0", "RESTORE_SERVICES": self.pg.name})
+        if self.app_image:          # restore.sh starts the whole stack, as it does for users
+            env.pop("RESTORE_SERVICES")
         return env
 
     def compose(self, *args: str, check: bool = True, timeout: float = 180, input: str | None = None):
@@ -114,7 +119,7 @@ class Drill:
     def record(self, check: str, title: str, ok: bool, reason: str = "", **figures) -> Evidence:
         rec = Evidence(check, "backup/", title, "passed" if ok else "failed", tool="docker compose, pgBackRest",
                        reason="" if ok else reason, figures=figures, proof="stand-in",
-                       standins={self.pg.image: self.standin})
+                       standins={self.pg.image: self.standin, **self.dep_images})
         self.records.append(rec)
         return rec
 
@@ -153,11 +158,23 @@ class Drill:
         services = {self.pg.name: {**image, "healthcheck": {"interval": "1s", "start_period": "60s"}},
                     f"{self.pg.name}-backup": dict(image), f"{self.pg.name}-restore": dict(image)}
         data = yaml.safe_load(self.files["backup/compose.backup.yaml"]) or {}
-        volumes = {v: {"labels": labels} for v in [self.pg.volume, *(data.get("volumes") or {})]}
+        named = [self.pg.volume, *(data.get("volumes") or {})]
+        if self.app_image:
+            # the sandbox's changes to the app and the other dependencies, as in the compose check:
+            # the built image, stand-ins, a loopback port chosen by Docker, a 1 s health interval
+            services[self.spec.name] = {"image": self.app_image, "pull_policy": "never", "labels": labels,
+                                        "restart": "no", "ports": [f"127.0.0.1::{self.spec.port}"],
+                                        "healthcheck": {"interval": "1s", "start_period": "60s"}}
+            for dep in self.spec.dependencies:
+                if dep.name != self.pg.name:
+                    services[dep.name] = {"image": self.dep_images[dep.image], "pull_policy": "never",
+                                          "labels": labels, "healthcheck": {"interval": "1s"}}
+                    named.append(dep.volume)
+        volumes = {v: {"labels": labels} for v in named}
         if self.b.local_path:            # the drill never writes to a host path: a labelled volume instead
             volumes["backup-repo"] = {"labels": labels, "driver": "local", "driver_opts": {}}
         override = {"services": services, "volumes": volumes, "networks": {"backend": {"labels": labels}}}
-        text = yaml.safe_dump(override, sort_keys=True)
+        text = yaml.safe_dump(override, sort_keys=True).replace("    ports:\n", "    ports: !override\n")
         if self.b.local_path:
             text = text.replace("    driver_opts: {}\n", "    driver_opts: !reset {}\n")
         (self.staged / OVERRIDE).write_text(text)
@@ -253,12 +270,15 @@ class Drill:
     def restore(self) -> bool:
         start = self.mark("restore started")
         proc, seconds = self.script("restore.sh", "latest")
-        healthy = False
+        healthy, reason = False, ""
         if proc.returncode == 0:
             state = self.sql("SELECT pg_is_in_recovery();", check=False).strip()
             healthy = state == "f"
-        t = self.mark("database healthy" if healthy else "restore failed")
-        reason = "" if healthy else _restore_reason(proc)
+            if healthy and self.app_image:
+                healthy, reason = self.app_healthy()
+        t = self.mark(("app and database healthy" if self.app_image else "database healthy") if healthy
+                      else "restore failed")
+        reason = "" if healthy else (reason or _restore_reason(proc))
         rec = self.record("backup.drill.restore", "the generated restore procedure (backup/restore.sh latest) brings "
                           "the database back from the repository after its container and volume were destroyed",
                           healthy, reason, restore_duration_s=seconds, exit_code=proc.returncode)
@@ -267,6 +287,18 @@ class Drill:
         self.healthy_at = t if healthy else None
         del start
         return healthy
+
+    def app_healthy(self) -> tuple[bool, str]:
+        """restore.sh waited for every service's healthcheck; the app's health path must answer 200."""
+        from kit.sandbox.health import http_get
+        out = self.compose("port", self.spec.name, str(self.spec.port), check=False, timeout=30).stdout.strip()
+        port = out.rsplit(":", 1)[-1] if out else ""
+        if not port.isdigit():
+            return False, f"the app publishes no port after the restore ({out or 'nothing'})"
+        path = self.spec.health_path or "/"
+        status, _, body = http_get(f"http://127.0.0.1:{port}{path}", timeout=5)
+        self.app_status = status
+        return status == 200, f"the app's {path} answered {status} after the restore: {body[:200]}"
 
     def verify(self, destroyed_at: float) -> None:
         b = self.b
@@ -302,10 +334,13 @@ class Drill:
                     if seconds_lost > b.rpo_s else "rows the backup holds are missing",
                     rows_lost=written - restored, seconds_lost=seconds_lost, rpo_target_s=b.rpo_s)
         rto = round(self.healthy_at - destroyed_at, 2)
-        self.record("backup.drill.rto", f"database back within the RTO {human(b.rto_s)} (destruction to healthy; "
-                    "the database only, the app is not started in the drill)", rto <= b.rto_s,
+        scope = ("the database restored, then the app started by restore.sh and answering its health path"
+                 if self.app_image else "the database only: the app image was not built, so it is not started")
+        self.record("backup.drill.rto", f"back within the RTO {human(b.rto_s)}: destruction to healthy ({scope})",
+                    rto <= b.rto_s,
                     f"{rto}s from destruction to healthy, more than the RTO {human(b.rto_s)}",
-                    rto_s=rto, rto_target_s=b.rto_s, timeline=list(self.timeline))
+                    rto_s=rto, rto_target_s=b.rto_s, app_started=bool(self.app_image),
+                    app_health_status=getattr(self, "app_status", None), timeline=list(self.timeline))
 
     def cleanup(self) -> None:
         if self.staged is None:
@@ -341,8 +376,9 @@ def _restore_reason(proc: subprocess.CompletedProcess) -> str:
     return f"restore.sh failed (exit {proc.returncode}): {_last_line(proc)}"
 
 
-def run_drill(spec: Spec, files: dict[str, str], standin: str) -> list[Evidence]:
-    drill = Drill(spec, files, standin)
+def run_drill(spec: Spec, files: dict[str, str], standin: str, app_image: str = "",
+              dep_images: dict[str, str] | None = None) -> list[Evidence]:
+    drill = Drill(spec, files, standin, app_image, dict(dep_images or {}))
     destroyed_at = None
     try:
         drill.stage()
@@ -388,4 +424,7 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                   "no Postgres: Redis " + ("is a cache, nothing to restore (decision)" if b.redis_mode == "cache"
                                            else "persistence is not drilled"))
         return [Evidence("backup.drill.run", "backup/", "the DR drill", "skipped", reason=reason)]
-    return run_drill(spec, ctx.files, ctx.standin(pg.image))
+    from kit.core.session import existing_image
+    app_image = existing_image(spec, ctx)
+    dep_images = {d.image: ctx.standin(d.image) for d in spec.dependencies if d.name != pg.name} if app_image else {}
+    return run_drill(spec, ctx.files, ctx.standin(pg.image), app_image, dep_images)

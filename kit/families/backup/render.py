@@ -96,8 +96,10 @@ def work_notes(spec: Spec) -> list[str]:
         notes.append(f"Postgres: pgBackRest {PGBACKREST_VERSION} (Debian bookworm) in the database image, "
                      "chosen over WAL-G (no Debian package) and Barman (a separate server pulling over "
                      "SSH/streaming); backup/README.md gives the reasons.")
-        notes.append("The DR drill restores the database only (Postgres stand-in with pgBackRest built from "
-                     "the generated backup/postgres/Dockerfile); the app is not started in the drill.")
+        notes.append("The DR drill (Postgres stand-in with pgBackRest built from the generated "
+                     "backup/postgres/Dockerfile) writes rows straight to the database, destroys it, restores it "
+                     "with backup/restore.sh, which then starts the app and the other dependencies; the RTO runs to "
+                     "the app answering its health path (the database alone when the app image did not build).")
         provider, _ = _cloud(spec)
         if provider != "aws" or b.storage_kind != "s3":
             notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: only AWS S3 is "

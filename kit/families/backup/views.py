@@ -50,7 +50,7 @@ def target_rows(spec: Spec, records: list[Evidence]) -> list[dict]:
     rto, rpo = _record(records, "backup.drill.rto"), _record(records, "backup.drill.rpo")
     bk, rs = _record(records, "backup.drill.backup"), _record(records, "backup.drill.restore")
     if rto:
-        rows.append({"figure": "RTO (destruction to database healthy)", "measured": f"{rto.figures.get('rto_s', '')} s",
+        rows.append({"figure": "RTO (destruction to healthy)", "measured": f"{rto.figures.get('rto_s', '')} s",
                      "target": human(b.rto_s), "verdict": rto.status})
     if rpo:
         rows.append({"figure": "RPO: time lost", "measured": f"{rpo.figures.get('seconds_lost', '')} s",
