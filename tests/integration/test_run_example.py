@@ -200,5 +200,5 @@ def test_backup_drill_restored_the_data(example_run):
     assert rpo["seconds_lost"] <= rpo["rpo_target_s"] and 0 < rto["rto_s"] <= rto["rto_target_s"]
     assert rto["app_started"] and rto["app_health_status"] == 200       # restore.sh brought the app back
     assert by_id["backup.drill.rto"]["proof"] == "stand-in"
-    assert by_id["backup.drill.rto"]["standins"] == {"postgres:15-bookworm": "kit-standin/postgres:15",
-                                                     "redis:7-bookworm": "kit-standin/redis:7"}
+    assert {"postgres:15-bookworm": "kit-standin/postgres:15", "redis:7-bookworm": "kit-standin/redis:7"}.items() \
+        <= by_id["backup.drill.rto"]["standins"].items()
