@@ -37,6 +37,8 @@ def timeline_chart(steps: list[dict]):
         ax.axvspan(destroyed, healthy, color="#ffcdd2", alpha=0.5, label=f"measured RTO {healthy - destroyed:.1f} s")
         ax.legend(fontsize=8, loc="upper left")
     ax.set_yticks([])
+    if steps:
+        ax.set_xlim(min(s["t_s"] for s in steps) - 2, max(s["t_s"] for s in steps) * 1.3 + 2)
     ax.set_xlabel("seconds into the drill")
     ax.set_title("DR drill: backup, writes, destruction, restore, healthy")
     fig.tight_layout()
@@ -72,3 +74,29 @@ def retention_table(spec: Spec) -> list[dict]:
     rows.append({"tier": "pgBackRest full backups (repo1-retention-full)", "backups kept": b.full_retention,
                  "covers": f"{b.retention_days} days at one per {human(b.interval_s)}"})
     return rows
+
+
+def target_chart(spec: Spec, records: list[Evidence]):
+    """Measured RTO and RPO (seconds) beside the task's targets, on a log scale."""
+    import matplotlib.pyplot as plt
+    b = spec.option("backup")
+    rto, rpo = _record(records, "backup.drill.rto"), _record(records, "backup.drill.rpo")
+    if not rto or not rpo:
+        return None
+    labels = ["RTO", "RPO (time lost)"]
+    measured = [max(float(rto.figures.get("rto_s", 0)), 0.01), max(float(rpo.figures.get("seconds_lost", 0)), 0.01)]
+    targets = [b.rto_s, b.rpo_s]
+    fig, ax = plt.subplots(figsize=(7, 2.2))
+    y = range(len(labels))
+    ax.barh([i + 0.2 for i in y], targets, height=0.4, color="#b0bec5", label="target")
+    ax.barh([i - 0.2 for i in y], measured, height=0.4, color="#2e7d32", label="measured in the drill")
+    for i, (m, tgt) in enumerate(zip(measured, targets, strict=True)):
+        ax.annotate(f"{m:g} s", (m, i - 0.2), xytext=(3, -3), textcoords="offset points", fontsize=8)
+        ax.annotate(human(tgt), (tgt, i + 0.2), xytext=(3, -3), textcoords="offset points", fontsize=8)
+    ax.set_yticks(list(y), labels)
+    ax.set_xscale("log")
+    ax.set_xlabel("seconds (log scale)")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    fig.tight_layout()
+    plt.close(fig)
+    return fig
