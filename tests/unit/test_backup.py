@@ -151,3 +151,15 @@ def test_durations():
     assert [duration_s(v) for v in ("5m", "1h", "2d", "45s", 60)] == [300, 3600, 172800, 45, 60]
     with pytest.raises(ValueError):
         duration_s("0m")
+
+
+def test_restore_failure_reasons():
+    from subprocess import CompletedProcess
+
+    from kit.families.backup.drill import _restore_reason
+    lost = CompletedProcess([], 1, "", "ERROR: [055]: unable to load info file '/var/lib/pgbackrest/backup/shop-api/"
+                                      "backup.info' or '.copy':\nFileMissingError: unable to open missing file")
+    assert _restore_reason(lost).startswith("the restore cannot find its backup: ERROR: [055]: unable to load info file")
+    other = CompletedProcess([], 1, "", "ERROR: [038]: unable to restore while PostgreSQL is running")
+    assert _restore_reason(other) == "restore failed: ERROR: [038]: unable to restore while PostgreSQL is running"
+    assert "not out of recovery" in _restore_reason(CompletedProcess([], 0, "", ""))
