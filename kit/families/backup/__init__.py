@@ -16,8 +16,8 @@ FAMILY = Family(
     needs=("container",),
     checklist=(
         ChecklistItem("Backups are generated for every stateful dependency and pass their linters "
-                      "(shellcheck, promtool, kubernetes-validate, checkov, Velero structure)",
-                      ("backup.decisions", "backup.shellcheck", "backup.promtool_rules", "backup.promtool_test",
+                      "(docker compose config, shellcheck, promtool, kubernetes-validate, checkov, Velero structure)",
+                      ("backup.decisions", "backup.compose_config", "backup.shellcheck", "backup.promtool_rules", "backup.promtool_test",
                        "backup.k8s_schema", "backup.velero", "backup.pod_security", "backup.checkov_k8s")),
         ChecklistItem("The DR drill restores the database from the generated backup within the RTO and RPO",
                       ("backup.drill.*",)),

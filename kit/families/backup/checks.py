@@ -18,6 +18,7 @@ from kit.evidence import Evidence, run_tool
 from kit.families.backup.options import human
 from kit.families.backup.render import PGBACKREST_VERSION, backup_of, postgres_of
 from kit.model import Spec
+from kit.sandbox.engine import docker_cli
 
 SCRIPTS = ("backup/backup.sh", "backup/restore.sh")
 K8S = ("backup/k8s/serviceaccount.yaml", "backup/k8s/pgbackrest-config.yaml", "backup/k8s/cronjob.yaml",
@@ -49,6 +50,11 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     records.append(run_tool("backup.shellcheck", ", ".join(SCRIPTS), "shellcheck: the backup and restore scripts",
                             ["shellcheck", "-x", "-S", "style", *SCRIPTS], cwd=root,
                             tool=f"shellcheck {tool_version(['shellcheck', '--version'])}"))
+    records.append(run_tool("backup.compose_config", "backup/compose.backup.yaml", "docker compose accepts "
+                            "compose.yaml with backup/compose.backup.yaml on top (config --quiet), every profile",
+                            [docker_cli(), "compose", "-f", "compose.yaml", "-f", "backup/compose.backup.yaml",
+                             "--profile", "backup", "--profile", "restore", "config", "--quiet"],
+                            tool="docker compose", cwd=root))
     prom = f"promtool {tool_version(['promtool', '--version'])}"
     records.append(run_tool("backup.promtool_rules", ALERTS, "promtool check rules: the backup alerts",
                             ["promtool", "check", "rules", ALERTS], tool=prom, cwd=root))
