@@ -163,3 +163,31 @@ def test_restore_failure_reasons():
     other = CompletedProcess([], 1, "", "ERROR: [038]: unable to restore while PostgreSQL is running")
     assert _restore_reason(other) == "restore failed: ERROR: [038]: unable to restore while PostgreSQL is running"
     assert "not out of recovery" in _restore_reason(CompletedProcess([], 0, "", ""))
+
+
+def _static(spec, tmp_path, files):
+    from kit.core.context import VerifyContext
+    from kit.render import write_files
+    write_files(files, tmp_path)
+    return {r.check: r for r in checks.static_checks(spec, VerifyContext(deliverables=tmp_path, files=files))}
+
+
+@pytest.mark.tools
+def test_static_checks_pass_on_the_example(example_spec, tmp_path):
+    records = _static(example_spec, tmp_path, render_all(example_spec))
+    assert {r.check: r.reason for r in records.values() if not r.passed} == {}
+    assert {"backup.compose_config", "backup.shellcheck", "backup.promtool_test", "backup.k8s_schema",
+            "backup.checkov_k8s", "backup.terraform_fmt", "backup.checkov_tf"} <= set(records)
+
+
+@pytest.mark.tools
+def test_static_checks_catch_broken_files(example_spec, tmp_path):
+    files = render_all(example_spec)
+    files["backup/restore.sh"] = files["backup/restore.sh"].replace('"${args[@]}"', "${args[@]}")   # SC2068
+    files["backup/monitoring/backup-alerts.yml"] = files["backup/monitoring/backup-alerts.yml"].replace(
+        "> 0\n", "> 1\n")                                 # one failed job no longer fires: the promtool case fails
+    files["backup/k8s/cronjob.yaml"] = files["backup/k8s/cronjob.yaml"].replace("backoffLimit: 2", "backoffLimit: two")
+    records = _static(example_spec, tmp_path, files)
+    assert records["backup.shellcheck"].status == "failed" and "SC2068" in records["backup.shellcheck"].log
+    assert records["backup.promtool_test"].status == "failed"
+    assert records["backup.k8s_schema"].status == "failed"
