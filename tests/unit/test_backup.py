@@ -120,6 +120,17 @@ def example_spec():
     return load_spec(EXAMPLE, output=Path("/nonexistent/kit-out"))
 
 
+def test_gcp_bucket_with_dr_region(minimal):
+    spec = _spec(minimal, PG + "cloud: {provider: gcp, region: europe-west1, project: mini-prod-1}\n"
+                               "backup:\n  dr_region: europe-west4\n")
+    files = render_all(spec)
+    tf = files["backup/terraform/main.tf"]
+    assert 'data_locations = ["EUROPE-WEST1", "EUROPE-WEST4"]' in tf and "retention_policy" in tf
+    assert "mini-prod-1.svc.id.goog[mini/mini-backup]" in tf
+    assert "mini-backup@mini-prod-1.iam.gserviceaccount.com" in files["backup/k8s/serviceaccount.yaml"]
+    assert "repo1-type=gcs" in files["backup/k8s/pgbackrest-config.yaml"]
+
+
 def test_pod_security_rule_broken(example_spec):
     text = render_all(example_spec)["backup/k8s/cronjob.yaml"]
     broken = text.replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true").replace(

@@ -69,7 +69,8 @@ def render_backup(spec: Spec) -> dict[str, str]:
         "pg_db": env.get("POSTGRES_DB", env.get("POSTGRES_USER", "postgres")),
         "pg_secret": pg.secret or "PGPASSWORD", "redis": list(b.redis),
         "pgbackrest_version": PGBACKREST_VERSION, "image": f"{spec.image}-pgbackrest",
-        "region": region, "provider": provider, "k8s_repo": k8s_repo(spec, b, region),
+        "region": region, "provider": provider,
+        "project": spec.option("cloud").project if provider == "gcp" else "", "k8s_repo": k8s_repo(spec, b, region),
         "velero_provider": VELERO_PROVIDER[b.storage_kind], "retention": retention_rows(b),
         "ttl_hours": b.retention_days * 24, "too_old_s": too_old_s(b), "cron": b.schedule,
         "archive_timeout": b.archive_timeout_s, "human": human,
@@ -80,6 +81,13 @@ def render_backup(spec: Spec) -> dict[str, str]:
         files.update(render_variant("backup", "aws", {
             "name": spec.name, "b": b, "region": region, "transitions": transitions,
             "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
+        }))
+    if provider == "gcp" and b.storage_kind == "gcs":
+        days = b.retention_days
+        transitions = [(d, cls) for d, cls in ((30, "NEARLINE"), (90, "COLDLINE")) if days > d]
+        files.update(render_variant("backup", "gcp", {
+            "name": spec.name, "b": b, "region": region, "project": spec.option("cloud").project,
+            "transitions": transitions, "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
         }))
     return files
 
@@ -101,9 +109,9 @@ def work_notes(spec: Spec) -> list[str]:
                      "with backup/restore.sh, which then starts the app and the other dependencies; the RTO runs to "
                      "the app answering its health path (the database alone when the app image did not build).")
         provider, _ = _cloud(spec)
-        if provider != "aws" or b.storage_kind != "s3":
-            notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: only AWS S3 is "
-                         "generated so far.")
+        if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs")):
+            notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3 and GCS only "
+                         "so far.")
         notes.append("Kubernetes: the CronJob needs pgBackRest's TLS server beside PostgreSQL in the db pod; "
                      "k8s/ does not add that sidecar yet.")
     for r in b.redis:
