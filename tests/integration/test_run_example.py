@@ -215,3 +215,21 @@ def test_observability_runs_live_in_the_full_run(example_run):
     assert by_id["observability.promtool_test"]["status"] == "passed"
     assert by_id["observability.live.target_down"]["status"] == "passed"
     assert (example_run["project"] / "kit-out" / "site" / "runbooks" / "TargetDown.html").is_file()
+
+
+def test_backup_drill_restored_the_data(example_run):
+    """The DR drill ran with the generated scripts: the backup and the archived WAL came back byte for
+    byte, and the measured RTO and RPO are within the task's targets."""
+    by_id = {r["check"]: r for r in _records(example_run)}
+    for check in ("backup.drill.backup", "backup.drill.restore", "backup.drill.data", "backup.drill.pitr",
+                  "backup.drill.rpo", "backup.drill.rto", "backup.drill.cleanup"):
+        assert by_id[check]["status"] == "passed", (check, by_id[check]["reason"])
+    assert by_id["backup.drill.backup"]["figures"]["backup_bytes"] > 1_000_000
+    assert by_id["backup.drill.data"]["figures"]["rows_back"]["A"] == 200
+    assert by_id["backup.drill.data"]["figures"]["rows_back"]["B"] == 100      # replayed from the archived WAL
+    rpo, rto = by_id["backup.drill.rpo"]["figures"], by_id["backup.drill.rto"]["figures"]
+    assert rpo["seconds_lost"] <= rpo["rpo_target_s"] and 0 < rto["rto_s"] <= rto["rto_target_s"]
+    assert rto["app_started"] and rto["app_health_status"] == 200       # restore.sh brought the app back
+    assert by_id["backup.drill.rto"]["proof"] == "stand-in"
+    assert {"postgres:15-bookworm": "kit-standin/postgres:15", "redis:7-bookworm": "kit-standin/redis:7"}.items() \
+        <= by_id["backup.drill.rto"]["standins"].items()

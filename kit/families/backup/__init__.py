@@ -1,0 +1,40 @@
+"""Backup and disaster recovery family: pgBackRest for Postgres (continuous WAL archiving when the
+RPO asks for it, scheduled full backups; compose jobs and scripts, a Kubernetes CronJob), Redis's
+persistence decision, Velero, the backup bucket on AWS, backup alerts with promtool tests and a
+restore runbook; proven by a DR drill in the sandbox that destroys the database and restores it."""
+from __future__ import annotations
+
+from kit.core.family import ChecklistItem, Criterion, Family, Option, Tool
+from kit.core.tools import version_probe
+from kit.families.backup import checks, drill, options
+from kit.families.backup.render import render_backup, work_notes
+
+FAMILY = Family(
+    name="backup", title="Backup and DR", notebook="70_backup_dr", template="backup/default",
+    render=render_backup, option=Option("backup", options.SCHEMA, options.parse),
+    static_checks=(checks.static_checks,), sandbox_checks=(drill.sandbox_checks,),
+    needs=("container",),
+    checklist=(
+        ChecklistItem("Backups are generated for every stateful dependency and pass their linters "
+                      "(docker compose config, shellcheck, promtool, kubernetes-validate, checkov, Velero structure)",
+                      ("backup.decisions", "backup.compose_config", "backup.shellcheck", "backup.promtool_rules", "backup.promtool_test",
+                       "backup.k8s_schema", "backup.velero", "backup.pod_security", "backup.checkov_k8s")),
+        ChecklistItem("The DR drill restores the database from the generated backup within the RTO and RPO",
+                      ("backup.drill.*",)),
+    ),
+    criteria=(
+        Criterion(r"backup|restore|disaster|\bdr\b|\brpo\b|\brto\b", ("backup.drill.*",), 70),
+    ),
+    tools=(
+        Tool("shellcheck", version_probe(["shellcheck", "--version"]),
+             "apt-get install -y --no-install-recommends shellcheck (or bash scripts/setup.sh)"),
+        Tool("promtool", version_probe(["promtool", "--version"]),
+             "apt-get install -y --no-install-recommends prometheus (or bash scripts/setup.sh)"),
+        Tool("kubernetes-validate", version_probe(["kubernetes-validate", "--version"]),
+             "pip install 'kubernetes-validate>=1.37,<1.38' into kit's venv (or bash scripts/setup.sh)"),
+        Tool("docker compose v2", version_probe(["docker", "compose", "version"]),
+             "bash scripts/setup.sh installs the plugin from Debian trixie's package"),
+    ),
+    highlights=("backup/README.md", "backup/compose.backup.yaml", "backup/restore.sh"),
+    work_notes=work_notes,
+)

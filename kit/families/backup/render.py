@@ -1,0 +1,125 @@
+"""Backup family: pgBackRest for Postgres (compose jobs and scripts, Kubernetes CronJob), Redis's
+persistence decision, Velero, backup alerts with promtool tests, the restore runbook and, on AWS,
+the backup bucket and the jobs' identity (backup/terraform/)."""
+from __future__ import annotations
+
+from kit.families.backup.options import DAY, Backup, human
+from kit.model import Dependency, Spec
+from kit.render import render_variant
+
+# Debian bookworm's pgbackrest (apt-cache policy pgbackrest: 2.45-1), the image's base distribution
+PGBACKREST_VERSION = "2.45-1"
+VELERO_PROVIDER = {"s3": "aws", "gcs": "gcp", "azure": "azure", "local": "aws"}
+GRACE_S = 3600      # a full backup may take this long past its slot before it counts as missing
+
+
+def backup_of(spec: Spec) -> Backup:
+    return spec.option("backup")
+
+
+def postgres_of(spec: Spec) -> Dependency | None:
+    return next((d for d in spec.dependencies if d.kind == "postgres"), None)
+
+
+def too_old_s(b: Backup) -> int:
+    """BackupTooOld's threshold: without continuous archiving the newest full backup is the recovery
+    point, so the RPO itself; with it, WAL carries the RPO and a full backup is overdue one interval
+    plus an hour after the previous one."""
+    return b.interval_s + GRACE_S if b.continuous else b.rpo_s
+
+
+def retention_rows(b: Backup) -> list[tuple[str, int, str]]:
+    return [("daily", b.daily, f"{b.daily} days"), ("weekly", b.weekly, f"{b.weekly * 7} days"),
+            ("monthly", b.monthly, f"about {b.monthly * 31} days")]
+
+
+def k8s_repo(spec: Spec, b: Backup, region: str) -> list[tuple[str, str]]:
+    if b.storage_kind == "s3":
+        return [("repo1-type", "s3"), ("repo1-path", "/pgbackrest"), ("repo1-s3-bucket", b.bucket),
+                ("repo1-s3-region", region), ("repo1-s3-endpoint", f"s3.{region}.amazonaws.com"),
+                ("repo1-s3-key-type", "web-id")]
+    if b.storage_kind == "gcs":
+        return [("repo1-type", "gcs"), ("repo1-path", "/pgbackrest"), ("repo1-gcs-bucket", b.bucket),
+                ("repo1-gcs-key-type", "auto")]
+    if b.storage_kind == "azure":
+        return [("repo1-type", "azure"), ("repo1-path", "/pgbackrest"), ("repo1-azure-container", b.bucket),
+                ("repo1-azure-account", b.bucket.replace("-", "")[:24])]
+    return [("repo1-type", "posix"), ("repo1-path", "/var/lib/pgbackrest")]
+
+
+def _cloud(spec: Spec) -> tuple[str, str]:
+    try:
+        cloud = spec.option("cloud")
+        return cloud.provider, cloud.region
+    except KeyError:
+        return "aws", "eu-west-1"
+
+
+def render_backup(spec: Spec) -> dict[str, str]:
+    b = backup_of(spec)
+    if not b.enabled:
+        return {}
+    pg = postgres_of(spec)
+    if pg is None:
+        return render_variant("backup", "redis", {"name": spec.name, "b": b, "redis": list(b.redis)})
+    provider, region = _cloud(spec)
+    env = dict(pg.env)
+    files = render_variant("backup", "default", {
+        "name": spec.name, "b": b, "pg": pg, "pg_user": env.get("POSTGRES_USER", "postgres"),
+        "pg_db": env.get("POSTGRES_DB", env.get("POSTGRES_USER", "postgres")),
+        "pg_secret": pg.secret or "PGPASSWORD", "redis": list(b.redis),
+        "pgbackrest_version": PGBACKREST_VERSION, "image": f"{spec.image}-pgbackrest",
+        "region": region, "provider": provider,
+        "project": spec.option("cloud").project if provider == "gcp" else "", "k8s_repo": k8s_repo(spec, b, region),
+        "velero_provider": VELERO_PROVIDER[b.storage_kind], "retention": retention_rows(b),
+        "ttl_hours": b.retention_days * 24, "too_old_s": too_old_s(b), "cron": b.schedule,
+        "archive_timeout": b.archive_timeout_s, "human": human,
+    })
+    if provider == "aws" and b.storage_kind == "s3":
+        days = b.retention_days
+        transitions = [(d, cls) for d, cls in ((30, "STANDARD_IA"), (90, "GLACIER_IR")) if days > d]
+        files.update(render_variant("backup", "aws", {
+            "name": spec.name, "b": b, "region": region, "transitions": transitions,
+            "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
+        }))
+    if provider == "gcp" and b.storage_kind == "gcs":
+        days = b.retention_days
+        transitions = [(d, cls) for d, cls in ((30, "NEARLINE"), (90, "COLDLINE")) if days > d]
+        files.update(render_variant("backup", "gcp", {
+            "name": spec.name, "b": b, "region": region, "project": spec.option("cloud").project,
+            "transitions": transitions, "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
+        }))
+    return files
+
+
+def work_notes(spec: Spec) -> list[str]:
+    b = backup_of(spec)
+    if not b.enabled:
+        return ["No stateful dependency: no backup is generated."]
+    notes = [f"RPO {human(b.rpo_s)}, RTO {human(b.rto_s)}, full backups `{b.schedule}` (every "
+             f"{human(b.interval_s)} at worst); continuous WAL archiving {'on' if b.continuous else 'off'} "
+             f"({b.continuous_reason}); retention {b.daily} daily / {b.weekly} weekly / {b.monthly} monthly "
+             f"({b.retention_days} days)."]
+    if postgres_of(spec) is not None:
+        notes.append(f"Postgres: pgBackRest {PGBACKREST_VERSION} (Debian bookworm) in the database image, "
+                     "chosen over WAL-G (no Debian package) and Barman (a separate server pulling over "
+                     "SSH/streaming); backup/README.md gives the reasons.")
+        notes.append("The DR drill (Postgres stand-in with pgBackRest built from the generated "
+                     "backup/postgres/Dockerfile) writes rows straight to the database, destroys it, restores it "
+                     "with backup/restore.sh, which then starts the app and the other dependencies; the RTO runs to "
+                     "the app answering its health path (the database alone when the app image did not build).")
+        provider, _ = _cloud(spec)
+        if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs")):
+            notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3 and GCS only "
+                         "so far.")
+        notes.append("Kubernetes: the CronJob needs pgBackRest's TLS server beside PostgreSQL in the db pod; "
+                     "k8s/ does not add that sidecar yet.")
+    for r in b.redis:
+        notes.append(f"Redis {r}: " + ("declared a cache, nothing to back up or restore (decision)."
+                                      if b.redis_mode == "cache" else
+                                      f"{b.redis_mode.upper()} persistence; RDB snapshot copied by backup.sh "
+                                      "(not drilled)."))
+    return notes
+
+
+__all__ = ["DAY", "PGBACKREST_VERSION", "render_backup", "work_notes"]

@@ -1,0 +1,204 @@
+"""The backup family without Docker: the task section's defaults and errors (file:line:field), the
+generated plan for Postgres + Redis, a Redis-only service, PITR by RPO, and the static rules
+broken on purpose."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kit.cli import main
+from kit.families import render_all
+from kit.families.backup import checks
+from kit.families.backup.options import cron_interval_s, duration_s
+from kit.spec import load_spec
+from tests.conftest import write_task
+
+PG = "service:\n  name: mini\n  source: src\ndependencies:\n  - {kind: postgres, name: db, version: \"15\"}\n"
+
+ERRORS = [
+    ("retention-shorter-than-rpo", PG + "backup:\n  rpo: 3d\n  retention: {daily: 1, weekly: 0, monthly: 0}\n",
+     ["task.md:9: backup.retention: the retention keeps backups for 1d, shorter than the RPO 3d"]),
+    ("rpo-tighter-than-schedule", PG + "backup:\n  rpo: 1h\n  continuous: false\n",
+     ["task.md:8: backup.rpo: an RPO of 1h is tighter than the schedule '0 2 * * *' can give",
+      "set backup.continuous: true"]),
+    ("unknown-storage-kind", PG + "backup:\n  storage: {kind: ftp}\n",
+     ["task.md:8: backup.storage.kind: unknown storage kind 'ftp'; valid values: s3, gcs, azure, local"]),
+    ("storage-other-cloud", PG + "cloud: {provider: gcp}\nbackup:\n  storage: {kind: s3}\n",
+     ["task.md:9: backup.storage.kind: storage kind 's3' does not match cloud.provider 'gcp'"]),
+    ("bad-duration", PG + "backup:\n  rto: soon\n", ["task.md:8: backup.rto: cannot read 'soon' as a duration"]),
+    ("bad-cron", PG + "backup:\n  schedule: '0 25 * * *'\n", ["task.md:8: backup.schedule: cannot read '0 25 * * *'"]),
+    ("retention-nothing", PG + "backup:\n  retention: {daily: 0, weekly: 0, monthly: 0}\n",
+     ["task.md:8: backup.retention: keeps no backup at all"]),
+    ("retention-shorter-than-interval", PG + "backup:\n  schedule: '0 2 * * 0'\n  retention: {daily: 3, weekly: 0, monthly: 0}\n",
+     ["task.md:9: backup.retention:", "shorter than the interval between full backups (7d)"]),
+    ("unencrypted-cloud", PG + "backup:\n  encryption: {enabled: false}\n",
+     ["task.md:8: backup.encryption.enabled: backups in a cloud bucket must be encrypted"]),
+    ("dr-same-region", PG + "cloud: {provider: aws, region: eu-west-1}\nbackup:\n  dr_region: eu-west-1\n",
+     ["task.md:9: backup.dr_region: the DR region 'eu-west-1' is the primary region"]),
+    ("redis-mode", PG + "backup:\n  redis: snapshot\n", ["task.md:8: backup.redis: unknown Redis mode 'snapshot'"]),
+    ("relative-path", PG + "backup:\n  storage: {kind: local, path: backups}\n",
+     ["task.md:8: backup.storage.path: must be an absolute path or one starting with ./"]),
+    ("rpo-below-archiving", PG + "backup:\n  rpo: 30s\n",
+     ["task.md:8: backup.rpo: an RPO of 30s is below what WAL archiving can give"]),
+    ("unknown-key", PG + "backup:\n  rpos: 5m\n", ["task.md:8: backup.rpos: unknown key 'rpos'"]),
+]
+
+
+@pytest.mark.parametrize("case_id,front,expected", ERRORS, ids=[c[0] for c in ERRORS])
+def test_bad_backup_section(case_id, front, expected, minimal, capsys):
+    write_task(minimal, front)
+    code = main(["generate", str(minimal)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    for fragment in expected:
+        assert fragment in err, f"{fragment!r} not in {err!r}"
+    assert not (minimal / "kit-out").exists()
+
+
+def _spec(project: Path, front: str):
+    write_task(project, front)
+    return load_spec(project, output=Path("/nonexistent/kit-out"))
+
+
+def test_defaults_for_a_stateful_service(minimal):
+    b = _spec(minimal, PG).option("backup")
+    assert (b.enabled, b.rpo_s, b.rto_s, b.schedule, b.interval_s) == (True, 900, 3600, "0 2 * * *", 86400)
+    assert (b.daily, b.weekly, b.monthly, b.storage_kind, b.encrypted) == (7, 4, 6, "s3", True)
+    assert b.continuous and "15m or less" in b.continuous_reason
+
+
+def test_no_stateful_dependency_no_backup(minimal):
+    spec = _spec(minimal, "service:\n  name: mini\n  source: src\n")
+    assert not spec.option("backup").enabled
+    assert not [f for f in render_all(spec) if f.startswith("backup/")]
+
+
+def test_rpo_5m_gets_continuous_archiving(minimal):
+    files = render_all(_spec(minimal, PG + "backup:\n  rpo: 5m\n"))
+    compose = yaml.safe_load(files["backup/compose.backup.yaml"])
+    command = compose["services"]["db"]["command"]
+    assert "archive_mode=on" in command and "archive_timeout=150" in command
+    assert "Point-in-time restore" in files["backup/RESTORE.md"] and "restore.sh \"2026" in files["backup/RESTORE.md"]
+
+
+def test_relaxed_rpo_full_backups_only(minimal):
+    b = _spec(minimal, PG + "backup:\n  rpo: 2d\n").option("backup")
+    assert not b.continuous and "meet the RPO" in b.continuous_reason
+    files = render_all(_spec(minimal, PG + "backup:\n  rpo: 2d\n"))
+    assert "archive_timeout" not in files["backup/compose.backup.yaml"]
+    alerts = yaml.safe_load(files["backup/monitoring/backup-alerts.yml"])
+    assert "> 172800" in alerts["groups"][0]["rules"][0]["expr"]      # BackupTooOld = the RPO
+
+
+def test_redis_only_records_the_decision(minimal):
+    spec = _spec(minimal, "service:\n  name: mini\n  source: src\ndependencies:\n  - {kind: redis, name: cache}\n"
+                          "backup:\n  redis: cache\n")
+    files = render_all(spec)
+    assert sorted(f for f in files if f.startswith("backup/")) == ["backup/README.md"]
+    assert "Redis is a cache: nothing is backed up and nothing is restored" in files["backup/README.md"]
+    record = checks.decisions(spec)
+    assert record.passed and record.figures["cache"] == "cache: nothing to restore"
+
+
+def test_example_plan(example_spec):
+    files = render_all(example_spec)
+    cron = yaml.safe_load(files["backup/k8s/cronjob.yaml"])
+    assert cron["spec"]["schedule"] == "0 2 * * *"
+    assert not checks.restricted_problems(files["backup/k8s/cronjob.yaml"])
+    assert not checks.velero_problems(files["backup/k8s/velero.yaml"])
+    sa = yaml.safe_load(files["backup/k8s/serviceaccount.yaml"])
+    assert sa["automountServiceAccountToken"] is False
+    assert "pgbackrest=2.45-1" in files["backup/postgres/Dockerfile"]
+    assert "object_lock_enabled = true" in files["backup/terraform/main.tf"]
+
+
+@pytest.fixture
+def example_spec():
+    from tests.conftest import EXAMPLE
+    return load_spec(EXAMPLE, output=Path("/nonexistent/kit-out"))
+
+
+def test_gcp_bucket_with_dr_region(minimal):
+    spec = _spec(minimal, PG + "cloud: {provider: gcp, region: europe-west1, project: mini-prod-1}\n"
+                               "backup:\n  dr_region: europe-west4\n")
+    files = render_all(spec)
+    tf = files["backup/terraform/main.tf"]
+    assert 'data_locations = ["EUROPE-WEST1", "EUROPE-WEST4"]' in tf and "retention_policy" in tf
+    assert "mini-prod-1.svc.id.goog[mini/mini-backup]" in tf
+    assert "mini-backup@mini-prod-1.iam.gserviceaccount.com" in files["backup/k8s/serviceaccount.yaml"]
+    assert "repo1-type=gcs" in files["backup/k8s/pgbackrest-config.yaml"]
+
+
+def test_pod_security_rule_broken(example_spec):
+    text = render_all(example_spec)["backup/k8s/cronjob.yaml"]
+    broken = text.replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true").replace(
+        "runAsNonRoot: true", "runAsNonRoot: false").replace("          automountServiceAccountToken: false\n", "")
+    problems = checks.restricted_problems(broken)
+    assert "automountServiceAccountToken is not false" in problems
+    assert "pgbackrest: allowPrivilegeEscalation is not false" in problems
+    assert "pgbackrest: runAsNonRoot is not true" in problems
+
+
+def test_velero_rule_broken(example_spec):
+    text = render_all(example_spec)["backup/k8s/velero.yaml"]
+    docs = list(yaml.safe_load_all(text))
+    del docs[0]["spec"]["objectStorage"]["bucket"]
+    docs[1]["spec"]["template"]["storageLocation"] = "elsewhere"
+    problems = checks.velero_problems(yaml.safe_dump_all(docs))
+    assert "BackupStorageLocation: spec.objectStorage.bucket must be a non-empty str" in problems
+    assert "Schedule shop-api-daily: storageLocation elsewhere is not defined" in problems
+    assert "no Schedule" in checks.velero_problems(yaml.safe_dump(docs[0]))
+
+
+@pytest.mark.parametrize("expr,gap", [("0 2 * * *", 86400), ("*/15 * * * *", 900), ("0 */6 * * *", 21600),
+                                      ("0 3 * * 0", 7 * 86400), ("30 1 * * 1-5", 3 * 86400)])
+def test_cron_interval(expr, gap):
+    assert cron_interval_s(expr) == gap
+
+
+def test_durations():
+    assert [duration_s(v) for v in ("5m", "1h", "2d", "45s", 60)] == [300, 3600, 172800, 45, 60]
+    with pytest.raises(ValueError):
+        duration_s("0m")
+
+
+def test_restore_failure_reasons():
+    from subprocess import CompletedProcess
+
+    from kit.families.backup.drill import _restore_reason
+    lost = CompletedProcess([], 1, "", "ERROR: [055]: unable to load info file '/var/lib/pgbackrest/backup/shop-api/"
+                                      "backup.info' or '.copy':\nFileMissingError: unable to open missing file")
+    assert _restore_reason(lost).startswith("the restore cannot find its backup: ERROR: [055]: unable to load info file")
+    other = CompletedProcess([], 1, "", "ERROR: [038]: unable to restore while PostgreSQL is running")
+    assert _restore_reason(other) == "restore failed: ERROR: [038]: unable to restore while PostgreSQL is running"
+    assert "not out of recovery" in _restore_reason(CompletedProcess([], 0, "", ""))
+
+
+def _static(spec, tmp_path, files):
+    from kit.core.context import VerifyContext
+    from kit.render import write_files
+    write_files(files, tmp_path)
+    return {r.check: r for r in checks.static_checks(spec, VerifyContext(deliverables=tmp_path, files=files))}
+
+
+@pytest.mark.tools
+def test_static_checks_pass_on_the_example(example_spec, tmp_path):
+    records = _static(example_spec, tmp_path, render_all(example_spec))
+    assert {r.check: r.reason for r in records.values() if not r.passed} == {}
+    assert {"backup.compose_config", "backup.shellcheck", "backup.promtool_test", "backup.k8s_schema",
+            "backup.checkov_k8s", "backup.terraform_fmt", "backup.checkov_tf"} <= set(records)
+
+
+@pytest.mark.tools
+def test_static_checks_catch_broken_files(example_spec, tmp_path):
+    files = render_all(example_spec)
+    files["backup/restore.sh"] = files["backup/restore.sh"].replace('"${args[@]}"', "${args[@]}")   # SC2068
+    files["backup/monitoring/backup-alerts.yml"] = files["backup/monitoring/backup-alerts.yml"].replace(
+        "> 0\n", "> 1\n")                                 # one failed job no longer fires: the promtool case fails
+    files["backup/k8s/cronjob.yaml"] = files["backup/k8s/cronjob.yaml"].replace("backoffLimit: 2", "backoffLimit: two")
+    records = _static(example_spec, tmp_path, files)
+    assert records["backup.shellcheck"].status == "failed" and "SC2068" in records["backup.shellcheck"].log
+    assert records["backup.promtool_test"].status == "failed"
+    assert records["backup.k8s_schema"].status == "failed"
