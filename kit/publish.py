@@ -127,8 +127,8 @@ KEY_FIGURES = (   # (check, figure, label, unit): shown on the landing page when
     ("observability.live.rules", "rules", "Prometheus rules loaded live", ""),
     ("observability.promtool_test", "alerts_fire_tested", "Alerts unit-tested firing (promtool)", ""),
     ("observability.live.target_down", "firing_after_s", "TargetDown seen firing after the app stopped", "s"),
-    ("backup.drill", "rto_s", "DR drill RTO", "s"),
-    ("backup.drill", "rpo_s", "DR drill RPO", "s"),
+    ("backup.drill.rto", "rto_s", "DR drill: destruction to healthy (RTO)", "s"),
+    ("backup.drill.rpo", "seconds_lost", "DR drill: writes lost (RPO)", "s"),
     ("scaling.load", "capacity_rps", "Capacity per pod", "req/s"),
 )
 

@@ -258,7 +258,8 @@ def _build_from_folder(standin: Standin, recipe: str, base_tag: str) -> None:
     if not (folder / "Dockerfile").is_file():
         raise SandboxError(f"stand-in {standin.key}: no Dockerfile in {folder}")
     stage = f"{standin.tag}-kitstage"
-    args = ["build", "--progress", "plain", "-t", stage]
+    # --network host: package downloads leave from the host, never from a container's own address
+    args = ["build", "--progress", "plain", "--network", "host", "-t", stage]
     if base_tag:
         args += ["--build-arg", f"BASE={base_tag}"]
     for k, v in standin_labels(standin, recipe).items():

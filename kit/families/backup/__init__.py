@@ -7,6 +7,7 @@ from __future__ import annotations
 from kit.core.family import ChecklistItem, Criterion, Family, Option, Tool
 from kit.core.tools import version_probe
 from kit.families.backup import checks, drill, options
+from kit.families.backup.notes import integration
 from kit.families.backup.render import render_backup, work_notes
 
 FAMILY = Family(
@@ -35,6 +36,22 @@ FAMILY = Family(
         Tool("docker compose v2", version_probe(["docker", "compose", "version"]),
              "bash scripts/setup.sh installs the plugin from Debian trixie's package"),
     ),
-    highlights=("backup/README.md", "backup/compose.backup.yaml", "backup/restore.sh"),
+    highlights=("backup/restore.sh#^case|^target", "backup/compose.backup.yaml#archive_command"),
     work_notes=work_notes,
+    purposes=(
+        ("backup/README.md", "the backup plan: tool, schedule, retention, storage, encryption and the decisions"),
+        ("backup/RESTORE.md", "restore runbook: full, point-in-time and single-table restores"),
+        ("backup/backup.sh", "the backup job: a full pgBackRest backup, failing when nothing was written"),
+        ("backup/restore.sh", "the restore procedure the drill runs: latest, immediate or a point in time"),
+        ("backup/compose.backup.yaml", "compose override: WAL archiving on the database, backup and restore jobs"),
+        ("backup/pgbackrest.conf", "pgBackRest's repository, retention and encryption settings"),
+        ("backup/postgres/Dockerfile", "PostgreSQL with pgBackRest (pinned) for archiving and restores"),
+        ("backup/k8s/velero.yaml", "Velero BackupStorageLocation and Schedule for the namespace and its volumes"),
+        ("backup/k8s/*", "the backup CronJob with its ServiceAccount, NetworkPolicy and configuration"),
+        ("backup/monitoring/backup-alerts.test.yml", "promtool tests of the backup alerts"),
+        ("backup/monitoring/*", "BackupTooOld (RPO breached) and BackupJobFailed alerts"),
+        ("backup/terraform/*", "the backup bucket (versioning, lock, encryption, lifecycle, DR replica) and the jobs' identity"),
+        ("backup/*", "backup and restore"),
+    ),
+    integration=integration,
 )

@@ -148,7 +148,9 @@ class Drill:
         self.image = f"kit-drill/{self.pg.name}-pgbackrest:{digest}"
         start = time.monotonic()
         if not image_exists(self.image):
-            docker("build", "-q", "--label", f"{LABEL}=true", "--build-arg", f"POSTGRES_IMAGE={self.standin}",
+            # --network host: apt's traffic leaves from the host, never from a container's own address
+            docker("build", "-q", "--network", "host", "--label", f"{LABEL}=true",
+                   "--build-arg", f"POSTGRES_IMAGE={self.standin}",
                    "-t", self.image, str(folder), timeout=900)
         self.build_s = round(time.monotonic() - start, 2)
 
