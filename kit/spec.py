@@ -6,10 +6,12 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
+from kit.detect import detect_stack
+from kit.detect.node import NodeFacts, detect_node
 from kit.detect.python import PythonFacts, detect_python, health_from_routes
 from kit.errors import DetectionError
 from kit.families import parse_options
-from kit.model import DEFAULT_PYTHON, PLACEHOLDER_REGISTRY, SERVER_PINS, Dependency, Service, Spec
+from kit.model import DEFAULT_NODE, DEFAULT_PYTHON, PLACEHOLDER_REGISTRY, SERVER_PINS, Dependency, Service, Spec
 from kit.resources import parse_cpu, parse_memory
 from kit.task import TaskDoc, read_task
 from kit.task_schema import task_schema
@@ -35,11 +37,16 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
     if not source.is_dir():
         raise doc.error(f"source folder {source} does not exist", "service", "source",
                         hint="give a folder relative to the project root (the folder holding .claude/)")
+    stack = svc.get("stack") or detect_stack(source)
+    if stack == "node":
+        service = _node_service(doc, root, source, output)
+        values = {f.name: getattr(service, f.name) for f in fields(Service)}
+        return Spec(**values, options=parse_options(doc, service))
     facts = detect_python(source, root)
     if not facts.requirements_file:
-        raise doc.error(f"cannot detect the stack: no requirements.txt or pyproject.toml in {source}",
-                        "service", "source", kind=DetectionError,
-                        hint="point service.source at a Python service (kit supports Python web services)")
+        raise doc.error(f"cannot detect the stack: no requirements.txt, pyproject.toml or package.json in "
+                        f"{source}", "service", "source", kind=DetectionError,
+                        hint="point service.source at a Python or Node.js service (or set service.stack)")
     deps = _dependencies(doc)
     secrets = list(svc.get("secrets", []))
     for dep in deps:
@@ -192,3 +199,75 @@ def _redis(raw: dict, name: str) -> Dependency:
         app_env=(("REDIS_URL", f"redis://{name}:6379/0"),), env=(),
         healthcheck=("CMD", "redis-cli", "ping"),
         command=("redis-server", "--appendonly", "yes"))
+
+
+def _node_service(doc: TaskDoc, root: Path, source: Path, output: Path | None) -> Service:
+    """The Service of a Node.js web service: kit/detect/node.py's facts, the task overriding them."""
+    svc = doc.data["service"]
+    try:
+        facts = detect_node(source)
+    except DetectionError as exc:
+        if exc.file is None:
+            exc.file = str(source / "package.json")
+        raise
+    if not facts.requirements_file:
+        raise doc.error(f"service.stack is node but {source} has no package.json", "service", "stack",
+                        kind=DetectionError, hint="point service.source at the folder holding package.json")
+    if facts.lock_problems:
+        raise DetectionError(
+            f"the lockfile is out of sync with package.json: {'; '.join(facts.lock_problems[:4])}"
+            + (f" (and {len(facts.lock_problems) - 4} more)" if len(facts.lock_problems) > 4 else ""),
+            file=str(source / facts.lock_file),
+            hint=f"run `{_lock_fix(facts)}` and commit the lockfile: the image installs exactly from it, "
+                 "and `npm ci` refuses a lockfile that disagrees with package.json")
+    deps = _dependencies(doc)
+    secrets = list(svc.get("secrets", []))
+    for dep in deps:
+        if dep.secret and dep.secret not in secrets:
+            secrets.append(dep.secret)
+    node = str(svc.get("node") or facts.node or DEFAULT_NODE)
+    framework = svc.get("framework") or facts.framework or "node"
+    entry = svc.get("main") or facts.entry
+    if svc.get("command"):
+        command = tuple(svc["command"])
+    elif not entry:
+        raise doc.error("no start entry: package.json has no `start` script running a file, no `main`, and no "
+                        f"server file ({', '.join(('server.js', 'app.js', 'index.js', 'src/index.js'))}...) calls "
+                        "listen()", "service", field="service.main", kind=DetectionError,
+                        hint="add \"start\": \"node server.js\" to package.json, or set service.main (the file node "
+                             "runs) or service.command")
+    else:
+        if "main" in svc and not (source / entry).is_file() and not facts.build_script:
+            raise doc.error(f"{entry} not found in {source}", "service", "main",
+                            hint="give the file node runs, relative to service.source, e.g. src/server.js")
+        command = ("node", entry)
+    if facts.binds_loopback and "command" not in svc:
+        raise DetectionError("the server listens on 127.0.0.1/localhost only (fastify's listen() does unless "
+                             "`host` is given), so nothing outside the container can reach it",
+                             file=str(source / (entry or "package.json")),
+                             hint="listen on host '0.0.0.0' (e.g. listen({ port, host: '0.0.0.0' }))")
+    port = int(svc.get("port", facts.port or 3000))
+    if "port" in svc and facts.port and not facts.reads_port_env and port != facts.port:
+        raise doc.error(f"service.port {port} but the code listens on {facts.port} and does not read PORT",
+                        "service", "port", hint=f"set service.port: {facts.port}, or make the app read "
+                                                "process.env.PORT")
+    _check_env(doc, port, secrets)
+    health, fallback = _health(doc, facts)
+    metrics = svc.get("metrics") or facts.metrics_path
+    out = Path(output) if output else root / doc.data.get("output", "kit-out")
+    return Service(
+        name=svc["name"], title=doc.title or svc["name"], project=root, source=source,
+        output=out.resolve(), python="", base_image=f"node:{node}-bookworm-slim",
+        framework=framework, app=entry, requirements_file="package.json",
+        lock_file=facts.lock_file, command=command, extra_packages=(), port=port,
+        health_path=health, health_fallback=fallback, metrics_path=metrics,
+        metrics_port=int(svc.get("metrics_port", port)), uid=int(svc.get("uid", 10001)),
+        image=svc.get("image") or f"{PLACEHOLDER_REGISTRY}/{svc['name']}",
+        cpu=_quantity(doc, "cpu", parse_cpu, "1"), memory=_quantity(doc, "memory", parse_memory, "512Mi"),
+        env=tuple(sorted((k, _env_str(v)) for k, v in svc.get("env", {}).items())),
+        secrets=tuple(sorted(secrets)), dependencies=deps,
+        task=doc, facts=facts, stack="node")
+
+
+def _lock_fix(facts: NodeFacts) -> str:
+    return {"yarn": "yarn install", "pnpm": "pnpm install"}.get(facts.package_manager, "npm install")

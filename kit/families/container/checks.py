@@ -41,7 +41,10 @@ def consistency(spec: Spec, dockerfile: str) -> Evidence:
         problems.append(f"HEALTHCHECK does not probe port {spec.port}: {health!r}")
     if spec.health_path and spec.health_path not in health:
         problems.append(f"HEALTHCHECK does not probe {spec.health_path}")
-    if not any(part in (str(spec.port), f"0.0.0.0:{spec.port}", f"[::]:{spec.port}") for part in facts.cmd):
+    if spec.stack == "node":      # node reads its port from the code: PORT in ENV, or the literal it listens on
+        if f'PORT="{spec.port}"' not in dockerfile:
+            problems.append(f"ENV does not set PORT={spec.port}")
+    elif not any(part in (str(spec.port), f"0.0.0.0:{spec.port}", f"[::]:{spec.port}") for part in facts.cmd):
         problems.append(f"CMD does not bind port {spec.port}: {facts.cmd}")
     uid = facts.user.split(":")[0]
     if not uid.isdigit() or int(uid) == 0:
@@ -199,7 +202,9 @@ def _metrics(spec: Spec, running) -> Evidence:
 
 
 def _nonroot(spec: Spec, running) -> Evidence:
-    code, out = running.app.exec(["python3", "-c", "import os; print(os.getuid(), os.getgid())"])
+    probe = (["node", "-e", "console.log(process.getuid(), process.getgid())"] if spec.stack == "node"
+             else ["python3", "-c", "import os; print(os.getuid(), os.getgid())"])
+    code, out = running.app.exec(probe)
     text = out.decode().strip()
     uid = int(text.split()[0]) if code == 0 and text.split() and text.split()[0].isdigit() else -1
     ok = uid > 0
