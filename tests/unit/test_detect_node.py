@@ -186,3 +186,56 @@ def test_no_start_entry_is_an_error(tmp_path, capsys):
                                                           scripts={"test": "jest"}),
                                      "lib/routes.js": "module.exports = {}\n"}, capsys)
     assert "service.main: no start entry" in err and "service.command" in err
+
+
+# ---------------------------------------------------------------- downstream: CI and observability follow the stack
+
+def test_ci_runs_npm_for_a_node_service():
+    files = render_all(load_spec(NODE / "express-orders", output=Path("/nonexistent")))
+    ci = files[".github/workflows/ci.yml"]
+    assert "actions/setup-node@49933ea5288caeca8642d1e84afbd3f7d6820020 # v4.4.0" in ci
+    assert 'node-version: "18"' in ci and 'run: "npm ci"' in ci and 'run: "npm run lint"' in ci
+    assert 'run: "npm test"' in ci and "setup-python" not in ci and "ruff" not in ci
+    gitlab = render_all(load_spec(_ci_gitlab(NODE / "fastify-sessions"), output=Path("/nonexistent")))
+    lab = gitlab[".gitlab-ci.yml"]
+    assert "image: node:20-bookworm-slim" in lab and '"npm install"' in lab and "pip install" not in lab
+    assert '"node --check index.js"' in lab        # "test" is npm's placeholder that fails: not run
+
+
+def _ci_gitlab(fixture: Path) -> Path:
+    import tempfile
+    project = copy_project(fixture, Path(tempfile.mkdtemp()) / fixture.name)
+    task = project / ".claude" / "task.md"
+    task.write_text(task.read_text().replace("---\n#", "ci:\n  provider: gitlab\n---\n#", 1))
+    return project
+
+
+def test_slo_metrics_of_prom_client_and_express_prom_bundle(tmp_path):
+    spec = load_spec(NODE / "express-orders", output=Path("/nonexistent"))
+    slo = spec.option("slo")
+    m = slo.metrics
+    # the fixture declares a prom-client Histogram (labels method, route, code; buckets up to 3 s) and no counter
+    assert (m.requests, m.duration, m.status_label, m.path_label) == (
+        "http_request_duration_seconds_count", "http_request_duration_seconds", "code", "route")
+    assert slo.latency_threshold_s == 0.3 and slo.latency_le == "0.3"   # 250ms is no bucket of it
+    _write(tmp_path, {".claude/task.md": TASK, "package-lock.json": "{}",
+                      "package.json": _pkg(dependencies={"express": "^4", "express-prom-bundle": "^8"}),
+                      "app.js": "const app = require('express')()\napp.use(require('express-prom-bundle')({}))\n"
+                                "app.get('/healthz', (q, r) => r.send('ok'))\napp.listen(process.env.PORT || 3000)\n"})
+    (tmp_path / "package-lock.json").write_text(json.dumps({"lockfileVersion": 3, "packages": {"": {
+        "dependencies": {"express": "^4", "express-prom-bundle": "^8"}}}}))
+    spec = load_spec(tmp_path, output=tmp_path / "out")
+    assert spec.metrics_path == "/metrics"
+    m = spec.option("slo").metrics
+    assert (m.requests, m.duration, m.status_label) == (
+        "http_request_duration_seconds_count", "http_request_duration_seconds", "status_code")
+    assert spec.option("slo").latency_threshold_s == 0.3
+    rules = render_all(spec)["monitoring/rules/recording.yml"]
+    assert 'status_code=~"5.."' in rules and 'le="0.3"' in rules
+
+
+def test_js_le_label_format():
+    from dataclasses import replace
+    slo = load_spec(NODE / "express-orders", output=Path("/nonexistent")).option("slo")
+    assert replace(slo, latency_threshold_s=1.0).latency_le == "1"                       # prom-client
+    assert replace(slo, latency_threshold_s=1.0, le_style="python").latency_le == "1.0"  # prometheus_client
