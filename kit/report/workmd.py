@@ -69,6 +69,37 @@ def _deliverables(spec: Spec, files: dict[str, str]) -> list[str]:
 
 def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
     health = (f"`{spec.health_path}` over HTTP" if spec.health_path else f"a TCP connect ({spec.health_fallback})")
+    if spec.stack == "node":
+        return _node_implementation(spec, files, health)
+    return _python_implementation(spec, files, health)
+
+
+def _node_implementation(spec: Spec, files: dict[str, str], health: str) -> list[str]:
+    facts = spec.facts
+    install = (f"exactly from `{spec.lock_file}` ({facts.lock_kind})" if spec.lock_file else
+               "**without a lockfile** (package.json's ranges resolved at build time: commit a lockfile)")
+    out = ["## Implementation Details", "",
+           f"- Base image `{spec.base_image}` through `ARG NODE_IMAGE`; packages through `ARG NPM_CONFIG_REGISTRY` "
+           f"(a mirror can be set), installed {install} with a BuildKit npm cache; only production dependencies "
+           "reach the final stage.",
+           f"- Runs as UID/GID {spec.uid}:{spec.uid}; exec-form `{' '.join(spec.command)}`, "
+           "PID 1 receives SIGTERM (the entrypoint `exec`s node)"
+           + ("." if facts.handles_sigterm else ": **the app installs no SIGTERM handler**, so node as PID 1 "
+              "ignores it and `docker stop` waits for SIGKILL; add `process.on('SIGTERM', ...)` closing the "
+              "server, or run the container with `--init`."),
+           *([f"- Entry: {facts.entry_note}."] if facts.entry_note else []),
+           *([f"- Native modules ({', '.join(facts.native_modules)}): python3, make and g++ are installed in "
+              "the build stage only."] if facts.native_modules else []),
+           f"- Health: {health}, probed by Node's own http module (no curl in the image).",
+           f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}"
+           + (f" ({facts.metrics_library})." if facts.metrics_library else "."),
+           "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
+           "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
+           "placeholder `change-me`).", ""]
+    return out + _family_notes(spec, files)
+
+
+def _python_implementation(spec: Spec, files: dict[str, str], health: str) -> list[str]:
     out = ["## Implementation Details", "",
            f"- Base image `{spec.base_image}` through `ARG PYTHON_IMAGE`; packages through `ARG PIP_INDEX_URL` "
            "(a mirror can be set); a multi-stage build installs into `/opt/venv` with a BuildKit pip cache.",
@@ -88,6 +119,11 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
            "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
            "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
            "placeholder `change-me`).", ""]
+    return out + _family_notes(spec, files)
+
+
+def _family_notes(spec: Spec, files: dict[str, str]) -> list[str]:
+    out: list[str] = []
     for family in families().values():
         if family.work_notes is not None:
             out += [f"### {family.title}", "", *family.work_notes(spec), ""]
