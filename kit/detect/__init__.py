@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-STACKS = ("python", "node")
-MARKERS = {"python": ("requirements.txt", "pyproject.toml"), "node": ("package.json",)}
+STACKS = ("python", "node", "go")
+MARKERS = {"python": ("requirements.txt", "pyproject.toml"), "node": ("package.json",), "go": ("go.mod",)}
 
 
 def detect_stack(source: Path) -> str:

@@ -73,6 +73,8 @@ def parse(doc: TaskDoc, spec: Spec) -> CiOptions:
 def _default(spec: Spec, step: str) -> str:
     """The lint and test commands by stack: ruff and pytest for Python; for Node the package's own
     scripts (npm run lint only when package.json has one; npm test when it has a real test script)."""
+    if getattr(spec, "stack", "python") == "go":
+        return {"lint": "go vet ./...", "test": "go test ./..."}[step]
     if getattr(spec, "stack", "python") != "node":
         return {"lint": "ruff check .", "test": "python -m pytest -q"}[step]
     facts = spec.facts

@@ -1,7 +1,7 @@
 """Container family: Dockerfile, .dockerignore and the secrets entrypoint."""
 from __future__ import annotations
 
-from kit.model import UV_PIN, Spec
+from kit.model import GO_RUNTIME_IMAGE, UV_PIN, Spec
 from kit.render import render_variant
 
 
@@ -10,6 +10,8 @@ def healthcheck_command(spec: Spec) -> list[str]:
     or net for a Node service)."""
     if spec.stack == "node":
         return node_healthcheck_command(spec)
+    if spec.stack == "go":       # kit-init, the static probe built into the image (docker/kit-init/main.go)
+        return ["/app/kit-init", "health"]
     if spec.health_path:
         url = f"http://127.0.0.1:{spec.port}{spec.health_path}"
         code = f"import urllib.request; urllib.request.urlopen({url!r}, timeout=4)"
@@ -50,6 +52,8 @@ def node_install(spec: Spec, production: bool) -> str:
 def render_container(spec: Spec) -> dict[str, str]:
     if spec.stack == "node":
         return render_node(spec)
+    if spec.stack == "go":
+        return render_go(spec)
     return render_variant("container", "python", {
         "name": spec.name, "title": spec.title, "base_image": spec.base_image,
         "requirements_file": spec.requirements_file, "lock_file": spec.lock_file, "uv_pin": UV_PIN,
@@ -71,4 +75,16 @@ def render_node(spec: Spec) -> dict[str, str]:
         "command": list(spec.command), "port": spec.port, "uid": spec.uid,
         "healthcheck": node_healthcheck_command(spec),
         "env": [("NODE_ENV", "production"), ("PORT", str(spec.port))],
+    })
+
+
+def render_go(spec: Spec) -> dict[str, str]:
+    facts = spec.facts
+    main = "." if spec.app == "." else f"./{spec.app}"
+    return render_variant("container", "go", {
+        "name": spec.name, "title": spec.title, "base_image": spec.base_image, "runtime_image": GO_RUNTIME_IMAGE,
+        "main": main, "vendored": bool(getattr(facts, "vendored", False)), "has_go_sum": bool(spec.lock_file),
+        "command": list(spec.command), "port": spec.port, "uid": spec.uid,
+        "health_url": f"http://127.0.0.1:{spec.port}{spec.health_path}" if spec.health_path else "",
+        "health_addr": f"127.0.0.1:{spec.port}", "env": [("PORT", str(spec.port))],
     })

@@ -84,7 +84,7 @@ class Slo:
     def latency_le(self) -> str:
         """The bucket's `le` label as the client writes it: Python's prometheus_client 0.25, 1.0;
         prom-client (JavaScript's number to string) 0.25, 1 (prom-client lib/histogram.js, `le: upperBound`)."""
-        if self.le_style == "js":
+        if self.le_style in ("js", "go"):    # Go's strconv.FormatFloat(v, 'g', -1, 64): 0.25, 1
             value = float(self.latency_threshold_s)
             return str(int(value)) if value.is_integer() else repr(value)
         return repr(float(self.latency_threshold_s))
@@ -178,6 +178,40 @@ def detect_node_metrics(source: Path, facts) -> tuple[SloMetrics, tuple[float, .
             histogram[2] if histogram else PROM_CLIENT_BUCKETS)
 
 
+GO_DECL = re.compile(r"prometheus\.New(Counter|Histogram|Gauge)(?:Vec)?\(\s*prometheus\.\w+Opts\{(.*?)\}\s*(?:,\s*\[\]string\{([^}]*)\})?",
+                     re.S)
+GO_HANDWRITTEN = re.compile(r"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|histogram|gauge)")
+
+
+def detect_go_metrics(source: Path) -> SloMetrics:
+    """A Go service's request metrics: client_golang's `prometheus.NewCounterVec(prometheus.CounterOpts{
+    Namespace, Subsystem, Name}, []string{labels})` (the name is Namespace_Subsystem_Name), or a
+    hand-written exposition (`# TYPE name counter` and a `{code=` label) for stdlib-only services."""
+    found: dict[str, list] = {"Counter": [], "Histogram": [], "Gauge": []}
+    for path in sorted(Path(source).rglob("*.go")):
+        if "vendor" in path.parts or path.name.endswith("_test.go"):
+            continue
+        text = path.read_text(errors="replace")
+        for kind, opts, labels in GO_DECL.findall(text):
+            parts = [re.search(rf'\b{key}\s*:\s*"([^"]*)"', opts) for key in ("Namespace", "Subsystem", "Name")]
+            name = "_".join(p.group(1) for p in parts if p and p.group(1))
+            if parts[2]:
+                found[kind].append((name, re.findall(r'"(\w+)"', labels)))
+        for name, kind in GO_HANDWRITTEN.findall(text):
+            labels = re.findall(rf"{re.escape(name)}(?:_bucket)?\{{(\w+)=", text)
+            found[kind.capitalize()].append((name, labels))
+    counter = next((c for c in found["Counter"] if "request" in c[0]), None)
+    histogram = next((h for h in found["Histogram"] if "duration" in h[0] or "latency" in h[0]), None)
+    in_flight = next((g[0] for g in found["Gauge"] if "in_flight" in g[0] or "inprogress" in g[0]), "")
+    labelled = counter or histogram
+    requests = counter[0] if counter else (f"{histogram[0]}_count" if histogram else "")
+    labels = labelled[1] if labelled else []
+    status = next((label for label in ("code", "status_code", "status") if label in labels), "")
+    path_label = next((label for label in PATH_LABELS if label in labels), "")
+    return SloMetrics(requests if status else "", histogram[0] if histogram else "", in_flight, status or "status",
+                      True, path_label)
+
+
 def parse(doc: TaskDoc, spec: Spec) -> Slo:
     raw = doc.data.get("slo") or {}
     latency = raw.get("latency") or {}
@@ -202,6 +236,8 @@ def parse(doc: TaskDoc, spec: Spec) -> Slo:
     given = raw.get("metrics") or {}
     if node and spec.metrics_path:
         metrics = node_metrics
+    elif getattr(spec, "stack", "python") == "go" and spec.metrics_path:
+        metrics = detect_go_metrics(spec.source)
     else:
         metrics = detect_metrics(spec.source) if spec.metrics_path else SloMetrics("", "", "", "status", True)
     if given:
@@ -214,7 +250,8 @@ def parse(doc: TaskDoc, spec: Spec) -> Slo:
                latency_objective=_percent(doc, latency.get("objective", 99), ("latency", "objective")),
                window_days=int(match.group(1)),
                runbook_url=str(raw.get("runbook_url", f"https://runbooks.example.com/{spec.name}")).rstrip("/"),
-               metrics=metrics, **_operator(doc, raw), le_style="js" if node else "python")
+               metrics=metrics, **_operator(doc, raw),
+               le_style="js" if node else ("go" if getattr(spec, "stack", "") == "go" else "python"))
 
 
 def _operator(doc: TaskDoc, raw: dict) -> dict:
