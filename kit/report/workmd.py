@@ -71,7 +71,28 @@ def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
     health = (f"`{spec.health_path}` over HTTP" if spec.health_path else f"a TCP connect ({spec.health_fallback})")
     if spec.stack == "node":
         return _node_implementation(spec, files, health)
+    if spec.stack == "go":
+        return _go_implementation(spec, files, health)
     return _python_implementation(spec, files, health)
+
+
+def _go_implementation(spec: Spec, files: dict[str, str], health: str) -> list[str]:
+    facts = spec.facts
+    out = ["## Implementation Details", "",
+           f"- Builder `{spec.base_image}` through `ARG GO_IMAGE` (go.mod's go directive {facts.go or '(none)'}"
+           + (f", toolchain {facts.toolchain}" if facts.toolchain else "") + "); modules through `ARG GOPROXY` "
+           + ("(vendored: `-mod=vendor`, nothing downloaded)" if facts.vendored else "(a mirror can be set)")
+           + f"; `CGO_ENABLED=0 go build -trimpath -ldflags \"-s -w\"` of `{spec.app}`.",
+           "- Final image `gcr.io/distroless/static-debian12:nonroot` through `ARG RUNTIME_IMAGE`: no shell, no "
+           f"package manager; runs as UID/GID {spec.uid}:{spec.uid}.",
+           f"- `docker/kit-init/main.go`, built static in the builder: the HEALTHCHECK (`kit-init health`: {health}) "
+           "and the entrypoint (`kit-init exec`: exports mounted secrets, then execs the server, which is PID 1 "
+           "and receives SIGTERM)"
+           + ("." if facts.handles_sigterm else "; **the server handles no SIGTERM**: as PID 1 it ignores it, so "
+              "`docker stop` waits for SIGKILL; use signal.NotifyContext and http.Server.Shutdown."),
+           f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}"
+           + (f" ({facts.metrics_library})." if facts.metrics_library else "."), ""]
+    return out + _family_notes(spec, files)
 
 
 def _node_implementation(spec: Spec, files: dict[str, str], health: str) -> list[str]:
