@@ -78,6 +78,8 @@ def test_express_spec_and_image():
     assert 'CMD ["node", "src/server.js"]' in df and "curl" not in df and "apt-get" not in df
     assert consistency(spec, df).status == "passed"
     assert "http://127.0.0.1:8080/healthz" in files["compose.yaml"] and "python3" not in files["compose.yaml"]
+    assert "NPM_CONFIG_REGISTRY: ${NPM_CONFIG_REGISTRY:-https://registry.npmjs.org/}" in files["compose.yaml"]
+    assert "PIP_INDEX_URL" not in files["compose.yaml"] + files[".env.example"]
     broken = df.replace('PORT="8080"', 'PORT="9090"')
     assert "ENV does not set PORT=8080" in consistency(spec, broken).reason
 
