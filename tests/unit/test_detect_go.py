@@ -40,6 +40,11 @@ def test_stdlib_service_facts_and_image():
     m = spec.option("slo").metrics                          # the hand-written exposition's counter
     assert (m.requests, m.status_label) == ("notes_http_requests_total", "code")
     assert '["CMD", "/app/kit-init", "health"]' in files["compose.yaml"]
+    # a hand-written exposition has no process collector: no CPU, memory or restart alert or panel on it
+    assert spec.option("slo").process_metrics is False
+    alerts = files["monitoring/rules/alerts.yml"]
+    assert "TargetDown" in alerts and "process_" not in alerts and "HighCpuUsage" not in alerts
+    assert "process_cpu_seconds_total" not in files["monitoring/grafana/dashboards/service.json"]
 
 
 def test_two_binaries_need_service_main(tmp_path, capsys):

@@ -220,6 +220,7 @@ def test_slo_metrics_of_prom_client_and_express_prom_bundle(tmp_path):
     assert (m.requests, m.duration, m.status_label, m.path_label) == (
         "http_request_duration_seconds_count", "http_request_duration_seconds", "code", "route")
     assert slo.latency_threshold_s == 0.3 and slo.latency_le == "0.3"   # 250ms is no bucket of it
+    assert slo.process_metrics      # collectDefaultMetrics() registers process_cpu_seconds_total etc.
     _write(tmp_path, {".claude/task.md": TASK, "package-lock.json": "{}",
                       "package.json": _pkg(dependencies={"express": "^4", "express-prom-bundle": "^8"}),
                       "app.js": "const app = require('express')()\napp.use(require('express-prom-bundle')({}))\n"

@@ -79,6 +79,7 @@ class Slo:
     prometheus_selector: tuple[tuple[str, str], ...] = ()  # what the declared Prometheus's selectors match
     selector_source: str = ""                                # where prometheus_selector comes from
     le_style: str = "python"                                 # python | js: how the client writes `le`
+    process_metrics: bool = True     # the app exports process_cpu_seconds_total, process_start_time_seconds...
 
     @property
     def latency_le(self) -> str:
@@ -212,6 +213,28 @@ def detect_go_metrics(source: Path) -> SloMetrics:
                       True, path_label)
 
 
+def exports_process_metrics(spec: Spec) -> bool:
+    """Whether the app's metrics include the process collector's process_cpu_seconds_total,
+    process_resident_memory_bytes and process_start_time_seconds, which the CPU, memory and restart
+    alerts and panels read: prometheus_client registers it by default; prom-client only after
+    collectDefaultMetrics() (prom-client lib/defaultMetrics.js; express-prom-bundle passes its
+    promClient.collectDefaultMetrics option to it); client_golang's default registry has it
+    (prometheus/registry.go: init registers NewProcessCollector); a hand-written exposition only if
+    it writes them."""
+    stack = getattr(spec, "stack", "python")
+    if stack == "python":
+        return True
+    suffixes = (".go",) if stack == "go" else (".js", ".mjs", ".cjs", ".ts")
+    code = "\n".join(p.read_text(errors="replace") for p in sorted(Path(spec.source).rglob("*"))
+                     if p.suffix in suffixes and p.is_file() and "node_modules" not in p.parts
+                     and "vendor" not in p.parts)
+    if "process_cpu_seconds_total" in code:
+        return True
+    if stack == "node":
+        return "collectDefaultMetrics" in code
+    return "promhttp.Handler()" in code
+
+
 def parse(doc: TaskDoc, spec: Spec) -> Slo:
     raw = doc.data.get("slo") or {}
     latency = raw.get("latency") or {}
@@ -251,7 +274,8 @@ def parse(doc: TaskDoc, spec: Spec) -> Slo:
                window_days=int(match.group(1)),
                runbook_url=str(raw.get("runbook_url", f"https://runbooks.example.com/{spec.name}")).rstrip("/"),
                metrics=metrics, **_operator(doc, raw),
-               le_style="js" if node else ("go" if getattr(spec, "stack", "") == "go" else "python"))
+               le_style="js" if node else ("go" if getattr(spec, "stack", "") == "go" else "python"),
+               process_metrics=exports_process_metrics(spec) if spec.metrics_path else True)
 
 
 def _operator(doc: TaskDoc, raw: dict) -> dict:
