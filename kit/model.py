@@ -7,12 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kit.detect.go import GoFacts
+from kit.detect.node import NodeFacts
 from kit.detect.python import PythonFacts
 from kit.task import TaskDoc
 
 UV_PIN = "uv==0.13.9"          # exports uv.lock inside the build
 SERVER_PINS = {"gunicorn": "gunicorn==23.0.0", "uvicorn": "uvicorn==0.32.1"}
 DEFAULT_PYTHON = "3.11"
+DEFAULT_GO = "1.22"             # go.mod without a go directive
+GO_RUNTIME_IMAGE = "gcr.io/distroless/static-debian12:nonroot"
+GO_NONROOT_UID = 65532           # distroless's nonroot user
+DEFAULT_NODE = "22"            # the Node.js LTS line used when the source states none
 PLACEHOLDER_REGISTRY = "registry.example.com"   # service.image unset: a placeholder, reported as such
 
 
@@ -62,7 +68,10 @@ class Service:
     secrets: tuple[str, ...]
     dependencies: tuple[Dependency, ...]
     task: TaskDoc = field(repr=False, compare=False)
-    facts: PythonFacts = field(repr=False, compare=False, default=PythonFacts())
+    facts: PythonFacts | NodeFacts | GoFacts = field(repr=False, compare=False, default=PythonFacts())
+    # the stack (kit/detect/<stack>.py, templates/container/<stack>/): python | node | go. Only the
+    # container image, CI build steps and default metric names fork on it.
+    stack: str = "python"
 
     @property
     def labels(self) -> dict[str, str]:

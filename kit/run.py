@@ -69,7 +69,8 @@ def preflight_images(spec: Spec) -> None:
     from kit.errors import SandboxError
     from kit.sandbox.engine import image_exists
     from kit.sandbox.standins import STANDINS, standin_for
-    wanted = [(spec.base_image, ("service", "python"), "service.python")]
+    # a Go builder without a stand-in is a recorded skip of the build (container checks), not a stop
+    wanted = [] if spec.stack == "go" else [(spec.base_image, ("service", spec.stack), f"service.{spec.stack}")]
     wanted += [(d.image, ("dependencies", i, "version"), f"dependencies[{i}].version")
                for i, d in enumerate(spec.dependencies)]
     for image, path, field in wanted:

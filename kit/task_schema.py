@@ -43,7 +43,21 @@ BASE_SCHEMA: dict = {
                 "python": {"type": "string", "pattern": r"^3\.(9|10|11|12|13)$",
                            "description": "a Python minor version, one of 3.9, 3.10, 3.11, 3.12, 3.13 "
                                           "(quoted, e.g. \"3.11\")"},
-                "framework": {"enum": ["flask", "fastapi", "django", "wsgi", "asgi"]},
+                "stack": {"enum": ["python", "node", "go"],
+                          "description": "The service's language stack; detected from requirements.txt or "
+                                         "pyproject.toml (python), package.json (node) and go.mod (go) when not given."},
+                "node": {"type": "string", "pattern": r"^(18|20|22|24)$",
+                         "description": "Node.js: the major version of the base image node:<v>-bookworm-slim "
+                                        "(quoted, e.g. \"20\"); default from .nvmrc, .node-version or "
+                                        "engines.node"},
+                "main": {"type": "string", "pattern": r"^[\w./@-]+$",
+                         "description": "Node.js: the file `node` runs, relative to service.source, e.g. "
+                                        "src/server.js (default: the start script's file, main, or a server "
+                                        "file calling listen()); Go: the main package's folder, e.g. "
+                                        "cmd/api, required when there are several"},
+                "framework": {"enum": ["flask", "fastapi", "django", "wsgi", "asgi",
+                                       "express", "fastify", "koa", "nest", "node",
+                                       "net/http", "gin", "echo", "chi", "gorilla"]},
                 "app": {"type": "string", "pattern": r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
                         "description": "The WSGI/ASGI object as module:attribute, e.g. app:app"},
                 "command": {"type": "array", "items": {"type": "string"}, "minItems": 1,

@@ -97,7 +97,7 @@ def _decisions(spec: Spec) -> list[str]:
            f"- Health is {health}, probed by the image's own interpreter: no curl in the image.",
            "- Secrets are files (`/run/secrets/NAME` in compose, an ExternalSecret in Kubernetes): no value is in "
            "any file kit writes."]
-    if spec.facts.uses_prometheus and "workers" not in spec.task.data["service"]:
+    if spec.stack == "python" and getattr(spec.facts, "uses_prometheus", False) and "workers" not in spec.task.data["service"]:
         out.append("- One worker process: prometheus_client keeps metrics per process, so several workers would "
                    "give each scrape one worker's counters. Scale with replicas.")
     if spec.lock_file == "uv.lock" and spec.requirements_file == "pyproject.toml":
@@ -147,11 +147,69 @@ def excerpt(text: str, marker: str = "") -> list[str]:
 
 
 def _implementation(spec: Spec, files: dict[str, str]) -> list[str]:
+    health = (f"`{spec.health_path}` over HTTP" if spec.health_path else f"a TCP connect ({spec.health_fallback})")
+    if spec.stack == "node":
+        return _node_implementation(spec, files, health)
+    if spec.stack == "go":
+        return _go_implementation(spec, files, health)
+    return _python_implementation(spec, files, health)
+
+
+def _go_implementation(spec: Spec, files: dict[str, str], health: str) -> list[str]:
+    facts = spec.facts
+    out = ["## Implementation Details", "",
+           f"- Builder `{spec.base_image}` through `ARG GO_IMAGE` (go.mod's go directive {facts.go or '(none)'}"
+           + (f", toolchain {facts.toolchain}" if facts.toolchain else "") + "); modules through `ARG GOPROXY` "
+           + ("(vendored: `-mod=vendor`, nothing downloaded)" if facts.vendored else "(a mirror can be set)")
+           + f"; `CGO_ENABLED=0 go build -trimpath -ldflags \"-s -w\"` of `{spec.app}`.",
+           "- Final image `gcr.io/distroless/static-debian12:nonroot` through `ARG RUNTIME_IMAGE`: no shell, no "
+           f"package manager; runs as UID/GID {spec.uid}:{spec.uid}.",
+           f"- `docker/kit-init/main.go`, built static in the builder: the HEALTHCHECK (`kit-init health`: {health}) "
+           "and the entrypoint (`kit-init exec`: exports mounted secrets, then execs the server, which is PID 1 "
+           "and receives SIGTERM)"
+           + ("." if facts.handles_sigterm else "; **the server handles no SIGTERM**: as PID 1 it ignores it, so "
+              "`docker stop` waits for SIGKILL; use signal.NotifyContext and http.Server.Shutdown."),
+           f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}"
+           + (f" ({facts.metrics_library})." if facts.metrics_library else "."), ""]
+    return out + _family_notes(spec, files)
+
+
+def _node_implementation(spec: Spec, files: dict[str, str], health: str) -> list[str]:
+    facts = spec.facts
+    install = (f"exactly from `{spec.lock_file}` ({facts.lock_kind})" if spec.lock_file else
+               "**without a lockfile** (package.json's ranges resolved at build time: commit a lockfile)")
+    out = ["## Implementation Details", "",
+           f"- Base image `{spec.base_image}` through `ARG NODE_IMAGE`; packages through `ARG NPM_CONFIG_REGISTRY` "
+           f"(a mirror can be set), installed {install} with a BuildKit npm cache; only production dependencies "
+           "reach the final stage.",
+           f"- Runs as UID/GID {spec.uid}:{spec.uid}; exec-form `{' '.join(spec.command)}`, "
+           "PID 1 receives SIGTERM (the entrypoint `exec`s node)"
+           + ("." if facts.handles_sigterm else ": **the app installs no SIGTERM handler**, so node as PID 1 "
+              "ignores it and `docker stop` waits for SIGKILL; add `process.on('SIGTERM', ...)` closing the "
+              "server, or run the container with `--init`."),
+           *([f"- Entry: {facts.entry_note}."] if facts.entry_note else []),
+           *([f"- Native modules ({', '.join(facts.native_modules)}): python3, make and g++ are installed in "
+              "the build stage only."] if facts.native_modules else []),
+           f"- Health: {health}, probed by Node's own http module (no curl in the image).",
+           f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}"
+           + (f" ({facts.metrics_library})." if facts.metrics_library else "."),
+           "- Secrets are mounted as files (`/run/secrets/NAME`, readable by the app's UID) and exported as "
+           "`NAME` by the entrypoint; no real value is in any file kit writes (`.env.example` holds the "
+           "placeholder `change-me`).", ""]
+    return out + _family_notes(spec, files)
+
+
+def _python_implementation(spec: Spec, files: dict[str, str], health: str) -> list[str]:
     out = ["## Implementation Details", "",
            f"- Base image `{spec.base_image}` through `ARG PYTHON_IMAGE`; packages through `ARG PIP_INDEX_URL` "
            "(a mirror can be set); a multi-stage build installs into `/opt/venv` with a BuildKit pip cache.",
            f"- Exec-form `{' '.join(spec.command)}`: PID 1 receives SIGTERM (the entrypoint `exec`s the server).",
            f"- Metrics: `{spec.metrics_path or 'none'}` on port {spec.metrics_port}.", ""]
+    return out + _family_notes(spec, files)
+
+
+def _family_notes(spec: Spec, files: dict[str, str]) -> list[str]:
+    out: list[str] = []
     for family in families().values():
         notes = family.work_notes(spec) if family.work_notes is not None else []
         shown = [h for h in family.highlights if h.partition("#")[0] in files]

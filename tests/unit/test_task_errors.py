@@ -117,7 +117,7 @@ def test_undetectable_stack(minimal, capsys):
     (minimal / "src" / "requirements.txt").unlink()
     assert main(["generate", str(minimal)]) == 2
     err = capsys.readouterr().err
-    assert "cannot detect the stack: no requirements.txt or pyproject.toml" in err
+    assert "cannot detect the stack: no requirements.txt, pyproject.toml or package.json" in err
     assert "service.source" in err
     assert not (minimal / "kit-out").exists()
 

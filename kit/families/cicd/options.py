@@ -66,5 +66,18 @@ def parse(doc: TaskDoc, spec: Spec) -> CiOptions:
                         hint="write staging before prod")
     return CiOptions(provider=provider, providers=PROVIDERS[provider], repository=raw.get("repository", ""),
                      default_branch=raw.get("default_branch", "main"),
-                     python=raw.get("python", spec.python), lint=raw.get("lint", "ruff check ."),
-                     test=raw.get("test", "python -m pytest -q"), environments=envs)
+                     python=raw.get("python", spec.python), lint=raw.get("lint", _default(spec, "lint")),
+                     test=raw.get("test", _default(spec, "test")), environments=envs)
+
+
+def _default(spec: Spec, step: str) -> str:
+    """The lint and test commands by stack: ruff and pytest for Python; for Node the package's own
+    scripts (npm run lint only when package.json has one; npm test when it has a real test script)."""
+    if getattr(spec, "stack", "python") == "go":
+        return {"lint": "go vet ./...", "test": "go test ./..."}[step]
+    if getattr(spec, "stack", "python") != "node":
+        return {"lint": "ruff check .", "test": "python -m pytest -q"}[step]
+    facts = spec.facts
+    if step == "lint":
+        return "npm run lint" if facts.has_lint else ""
+    return "npm test" if facts.has_test else f"node --check {spec.app or 'index.js'}"

@@ -16,6 +16,8 @@ from kit.render import render_variant
 ACTIONS: dict[str, tuple[str, str]] = {
     "actions/checkout": ("11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2"),
     "actions/setup-python": ("a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0"),
+    "actions/setup-node": ("49933ea5288caeca8642d1e84afbd3f7d6820020", "v4.4.0"),
+    "actions/setup-go": ("d35c59abb061a4a6fb18e82ac0862c26744d6ab5", "v5.5.0"),
     "actions/upload-artifact": ("ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2"),
     "docker/setup-buildx-action": ("b5ca514318bd6ebac0fb2aedd5d36ec1b5c232a2", "v3.10.0"),
     "docker/login-action": ("74a5d142397b4f367a81961eba4e8cd7edddf772", "v3.4.0"),
@@ -48,6 +50,12 @@ def has_tests(spec: Spec) -> bool:
 
 
 def _commands(spec: Spec, ci) -> dict[str, str]:
+    if spec.stack == "go":        # modules as go.sum pins them (or vendor/); vet and test
+        return {"install": "go mod download" if not getattr(spec.facts, "vendored", False) else "go mod verify",
+                "lint": ci.lint, "test": ci.test}
+    if spec.stack == "node":      # exactly from the lockfile, with devDependencies (lint and test tools)
+        install = "npm ci" if spec.lock_file == "package-lock.json" else "npm install"
+        return {"install": install, "lint": ci.lint, "test": ci.test}
     install = (f"python -m pip install -r {spec.requirements_file}" if spec.requirements_file.endswith(".txt")
                else "python -m pip install .")
     test = ci.test if ci.test != "python -m pytest -q" or has_tests(spec) else "python -m compileall -q ."
@@ -82,7 +90,9 @@ def context(spec: Spec) -> dict:
         "name": spec.name, "image": spec.image, "registry": spec.image.split("/")[0],
         **registry_kind(spec),
         "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),
-        "no_tests": not has_tests(spec) and ci.test == "python -m pytest -q",
+        "no_tests": (not has_tests(spec) and ci.test == "python -m pytest -q") if spec.stack != "node"
+        else ci.test.startswith("node --check"),
+        "stack": spec.stack, "node": spec.base_image.split(":")[1].split("-")[0] if spec.stack in ("node", "go") else "",
         "requirements": spec.requirements_file or "pyproject.toml",
         "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
         "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from pathlib import Path
 
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version, venv_tool
@@ -24,24 +25,40 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     lint = run_tool("container.hadolint", DELIVERABLE, "hadolint finds nothing at warning level or above",
                     [hadolint, "--failure-threshold", "warning", "--no-color", "Dockerfile"],
                     tool=f"hadolint {tool_version([hadolint, '--version'])}", cwd=ctx.deliverables)
+    if spec.stack == "go":       # no shell in the final image: the entrypoint is kit-init, a static Go binary
+        shell = Evidence("container.shellcheck", "docker/entrypoint.sh", "shellcheck passes the entrypoint",
+                         "skipped", reason="no shell script: a Go image's entrypoint is docker/kit-init/main.go, "
+                                           "a static binary built in the image (its build is container.build)")
+        return [lint, shell, consistency(spec, ctx.files[DELIVERABLE], ctx.files)]
     shell = run_tool("container.shellcheck", "docker/entrypoint.sh", "shellcheck passes the entrypoint",
                      ["shellcheck", "--severity=style", "docker/entrypoint.sh"],
                      tool=f"shellcheck {tool_version(['shellcheck', '--version'])}", cwd=ctx.deliverables)
     return [lint, shell, consistency(spec, ctx.files[DELIVERABLE])]
 
 
-def consistency(spec: Spec, dockerfile: str) -> Evidence:
+def consistency(spec: Spec, dockerfile: str, files: dict[str, str] | None = None) -> Evidence:
     """EXPOSE = the Spec's port = the port in CMD and HEALTHCHECK; the user is numeric non-root."""
     facts = dockerfile_facts(dockerfile)
     problems = []
     if facts.expose != (spec.port,):
         problems.append(f"EXPOSE {facts.expose} != service port {spec.port}")
     health = " ".join(facts.healthcheck)
+    if spec.stack == "go":       # the probe's URL is compiled into kit-init: read it from its source
+        init = (files or {}).get("docker/kit-init/main.go", "")
+        if facts.healthcheck != ["/app/kit-init", "health"]:
+            problems.append(f"HEALTHCHECK is not the static probe /app/kit-init health: {facts.healthcheck}")
+        health = " ".join(re.findall(r'health(?:URL|Addr)\s*=\s*("[^"]*")', init))
+        for flag in ("CGO_ENABLED=0", '-trimpath -ldflags "-s -w"'):
+            if flag not in dockerfile:
+                problems.append(f"the build does not use {flag}")
     if not re.search(rf"127\.0\.0\.1\D{{1,4}}{spec.port}\b", health):
         problems.append(f"HEALTHCHECK does not probe port {spec.port}: {health!r}")
     if spec.health_path and spec.health_path not in health:
         problems.append(f"HEALTHCHECK does not probe {spec.health_path}")
-    if not any(part in (str(spec.port), f"0.0.0.0:{spec.port}", f"[::]:{spec.port}") for part in facts.cmd):
+    if spec.stack in ("node", "go"):   # the port comes from the code: PORT in ENV, or the literal it listens on
+        if f'PORT="{spec.port}"' not in dockerfile:
+            problems.append(f"ENV does not set PORT={spec.port}")
+    elif not any(part in (str(spec.port), f"0.0.0.0:{spec.port}", f"[::]:{spec.port}") for part in facts.cmd):
         problems.append(f"CMD does not bind port {spec.port}: {facts.cmd}")
     uid = facts.user.split(":")[0]
     if not uid.isdigit() or int(uid) == 0:
@@ -55,6 +72,11 @@ def consistency(spec: Spec, dockerfile: str) -> Evidence:
 
 
 def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
+    if spec.stack == "go":
+        why = go_sandbox_skip(spec)
+        if why:
+            return [Evidence("container.build", DELIVERABLE, "the image builds with BuildKit", "skipped", reason=why),
+                    *_skipped_run(spec, why)]
     build = build_evidence(spec, ctx)
     if not build.passed:
         return [build, *_skipped_run(spec, "the image did not build")]
@@ -66,6 +88,10 @@ def build_evidence(spec: Spec, ctx: VerifyContext) -> Evidence:
     from kit.core.session import image_tag
     tag = image_tag(spec, ctx)
     title = "the image builds with BuildKit"
+    if spec.stack == "node":
+        return _node_build(spec, ctx, base, tag, title)
+    if spec.stack == "go":
+        return _go_build(spec, ctx, tag, title)
     command = f"docker build --network host --build-arg PYTHON_IMAGE={base} --build-arg PIP_INDEX_URL=<local index> -t {tag} ."
     start = time.monotonic()
     try:
@@ -84,6 +110,90 @@ def build_evidence(spec: Spec, ctx: VerifyContext) -> Evidence:
                              "layers": len(built.layers), "build_s": built.seconds,
                              "layer_sizes": built.layers},
                     log=built.log, standins=_substituted({spec.base_image: base}))
+
+
+def _node_build(spec: Spec, ctx: VerifyContext, base: str, tag: str, title: str) -> Evidence:
+    """The Node image, its packages served by kit's local npm registry on 127.0.0.1
+    (kit.sandbox.npmregistry), passed as the NPM_CONFIG_REGISTRY build argument."""
+    from kit.sandbox import npmregistry
+    command = (f"docker build --network host --build-arg NODE_IMAGE={base} "
+               f"--build-arg NPM_CONFIG_REGISTRY=<local npm registry> -t {tag} .")
+    start = time.monotonic()
+    try:
+        omit_dev = not getattr(spec.facts, "build_script", False)
+        with npmregistry.serve_registry(spec.source, spec.lock_file, omit_dev=omit_dev) as (url, registry):
+            built = build_image(ctx.staged, tag, {"NODE_IMAGE": base, "NPM_CONFIG_REGISTRY": url})
+    except SandboxError as exc:
+        return Evidence("container.build", DELIVERABLE, title, "failed", tool="docker buildx (BuildKit)",
+                        command=command, duration_s=round(time.monotonic() - start, 2), reason=str(exc),
+                        log=exc.logs, standins=_substituted({spec.base_image: base}))
+    ctx.image = tag
+    ctx.facts["layers"] = built.layers
+    return Evidence("container.build", DELIVERABLE, title, "passed", tool="docker buildx (BuildKit)",
+                    command=command, duration_s=built.seconds,
+                    figures={"image": tag, "size_mb": round(built.size_bytes / 1e6, 1),
+                             "layers": len(built.layers), "build_s": built.seconds,
+                             "layer_sizes": built.layers, "npm_registry": registry["mode"],
+                             "npm_tarballs_locked": registry["tarballs_locked"],
+                             "npm_requests_served": len(registry["served"]),
+                             "npm_install_cached": _step_cached(built.log, "--mount=type=cache,target=/root/.npm")},
+                    log=built.log, standins=_substituted({spec.base_image: base}))
+
+
+GO_TOOLCHAIN_STANDIN = "1.19"     # Debian bookworm's golang-go: the only Go toolchain here
+
+
+def go_sandbox_skip(spec: Spec) -> str:
+    """Why the sandbox cannot build this Go service ("" when it can): the module proxy is not
+    reachable here, and Debian's toolchain is Go 1.19 (SANDBOX.md)."""
+    facts = spec.facts
+    directive = getattr(facts, "go", "") or "1.22"
+    reasons = []
+    if tuple(int(x) for x in directive.split(".")[:2]) > tuple(int(x) for x in GO_TOOLCHAIN_STANDIN.split(".")):
+        reasons.append(f"go.mod's go directive {directive} is newer than the Go toolchain kit can use here "
+                       f"({GO_TOOLCHAIN_STANDIN}, Debian bookworm's golang-go; no golang:{directive} image can be pulled)")
+    if facts.requires and not facts.vendored:
+        reasons.append(f"the module needs {len(facts.requires)} external module(s) ({', '.join(facts.requires[:3])}) "
+                       "and the Go module proxy is not reachable here; vendor them (`go mod vendor`) to have the "
+                       "build proven")
+    return "; ".join(reasons) + (": the build and the runtime checks are not run; the static checks are"
+                                 if reasons else "")
+
+
+def _go_build(spec: Spec, ctx: VerifyContext, tag: str, title: str) -> Evidence:
+    """The Go image on the stand-in builder (Debian's Go 1.19) and the stand-in distroless static
+    image, with GOPROXY=off: only the standard library and vendored modules can be used."""
+    from kit.model import GO_RUNTIME_IMAGE
+    # the go directive is at most 1.19 here (go_sandbox_skip): Debian's Go 1.19 builds it
+    base, runtime = ctx.standin(f"golang:{GO_TOOLCHAIN_STANDIN}"), ctx.standin(GO_RUNTIME_IMAGE)
+    images = {spec.base_image: base, GO_RUNTIME_IMAGE: runtime}
+    command = (f"docker build --network host --build-arg GO_IMAGE={base} --build-arg RUNTIME_IMAGE={runtime} "
+               f"--build-arg GOPROXY=off -t {tag} .")
+    start = time.monotonic()
+    try:
+        built = build_image(ctx.staged, tag, {"GO_IMAGE": base, "RUNTIME_IMAGE": runtime, "GOPROXY": "off"})
+    except SandboxError as exc:
+        return Evidence("container.build", DELIVERABLE, title, "failed", tool="docker buildx (BuildKit)",
+                        command=command, duration_s=round(time.monotonic() - start, 2), reason=str(exc),
+                        log=exc.logs, standins=_substituted(images))
+    ctx.image = tag
+    ctx.facts["layers"] = built.layers
+    return Evidence("container.build", DELIVERABLE, title, "passed", tool="docker buildx (BuildKit)",
+                    command=command, duration_s=built.seconds,
+                    figures={"image": tag, "size_mb": round(built.size_bytes / 1e6, 1),
+                             "layers": len(built.layers), "build_s": built.seconds, "layer_sizes": built.layers,
+                             "goproxy": "off", "vendored": spec.facts.vendored,
+                             "toolchain": f"go {GO_TOOLCHAIN_STANDIN} (stand-in for {spec.base_image})"},
+                    log=built.log, standins=_substituted(images))
+
+
+def _step_cached(log: str, marker: str) -> bool:
+    """BuildKit reused the layer of the step whose line holds `marker` (plain progress: `#N [...] RUN
+    ...` then `#N CACHED`): the registry then served nothing, and that is why."""
+    for match in re.finditer(r"^#(\d+) \[[^\]]*\] RUN (.*)$", log, re.M):
+        if marker in match.group(2):
+            return re.search(rf"^#{match.group(1)} CACHED\s*$", log, re.M) is not None
+    return False
 
 
 def _substituted(images: dict[str, str]) -> dict[str, str]:
@@ -199,7 +309,18 @@ def _metrics(spec: Spec, running) -> Evidence:
 
 
 def _nonroot(spec: Spec, running) -> Evidence:
-    code, out = running.app.exec(["python3", "-c", "import os; print(os.getuid(), os.getgid())"])
+    if spec.stack == "go":       # no shell or interpreter in the image: the engine's view of PID 1's user
+        attrs = running.app.get_wrapped_container().attrs
+        pid = attrs["State"]["Pid"]
+        status = Path(f"/proc/{pid}/status").read_text() if Path(f"/proc/{pid}/status").is_file() else ""
+        uid_row = next((r.split()[1:3] for r in status.splitlines() if r.startswith("Uid:")), [])
+        gid_row = next((r.split()[1:3] for r in status.splitlines() if r.startswith("Gid:")), [])
+        text = f"{uid_row[0]} {gid_row[0]}" if uid_row and gid_row else attrs["Config"].get("User", "")
+        code, out = 0, text.replace(":", " ").encode()
+    else:
+        probe = (["node", "-e", "console.log(process.getuid(), process.getgid())"] if spec.stack == "node"
+                 else ["python3", "-c", "import os; print(os.getuid(), os.getgid())"])
+        code, out = running.app.exec(probe)
     text = out.decode().strip()
     uid = int(text.split()[0]) if code == 0 and text.split() and text.split()[0].isdigit() else -1
     ok = uid > 0

@@ -72,7 +72,8 @@ def validate(built: dict[str, list[dict]], version: str, crd_kinds: tuple[str, .
 def consistency(spec: Spec, ctx: VerifyContext, built: dict[str, list[dict]]) -> Evidence:
     problems = []
     for env, objects in built.items():
-        problems += [f"{env}: {p}" for p in consistency_problems(spec, objects, ctx.files["Dockerfile"])]
+        problems += [f"{env}: {p}" for p in consistency_problems(spec, objects, ctx.files["Dockerfile"],
+                                                                        ctx.files.get("docker/kit-init/main.go", ""))]
     return Evidence("kubernetes.consistency", "k8s/",
                     "selectors match the pod labels; ports, probe path and Ingress backends agree "
                     "with the Service and the Dockerfile; every pod meets the restricted standard",

@@ -138,6 +138,7 @@ class PodSandbox:
     started: float
     inspect: dict = field(default_factory=dict)
     standins: dict[str, str] = field(default_factory=dict)
+    shell_less: bool = False      # a distroless image (Go): nothing to exec inside
 
     def running(self) -> tuple[bool, int | None]:
         wrapped = self.app.get_wrapped_container()
@@ -195,7 +196,8 @@ def run_pod(spec: Spec, image: str, run: PodRun, standins: dict[str, str]) -> It
             if app._container is None:
                 raise
         sandbox = PodSandbox(app=app, url="", run=run, started=started,
-                             inspect=app.get_wrapped_container().attrs.get("HostConfig", {}))
+                             inspect=app.get_wrapped_container().attrs.get("HostConfig", {}),
+                             shell_less=spec.stack == "go")
         alive, _code = sandbox.running()
         if alive:
             sandbox.url = f"http://127.0.0.1:{app.get_exposed_port(run.port)}"

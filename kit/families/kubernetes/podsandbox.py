@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from kit.core.context import VerifyContext
 from kit.errors import SandboxError
@@ -75,7 +76,16 @@ def settings_evidence(pod: PodSandbox) -> Evidence:
         problems.append(f"user {attrs['Config'].get('User')!r}, the pod spec asks {run.user!r}")
     inside = {}
     alive, code = pod.running()
-    if alive:
+    if alive and getattr(pod, "shell_less", False):
+        # distroless (a Go image): no id, no sh. The uid is the kernel's view of PID 1; the read-only
+        # root is Docker's ReadonlyRootfs above, not probed from inside
+        status = Path(f"/proc/{attrs['State']['Pid']}/status")
+        rows = status.read_text().splitlines() if status.is_file() else []
+        inside["id -u"] = next((r.split()[1] for r in rows if r.startswith("Uid:")), "")
+        inside["write /"] = "not probed from inside: the image has no shell (ReadonlyRootfs read from Docker)"
+        if run.user and inside["id -u"] != run.user.split(":")[0]:
+            problems.append(f"the process runs as uid {inside['id -u']}")
+    elif alive:
         inside["id -u"] = pod.app.exec(["id", "-u"]).output.decode().strip()
         inside["write /"] = pod.app.exec(["sh", "-c", "touch /kit-probe 2>&1 || echo refused"]).output.decode().strip()
         if run.user and inside["id -u"] != run.user.split(":")[0]:

@@ -41,7 +41,7 @@ def _probe_port(probe: dict):
     return handler.get("port")
 
 
-def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
+def port_rules(spec: Spec, objects: list[dict], dockerfile: str, probe_source: str = "") -> list[str]:
     problems = []
     facts = dockerfile_facts(dockerfile)
     app = next((o for o in _of(objects, "Deployment") if name_of(o) == spec.name), None)
@@ -57,6 +57,8 @@ def port_rules(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
     if http not in facts.expose:
         problems.append(f"containerPort http={http} is not the Dockerfile's EXPOSE {list(facts.expose)}")
     health = " ".join(facts.healthcheck)
+    if probe_source:
+        health += " " + " ".join(re.findall(r'health(?:URL|Addr)\s*=\s*("[^"]*")', probe_source))
     chosen = spec.option("kubernetes").liveness
     restart = chosen or ("tcp" if spec.dependencies else "")   # what liveness and startup check
     for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -159,8 +161,10 @@ def label_rules(objects: list[dict]) -> list[str]:
             for o in objects if "app.kubernetes.io/name" not in (o.get("metadata", {}).get("labels") or {})]
 
 
-def consistency_problems(spec: Spec, objects: list[dict], dockerfile: str) -> list[str]:
-    return (selector_rules(objects) + port_rules(spec, objects, dockerfile) + reference_rules(objects)
+def consistency_problems(spec: Spec, objects: list[dict], dockerfile: str, probe_source: str = "") -> list[str]:
+    """probe_source: the source of the image's static health probe where it is not in the Dockerfile
+    (a Go image's docker/kit-init/main.go, whose URL is compiled in)."""
+    return (selector_rules(objects) + port_rules(spec, objects, dockerfile, probe_source) + reference_rules(objects)
             + restricted_rules(objects) + label_rules(objects))
 
 

@@ -65,7 +65,7 @@ def panel_specs(spec: Spec, slo: Slo) -> list[tuple[str, list[Target], str]]:
     if m.in_flight and spec.metrics_path:
         rows.append(("Requests in flight", [Target(f"sum by (namespace) ({m.in_flight}{{{sel}}})", "{{namespace}}")],
                      "none"))
-    if spec.metrics_path:
+    if spec.metrics_path and spec.option("slo").process_metrics:
         rows += [("CPU (share of the base limit)", [Target(f"rate(process_cpu_seconds_total{{{sel}}}[{RATE}]) / {spec.cpu:g}",
                                                   "{{namespace}} {{instance}}")], "percentunit"),
                  ("Memory (share of the container's limit)",

@@ -85,10 +85,16 @@ class Slo:
     prometheus_selector: tuple[tuple[str, str], ...] = ()  # what the declared Prometheus's selectors match
     selector_source: str = ""                                # where prometheus_selector comes from
     runbook_source: str = ""      # slo.site_url, slo.runbook_url, or "" (unknown: site-relative links)
+    le_style: str = "python"                                 # python | js: how the client writes `le`
+    process_metrics: bool = True     # the app exports process_cpu_seconds_total, process_start_time_seconds...
 
     @property
     def latency_le(self) -> str:
-        """The bucket's `le` label as Python's prometheus_client writes it (0.25, 1.0)."""
+        """The bucket's `le` label as the client writes it: Python's prometheus_client 0.25, 1.0;
+        prom-client (JavaScript's number to string) 0.25, 1 (prom-client lib/histogram.js, `le: upperBound`)."""
+        if self.le_style in ("js", "go"):    # Go's strconv.FormatFloat(v, 'g', -1, 64): 0.25, 1
+            value = float(self.latency_threshold_s)
+            return str(int(value)) if value.is_integer() else repr(value)
         return repr(float(self.latency_threshold_s))
 
 
@@ -132,11 +138,123 @@ def detect_metrics(source: Path) -> SloMetrics:
     return SloMetrics(requests, duration, in_flight, "status", True, path_label)
 
 
+# prom-client 15.1.3 lib/histogram.js: the default buckets of a Histogram
+PROM_CLIENT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# express-prom-bundle 8.0.0 src/index.js: httpDurationMetricName 'http_request_duration_seconds', a
+# histogram with the label status_code (method and path only with includeMethod/includePath), buckets
+# [0.003, 0.03, 0.1, 0.3, 1.5, 10]; no request counter: its _count series counts the requests
+BUNDLE_METRIC, BUNDLE_BUCKETS = "http_request_duration_seconds", (0.003, 0.03, 0.1, 0.3, 1.5, 10)
+JS_DECL = re.compile(r"new\s+(?:[\w.]+\.)?(Counter|Histogram|Gauge|Summary)\(\s*\{(.*?)\}\s*\)", re.S)
+
+
+def detect_node_metrics(source: Path, facts) -> tuple[SloMetrics, tuple[float, ...]]:
+    """The request metrics of a Node service: express-prom-bundle's, or the prom-client Counter,
+    Histogram and Gauge it declares (`new client.Histogram({ name, labelNames, buckets })`); and the
+    duration histogram's buckets (the latency threshold must be one of them)."""
+    if facts.metrics_library == "express-prom-bundle":
+        return SloMetrics(f"{BUNDLE_METRIC}_count", BUNDLE_METRIC, "", "status_code", True,
+                          "path"), BUNDLE_BUCKETS
+    found: dict[str, list] = {"Counter": [], "Histogram": [], "Gauge": [], "Summary": []}
+    for path in sorted(Path(source).rglob("*")):
+        if path.suffix not in (".js", ".mjs", ".cjs", ".ts") or "node_modules" in path.parts or not path.is_file():
+            continue
+        for kind, body in JS_DECL.findall(path.read_text(errors="replace")):
+            name = re.search(r"""\bname\s*:\s*['"`]([a-zA-Z_:][a-zA-Z0-9_:]*)['"`]""", body)
+            if not name:
+                continue
+            labels = re.search(r"labelNames\s*:\s*\[([^\]]*)\]", body)
+            buckets = re.search(r"buckets\s*:\s*\[([^\]]*)\]", body)
+            found[kind].append((name.group(1), re.findall(r"""['"`](\w+)['"`]""", labels.group(1)) if labels else [],
+                                tuple(float(b) for b in re.findall(r"[\d.]+(?:e-?\d+)?", buckets.group(1)))
+                                if buckets else PROM_CLIENT_BUCKETS))
+    counter = next((c for c in found["Counter"] if "request" in c[0]), None)
+    histogram = next((h for h in found["Histogram"] if "duration" in h[0] or "latency" in h[0]), None)
+    in_flight = next((g[0] for g in found["Gauge"] if "in_flight" in g[0] or "inprogress" in g[0]), "")
+    labelled = counter or histogram
+    if counter:          # prom-client appends no suffix: the name is exported as written
+        requests = counter[0]
+    elif histogram:      # no counter: the histogram's _count series counts the requests
+        requests = f"{histogram[0]}_count"
+    else:
+        requests = ""
+    labels = labelled[1] if labelled else []
+    status = next((label for label in ("status_code", "status", "code") if label in labels), "")
+    if requests and not status:
+        requests = ""     # no status label: no error ratio, so no availability SLO from these metrics
+    path_label = next((label for label in PATH_LABELS if label in labels), "")
+    return (SloMetrics(requests, histogram[0] if histogram else "", in_flight, status or "status", True, path_label),
+            histogram[2] if histogram else PROM_CLIENT_BUCKETS)
+
+
+GO_DECL = re.compile(r"prometheus\.New(Counter|Histogram|Gauge)(?:Vec)?\(\s*prometheus\.\w+Opts\{(.*?)\}\s*(?:,\s*\[\]string\{([^}]*)\})?",
+                     re.S)
+GO_HANDWRITTEN = re.compile(r"# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|histogram|gauge)")
+
+
+def detect_go_metrics(source: Path) -> SloMetrics:
+    """A Go service's request metrics: client_golang's `prometheus.NewCounterVec(prometheus.CounterOpts{
+    Namespace, Subsystem, Name}, []string{labels})` (the name is Namespace_Subsystem_Name), or a
+    hand-written exposition (`# TYPE name counter` and a `{code=` label) for stdlib-only services."""
+    found: dict[str, list] = {"Counter": [], "Histogram": [], "Gauge": []}
+    for path in sorted(Path(source).rglob("*.go")):
+        if "vendor" in path.parts or path.name.endswith("_test.go"):
+            continue
+        text = path.read_text(errors="replace")
+        for kind, opts, labels in GO_DECL.findall(text):
+            parts = [re.search(rf'\b{key}\s*:\s*"([^"]*)"', opts) for key in ("Namespace", "Subsystem", "Name")]
+            name = "_".join(p.group(1) for p in parts if p and p.group(1))
+            if parts[2]:
+                found[kind].append((name, re.findall(r'"(\w+)"', labels)))
+        for name, kind in GO_HANDWRITTEN.findall(text):
+            labels = re.findall(rf"{re.escape(name)}(?:_bucket)?\{{(\w+)=", text)
+            found[kind.capitalize()].append((name, labels))
+    counter = next((c for c in found["Counter"] if "request" in c[0]), None)
+    histogram = next((h for h in found["Histogram"] if "duration" in h[0] or "latency" in h[0]), None)
+    in_flight = next((g[0] for g in found["Gauge"] if "in_flight" in g[0] or "inprogress" in g[0]), "")
+    labelled = counter or histogram
+    requests = counter[0] if counter else (f"{histogram[0]}_count" if histogram else "")
+    labels = labelled[1] if labelled else []
+    status = next((label for label in ("code", "status_code", "status") if label in labels), "")
+    path_label = next((label for label in PATH_LABELS if label in labels), "")
+    return SloMetrics(requests if status else "", histogram[0] if histogram else "", in_flight, status or "status",
+                      True, path_label)
+
+
+def exports_process_metrics(spec: Spec) -> bool:
+    """Whether the app's metrics include the process collector's process_cpu_seconds_total,
+    process_resident_memory_bytes and process_start_time_seconds, which the CPU, memory and restart
+    alerts and panels read: prometheus_client registers it by default; prom-client only after
+    collectDefaultMetrics() (prom-client lib/defaultMetrics.js; express-prom-bundle passes its
+    promClient.collectDefaultMetrics option to it); client_golang's default registry has it
+    (prometheus/registry.go: init registers NewProcessCollector); a hand-written exposition only if
+    it writes them."""
+    stack = getattr(spec, "stack", "python")
+    if stack == "python":
+        return True
+    suffixes = (".go",) if stack == "go" else (".js", ".mjs", ".cjs", ".ts")
+    code = "\n".join(p.read_text(errors="replace") for p in sorted(Path(spec.source).rglob("*"))
+                     if p.suffix in suffixes and p.is_file() and "node_modules" not in p.parts
+                     and "vendor" not in p.parts)
+    if "process_cpu_seconds_total" in code:
+        return True
+    if stack == "node":
+        return "collectDefaultMetrics" in code
+    return "promhttp.Handler()" in code
+
+
 def parse(doc: TaskDoc, spec: Spec) -> Slo:
     raw = doc.data.get("slo") or {}
     latency = raw.get("latency") or {}
+    node = getattr(spec, "stack", "python") == "node"
+    buckets: tuple[float, ...] = ()
+    if node and spec.metrics_path:
+        node_metrics, buckets = detect_node_metrics(spec.source, spec.facts)
+    default_threshold: object = "250ms"
+    if node and buckets and 0.25 not in buckets:
+        # the threshold must be a bucket boundary: the first one at or above 250ms
+        default_threshold = next((b for b in sorted(buckets) if b >= 0.25), max(buckets))
     try:
-        threshold = parse_duration(latency.get("threshold", "250ms"))
+        threshold = parse_duration(latency.get("threshold", default_threshold))
     except ValueError as exc:
         raise _error(doc, str(exc), ("latency", "threshold"),
                      "give a duration such as 250ms, 0.5s or 1s (a bucket boundary of the histogram)") from None
@@ -146,7 +264,12 @@ def parse(doc: TaskDoc, spec: Spec) -> Slo:
         raise _error(doc, f"must be a number of days such as 30d, got {window!r}", ("window",),
                      "the burn-rate factors assume a window in days, e.g. 28d or 30d")
     given = raw.get("metrics") or {}
-    metrics = detect_metrics(spec.source) if spec.metrics_path else SloMetrics("", "", "", "status", True)
+    if node and spec.metrics_path:
+        metrics = node_metrics
+    elif getattr(spec, "stack", "python") == "go" and spec.metrics_path:
+        metrics = detect_go_metrics(spec.source)
+    else:
+        metrics = detect_metrics(spec.source) if spec.metrics_path else SloMetrics("", "", "", "status", True)
     if given:
         metrics = SloMetrics(given.get("requests", metrics.requests), given.get("duration", metrics.duration),
                              given.get("in_flight", metrics.in_flight),
@@ -156,7 +279,9 @@ def parse(doc: TaskDoc, spec: Spec) -> Slo:
                latency_threshold_s=threshold,
                latency_objective=_percent(doc, latency.get("objective", 99), ("latency", "objective")),
                window_days=int(match.group(1)),
-               metrics=metrics, **_runbook_base(doc, raw), **_operator(doc, raw))
+               metrics=metrics, **_runbook_base(doc, raw), **_operator(doc, raw),
+               le_style="js" if node else ("go" if getattr(spec, "stack", "") == "go" else "python"),
+               process_metrics=exports_process_metrics(spec) if spec.metrics_path else True)
 
 
 SITE_RUNBOOKS = "runbooks"     # the folder kit's site publishes monitoring/runbooks/ as (kit/publish.py)

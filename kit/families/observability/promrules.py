@@ -199,6 +199,8 @@ def platform_alerts(spec: Spec, slo: Slo) -> list[Alert]:
                     f"app.kubernetes.io/name={job}) and that Prometheus's targets page lists the job.",
                     RuleTest(firing={'up{job="other"}': "1x20"}, silent=_series(job, "up", inst, "1x20"),
                              eval_time="10m", labels={"service": job, "job": job}), "availability")]
+    if not slo.process_metrics:   # no process collector: no restart, CPU or memory alert can be computed
+        return alerts + resource_alerts(spec, slo)
     restarts = RuleTest(firing=_series(job, "process_start_time_seconds", inst, "1000+60x30"),
                         silent=_series(job, "process_start_time_seconds", inst, "1000x30"),
                         eval_time="20m", labels=labels)
@@ -217,6 +219,8 @@ def resource_alerts(spec: Spec, slo: Slo) -> list[Alert]:
     sel = f'{{job="{job}"}}'
     labels = {"service": job, "job": job, "instance": f"{job}:{spec.metrics_port}", "namespace": test_namespace(job)}
     alerts = []
+    if not slo.process_metrics:
+        return alerts + _saturation(spec, slo, job, inst, sel, labels)
     cpu = RuleTest(firing=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(60 * spec.cpu)}x40"),
                    silent=_series(job, "process_cpu_seconds_total", inst, f"0+{_num(6 * spec.cpu)}x40"),
                    eval_time="30m", labels=labels)
@@ -234,6 +238,11 @@ def resource_alerts(spec: Spec, slo: Slo) -> list[Alert]:
                         f"else the base limit of {spec.memory} bytes (service.resources.memory, the compose limit).",
                         "Look for a leak (memory rising without traffic); raise the overlay's memory limit or "
                         "service.resources.memory.", _memory_test(spec, inst, labels), "saturation"))
+    return alerts + _saturation(spec, slo, job, inst, sel, labels)
+
+
+def _saturation(spec: Spec, slo: Slo, job: str, inst: str, sel: str, labels: dict) -> list[Alert]:
+    alerts = []
     if slo.metrics.in_flight:
         cap = capacity(spec)
         busy = RuleTest(firing=_series(job, slo.metrics.in_flight, inst, f"{cap}x40"),

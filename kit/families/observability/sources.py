@@ -34,7 +34,8 @@ def producers(spec: Spec) -> dict[str, set[str]]:
     process metrics; each exporter's documented ones (exporters.KINDS)."""
     m = spec.option("slo").metrics
     app = {m.requests, m.in_flight} | ({f"{m.duration}_{s}" for s in ("bucket", "count", "sum")} if m.duration else set())
-    out = {spec.name: (app | (PROCESS_METRICS if spec.metrics_path else set())) - {""}}
+    process = PROCESS_METRICS if spec.metrics_path and spec.option("slo").process_metrics else set()
+    out = {spec.name: (app | process) - {""}}
     for dep in exporters.watched(spec):
         out[exporters.job(dep)] = set(exporters.KINDS[dep.kind].metrics)
     return out
