@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from kit.evidence import excerpt
@@ -130,7 +131,7 @@ def summarise(data: dict, stats: list[tuple[float, float, float]], steps: list[f
     """Per step: the requests after its warm-up, Docker's samples in it, the generator's CPU."""
     marks, samples = data["marks"], data["samples"]
     out = []
-    for (index, start, cpu0), (_, end, cpu1) in zip(marks, marks[1:], strict=False):
+    for (index, start, cpu0), (_, end, cpu1) in pairwise(marks):
         judged = [(t, s, bad) for t, s, bad, _ in samples if start + warmup_s <= t < end]
         span = max(end - start - warmup_s, 1e-6)
         took = [s for _, s, _ in judged]

@@ -8,8 +8,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from kit.errors import TaskError
-
 if TYPE_CHECKING:
     from kit.model import Service
     from kit.task import TaskDoc
@@ -169,7 +167,3 @@ def check_peak(doc: TaskDoc | None, scaling: Scaling, capacity_rps: float, max_r
         raise doc.error(message, "scaling", "peak_rps",
                         hint=f"raise max_replicas to at least {needed} (plus headroom), or make each pod faster")
     return message
-
-
-def as_error(doc: TaskDoc, message: str) -> TaskError:
-    return doc.error(message, "scaling")

@@ -36,6 +36,9 @@ class Behavior:
     down_period_s: int = 60
 
 
+DEFAULT_BEHAVIOR = Behavior()
+
+
 @dataclass(frozen=True)
 class Profile:
     """A day's demand in requests per second, one value per sync period."""
@@ -73,7 +76,7 @@ class Result:
 
 def simulate(profile: Profile, capacity_rps: float, target_rps: float, min_replicas: int, max_replicas: int,
              pod_start_s: float, node_delay_s: float = 90.0, pods_per_node: int = 0, start_nodes: int = 0,
-             behavior: Behavior = Behavior()) -> Result:
+             behavior: Behavior = DEFAULT_BEHAVIOR) -> Result:
     """Replay the profile; `target_rps` is the per-pod rate the HPA aims at (W), `capacity_rps` what a
     pod serves within the objective (C). pods_per_node 0: nodes never run out."""
     res, step = Result(), profile.step_s

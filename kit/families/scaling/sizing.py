@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from itertools import pairwise
 
 MIN_CPU_M = 50
 MEMORY_STEP_MI = 16
@@ -60,7 +61,7 @@ def interpolate(points: list[tuple[float, float]], x: float) -> float:
         return 0.0
     if x <= points[0][0]:
         return points[0][1] * (x / points[0][0] if points[0][0] else 1)
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in pairwise(points):
         if x0 <= x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0) if x1 > x0 else y1
     return points[-1][1]
