@@ -173,3 +173,11 @@ def test_daily_profile_has_baseline_peak_and_spike():
     day = simulate.daily_profile(40, 150)
     assert len(day.points) == 24 * 3600 // 15
     assert min(day.points) == 20 and max(day.points) == 225
+
+
+def test_one_broken_step_followed_by_one_that_holds_is_a_pause_not_the_limit():
+    def step(rate, holds):
+        return loadtest.Step(rate, rate, 100, 5, 9, 10, 1.0, 0.0, 0.1, 60, 0.01, holds=holds)
+    steps = [step(10, True), step(20, False), step(30, True), step(40, False), step(50, False), step(60, True)]
+    capacity, at, broke = loadtest.capacity_of(steps)
+    assert (capacity, at.offered_rps, broke) == (30, 30, True)

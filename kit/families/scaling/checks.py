@@ -11,7 +11,7 @@ import yaml
 from kit.core.context import VerifyContext
 from kit.errors import SandboxError
 from kit.evidence import Evidence
-from kit.families.scaling import loadtest, rules
+from kit.families.scaling import loadtest, rules, scaleout
 from kit.families.scaling.render import STEP_S, WARMUP_S, objective, steps
 from kit.model import Spec
 
@@ -57,7 +57,8 @@ def _vpa(spec: Spec, ctx: VerifyContext) -> Evidence:
 
 
 def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
-    ids = ("scaling.loadtest", "scaling.generator", "scaling.mix", "scaling.sizing", "scaling.simulation")
+    ids = ("scaling.loadtest", "scaling.generator", "scaling.mix", "scaling.scaleout", "scaling.sizing",
+           "scaling.simulation")
     from kit.core.session import existing_image
     if LOCUSTFILE not in ctx.files:
         return [Evidence(i, LOCUSTFILE, i, "skipped", reason="no HTTP path to load") for i in ids]
@@ -69,6 +70,8 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         return [Evidence("scaling.loadtest", LOCUSTFILE, "the load test runs", "failed", tool=TOOL,
                          reason=str(exc), log=getattr(exc, "logs", ""))]
     records = [run.record, run.generator, run.mix]
+    records.append(run.scaleout or Evidence("scaling.scaleout", "compose.yaml", "two replicas behind a load "
+                                            "balancer", "skipped", reason="no per-pod capacity was measured"))
     if run.capacity_rps > 0:
         sizing_record, sized = rules.sizing_record(spec, ctx.files, run)
         records.append(sizing_record)
@@ -85,6 +88,7 @@ class Run:
         self.steps, self.capacity_rps, self.broke, self.cpu_limit = steps_, capacity, broke, cpu_limit
         self.memory_limit, self.time_to_healthy_s = memory_limit, time_to_healthy_s
         self.record, self.generator, self.mix = record, generator, mix
+        self.scaleout: Evidence | None = None
 
 
 def declared_limits(spec: Spec, files: dict[str, str]) -> tuple[float, str]:
@@ -112,12 +116,20 @@ def measure(spec: Spec, ctx: VerifyContext) -> Run:
     offered = steps()
     limits = {"deploy": {"resources": {"limits": {"cpus": f"{cap:g}", "memory": memory}}}}
     locustfile = Path(ctx.staged) / LOCUSTFILE
+    lb_image = ctx.standin(scaleout.LB_IMAGE)
+    extra = {spec.name: limits, scaleout.LB: scaleout.lb_service(Path(ctx.staged), spec, lb_image)}
     start = time.monotonic()
-    with run_stack(spec, ctx.staged, ctx.image, images, extra={spec.name: limits}) as stack:
+    scaled = None
+    with run_stack(spec, ctx.staged, ctx.image, images, extra=extra) as stack:
         container = docker("compose", "-p", stack.project, "ps", "-q", spec.name, cwd=ctx.staged).stdout.strip()
         with loadtest.StatsRecorder(container) as stats:
             data, output, argv = loadtest.run_locust(locustfile, stack.url, STEP_S, offered)
         up_s = stack.up_seconds
+        capacity = loadtest.capacity_of(loadtest.summarise(data, stats.samples, offered, goal["threshold_s"],
+                                                           goal["objective"], goal["error_budget"], WARMUP_S))[0]
+        if capacity > 0:
+            scaled = scaleout.compare(spec, stack, locustfile, capacity,
+                                      {**standins, scaleout.LB_IMAGE: lb_image}, offered[-1])
     per_step = loadtest.summarise(data, stats.samples, offered, goal["threshold_s"], goal["objective"],
                                   goal["error_budget"], WARMUP_S)
     capacity, at, broke = loadtest.capacity_of(per_step)
@@ -157,4 +169,6 @@ def measure(spec: Spec, ctx: VerifyContext) -> Run:
                    "failed" if bad else "passed", tool="locust", figures={"by_path": by_path},
                    reason="; ".join(bad) + (": the app does not serve it (scaling.mix)" if bad else ""),
                    standins=standins)
-    return Run(per_step, capacity, broke, cap, memory, _time_to_healthy(ctx, up_s), record, generator, mix)
+    run = Run(per_step, capacity, broke, cap, memory, _time_to_healthy(ctx, up_s), record, generator, mix)
+    run.scaleout = scaled
+    return run

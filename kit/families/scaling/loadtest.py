@@ -175,12 +175,13 @@ def judge(step: Step, objective: float, error_budget: float) -> tuple[bool, str]
 
 
 def capacity_of(steps: list[Step]) -> tuple[float, Step | None, bool]:
-    """(capacity, the step giving it, whether a step broke the objective): the highest achieved rate
-    among the steps that held, up to the first that did not."""
+    """(capacity, the step giving it, whether the objective broke): the highest achieved rate among
+    the steps that held, up to the first of two broken steps in a row (a single broken step followed
+    by one that holds was a pause of the machine, not the app's limit; the record lists it)."""
     best, at = 0.0, None
-    for step in steps:
-        if not step.holds:
+    for i, step in enumerate(steps):
+        if not step.holds and (i + 1 >= len(steps) or not steps[i + 1].holds):
             return best, at, True
-        if step.achieved_rps > best:
+        if step.holds and step.achieved_rps > best:
             best, at = step.achieved_rps, step
     return best, at, False

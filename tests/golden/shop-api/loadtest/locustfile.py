@@ -1,7 +1,7 @@
 """Step load for shop-api: rerun it in staging with
     locust -f loadtest/locustfile.py --headless --host https://STAGING-HOST --csv loadtest/out
-It offers 10.0, 13.5, 18.2, 24.6, 33.2, 44.8, 60.5, 81.7, 110.3, 148.9, 201.1, 271.4 requests per second, 4 s each, and stops by itself after the
-first step that breaks the latency objective (99.0 % of requests within 250 ms) or
+It offers 10.0, 13.5, 18.2, 24.6, 33.2, 44.8, 60.5, 81.7, 110.3, 148.9, 201.1, 271.4 requests per second, 4 s each, and stops by itself after
+two steps in a row break the latency objective (99.0 % of requests within 250 ms) or
 fails more than 0.1 % of requests, or after the last step. The request mix (detected routes):
     GET /  weight 0.333
     GET /items  weight 0.333
@@ -49,14 +49,18 @@ def step_holds(start: float, end: float) -> bool:
 
 
 class StepLoad(LoadTestShape):
-    """One step per LOAD_STEP_SECONDS; stops after a step that breaks the objective."""
+    """One step per LOAD_STEP_SECONDS; stops after two steps in a row break the objective (one
+    broken step on its own can be a pause of a busy machine: the next step confirms it)."""
+    broken = 0
 
     def tick(self):
         elapsed = self.get_run_time()
         index = int(elapsed // STEP_S)
         if len(MARKS) < index + 1 and index < len(STEPS):
-            if MARKS and not step_holds(MARKS[-1][1], time.time()):
-                return None
+            if MARKS:
+                self.broken = 0 if step_holds(MARKS[-1][1], time.time()) else self.broken + 1
+                if self.broken >= 2:
+                    return None
             MARKS.append((index, time.time(), _cpu_seconds()))
         if index >= len(STEPS):
             return None
