@@ -181,3 +181,12 @@ def test_one_broken_step_followed_by_one_that_holds_is_a_pause_not_the_limit():
     steps = [step(10, True), step(20, False), step(30, True), step(40, False), step(50, False), step(60, True)]
     capacity, at, broke = loadtest.capacity_of(steps)
     assert (capacity, at.offered_rps, broke) == (30, 30, True)
+
+
+def test_a_small_step_may_have_one_slow_request_but_not_two():
+    one = loadtest.Step(10, 10, 40, 5, 9, 300, 39 / 40, 0.0, 0.1, 60, 0.01)
+    two = loadtest.Step(10, 10, 40, 5, 9, 300, 38 / 40, 0.0, 0.1, 60, 0.01)
+    big = loadtest.Step(100, 100, 400, 5, 9, 300, 395 / 400, 0.0, 0.1, 60, 0.01)
+    assert loadtest.judge(one, 99, 0.1)[0] is True          # 40 requests cannot measure a 99th percentile
+    assert loadtest.judge(two, 99, 0.1)[0] is False
+    assert loadtest.judge(big, 99, 0.1)[0] is False         # 5 slow of 400: 98.75 % < 99 %

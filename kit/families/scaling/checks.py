@@ -62,8 +62,17 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     from kit.core.session import existing_image
     if LOCUSTFILE not in ctx.files:
         return [Evidence(i, LOCUSTFILE, i, "skipped", reason="no HTTP path to load") for i in ids]
+    from kit.config import Settings
+    if not Settings.load().loadtest:
+        return [Evidence(i, LOCUSTFILE, i, "skipped", reason="KIT_LOADTEST=off: the load test was turned off "
+                         "for this run") for i in ids]
     if not existing_image(spec, ctx):
         return [Evidence(i, LOCUSTFILE, i, "skipped", reason="the image did not build") for i in ids]
+    from kit.families.container.checks import unhealthy_verdict
+    unhealthy = unhealthy_verdict(ctx)
+    if unhealthy:
+        return [Evidence(i, LOCUSTFILE, i, "skipped", reason=f"the container run failed first ({unhealthy}); "
+                         "there is no healthy app to load") for i in ids]
     try:
         run = measure(spec, ctx)
     except (SandboxError, RuntimeError, OSError) as exc:

@@ -13,7 +13,6 @@ import yaml
 
 from kit.evidence import Evidence
 from kit.families.scaling import simulate, sizing
-from kit.families.scaling.options import check_peak
 from kit.model import Spec
 from kit.resources import parse_cpu, parse_memory
 
@@ -97,9 +96,6 @@ def sizing_record(spec: Spec, files: dict[str, str], run: Run) -> tuple[Evidence
     high = scaling.max_replicas or have.get("maxReplicas")
     s = sizing.size(capacity, scaling.headroom, scaling.baseline_rps, scaling.peak_rps, high)
     problems, warnings = list(s.problems), []
-    if scaling.peak_rps is not None and have.get("maxReplicas") and not scaling.max_replicas:
-        problem = check_peak(None, scaling, run.capacity_rps, have["maxReplicas"])
-        problems += [problem] if problem and problem not in problems else []
     pairs = (("min_replicas", "minReplicas", "kubernetes.environments.prod.min_replicas"),
              ("max_replicas", "maxReplicas", "kubernetes.environments.prod.max_replicas"),
              ("cpu_request_m", "cpu_request_m", "kubernetes.environments.prod.cpu (requests are half the limit)"),
