@@ -1,5 +1,5 @@
 """The scaling family's load test on a service of our own whose /report is served one at a time
-(a module-wide lock around a 40 ms section): the measured capacity is bounded by that lock, and the
+(a module-wide lock around a 20 ms section): the measured capacity is bounded by that lock, and the
 replica counts sized from it are large. The example's load test runs in test_run_example.py."""
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tests.integration.helpers import assert_nothing_left
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "slow-report"
-LOCKED_S = 0.04
+LOCKED_S = 0.02
 
 
 def test_a_slow_endpoint_measures_low_and_sizes_many_replicas(tmp_path):
@@ -31,7 +31,7 @@ def test_a_slow_endpoint_measures_low_and_sizes_many_replicas(tmp_path):
     load = records["scaling.loadtest"]
     assert load["status"] == "passed", (load["reason"], load["figures"].get("steps"))
     capacity = load["figures"]["capacity_rps"]
-    assert 0 < capacity <= 1 / LOCKED_S * 1.1          # one request at a time through a 40 ms section
+    assert 0 < capacity <= 1 / LOCKED_S * 1.1          # one request at a time through a 20 ms section
     assert load["figures"]["objective_broken"] is True
     assert load["figures"]["cpu_limit"] == 0.5
     steps = load["figures"]["steps"]
@@ -39,5 +39,5 @@ def test_a_slow_endpoint_measures_low_and_sizes_many_replicas(tmp_path):
     assert records["scaling.generator"]["status"] == "passed"
     sizing = records["scaling.sizing"]["figures"]["derived"]
     working = capacity / 1.3
-    assert sizing["max_replicas"] == math.ceil(60 / working) >= 4
+    assert sizing["max_replicas"] == math.ceil(60 / working) >= 2
     assert records["scaling.mix"]["status"] == "passed"

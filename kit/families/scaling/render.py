@@ -5,13 +5,13 @@ from __future__ import annotations
 from kit.model import Spec
 from kit.render import render_variant
 
-FIRST_STEP_RPS, STEP_FACTOR, STEP_COUNT = 10.0, 1.35, 12
+FIRST_STEP_RPS, STEP_FACTOR, STEP_COUNT = 5.0, 1.35, 13
 STEP_S, WARMUP_S = 4, 1
 RATE_PER_USER = 2.0
 
 
 def steps() -> list[float]:
-    """Offered rates: geometric from 10 rps by 1.35 (12 steps, up to about 270 rps)."""
+    """Offered rates: geometric from 5 rps by 1.35 (13 steps, up to about 180 rps)."""
     return [round(FIRST_STEP_RPS * STEP_FACTOR ** i, 1) for i in range(STEP_COUNT)]
 
 

@@ -91,3 +91,11 @@ def simulation_chart(records: list[Evidence]):
     fig.tight_layout()
     plt.close(fig)
     return fig
+
+
+def scaleout_rows(records: list[Evidence]) -> list[dict]:
+    found = record(records, "scaling.scaleout")
+    if not found or "by_replicas" not in found.figures:
+        return []
+    rows = [{"replicas": int(n), **v} for n, v in sorted(found.figures["by_replicas"].items())]
+    return rows + [{"replicas": "ratio 2 / 1", "achieved_rps": found.figures["ratio"], "p95_ms": "", "errors": ""}]

@@ -1,6 +1,6 @@
 """Step load for shop-api: rerun it in staging with
     locust -f loadtest/locustfile.py --headless --host https://STAGING-HOST --csv loadtest/out
-It offers 10.0, 13.5, 18.2, 24.6, 33.2, 44.8, 60.5, 81.7, 110.3, 148.9, 201.1, 271.4 requests per second, 4 s each, and stops by itself after
+It offers 5.0, 6.8, 9.1, 12.3, 16.6, 22.4, 30.3, 40.9, 55.2, 74.5, 100.5, 135.7, 183.2 requests per second, 4 s each, and stops by itself after
 two steps in a row break the latency objective (99.0 % of requests within 250 ms) or
 fails more than 0.1 % of requests, or after the last step. The request mix (detected routes):
     GET /  weight 0.333
@@ -18,7 +18,7 @@ import time
 from locust import FastHttpUser, LoadTestShape, constant_throughput, events, task
 from locust.env import Environment
 
-STEPS = [float(s) for s in os.environ.get("LOAD_STEPS", "10.0,13.5,18.2,24.6,33.2,44.8,60.5,81.7,110.3,148.9,201.1,271.4").split(",")]
+STEPS = [float(s) for s in os.environ.get("LOAD_STEPS", "5.0,6.8,9.1,12.3,16.6,22.4,30.3,40.9,55.2,74.5,100.5,135.7,183.2").split(",")]
 STEP_S = float(os.environ.get("LOAD_STEP_SECONDS", "4"))
 RATE_PER_USER = 2.0          # requests per second one simulated user offers
 THRESHOLD_S = 0.25
