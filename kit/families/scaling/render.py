@@ -6,7 +6,7 @@ from kit.model import Spec
 from kit.render import render_variant
 
 FIRST_STEP_RPS, STEP_FACTOR, STEP_COUNT = 5.0, 1.35, 13
-STEP_S, WARMUP_S = 4, 1
+STEP_S, WARMUP_S, LEAD_IN_S = 4, 1, 3
 RATE_PER_USER = 2.0
 
 
@@ -27,7 +27,7 @@ def render_scaling(spec: Spec) -> dict[str, str]:
         return {}
     return render_variant("scaling", "default", {
         "name": spec.name, "labels": spec.labels, "mix": list(scaling.mix), "mix_source": scaling.mix_source,
-        "steps": steps(), "step_s": STEP_S, "warmup_s": WARMUP_S, "rate_per_user": RATE_PER_USER,
+        "steps": steps(), "step_s": STEP_S, "warmup_s": WARMUP_S, "lead_in_s": LEAD_IN_S, "rate_per_user": RATE_PER_USER,
         "mechanism": scaling.mechanism, **objective(spec)})
 
 

@@ -25,6 +25,7 @@ THRESHOLD_S = 0.25
 OBJECTIVE = 99.0 / 100
 ERROR_BUDGET = 0.1 / 100
 WARMUP_S = 1                  # the first second of a step (users starting) is not judged
+LEAD_IN_S = 3                 # seconds at the first rate before the first step (not judged)
 SAMPLES: list = []                  # (time, seconds, failed, name)
 MARKS: list = []                    # (step, start time, generator CPU seconds)
 
@@ -56,7 +57,10 @@ class StepLoad(LoadTestShape):
     broken = 0
 
     def tick(self):
-        elapsed = self.get_run_time()
+        elapsed = self.get_run_time() - LEAD_IN_S
+        if elapsed < 0:                 # lead-in at the first rate: connections and caches warm up, not judged
+            users = max(1, round(STEPS[0] / RATE_PER_USER))
+            return users, users
         index = int(elapsed // STEP_S)
         if len(MARKS) < index + 1 and index < len(STEPS):
             if MARKS:
