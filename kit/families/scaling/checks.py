@@ -3,6 +3,7 @@ sandbox, with the sizing derived from it compared with the generated manifests a
 over a day (kit/families/scaling/rules.py)."""
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -100,6 +101,14 @@ class Run:
         self.scaleout: Evidence | None = None
 
 
+def host_note(before: float, after: float) -> dict:
+    """The host's one-minute load average around the run: on a machine shared with other work the
+    measured tail latency includes theirs."""
+    cores = os.cpu_count() or 1
+    worst = round(max(before, after), 2)
+    return {"load_average": worst, "cores": cores, "busy": worst > 1.5 * cores}
+
+
 def declared_limits(spec: Spec, files: dict[str, str]) -> tuple[float, str]:
     """The app's CPU (cores) and memory limits as compose.yaml declares them."""
     app = ((yaml.safe_load(files.get("compose.yaml", "")) or {}).get("services") or {}).get(spec.name) or {}
@@ -128,6 +137,7 @@ def measure(spec: Spec, ctx: VerifyContext) -> Run:
     lb_image = ctx.standin(scaleout.LB_IMAGE)
     extra = {spec.name: limits, scaleout.LB: scaleout.lb_service(Path(ctx.staged), spec, lb_image)}
     start = time.monotonic()
+    load_before = os.getloadavg()[0]
     scaled = None
     with run_stack(spec, ctx.staged, ctx.image, images, extra=extra) as stack:
         container = docker("compose", "-p", stack.project, "ps", "-q", spec.name, cwd=ctx.staged).stdout.strip()
@@ -142,6 +152,7 @@ def measure(spec: Spec, ctx: VerifyContext) -> Run:
     per_step = loadtest.summarise(data, stats.samples, offered, goal["threshold_s"], goal["objective"],
                                   goal["error_budget"], WARMUP_S)
     capacity, at, broke = loadtest.capacity_of(per_step)
+    host = host_note(load_before, os.getloadavg()[0])
     ok = capacity > 0 and bool(stats.samples)
     table = [s.as_dict() for s in per_step]
     note = (f"the objective broke at {next(s.offered_rps for s in per_step if not s.holds):g} rps offered"
@@ -153,13 +164,19 @@ def measure(spec: Spec, ctx: VerifyContext) -> Run:
     figures = {"capacity_rps": capacity, "objective_broken": broke, "steps": table, "cpu_limit": cap,
                "declared_cpu_limit": declared_cpu, "memory_limit": memory, "stack_up_s": up_s,
                "url": stack.url, "objective": goal, "how": proof, "docker_stats_samples": len(stats.samples),
-               "locust_csv": data.get("csv", "")[:2000]}
+               "locust_csv": data.get("csv", "")[:2000], "host_load": host}
     if at is not None:
         figures["at_capacity"] = {"cpu": at.app_cpu, "memory_mib": at.app_memory_mib, "p99_ms": at.p99_ms}
         figures["measured_block"] = (f"measured: {{capacity_rps: {capacity:g}, cpu_at_capacity: {at.app_cpu:g}, "
                                      f"memory_mib: {max(s.app_memory_mib for s in per_step):g}, "
                                      f"time_to_healthy_s: {_time_to_healthy(ctx, up_s):g}}}")
     reason = "" if ok else ("no step held the objective" if capacity <= 0 else f"no Docker stats: {stats.error}")
+    if host["busy"]:
+        reason += "; " if reason else ""
+        note += "; "
+        busy = (f"the machine was busy (load average {host['load_average']:g} on {host['cores']} cores): other "
+                 "processes' CPU adds to the tail latency, so the capacity is a lower bound")
+        reason, note = (reason + busy if reason else reason), note + busy
     record = Evidence("scaling.loadtest", LOCUSTFILE, "per-pod capacity measured by a step load within the "
                       "latency objective", "passed" if ok else "failed", tool=TOOL, command=" ".join(argv[1:]),
                       duration_s=round(time.monotonic() - start, 2), reason=reason or note, figures=figures,
