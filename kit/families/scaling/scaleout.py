@@ -13,7 +13,7 @@ from kit.model import Spec
 LB = "kit-lb"
 LB_IMAGE = "nginx:1.27-bookworm"     # what the sandbox's balancer stands in for
 NEAR_LINEAR = 1.6
-SATURATE = 3.0                        # offered load: 3 x the one-pod capacity, above what two pods carry
+SATURATE = 6.0                        # offered load: 6 x the one-pod capacity (a pod carries well past C with a slow tail)
 RUN_S = 6
 
 
