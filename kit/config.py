@@ -18,12 +18,22 @@ def _float(name: str, default: float) -> float:
         raise KitError(f"environment variable {name}: expected a number, got {raw!r}") from None
 
 
+def _switch(name: str, default: bool) -> bool:
+    raw = (os.environ.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("on", "off", "1", "0", "true", "false"):
+        raise KitError(f"environment variable {name}: expected on or off, got {raw!r}")
+    return raw in ("on", "1", "true")
+
+
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path          # caches: wheelhouses, debootstrap, logs
     docker_host: str
     health_timeout_s: float  # how long a container may take to become healthy
     terraform_mirror: Path   # provider packages for offline `terraform validate`
+    loadtest: bool = True    # KIT_LOADTEST=off: the scaling family's load test is skipped (with that reason)
 
     @classmethod
     def load(cls) -> Settings:
@@ -33,6 +43,7 @@ class Settings:
             docker_host=os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock"),
             health_timeout_s=_float("KIT_HEALTH_TIMEOUT", 90.0),
             terraform_mirror=Path(os.environ.get("KIT_TF_MIRROR") or state / "tools" / "terraform-providers"),
+            loadtest=_switch("KIT_LOADTEST", True),
         )
 
 

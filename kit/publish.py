@@ -129,7 +129,7 @@ KEY_FIGURES = (   # (check, figure, label, unit): shown on the landing page when
     ("observability.live.target_down", "firing_after_s", "TargetDown seen firing after the app stopped", "s"),
     ("backup.drill.rto", "rto_s", "DR drill: destruction to healthy (RTO)", "s"),
     ("backup.drill.rpo", "seconds_lost", "DR drill: writes lost (RPO)", "s"),
-    ("scaling.load", "capacity_rps", "Capacity per pod", "req/s"),
+    ("scaling.loadtest", "capacity_rps", "Capacity per pod within the latency objective", "req/s"),
 )
 
 

@@ -127,6 +127,12 @@ STANDINS: dict[str, Standin] = {s.key: s for s in (
             "Debian bookworm's prometheus-redis-exporter 1.45 as /redis_exporter, user 59000",
             repository="oliver006/redis_exporter", version="v1", variants=("",),
             package="prometheus-redis-exporter", base="python-3.11"),
+    Standin("nginx-1", "kit-standin/nginx:1",
+            ("nginx:1.27-bookworm", "nginx:1"),
+            "nginx-1",
+            "Debian bookworm's nginx-light 1.22, conf.d layout and logs to stdout like the official image",
+            repository="nginx", version="1", variants=("", "-bookworm"), package="nginx-light",
+            base="python-3.11"),
 )}
 
 

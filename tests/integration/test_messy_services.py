@@ -15,6 +15,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MESSY = Path(__file__).resolve().parent.parent / "fixtures" / "messy"
 
 
+@pytest.fixture(autouse=True)
+def _no_load_test(monkeypatch):
+    """The scaling family's load test (about a minute a service) runs on the example and the slow
+    fixture (tests/integration/test_scaling_live.py); these services are here for other things."""
+    monkeypatch.setenv("KIT_LOADTEST", "off")
+
+
 def _verify(name: str, tmp_path) -> tuple[int, dict]:
     project = copy_project(MESSY / name, tmp_path / name)
     assert main(["generate", str(project)]) == 0

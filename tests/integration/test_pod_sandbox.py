@@ -15,6 +15,13 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 MESSY = Path(__file__).resolve().parent.parent / "fixtures" / "messy"
 
 
+@pytest.fixture(autouse=True)
+def _no_load_test(monkeypatch):
+    """The scaling family's load test (about a minute a service) runs on the example and the slow
+    fixture (tests/integration/test_scaling_live.py); these services are here for other things."""
+    monkeypatch.setenv("KIT_LOADTEST", "off")
+
+
 def _verify(project: Path) -> tuple[int, dict]:
     assert main(["generate", str(project)]) == 0
     code = main(["verify", str(project)])

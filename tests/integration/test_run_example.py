@@ -233,3 +233,24 @@ def test_backup_drill_restored_the_data(example_run):
     assert by_id["backup.drill.rto"]["proof"] == "stand-in"
     assert {"postgres:15-bookworm": "kit-standin/postgres:15", "redis:7-bookworm": "kit-standin/redis:7"}.items() \
         <= by_id["backup.drill.rto"]["standins"].items()
+
+
+def test_scaling_measured_sized_and_simulated(example_run):
+    """The load test ran on the real image under its limits, the generator was not the bottleneck,
+    the sizing compares the measurement with the generated manifests, the HPA was replayed over a
+    day, and one replica was compared with two behind the nginx stand-in."""
+    by_id = {r["check"]: r for r in _records(example_run)}
+    load = by_id["scaling.loadtest"]
+    assert load["status"] == "passed" and load["figures"]["capacity_rps"] > 0
+    assert load["proof"] == "stand-in" and "not a kubelet" in load["figures"]["how"]
+    assert load["figures"]["cpu_limit"] == 0.5 and load["figures"]["url"].startswith("http://127.0.0.1:")
+    assert max(s["generator_cpu"] for s in load["figures"]["steps"]) < 0.8
+    assert by_id["scaling.generator"]["status"] == "passed"
+    sizing = by_id["scaling.sizing"]["figures"]
+    assert sizing["generated"]["maxReplicas"] == 10 and {"cpu_request_m", "max_replicas"} <= set(sizing["derived"])
+    assert all(name in sizing["formulas"] for name in sizing["derived"])
+    simulation = by_id["scaling.simulation"]
+    assert simulation["proof"] == "emulated" and len(simulation["figures"]["replicas"]) == 24 * 60
+    scaleout = by_id["scaling.scaleout"]["figures"]
+    assert scaleout["by_replicas"]["2"]["achieved_rps"] > 0 and scaleout["ratio"] > 0
+    assert by_id["scaling.scaleout"]["standins"]["nginx:1.27-bookworm"] == "kit-standin/nginx:1"

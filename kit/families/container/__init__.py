@@ -47,6 +47,7 @@ FAMILY = Family(
         ("Dockerfile", "multi-stage image: build stage installs the dependencies, the final stage runs as a non-root user"),
         (".dockerignore", "keeps secrets, VCS data and caches out of the build context"),
         ("docker/entrypoint.sh", "exports mounted secret files as variables, then execs the server (PID 1 gets SIGTERM)"),
+        ("docker/kit-init/*", "a static helper for the shell-less image: the health probe and the secrets entrypoint"),
     ),
     integration=integration,
 )

@@ -1,0 +1,41 @@
+"""Scaling family: the load test as a deliverable (loadtest/locustfile.py and its README) and a
+VerticalPodAutoscaler in recommendation mode (k8s/scaling/vpa.yaml); pure, from the Spec."""
+from __future__ import annotations
+
+from kit.model import Spec
+from kit.render import render_variant
+
+FIRST_STEP_RPS, STEP_FACTOR, STEP_COUNT = 5.0, 1.35, 13
+STEP_S, WARMUP_S, LEAD_IN_S = 4, 1, 3
+RATE_PER_USER = 2.0
+
+
+def steps() -> list[float]:
+    """Offered rates: geometric from 5 rps by 1.35 (13 steps, up to about 180 rps)."""
+    return [round(FIRST_STEP_RPS * STEP_FACTOR ** i, 1) for i in range(STEP_COUNT)]
+
+
+def objective(spec: Spec) -> dict:
+    slo = spec.option("slo")
+    return {"threshold_s": slo.latency_threshold_s, "threshold_ms": round(slo.latency_threshold_s * 1000),
+            "objective": slo.latency_objective, "error_budget": round(100 - slo.availability, 4)}
+
+
+def render_scaling(spec: Spec) -> dict[str, str]:
+    scaling = spec.option("scaling")
+    if not scaling.mix:
+        return {}
+    return render_variant("scaling", "default", {
+        "name": spec.name, "labels": spec.labels, "mix": list(scaling.mix), "mix_source": scaling.mix_source,
+        "steps": steps(), "step_s": STEP_S, "warmup_s": WARMUP_S, "lead_in_s": LEAD_IN_S, "rate_per_user": RATE_PER_USER,
+        "mechanism": scaling.mechanism, **objective(spec)})
+
+
+def work_notes(spec: Spec) -> list[str]:
+    scaling = spec.option("scaling")
+    load = (f"baseline {scaling.baseline_rps:g} rps, peak {scaling.peak_rps:g} rps"
+            if scaling.baseline_rps is not None and scaling.peak_rps is not None else "no expected load stated")
+    fed = "sized from scaling.measured" if scaling.measured else "no measured figures fed back yet"
+    return [f"Scaling: {load}, headroom {scaling.headroom:.0%}, mechanism {scaling.mechanism}; {fed}. "
+            f"The load test offers {', '.join(f'{s:g}' for s in steps())} rps, {STEP_S} s a step "
+            f"(loadtest/locustfile.py); request mix from {scaling.mix_source}."]
