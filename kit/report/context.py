@@ -12,7 +12,7 @@ from kit.report.proof import by_level, family_proofs
 
 CONTEXT_FILE = Path(".claude/tasks/context_session_1.md")
 WORK_FILE = Path(".claude/work.md")
-EXCERPT = 12
+EXCERPT = 8
 
 
 def read_context(spec: Spec) -> dict[str, str]:

@@ -26,7 +26,6 @@ FAMILY = Family(
              "install Terraform >= 1.10 on PATH (no reachable registry has it; iac.fmt fails without it)"),
         checkov_tool(),
     ),
-    highlights=("terraform/modules/platform/main.tf#^module \"eks\"",),
     work_notes=work_notes,
     purposes=(
         ("terraform/README.md", "order of applies, prerequisites and what each root module owns"),

@@ -29,7 +29,6 @@ FAMILY = Family(
         Tool("locust", version_probe(["locust", "--version"]),
              "pip install 'locust==2.47.0' into kit's venv (or bash scripts/setup.sh)"),
     ),
-    highlights=("loadtest/locustfile.py#@task",),
     work_notes=work_notes,
     purposes=(
         ("loadtest/locustfile.py", "the step load test kit ran, to rerun against staging (Locust)"),
