@@ -31,9 +31,12 @@ def diagnose() -> list[Finding]:
     pip = Path(sys.executable).with_name("pip")
     for name, fix in (("mkdocs", f"{pip} install 'mkdocs-material>=9.6,<9.9' (or {SETUP})"),
                       ("pypi-server", f"{pip} install 'pypiserver>=2.3,<2.5' (or {SETUP})"),
-                      ("chromium", "apt-get install -y chromium (the site test opens pages in it)")):
+                      ("chromium", "apt-get install -y chromium (the site test opens pages in it)"),
+                      ("jupyter-lab", f"{pip} install 'jupyterlab>=4.6,<4.7' (or {SETUP}); kit lab starts it")):
         ok, text = version_probe([venv_tool(name), "--version"])()
         out.append(Finding(name, ok, text, fix))
+    ok, text = version_probe(["dot", "-V"])()
+    out.append(Finding("graphviz (dot)", ok, text, "apt-get install -y graphviz (the site's diagrams)"))
     debootstrap = shutil.which("debootstrap") or "/usr/sbin/debootstrap"
     out.append(Finding("debootstrap", Path(debootstrap).exists(), debootstrap, "apt-get install -y debootstrap"))
     try:
