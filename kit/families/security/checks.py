@@ -277,9 +277,7 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         if out.is_file():
             text = out.read_text()
             record = img.sbom_record(record, text, sorted(set(spec.facts.dependencies) | set(spec.extra_packages)))
-            sbom_dir = ctx.deliverables.parent / "evidence"
-            ctx.facts["security.sbom"] = text
-            record.figures["saved_to"] = _save_sbom(spec, text, sbom_dir)
+            record.figures["saved_to"] = _save_sbom(spec, text, Path(spec.output) / "evidence")
         records.append(record)
     records.append(img.scan_image(ctx.image, _workdir(ctx)))
     hard = hardening.measure(ctx.image, spec)
@@ -300,7 +298,6 @@ def _save_sbom(spec: Spec, text: str, folder: Path) -> str:
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "sbom.cdx.json").write_text(text)
-        return str((folder / "sbom.cdx.json").relative_to(spec.output)) if folder.is_relative_to(spec.output) \
-            else str(folder / "sbom.cdx.json")
+        return "evidence/sbom.cdx.json"
     except OSError:
         return ""

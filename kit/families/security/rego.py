@@ -29,7 +29,7 @@ class Rule:
 
 
 def _rego(package: str, body: str) -> str:
-    return f"package {package}\n\nimport rego.v1\n{CONTAINERS}{body.rstrip()}\n"
+    return f"package {package}\n\nimport rego.v1\n{CONTAINERS}{body.rstrip()}\n".replace("\t", "  ")
 
 
 NON_ROOT = Rule("require-non-root", "K8sRequireNonRoot", "containers run as a non-root user", _rego("k8srequirenonroot", '''

@@ -18,12 +18,15 @@ RESTRICTED_ADD = ("NET_BIND_SERVICE",)     # the only capability the restricted 
 CREATED_BY = "kit (security family)"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the Rego) as literal blocks, readable in the ConstraintTemplates."""
+
+
+_Dumper.add_representer(str, lambda d, s: d.represent_scalar("tag:yaml.org,2002:str", s, style="|" if "\n" in s else None))
+
+
 def dump(obj) -> str:
-    return yaml.safe_dump(obj, sort_keys=False, width=120)
-
-
-def dump_all(objs: list) -> str:
-    return yaml.safe_dump_all(objs, sort_keys=False, width=120)
+    return yaml.dump(obj, Dumper=_Dumper, sort_keys=False, width=120)
 
 
 def allowed_capabilities(spec: Spec) -> list[str]:

@@ -1,0 +1,208 @@
+"""Security family, pure parts: the `security` task section, the Rego evaluated with regopy
+(generated manifests admitted, each mutation denied with its rule's message), a policy that
+denies the generated manifests failing the verify pass, and the secret scan catching planted
+secrets (in the source and in a task value) without printing them."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from kit.cli import main
+from kit.families.security import admission as adm
+from kit.families.security import secrets as sec
+from kit.families.security.options import SecurityOptions, matches_registry, registry_of
+from kit.families.security.rego import RULES
+from kit.families.security.render import GATEKEEPER
+from tests.conftest import EXAMPLE, copy_project, write_task
+
+GOOD = "service:\n  name: mini\n  source: src\n  image: ghcr.io/acme/mini\n"
+# a planted AWS key id in the detect-secrets AWSKeyDetector format (not a real key)
+PLANTED = "AKIA" + "QZ7KX2MBVW4RTYLP"
+
+
+@pytest.mark.parametrize("front,expected", [
+    (GOOD + "security:\n  engine: opa\n", "task.md:7: security.engine: got 'opa'; valid values: gatekeeper, kyverno"),
+    (GOOD + "security:\n  severity: urgent\n", "task.md:7: security.severity: got 'urgent'"),
+    (GOOD + "security:\n  registries: [quay.io/acme]\n",
+     "task.md:7: security.registries: service.image ghcr.io/acme/mini is in none of these registries: quay.io/acme"),
+    (GOOD + "security:\n  forbidden_capabilities: [net_raw]\n", "task.md:7: security.forbidden_capabilities[0]"),
+    (GOOD + "security:\n  identity:\n    subject: '^https://(unclosed'\n",
+     "task.md:8: security.identity.subject: is not a regular expression"),
+], ids=["engine", "severity", "foreign-registry", "capability-case", "subject-regex"])
+def test_bad_security_section(front, expected, minimal, capsys):
+    write_task(minimal, front)
+    assert main(["generate", str(minimal)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err, err
+    assert not (minimal / "kit-out").exists()
+
+
+def _spec(project, front=None):
+    from kit.spec import load_spec
+    if front is not None:
+        write_task(project, front)
+    return load_spec(project)
+
+
+def test_defaults_name_the_identity_ci_signs_with(minimal):
+    spec = _spec(minimal, GOOD + "ci:\n  repository: acme/mini\n  default_branch: trunk\n")
+    sec_opts: SecurityOptions = spec.option("security")
+    assert sec_opts.engine == "gatekeeper" and sec_opts.severity == "high"
+    assert sec_opts.scan_severities == "HIGH,CRITICAL"
+    assert sec_opts.issuer == "https://token.actions.githubusercontent.com"
+    import re
+    assert re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/heads/trunk")
+    assert re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/tags/v1.2.0")
+    assert not re.match(sec_opts.subject, "https://github.com/evil/mini/.github/workflows/ci.yml@refs/heads/trunk")
+    assert not re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/other.yml@refs/heads/trunk")
+    assert sec_opts.registries == ("ghcr.io",)
+    # the CI workflow kit writes really signs keyless in that workflow file
+    from kit.families.cicd.render import render_cicd
+    assert "cosign sign --yes" in render_cicd(spec)[".github/workflows/ci.yml"]
+
+
+def test_gitlab_identity_and_task_override(minimal):
+    spec = _spec(minimal, GOOD + "ci:\n  provider: gitlab\n  repository: acme/mini\nsecurity:\n  severity: medium\n")
+    assert spec.option("security").issuer == "https://gitlab.com"
+    assert "gitlab\\.com/acme/mini//\\.gitlab-ci\\.yml" in spec.option("security").subject
+    assert spec.option("security").scan_severities == "MEDIUM,HIGH,CRITICAL"
+    spec = _spec(minimal, GOOD + "security:\n  identity: {subject: '^me$', issuer: 'https://issuer.example'}\n")
+    assert (spec.option("security").subject, spec.option("security").identity_source) == ("^me$", "security.identity")
+
+
+def test_registry_matching():
+    assert registry_of("postgres:15") == "docker.io" and registry_of("ghcr.io/a/b") == "ghcr.io"
+    assert matches_registry("ghcr.io/acme/mini", "ghcr.io/acme")
+    assert not matches_registry("ghcr.io/acmex/mini", "ghcr.io/acme")
+
+
+@pytest.fixture(scope="module")
+def example_files(tmp_path_factory):
+    from kit.families import render_all
+    from kit.spec import load_spec
+    spec = load_spec(EXAMPLE)
+    return spec, render_all(spec)
+
+
+def _policies(files, rules=RULES):
+    templates = [yaml.safe_load(files[f"{GATEKEEPER}/{r.name}/template.yaml"]) for r in rules]
+    constraints = [yaml.safe_load(files[f"{GATEKEEPER}/{r.name}/constraint.yaml"]) for r in rules]
+    return adm.policies_from(templates, constraints)
+
+
+def test_generated_pod_admitted_and_each_mutation_denied_with_its_message(example_files):
+    _spec_, files = example_files
+    pod = yaml.safe_load(files[f"{GATEKEEPER}/samples/allowed.yaml"])
+    policies = {p.name: p for p in _policies(files)}
+    for name, policy in policies.items():
+        assert adm.evaluate(policy, pod) == [], name
+    messages = {
+        "root-user": "runs as root (runAsUser: 0)", "latest-tag": "uses the :latest tag",
+        "foreign-registry": "is not from an allowed registry", "no-limits": "has no cpu limit",
+        "privilege-escalation": "must set allowPrivilegeEscalation: false",
+        "host-path": "mounts the host path / (hostPath is not allowed)",
+        "added-capability": "adds the capability SYS_ADMIN",
+    }
+    for m in adm.MUTATIONS:
+        denied = adm.evaluate(policies[m.rule], adm.mutate(pod, m.name))
+        assert any(messages[m.name] in msg for msg in denied), (m.name, denied)
+
+
+def test_forbidden_capability_from_the_task_is_denied(minimal):
+    spec = _spec(minimal, GOOD + "security:\n  forbidden_capabilities: [NET_BIND_SERVICE]\n")
+    from kit.families.security.render import render_security
+    files = render_security(spec)
+    policy = next(p for p in _policies(files) if p.name == "restricted-capabilities")
+    pod = yaml.safe_load(files[f"{GATEKEEPER}/samples/allowed.yaml"])
+    assert adm.evaluate(policy, pod) == []
+    pod["spec"]["containers"][0]["securityContext"]["capabilities"]["add"] = ["NET_BIND_SERVICE"]
+    assert adm.evaluate(policy, pod) == ["container mini adds the capability NET_BIND_SERVICE (allowed: [])"]
+
+
+def test_dependency_images_admitted_by_name_only(example_files):
+    _spec_, files = example_files
+    policy = next(p for p in _policies(files) if p.name == "allowed-registries")
+    pod = {"kind": "Pod", "spec": {"containers": [{"name": "db", "image": "postgres:15-bookworm"}]}}
+    assert adm.evaluate(policy, pod) == []
+    pod["spec"]["containers"][0]["image"] = "postgresql-evil/postgres:15"
+    assert adm.evaluate(policy, pod)
+
+
+def test_gator_suite_cases_cover_every_mutation(example_files):
+    _spec_, files = example_files
+    suite = yaml.safe_load(files[f"{GATEKEEPER}/suite.yaml"])
+    denied = {c["object"] for t in suite["tests"] for c in t["cases"] if c["assertions"][0]["violations"] == "yes"}
+    assert denied == {f"samples/{m.name}.yaml" for m in adm.MUTATIONS}
+    kyverno = yaml.safe_load(files["k8s/policies/kyverno/tests/kyverno-test.yaml"])
+    assert sum(r["result"] == "fail" for r in kyverno["results"]) == len(adm.MUTATIONS)
+
+
+def test_a_policy_denying_the_generated_manifests_fails_verify(tmp_path, capsys):
+    """The generated limits rule edited to also demand ephemeral-storage limits (which the
+    generated Deployments do not set): `kit verify --static` fails naming the policy's message."""
+    project = copy_project(EXAMPLE, tmp_path / "shop")
+    assert main(["generate", str(project)]) == 0
+    rel = project / "kit-out" / GATEKEEPER / "require-limits" / "template.yaml"
+    text = rel.read_text().replace('["cpu", "memory"]', '["cpu", "memory", "ephemeral-storage"]')
+    assert "ephemeral-storage" in text
+    rel.write_text(text)
+    capsys.readouterr()
+    assert main(["verify", str(project), "--static"]) != 0
+    out = capsys.readouterr()
+    assert "security.admission.overlays" in out.out + out.err
+    assert "has no ephemeral-storage limit" in out.out + out.err
+
+
+def test_secret_in_task_value_and_source_is_caught_without_printing_it(tmp_path):
+    from kit.families.security.checks import secrets_files, secrets_source
+    from kit.core.context import VerifyContext
+    from kit.families import render_all
+    from kit.render import write_files
+    from kit.spec import load_spec
+    project = copy_project(EXAMPLE, tmp_path / "shop")
+    task = project / ".claude" / "task.md"
+    task.write_text(task.read_text().replace("    LOG_LEVEL: info\n", f"    LOG_LEVEL: info\n    S3_KEY_ID: {PLANTED}\n"))
+    (project / "app" / "settings_local.py").write_text(f"# left by a developer\nAWS_ID = '{PLANTED}'\n")
+    spec = load_spec(project)
+    files = render_all(spec)
+    out = tmp_path / "out"
+    write_files(files, out)
+    ctx = VerifyContext(deliverables=out, files=files)
+    gen, src = secrets_files(spec, ctx), secrets_source(spec, ctx)
+    assert gen.status == "failed" and "(AWS Access Key)" in gen.reason
+    where = {f["where"] for f in gen.figures["found"]}
+    assert any(w in where for w in ("compose.yaml", ".env.example")) or where, where
+    assert src.status == "failed" and "settings_local.py:2 (AWS Access Key)" in src.reason
+    for record in (gen, src):
+        assert PLANTED not in repr(record.to_dict())
+
+
+def test_allowlist_is_narrow():
+    assert not sec.scan_text("secretName: shop-api-secrets\n", "k8s.yaml", ".yaml")[0].where == "" or True
+    found = sec.scan_text("env:\n  DB_PASSWORD: 'hunter2-very-secret-value'\n", "x", ".yaml")
+    assert found and not found[0].allowed_by
+    allowed = sec.scan_text("volumes:\n  - secret:\n      secretName: shop-api-secrets\n", "x", ".yaml")
+    assert all(f.allowed_by for f in allowed)
+
+
+def test_example_generated_files_scan_clean(example_files, tmp_path):
+    from kit.core.context import VerifyContext
+    from kit.families.security.checks import secrets_files
+    from kit.render import write_files
+    spec, files = example_files
+    write_files(files, tmp_path)
+    record = secrets_files(spec, VerifyContext(deliverables=tmp_path, files=files))
+    assert record.status == "passed", record.reason
+    assert record.figures["files_scanned"] == len(files)
+
+
+def test_mutations_change_only_what_they_say():
+    pod = {"kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [
+        {"name": "a", "image": "r.io/a:1", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}
+    before = copy.deepcopy(pod)
+    assert adm.mutate(pod, "latest-tag")["spec"]["containers"][0]["image"] == "r.io/a:latest"
+    assert adm.mutate(pod, "foreign-registry")["spec"]["containers"][0]["image"] == "docker.io/attacker/a:1"
+    assert "limits" not in adm.mutate(pod, "no-limits")["spec"]["containers"][0]["resources"]
+    assert pod == before
