@@ -16,8 +16,8 @@ from kit.core.context import VerifyContext
 from kit.evidence import Evidence
 from kit.families.security import admission as adm
 from kit.families.security import secrets as sec
-from kit.families.security.render import GATEKEEPER, KYVERNO
 from kit.families.security.rego import RULES
+from kit.families.security.render import GATEKEEPER, KYVERNO
 from kit.model import Spec
 
 FALCO = "security/falco_rules.yaml"
@@ -62,12 +62,12 @@ def structure(spec: Spec, ctx: VerifyContext) -> Evidence:
             out = interp.query(f"x := data.{rego.split()[1]}")
             if not out.ok():
                 problems.append(f"{rule.name}: the Rego does not compile: {str(out)[:200]}")
-        except Exception as exc:  # noqa: BLE001 - regopy raises its own error types
+        except Exception as exc:
             problems.append(f"{rule.name}: the Rego does not compile: {exc}")
         if "violation contains" not in rego:
             problems.append(f"{rule.name}: no violation rule")
         declared = set((t["spec"]["crd"]["spec"].get("validation") or {}).get("openAPIV3Schema", {}).get("properties", {}))
-        given = set(((c.get("spec") or {}).get("parameters") or {}))
+        given = set((c.get("spec") or {}).get("parameters") or {})
         if declared != given:
             problems.append(f"{rule.name}: parameters {sorted(given)} differ from the schema's {sorted(declared)}")
     kyverno = adm.load_docs(ctx.files[f"{KYVERNO}/policies.yaml"])

@@ -100,7 +100,7 @@ def parse(doc: TaskDoc, service: Service) -> SecurityOptions:
         except re.error as exc:
             raise doc.error(f"is not a regular expression: {exc}", "security", "identity", "subject",
                             hint="cosign's --certificate-identity-regexp and Kyverno's subject take a regular "
-                                 "expression, e.g. ^https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main$")
+                                 "expression, e.g. ^https://github.com/OWNER/REPO/.github/workflows/ci.yml@refs/heads/main$") from None
         subject, source = identity["subject"], "security.identity"
     if identity.get("issuer"):
         issuer, source = identity["issuer"], "security.identity"
