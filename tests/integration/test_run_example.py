@@ -184,3 +184,28 @@ def test_observability_runs_live_in_the_full_run(example_run):
     assert by_id["observability.promtool_test"]["status"] == "passed"
     assert by_id["observability.live.target_down"]["status"] == "passed"
     assert (example_run["project"] / "kit-out" / "site" / "runbooks" / "TargetDown.html").is_file()
+
+
+def test_security_evidence_in_the_full_run(example_run):
+    """SBOM valid and complete, no secret anywhere (the planted .env beside the source is not output),
+    every overlay admitted and every mutation denied, capabilities empty in the running container."""
+    by_id = {r["check"]: r for r in _records(example_run)}
+    sbom = by_id["security.sbom"]
+    assert sbom["status"] == "passed" and sbom["figures"]["spec_version"] == "1.6"
+    assert sbom["figures"]["requirements_missing"] == [] and sbom["figures"]["by_type"]["python"] >= 5
+    assert (example_run["project"] / "kit-out" / "evidence" / "sbom.cdx.json").is_file()
+    for check in ("security.secrets.files", "security.secrets.source", "security.secrets.image"):
+        assert by_id[check]["status"] == "passed" and by_id[check]["figures"]["findings"] == 0, by_id[check]["reason"]
+    assert by_id["security.secrets.image"]["figures"]["layers"] >= 4
+    assert by_id["security.admission.overlays"]["status"] == "passed"
+    matrix = by_id["security.admission.overlays"]["figures"]["matrix"]
+    assert {m.split("/")[0] for m in matrix} == {"dev", "staging", "prod"}
+    assert by_id["security.admission.mutations"]["status"] == "passed"
+    hard = by_id["security.hardening"]
+    assert hard["status"] == "passed" and int(hard["figures"]["CapEff"], 16) == 0
+    assert hard["figures"]["NoNewPrivs"] == "1" and hard["figures"]["setuid_setgid"] == []
+    assert set(hard["figures"]["write_attempts"].values()) == {"EROFS"}
+    assert by_id["security.vulnerabilities"]["status"] == "skipped"
+    work = (example_run["project"] / "kit-out" / "work.md").read_text()
+    assert "- [x] No secrets or sensitive data in output" in work
+    assert PLANTED not in json.dumps(_records(example_run))

@@ -165,6 +165,7 @@ def test_secret_in_task_value_and_source_is_caught_without_printing_it(tmp_path)
     task = project / ".claude" / "task.md"
     task.write_text(task.read_text().replace("    LOG_LEVEL: info\n", f"    LOG_LEVEL: info\n    S3_KEY_ID: {PLANTED}\n"))
     (project / "app" / "settings_local.py").write_text(f"# left by a developer\nAWS_ID = '{PLANTED}'\n")
+    (project / "app" / ".env").write_text(f"AWS_ID={PLANTED}\n")     # git-ignored, never in the image
     spec = load_spec(project)
     files = render_all(spec)
     out = tmp_path / "out"
@@ -175,6 +176,7 @@ def test_secret_in_task_value_and_source_is_caught_without_printing_it(tmp_path)
     where = {f["where"] for f in gen.figures["found"]}
     assert "compose.yaml" in where, where
     assert src.status == "failed" and "settings_local.py:2 (AWS Access Key)" in src.reason
+    assert ".env" not in {f["where"] for f in src.figures["found"]}      # .dockerignore keeps it out
     for record in (gen, src):
         assert PLANTED not in repr(record.to_dict())
 
@@ -205,3 +207,33 @@ def test_mutations_change_only_what_they_say():
     assert adm.mutate(pod, "foreign-registry")["spec"]["containers"][0]["image"] == "docker.io/attacker/a:1"
     assert "limits" not in adm.mutate(pod, "no-limits")["spec"]["containers"][0]["resources"]
     assert pod == before
+
+
+def test_dockerignore_matching():
+    from kit.families.security.checks import dockerignored
+    patterns = [".env", ".env.*", "secrets/", "*.md", "!README.md", "__pycache__"]
+    assert dockerignored(".env", patterns) and dockerignored(".env.local", patterns)
+    assert dockerignored("secrets/db", patterns) and dockerignored("__pycache__/x.pyc", patterns)
+    assert dockerignored("NOTES.md", patterns) and not dockerignored("README.md", patterns)
+    assert not dockerignored("app.py", patterns) and not dockerignored("settings_local.py", patterns)
+
+
+def test_sbom_validation_and_missing_requirement_named():
+    import json
+
+    from kit.evidence import Evidence
+    from kit.families.security.image import sbom_record
+    doc = {"bomFormat": "CycloneDX", "specVersion": "1.6", "version": 1, "components": [
+        {"type": "library", "name": "Flask", "version": "3.1.3", "bom-ref": "a",
+         "properties": [{"name": "syft:package:type", "value": "python"}]},
+        {"type": "library", "name": "libc6", "version": "2.36", "bom-ref": "b",
+         "properties": [{"name": "syft:package:type", "value": "deb"}]},
+        {"type": "operating-system", "name": "debian", "version": "12", "bom-ref": "c"}]}
+    record = sbom_record(Evidence("security.sbom", "x", "x", "failed"), json.dumps(doc), ["flask", "left-pad-py"])
+    assert record.status == "failed" and record.reason == "requirements missing from the SBOM: left-pad-py"
+    assert record.figures["by_type"] == {"deb": 1, "operating-system": 1, "python": 1}
+    assert record.figures["os_packages"] == 1 and record.figures["os"] == "debian 12"
+    assert sbom_record(Evidence("security.sbom", "x", "x", "failed"), json.dumps(doc), ["flask"]).passed
+    doc["components"][0]["type"] = "bogus"
+    bad = sbom_record(Evidence("security.sbom", "x", "x", "failed"), json.dumps(doc), ["flask"])
+    assert bad.status == "failed" and "not valid CycloneDX 1.6" in bad.reason

@@ -232,10 +232,34 @@ def secrets_files(spec: Spec, ctx: VerifyContext) -> Evidence:
                         "(detect-secrets, every detector)", sec.scan_paths(paths, ctx.deliverables), len(paths))
 
 
+def dockerignored(rel: str, patterns: list[str]) -> bool:
+    """Whether the generated .dockerignore keeps `rel` out of the build context: its patterns in
+    order, `!` re-including, a pattern matching a folder excluding what is under it. fnmatch's `*`
+    also matches `/` (Docker's does not), so this can only leave out more, never scan less than the
+    image gets: the image scan (security.secrets.image) reads what really went in."""
+    from fnmatch import fnmatch
+    parts = rel.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    ignored = False
+    for raw in patterns:
+        negate, pattern = raw.startswith("!"), raw.lstrip("!").strip("/")
+        if any(fnmatch(p, pattern) for p in prefixes):
+            ignored = not negate
+    return ignored
+
+
 def secrets_source(spec: Spec, ctx: VerifyContext) -> Evidence:
-    paths = sec.text_files(spec.source, skip=(".git", ".venv", "venv", "node_modules", "__pycache__"))
-    return _scan_record("security.secrets.source", str(spec.source.name) + "/", "no secret in the service's "
-                        "source (detect-secrets, every detector)", sec.scan_paths(paths, spec.source), len(paths))
+    """The service's source as it enters the image: the generated .dockerignore applied (a
+    developer's git-ignored .env beside the source is not output and is not scanned)."""
+    patterns = [row.strip() for row in ctx.files.get(".dockerignore", "").splitlines()
+                if row.strip() and not row.startswith("#")]
+    paths = [p for p in sec.text_files(spec.source)
+             if not dockerignored(p.relative_to(spec.source).as_posix(), patterns)]
+    record = _scan_record("security.secrets.source", str(spec.source.name) + "/", "no secret in the service's "
+                          "source as it enters the image (.dockerignore applied; detect-secrets, every detector)",
+                          sec.scan_paths(paths, spec.source), len(paths))
+    record.figures["dockerignore_patterns"] = len(patterns)
+    return record
 
 
 def secrets_site(spec: Spec, ctx: VerifyContext) -> Evidence:
