@@ -237,3 +237,17 @@ def test_sbom_validation_and_missing_requirement_named():
     doc["components"][0]["type"] = "bogus"
     bad = sbom_record(Evidence("security.sbom", "x", "x", "failed"), json.dumps(doc), ["flask"])
     assert bad.status == "failed" and "not valid CycloneDX 1.6" in bad.reason
+
+
+def test_no_secrets_criterion_is_judged_by_the_secret_scan():
+    from kit.evidence import Evidence
+    from kit.families.security import SECRETS
+    from kit.report.acceptance import task_items
+    text = "No secrets or sensitive data in output"
+    passing = [Evidence(c, "x", c, "passed") for c in SECRETS] + [Evidence("compose.env_example", "x", "x", "passed")]
+    item = task_items((text,), passing)[0]
+    assert item.checks == SECRETS and item.ticked
+    failing = [Evidence(c, "x", c, "failed" if c == "security.secrets.image" else "passed") for c in SECRETS]
+    assert task_items((text,), failing)[0].state == "failed"
+    # the compose family still judges the .env.example wording
+    assert task_items(("A .env.example with placeholders for secrets",), passing)[0].checks[0] == "compose.env_example"
