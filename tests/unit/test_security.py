@@ -251,3 +251,17 @@ def test_no_secrets_criterion_is_judged_by_the_secret_scan():
     assert task_items((text,), failing)[0].state == "failed"
     # the compose family still judges the .env.example wording
     assert task_items(("A .env.example with placeholders for secrets",), passing)[0].checks[0] == "compose.env_example"
+
+
+def test_site_gate_fails_naming_file_and_line(minimal, tmp_path):
+    from kit.errors import KitError
+    from kit.families.security.checks import site_gate
+    spec = _spec(minimal, GOOD)
+    site = spec.output / "site"
+    site.mkdir(parents=True)
+    (site / "index.html").write_text("<html><body>\n<p>fine</p>\n</body></html>\n")
+    site_gate(spec)
+    (site / "work.html").write_text(f"<html>\n<pre>key id {PLANTED}</pre>\n</html>\n")
+    with pytest.raises(KitError) as exc:
+        site_gate(spec)
+    assert "work.html:2 (AWS Access Key)" in str(exc.value) and PLANTED not in str(exc.value)

@@ -266,8 +266,8 @@ def secrets_site(spec: Spec, ctx: VerifyContext) -> Evidence:
     site = Path(spec.output) / "site"
     if not site.is_dir():
         return Evidence("security.secrets.site", "site/", "no secret in the rendered site", "skipped",
-                        reason="no site built yet in this output folder (the site is built after the notebooks; "
-                               "the next `kit verify` or run scans it)")
+                        reason="no site in this output folder yet: the site is built after the notebooks, and "
+                               "`kit run` scans it right after publishing (a finding fails the run)")
     paths = sec.text_files(site, skip=("assets",))
     return _scan_record("security.secrets.site", "site/", "no secret in the rendered site (detect-secrets, "
                         "every detector; mkdocs-material's assets left out)", sec.scan_paths(paths, site), len(paths))
@@ -325,3 +325,13 @@ def _save_sbom(spec: Spec, text: str, folder: Path) -> str:
         return "evidence/sbom.cdx.json"
     except OSError:
         return ""
+
+
+def site_gate(spec: Spec) -> None:
+    """After `kit run` publishes the site (after the notebooks, so no evidence record can hold it):
+    the same scan as security.secrets.site; a finding fails the run naming file and line only."""
+    from kit.errors import KitError
+    record = secrets_site(spec, None)
+    if record.status == "failed":
+        raise KitError(f"secret scan of the published site ({record.tool}): {record.reason}; "
+                       "the value is not printed. Remove it from the source or task and run again")
