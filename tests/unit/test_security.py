@@ -265,3 +265,14 @@ def test_site_gate_fails_naming_file_and_line(minimal, tmp_path):
     with pytest.raises(KitError) as exc:
         site_gate(spec)
     assert "work.html:2 (AWS Access Key)" in str(exc.value) and PLANTED not in str(exc.value)
+
+
+def test_ci_scan_threshold_follows_security_severity(minimal):
+    from kit.families.cicd.render import render_cicd
+    spec = _spec(minimal, GOOD + "ci:\n  provider: both\nsecurity:\n  severity: critical\n")
+    files = render_cicd(spec)
+    assert "severity: CRITICAL\n" in files[".github/workflows/ci.yml"]
+    assert "Scan (fails on fixable CRITICAL)" in files[".github/workflows/ci.yml"]
+    assert "--severity CRITICAL " in files[".gitlab-ci.yml"]
+    default = render_cicd(_spec(minimal, GOOD))[".github/workflows/ci.yml"]
+    assert "severity: HIGH,CRITICAL\n" in default and "fixable HIGH and CRITICAL" in default
