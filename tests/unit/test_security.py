@@ -5,6 +5,7 @@ secrets (in the source and in a task value) without printing them."""
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -52,7 +53,6 @@ def test_defaults_name_the_identity_ci_signs_with(minimal):
     assert sec_opts.engine == "gatekeeper" and sec_opts.severity == "high"
     assert sec_opts.scan_severities == "HIGH,CRITICAL"
     assert sec_opts.issuer == "https://token.actions.githubusercontent.com"
-    import re
     assert re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/heads/trunk")
     assert re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/tags/v1.2.0")
     assert not re.match(sec_opts.subject, "https://github.com/evil/mini/.github/workflows/ci.yml@refs/heads/trunk")
@@ -139,10 +139,14 @@ def test_gator_suite_cases_cover_every_mutation(example_files):
     assert sum(r["result"] == "fail" for r in kyverno["results"]) == len(adm.MUTATIONS)
 
 
-def test_a_policy_denying_the_generated_manifests_fails_verify(tmp_path, capsys):
-    """The generated limits rule edited to also demand ephemeral-storage limits (which the
-    generated Deployments do not set): `kit verify --static` fails naming the policy's message."""
+def test_a_denying_policy_and_a_planted_secret_fail_verify(tmp_path, capsys):
+    """One verify pass, two bad inputs: the generated limits rule edited to also demand
+    ephemeral-storage limits (which the generated Deployments do not set), and a secret planted in
+    a task value. `kit verify --static` fails naming the policy's message and the file and line of
+    the secret, never the secret itself."""
     project = copy_project(EXAMPLE, tmp_path / "shop")
+    task = project / ".claude" / "task.md"
+    task.write_text(task.read_text().replace("    LOG_LEVEL: info\n", f"    LOG_LEVEL: info\n    S3_KEY_ID: {PLANTED}\n"))
     assert main(["generate", str(project)]) == 0
     rel = project / "kit-out" / GATEKEEPER / "require-limits" / "template.yaml"
     text = rel.read_text().replace('["cpu", "memory"]', '["cpu", "memory", "ephemeral-storage"]')
@@ -153,6 +157,8 @@ def test_a_policy_denying_the_generated_manifests_fails_verify(tmp_path, capsys)
     out = capsys.readouterr()
     assert "security.admission.overlays" in out.out + out.err
     assert "has no ephemeral-storage limit" in out.out + out.err
+    assert re.search(r"compose\.yaml:\d+ \(AWS Access Key\)", out.out + out.err), out.out[-3000:]
+    assert PLANTED not in out.out + out.err
 
 
 def test_secret_in_task_value_and_source_is_caught_without_printing_it(tmp_path):
