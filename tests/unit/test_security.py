@@ -192,6 +192,10 @@ def test_allowlist_is_narrow():
     assert found and not found[0].allowed_by
     allowed = sec.scan_text("volumes:\n  - secret:\n      secretName: shop-api-secrets\n", "x", ".yaml")
     assert all(f.allowed_by for f in allowed)
+    inherit = sec.scan_text("jobs:\n  deploy:\n    uses: ./.github/workflows/deploy.yml\n    secrets: inherit\n", "x", ".yml")
+    assert all(f.allowed_by for f in inherit)
+    given = sec.scan_text("jobs:\n  deploy:\n    secrets: 'hunter2-not-inherit-value'\n", "x", ".yml")
+    assert given and not any(f.allowed_by for f in given)
 
 
 def test_example_generated_files_scan_clean(example_files, tmp_path):
@@ -240,6 +244,8 @@ def test_sbom_validation_and_missing_requirement_named():
     assert record.figures["by_type"] == {"deb": 1, "operating-system": 1, "python": 1}
     assert record.figures["os_packages"] == 1 and record.figures["os"] == "debian 12"
     assert sbom_record(Evidence("security.sbom", "x", "x", "failed"), json.dumps(doc), ["flask"]).passed
+    # kit's extra packages come as pinned specifiers (gunicorn==23.0.0): matched by name
+    assert sbom_record(Evidence("security.sbom", "x", "x", "failed"), json.dumps(doc), ["Flask[async]==3.1.3"]).passed
     doc["components"][0]["type"] = "bogus"
     bad = sbom_record(Evidence("security.sbom", "x", "x", "failed"), json.dumps(doc), ["flask"])
     assert bad.status == "failed" and "not valid CycloneDX 1.6" in bad.reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tarfile
 import tempfile
 import time
@@ -131,7 +132,6 @@ def validate_sbom(text: str) -> str:
 
 
 def normalise(name: str) -> str:
-    import re
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -140,6 +140,7 @@ def sbom_record(record: Evidence, text: str, requirements: list[str]) -> Evidenc
     components = doc.get("components") or []
     by_type = Counter(component_type(c) for c in components)
     python = {normalise(c["name"]) for c in components if component_type(c) == "python"}
+    requirements = sorted({normalise(re.split(r"[\s\[<>=!~;@(]", r.strip(), maxsplit=1)[0]) for r in requirements})
     missing = sorted(r for r in requirements if normalise(r) not in python)
     problems = []
     error = validate_sbom(text)

@@ -36,6 +36,8 @@ class Allow:
 ALLOWLIST = (
     Allow("Secret Keyword", r"-?\s*(secretName|secretKey):\s*[A-Za-z0-9_.-]+",
           "a Kubernetes reference to a Secret object or key by name (a name, not a value)"),
+    Allow("Secret Keyword", r"secrets:\s*inherit",
+          "GitHub Actions' reusable-workflow keyword passing the caller's secrets by reference, no value"),
     Allow("Secret Keyword", r"printf '.*value: \"%s\".*",
           "the e2e workflow's printf format for ESO's fake store; the value is `openssl rand` at run time"),
     Allow("Secret Keyword", r"# the ClusterSecretStore [\w-]+: ESO's fake provider,.*",
