@@ -23,8 +23,14 @@ def _safe_members(tar: tarfile.TarFile):
             yield m
 
 
-def save_layers(image: str, into: Path) -> tuple[dict, list[Path]]:
-    """`docker save` the image and unpack each layer into its own folder: (config, layer folders)."""
+# layer digest (the config's rootfs diff_id, a hash of the layer's content) -> (files read, findings):
+# a layer shared by several images (the base image's) is scanned once per process
+_LAYER_CACHE: dict[tuple[str, str], tuple[int, list]] = {}
+
+
+def save_layers(image: str, into: Path, skip: tuple[str, ...] = ()) -> tuple[dict, list[Path | None]]:
+    """`docker save` the image and unpack each layer into its own folder: (config, layer folders;
+    None for a layer whose diff_id is in `skip`)."""
     from kit.sandbox.engine import docker
     archive = into / "image.tar"
     docker("save", image, "-o", str(archive), timeout=300)
@@ -34,8 +40,12 @@ def save_layers(image: str, into: Path) -> tuple[dict, list[Path]]:
     archive.unlink()
     manifest = json.loads((top / "manifest.json").read_text())[0]
     config = json.loads((top / manifest["Config"]).read_text())
-    folders = []
+    folders: list[Path | None] = []
+    diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
     for i, layer in enumerate(manifest["Layers"]):
+        if i < len(diff_ids) and diff_ids[i] in skip:
+            folders.append(None)
+            continue
         folder = into / f"layer{i}"
         folder.mkdir()
         with tarfile.open(top / layer) as tar:
@@ -60,19 +70,28 @@ def scan_image(image: str, workdir: str) -> Evidence:
     every layer."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="kit-image-") as tmp:
-        config, layers = save_layers(image, Path(tmp))
+        cached = tuple(digest for digest, own in _LAYER_CACHE if own == workdir)
+        config, layers = save_layers(image, Path(tmp), skip=cached)
+        diff_ids = (config.get("rootfs") or {}).get("diff_ids") or []
         findings = sec.scan_text(history_text(config), "history")
         findings = [sec.Finding(f"{image} history step {f.line}", f.line, f.detector, f.allowed_by) for f in findings]
-        files_read, per_layer = 0, {}
+        files_read, per_layer, reused = 0, {}, []
         own = workdir.strip("/")
         for i, folder in enumerate(layers):
-            read, found = sec.scan_tree_tokens(folder, skip=(own,) if own else ())
-            mine = sec.text_files(folder / own) if own and (folder / own).is_dir() else []
-            entry = folder / "usr/local/bin/kit-entrypoint"
-            mine += [entry] if entry.is_file() else []
-            found += sec.scan_paths(mine, folder) if mine else []
-            files_read += read + len(mine)
-            per_layer[f"layer {i}"] = read + len(mine)
+            digest = diff_ids[i] if i < len(diff_ids) else f"layer{i}"
+            if folder is None:
+                read, found = _LAYER_CACHE[(digest, workdir)]
+                reused.append(digest)
+            else:
+                read, found = sec.scan_tree_tokens(folder, skip=(own,) if own else ())
+                mine = sec.text_files(folder / own) if own and (folder / own).is_dir() else []
+                entry = folder / "usr/local/bin/kit-entrypoint"
+                mine += [entry] if entry.is_file() else []
+                found += sec.scan_paths(mine, folder) if mine else []
+                read += len(mine)
+                _LAYER_CACHE[(digest, workdir)] = (read, found)
+            files_read += read
+            per_layer[f"layer {i}"] = read
             findings += [sec.Finding(f"layer {i}:/{f.where}", f.line, f.detector, f.allowed_by) for f in found]
     real = [f for f in findings if not f.allowed_by]
     return Evidence("security.secrets.image", image, "no secret in any layer or the history of the built image "
@@ -82,7 +101,10 @@ def scan_image(image: str, workdir: str) -> Evidence:
                     reason="; ".join(f"{f.where}:{f.line} ({f.detector})" for f in real[:10]),
                     figures={"findings": len(real), "allowlisted": [f.row() for f in findings if f.allowed_by],
                              "found": [f.row() for f in real], "layers": len(layers), "files_scanned": files_read,
-                             "files_per_layer": per_layer, "history_steps": len(config.get("history") or [])})
+                             "files_per_layer": per_layer, "history_steps": len(config.get("history") or []),
+                             "layers_reused": reused},
+                    fallback=f"{len(reused)} layer(s) had the same content digest as a layer already scanned in this "
+                             "process; their findings were reused" if reused else "")
 
 
 def _ds_version() -> str:

@@ -43,6 +43,8 @@ ALLOWLIST = (
     Allow("Secret Keyword", r"# the ClusterSecretStore [\w-]+: ESO's fake provider,.*",
           "prose in the e2e workflow's comment (a store's name followed by a colon), no value",
           r"\.github/workflows/e2e-kind\.yml"),
+    Allow("Base64 High Entropy String", r"(-\s*)?key:\s*[a-z0-9][a-z0-9.-]*/[A-Za-z_][A-Za-z0-9_]*",
+          "an ExternalSecret's remoteRef key: the secret's name in the cloud store (<service>/<NAME>), no value"),
     Allow("JSON Web Token", r".*", "PyJWT's package description (its README, in the wheel's METADATA) shows an "
           "example token",
           r"opt/venv/lib/python3\.\d+/site-packages/pyjwt-[\d.]+\.dist-info/METADATA"),
