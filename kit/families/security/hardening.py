@@ -48,13 +48,15 @@ SETTINGS = ["--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--security-o
 
 def measure(image: str, spec) -> Evidence:
     from kit.sandbox.engine import docker, run_labels
+    from kit.sandbox.run import placeholder_secrets
+    env = {**dict(spec.all_env()), **placeholder_secrets(spec)}     # sandbox-only values, as the container run
     labels = [arg for k, v in run_labels().items() for arg in ("--label", f"{k}={v}")]
     record = Evidence("security.hardening", image, "hardening measured in the running container: no effective "
                       "capability, NoNewPrivs, read-only root holds, no setuid/setgid file", "failed",
                       tool="docker run + /proc/1/status",
                       command="docker run -d " + " ".join(SETTINGS) + f" {image}; docker exec <c> python3 -c <probe>")
     started = time.monotonic()
-    cid = docker("run", "-d", *labels, *SETTINGS, *[a for k, v in spec.all_env() for a in ("-e", f"{k}={v}")],
+    cid = docker("run", "-d", *labels, *SETTINGS, *[a for k, v in env.items() for a in ("-e", f"{k}={v}")],
                  image).stdout.strip()
     try:
         for _ in range(50):
@@ -63,6 +65,13 @@ def measure(image: str, spec) -> Evidence:
                 break
             time.sleep(0.2)
         time.sleep(1.0)     # PID 1 has exec'd the server (the entrypoint execs it)
+        state = docker("inspect", "-f", "{{.State.Running}} {{.State.ExitCode}}", cid, check=False).stdout.split()
+        if state[:1] != ["true"]:
+            logs = docker("logs", "--tail", "30", cid, check=False)
+            record.reason = (f"the container exited (code {state[1] if len(state) > 1 else '?'}) before it could be "
+                             "probed with the security settings")
+            record.log = (logs.stdout + logs.stderr)[-2000:]
+            return record
         proc = docker("exec", cid, "python3", "-c", PROBE, check=False)
         if proc.returncode:
             record.reason, record.log = f"the probe failed (exit {proc.returncode})", proc.stderr[-2000:]
