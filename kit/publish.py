@@ -315,6 +315,8 @@ def build_site(spec: Spec, notebooks: list[Path]) -> Path:
                               capture_output=True, text=True, timeout=300, env=env)
         if proc.returncode != 0:
             raise KitError(f"mkdocs build --strict failed for the site:\n{proc.stdout}{proc.stderr}")
+    from kit.families.security.checks import site_gate
+    site_gate(spec)           # no secret in what is published: file and line of a finding, never its value
     return out
 
 

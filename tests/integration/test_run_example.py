@@ -254,3 +254,28 @@ def test_scaling_measured_sized_and_simulated(example_run):
     scaleout = by_id["scaling.scaleout"]["figures"]
     assert scaleout["by_replicas"]["2"]["achieved_rps"] > 0 and scaleout["ratio"] > 0
     assert by_id["scaling.scaleout"]["standins"]["nginx:1.27-bookworm"] == "kit-standin/nginx:1"
+
+
+def test_security_evidence_in_the_full_run(example_run):
+    """SBOM valid and complete, no secret anywhere (the planted .env beside the source is not output),
+    every overlay admitted and every mutation denied, capabilities empty in the running container."""
+    by_id = {r["check"]: r for r in _records(example_run)}
+    sbom = by_id["security.sbom"]
+    assert sbom["status"] == "passed" and sbom["figures"]["spec_version"] == "1.6"
+    assert sbom["figures"]["requirements_missing"] == [] and sbom["figures"]["by_type"]["python"] >= 5
+    assert (example_run["project"] / "kit-out" / "evidence" / "sbom.cdx.json").is_file()
+    for check in ("security.secrets.files", "security.secrets.source", "security.secrets.image"):
+        assert by_id[check]["status"] == "passed" and by_id[check]["figures"]["findings"] == 0, by_id[check]["reason"]
+    assert by_id["security.secrets.image"]["figures"]["layers"] >= 4
+    assert by_id["security.admission.overlays"]["status"] == "passed"
+    matrix = by_id["security.admission.overlays"]["figures"]["matrix"]
+    assert {m.split("/")[0] for m in matrix} == {"dev", "staging", "prod"}
+    assert by_id["security.admission.mutations"]["status"] == "passed"
+    hard = by_id["security.hardening"]
+    assert hard["status"] == "passed" and int(hard["figures"]["CapEff"], 16) == 0
+    assert hard["figures"]["NoNewPrivs"] == "1" and hard["figures"]["setuid_setgid"] == []
+    assert set(hard["figures"]["write_attempts"].values()) == {"EROFS"}
+    assert by_id["security.vulnerabilities"]["status"] == "skipped"
+    work = (example_run["project"] / "kit-out" / "work.md").read_text()
+    assert "- [x] No secrets or sensitive data in output" in work
+    assert PLANTED not in json.dumps(_records(example_run))

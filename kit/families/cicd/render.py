@@ -100,7 +100,16 @@ def context(spec: Spec) -> dict:
         # pushes no tag they could name (cicd.rule.deploy_images)
         "extra_slots": [slot["image"] for slot in rollout(spec)["slots"] if not slot["main"]],
         "e2e": e2e_context, "cluster_issuer": e2e_context["cluster_issuer"], "secret_store": e2e_context["secret_store"],
+        **trivy_severity(spec),
     }
+
+
+def trivy_severity(spec: Spec) -> dict[str, str]:
+    """The image scan's --severity list: security.severity and above (default HIGH,CRITICAL)."""
+    security = spec.options.get("security")
+    levels = (security.scan_severities if security else "HIGH,CRITICAL").split(",")
+    words = levels[0] if len(levels) == 1 else f"{', '.join(levels[:-1])} and {levels[-1]}"
+    return {"trivy_severity": ",".join(levels), "trivy_severity_words": words}
 
 
 def render_cicd(spec: Spec) -> dict[str, str]:

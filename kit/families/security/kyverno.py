@@ -1,0 +1,121 @@
+"""The same rules as Kyverno ClusterPolicies, plus verifyImages with the cosign keyless identity CI
+signs with (https://kyverno.io/docs/writing-policies/verify-images/sigstore/), and a `kyverno test`
+file. There is no Kyverno CLI here: kit checks their structure (kit.families.security.checks), it
+does not evaluate them."""
+from __future__ import annotations
+
+import yaml
+
+from kit.families.security.admission import MUTATIONS, mutate
+from kit.model import Spec
+
+POD = [{"resources": {"kinds": ["Pod"]}}]
+CONTAINERS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def _validate(name: str, message: str, pattern: dict | None = None, deny: dict | None = None,
+              foreach: list | None = None) -> dict:
+    validate: dict = {"message": message}
+    if pattern is not None:
+        validate["pattern"] = pattern
+    if deny is not None:
+        validate["deny"] = deny
+    if foreach is not None:
+        validate["foreach"] = foreach
+    return {"name": name, "match": {"any": POD}, "validate": validate}
+
+
+def policy(name: str, title: str, rules: list[dict], background: bool = True) -> dict:
+    return {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy",
+            "metadata": {"name": name, "annotations": {"policies.kyverno.io/title": title}},
+            "spec": {"validationFailureAction": "Enforce", "background": background, "rules": rules}}
+
+
+def on_every_container(image_pattern: str) -> dict:
+    """A pattern on every container's image, init and ephemeral containers included when present:
+    the form of Kyverno's samples restrict-image-registries and disallow-latest-tag
+    (kyverno/policies, best-practices/)."""
+    entry = [{"image": image_pattern}]
+    return {"spec": {"=(ephemeralContainers)": entry, "=(initContainers)": entry, "containers": entry}}
+
+
+def image_patterns(registries: list[str]) -> str:
+    """Kyverno matches the image as the Pod spells it: a Docker Hub image admitted as
+    docker.io/library/postgres is spelled postgres:15, so both spellings are listed."""
+    out: list[str] = []
+    for prefix in registries:
+        spellings = [prefix]
+        if prefix.startswith("docker.io/library/"):
+            spellings.append(prefix.removeprefix("docker.io/library/"))
+        elif prefix.startswith("docker.io/") and prefix.count("/") >= 2:
+            spellings.append(prefix.removeprefix("docker.io/"))
+        for s in spellings:
+            host_only = "/" not in s and ("." in s or ":" in s or s == "localhost")
+            out += [f"{s}/*"] if host_only else [f"{s}/*", f"{s}:*", f"{s}@*"] if "/" in s else [f"{s}:*", f"{s}@*"]
+    return " | ".join(dict.fromkeys(out))
+
+
+def policies(spec: Spec, allowed_caps: list[str], registries: list[str]) -> list[dict]:
+    sec = spec.option("security")
+    docs = [
+        # Kyverno's built-in restricted profile (https://kyverno.io/docs/writing-policies/validate/#pod-security):
+        # non-root, no privilege escalation, capabilities (drop ALL, add only NET_BIND_SERVICE), seccomp,
+        # volume types (no hostPath), host namespaces and ports
+        policy("pod-security-restricted", "Pod Security Standards: restricted", [{
+            "name": "restricted", "match": {"any": POD},
+            "validate": {"podSecurity": {"level": "restricted", "version": "latest"}}}]),
+        policy("allowed-registries", "images from the declared registries only", [_validate(
+            "allowed-registries", "images must come from: " + ", ".join(registries),
+            pattern=on_every_container(image_patterns(registries)))]),
+        policy("no-latest-tag", "images name a version", [
+            _validate("require-image-tag", "an image tag is required", pattern=on_every_container("*:*")),
+            _validate("no-latest-tag", "the mutable tag :latest is not allowed", pattern=on_every_container("!*:latest"))]),
+        policy("require-limits", "CPU and memory limits required", [_validate(
+            "require-limits", "every container needs CPU and memory limits",
+            pattern={"spec": {"containers": [{"resources": {"limits": {"cpu": "?*", "memory": "?*"}}}]}})]),
+    ]
+    forbidden = list(sec.forbidden_capabilities)
+    if forbidden:
+        docs.append(policy("forbidden-capabilities", "capabilities the task forbids", [_validate(
+            "forbidden-capabilities", "a capability forbidden by security.forbidden_capabilities is added",
+            foreach=[{"list": f"request.object.spec.{key}[]", "deny": {"conditions": {"any": [{
+                "key": "{{ element.securityContext.capabilities.add[] || `[]` }}", "operator": "AnyIn",
+                "value": forbidden}]}}} for key in CONTAINERS])]))
+    docs.append(policy("verify-images", "images signed by CI (cosign keyless)", [{
+        "name": "verify-signature", "match": {"any": POD},
+        "verifyImages": [{"imageReferences": [f"{spec.image}*"], "mutateDigest": True, "verifyDigest": True,
+                          "required": True, "attestors": [{"entries": [{"keyless": {
+                              "subjectRegExp": sec.subject, "issuer": sec.issuer,
+                              "rekor": {"url": "https://rekor.sigstore.dev"}}}]}]}]}], background=False))
+    return docs
+
+
+def files(spec: Spec, pod: dict, folder: str, allowed_caps: list[str], registries: list[str]) -> dict[str, str]:
+    docs = policies(spec, allowed_caps, registries)
+    out = {f"{folder}/policies.yaml": yaml.safe_dump_all(docs, sort_keys=False, width=120),
+           f"{folder}/kustomization.yaml": yaml.safe_dump({
+               "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+               "resources": ["policies.yaml"]}, sort_keys=False)}
+    expected = {"root-user": ("pod-security-restricted", "restricted"),
+                "privilege-escalation": ("pod-security-restricted", "restricted"),
+                "host-path": ("pod-security-restricted", "restricted"),
+                "added-capability": ("pod-security-restricted", "restricted"),
+                "latest-tag": ("no-latest-tag", "no-latest-tag"),
+                "foreign-registry": ("allowed-registries", "allowed-registries"),
+                "no-limits": ("require-limits", "require-limits")}
+    samples = [pod] + [mutate(pod, m.name) for m in MUTATIONS]
+    out[f"{folder}/tests/resources.yaml"] = yaml.safe_dump_all(samples, sort_keys=False, width=120)
+    results = [{"policy": p["metadata"]["name"], "rule": r["name"], "resources": [pod["metadata"]["name"]],
+                "kind": "Pod", "result": "pass"} for p in docs if p["metadata"]["name"] != "verify-images"
+               for r in p["spec"]["rules"]]
+    results += [{"policy": expected[m.name][0], "rule": expected[m.name][1],
+                 "resources": [f"{pod['metadata']['name']}-{m.name}"], "kind": "Pod", "result": "fail"}
+                for m in MUTATIONS]
+    out[f"{folder}/tests/kyverno-test.yaml"] = (
+        "# kyverno test k8s/policies/kyverno/tests (Kyverno's own test format). verify-images is left out:\n"
+        "# it needs the registry and Rekor. Generated by kit; not run here (no Kyverno CLI offline).\n" +
+        yaml.safe_dump({"apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Test",
+                        "metadata": {"name": f"{spec.name}-policies"},
+                        "policies": ["../policies.yaml"], "resources": ["resources.yaml"], "results": results},
+                       sort_keys=False, width=120))
+    return out
