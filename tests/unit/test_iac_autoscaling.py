@@ -3,7 +3,6 @@ every cloud as generated; fails when the EKS pieces (the cluster-autoscaler rele
 tags, its IRSA role and tag-scoped policy) or GKE's / AKS's autoscaling are taken away."""
 from __future__ import annotations
 
-
 import pytest
 import yaml
 
@@ -69,7 +68,7 @@ BROKEN_AWS = [
     ("release removed", ADDONS, lambda t: _without_block(t, 'resource "helm_release" "cluster_autoscaler"'),
      "no cluster-autoscaler helm_release"),
     ("discovery tags removed", PLATFORM,
-     lambda t: t.replace('        "k8s.io/cluster-autoscaler/enabled"                = "true"\n', ""),
+     lambda t: t.replace('        "k8s.io/cluster-autoscaler/enabled"               = "true"\n', ""),
      "lacks the auto-discovery tags"),
     ("cluster tag removed", PLATFORM,
      lambda t: t.replace('        "k8s.io/cluster-autoscaler/${local.cluster_name}" = "owned"\n      }', "      }", 1),
