@@ -152,3 +152,9 @@ def test_record_fails_with_the_problem(spec, tmp_path):
     record = {r.check: r for r in checks.rule_records(inventory(files))}["iac.rule.node_autoscaling"]
     assert record.status == "failed" and record.figures["problems"] == 1
     assert "no cluster-autoscaler helm_release" in record.reason
+
+
+def test_aws_release_refuses_another_kubernetes_minor_at_plan_time(spec):
+    text = render_iac(spec)[ADDONS]
+    version = spec.option("cloud").kubernetes_version
+    assert f'condition     = var.kubernetes_version == "{version}"' in text

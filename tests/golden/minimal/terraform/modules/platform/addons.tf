@@ -84,6 +84,13 @@ resource "helm_release" "cluster_autoscaler" {
     value = module.cluster_autoscaler_irsa.iam_role_arn
   }
 
+  lifecycle {
+    precondition {
+      condition     = var.kubernetes_version == "1.33"
+      error_message = "cluster-autoscaler 1.33.0 is the release for Kubernetes 1.33: regenerate with kit (cloud.kubernetes_version) to change the cluster's version."
+    }
+  }
+
   depends_on = [module.eks]
 }
 
