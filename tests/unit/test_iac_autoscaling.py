@@ -4,7 +4,6 @@ tags, its IRSA role and tag-scoped policy) or GKE's / AKS's autoscaling are take
 from __future__ import annotations
 
 import pytest
-import yaml
 
 from kit.errors import TaskError
 from kit.families.iac import addons, autoscaling, checks
@@ -138,10 +137,8 @@ def test_task_with_a_kubernetes_minor_kit_pins_no_autoscaler_for_is_an_error(tmp
     root = copy_example(tmp_path / "shop-api")
     task = root / ".claude" / "task.md"
     text = task.read_text()
-    head, body = text.split("---\n", 2)[1:]
-    data = yaml.safe_load(head)
-    data.setdefault("kubernetes", {})["version"] = "1.29"
-    task.write_text("---\n" + yaml.safe_dump(data, sort_keys=False) + "---\n" + body)
+    assert text.count('version: "1.33"') == 1                  # kubernetes.version; cloud follows it
+    task.write_text(text.replace('version: "1.33"', 'version: "1.29"'))
     with pytest.raises(TaskError, match="cluster-autoscaler"):
         load_spec(root)
 
@@ -158,3 +155,22 @@ def test_aws_release_refuses_another_kubernetes_minor_at_plan_time(spec):
     text = render_iac(spec)[ADDONS]
     version = spec.option("cloud").kubernetes_version
     assert f'condition     = var.kubernetes_version == "{version}"' in text
+
+
+def test_default_terraform_for_an_unpinned_minor_says_it_does_not_scale(tmp_path):
+    """No cloud section: the Terraform is kit's default (EKS). For a Kubernetes minor kit pins no
+    autoscaler for, nothing is installed, the README says so and the rule fails: never a release
+    whose minor differs from the cluster's."""
+    import re
+
+    from kit.spec import load_spec
+    from tests.conftest import copy_example
+    root = copy_example(tmp_path / "shop-api")
+    task = root / ".claude" / "task.md"
+    text = re.sub(r"(?ms)^cloud:\n(  .*?\n)+", "", task.read_text().replace('version: "1.33"', 'version: "1.31"'))
+    assert "\ncloud:" not in text
+    task.write_text(text)
+    files = render_iac(load_spec(root))
+    assert "cluster-autoscaler" not in files[ADDONS].split("# - NOT the Cluster Autoscaler")[1].split("resource")[1:][0]
+    assert "NOTHING scales it" in files["terraform/README.md"]
+    assert any("no cluster-autoscaler helm_release" in p for p in rule(inventory(files)))

@@ -32,9 +32,11 @@ CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
 
 
 def cluster_autoscaler(kubernetes_version: str) -> dict[str, str]:
-    """The pinned cluster-autoscaler chart for a Kubernetes minor (KeyError when kit has none)."""
-    return {"repository": CLUSTER_AUTOSCALER_REPOSITORY, "chart": "cluster-autoscaler",
-            **CLUSTER_AUTOSCALER_CHARTS[kubernetes_version]}
+    """The pinned cluster-autoscaler chart for a Kubernetes minor ({} when kit pins none: the
+    options refuse such a version for a task's EKS cluster, so only the default Terraform of a task
+    without a cloud section lacks it, and iac.rule.node_autoscaling fails on it)."""
+    pinned = CLUSTER_AUTOSCALER_CHARTS.get(kubernetes_version)
+    return {"repository": CLUSTER_AUTOSCALER_REPOSITORY, "chart": "cluster-autoscaler", **pinned} if pinned else {}
 
 
 HELM_PROVIDER = {"exact": "2.17.0", "range": ">= 2.17.0, < 3.0.0"}

@@ -80,14 +80,15 @@ def context(spec: Spec) -> dict:
             "environments": list(cloud.environments),
             "versions": {**VERSIONS[cloud.provider], "helm": addons.HELM_PROVIDER["exact"],
                          "helm_range": addons.HELM_PROVIDER["range"]},
-            "external_secrets": addons.context(spec)["external_secrets"]}
+            "external_secrets": addons.context(spec)["external_secrets"],
+            "cluster_autoscaler": addons.context(spec)["cluster_autoscaler"]}
 
 
 def render_iac(spec: Spec) -> dict[str, str]:
     ctx = context(spec)
     files = render_variant("iac", ctx["cloud"], ctx)
     files.update(render_variant("iac", "common", addons.context(spec)))
-    shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments")}
+    shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments", "cluster_autoscaler")}
     for env in ctx["environments"]:
         env_files = render_variant("iac", f"{ctx['cloud']}/environment",
                                    {**shared, "environment": env, "github_environment": ctx["github_environments"][env],
@@ -114,7 +115,10 @@ def work_notes(spec: Spec) -> list[str]:
         "identity), pinned: " + ", ".join(f"{c} {v['version']}" for c, v in addons.CHARTS.items())
         + "; a local chart adds the ClusterIssuer and the ClusterSecretStore.",
         "- Node scaling: " + {
-            "aws": (f"the Kubernetes Cluster Autoscaler (chart {ca.get('version')}, app {ca.get('app_version')}, the "
+            "aws": (f"NONE: kit pins no Cluster Autoscaler release for Kubernetes {cloud.kubernetes_version} "
+                    f"(it does for {', '.join(addons.CLUSTER_AUTOSCALER_CHARTS)}), so the EKS node group stays at "
+                    "its desired size." if not ca else
+                    f"the Kubernetes Cluster Autoscaler (chart {ca.get('version')}, app {ca.get('app_version')}, the "
                     f"release for Kubernetes {cloud.kubernetes_version}) moves the EKS node group between "
                     f"{cloud.min_nodes} and {cloud.max_nodes}, finding it by the tags `k8s.io/cluster-autoscaler/enabled` "
                     "and `k8s.io/cluster-autoscaler/<cluster>`, through its own IRSA role that may resize only the "
