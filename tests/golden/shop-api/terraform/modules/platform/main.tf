@@ -159,8 +159,10 @@ module "eks" {
       max_size       = max(var.node_min_size, var.node_max_size)
       desired_size   = var.node_min_size
       # The cluster-autoscaler (addons.tf) finds the group by these tags (its
-      # --node-group-auto-discovery=asg:tag=...); EKS puts the same tags on the managed node
-      # group's Auto Scaling group, and the autoscaler's IAM policy acts only on groups carrying them.
+      # --node-group-auto-discovery=asg:tag=...), and its IAM policy acts only on groups carrying
+      # them. These tags sit on the EKS node group; EKS itself tags a managed node group's Auto
+      # Scaling group with the same two keys (EKS managed node group docs), since node group tags
+      # are not copied to the Auto Scaling group.
       tags = {
         "k8s.io/cluster-autoscaler/enabled"               = "true"
         "k8s.io/cluster-autoscaler/${local.cluster_name}" = "owned"
