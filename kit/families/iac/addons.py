@@ -15,6 +15,30 @@ CHARTS: dict[str, dict[str, str]] = {
     "external-secrets": {"repository": "https://charts.external-secrets.io", "chart": "external-secrets",
                          "version": "0.17.0"},
 }
+# The Cluster Autoscaler (EKS only: GKE and AKS scale their node pools themselves). Its release
+# must match the cluster's Kubernetes minor ("We recommend using Cluster Autoscaler with the
+# Kubernetes control plane (previously referred to as master) version for which it was meant",
+# kubernetes/autoscaler cluster-autoscaler/README.md, "Releases"): chart version per minor, with
+# the appVersion that chart ships, from the chart repository's index
+# (https://kubernetes.github.io/autoscaler/index.yaml).
+CLUSTER_AUTOSCALER_REPOSITORY = "https://kubernetes.github.io/autoscaler"
+CLUSTER_AUTOSCALER_CHARTS: dict[str, dict[str, str]] = {
+    "1.32": {"version": "9.46.6", "app_version": "1.32.0"},
+    "1.33": {"version": "9.51.0", "app_version": "1.33.0"},
+    "1.34": {"version": "9.53.0", "app_version": "1.34.2"},
+    "1.35": {"version": "9.56.0", "app_version": "1.35.0"},
+}
+CLUSTER_AUTOSCALER_SERVICE_ACCOUNT = "cluster-autoscaler"
+
+
+def cluster_autoscaler(kubernetes_version: str) -> dict[str, str]:
+    """The pinned cluster-autoscaler chart for a Kubernetes minor ({} when kit pins none: the
+    options refuse such a version for a task's EKS cluster, so only the default Terraform of a task
+    without a cloud section lacks it, and iac.rule.node_autoscaling fails on it)."""
+    pinned = CLUSTER_AUTOSCALER_CHARTS.get(kubernetes_version)
+    return {"repository": CLUSTER_AUTOSCALER_REPOSITORY, "chart": "cluster-autoscaler", **pinned} if pinned else {}
+
+
 HELM_PROVIDER = {"exact": "2.17.0", "range": ">= 2.17.0, < 3.0.0"}
 CLUSTER_MODULE = {"aws": "eks", "gcp": "gke", "azure": "aks"}
 ESO_NAMESPACE = ESO_SERVICE_ACCOUNT = "external-secrets"
@@ -32,7 +56,9 @@ def app_namespace(spec: Spec, environment: str) -> str:
 
 def context(spec: Spec) -> dict:
     k8s, cloud = kube(spec), spec.option("cloud").provider
-    return {"name": spec.name, "cloud": cloud, "cluster_module": CLUSTER_MODULE[cloud], "charts": CHARTS,
+    version = spec.option("cloud").kubernetes_version
+    return {"cluster_autoscaler": cluster_autoscaler(version) if cloud == "aws" else {},
+            "cluster_autoscaler_sa": CLUSTER_AUTOSCALER_SERVICE_ACCOUNT, "name": spec.name, "cloud": cloud, "cluster_module": CLUSTER_MODULE[cloud], "charts": CHARTS,
             "ingress_class": getattr(k8s, "ingress_class", "nginx"),
             "ingress_namespace": getattr(k8s, "controller_namespace", "ingress-nginx"),
             "cluster_issuer": getattr(k8s, "cluster_issuer", ""),

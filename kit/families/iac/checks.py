@@ -15,7 +15,7 @@ from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.evidence import Evidence, excerpt, run_tool
 from kit.families.iac import access, prerequisites
-from kit.families.iac.rules import RULES
+from kit.families.iac.rules import RULES, SOURCES
 from kit.families.iac.terraform import TF_ROOT, Inventory, inventory
 from kit.model import Spec
 
@@ -88,7 +88,8 @@ def rule_records(inv: Inventory) -> list[Evidence]:
     for rule, (title, check) in RULES.items():
         problems = check(inv)
         out.append(Evidence(f"iac.rule.{rule}", TF_ROOT, title, "failed" if problems else "passed", tool="kit",
-                            reason="; ".join(problems[:5]), figures={"problems": len(problems)},
+                            reason="; ".join(problems[:5]),
+                            figures={"problems": len(problems), **({"source": SOURCES[rule]} if rule in SOURCES else {})},
                             log="\n".join(problems)))
     return out
 

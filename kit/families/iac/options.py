@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from kit.errors import TaskError
+from kit.families.iac.addons import CLUSTER_AUTOSCALER_CHARTS
 
 if TYPE_CHECKING:
     from kit.model import Spec
@@ -86,6 +87,12 @@ def parse(doc: TaskDoc, spec: Spec) -> CloudOptions:
     if version != manifests:
         raise fail(f"{version} differs from kubernetes.version {manifests}, which the manifests are "
                    "validated against", "kubernetes_version", hint="drop it, or set both to the same version")
+    # a task that asks for EKS gets one that scales; without a cloud section the Terraform is a
+    # default, rendered without the autoscaler for such a version (iac.rule.node_autoscaling says so)
+    if doc.data.get("cloud") and provider == "aws" and version not in CLUSTER_AUTOSCALER_CHARTS:
+        raise fail(f"kit pins no cluster-autoscaler release for Kubernetes {version} (EKS node groups scale "
+                   "only through it, and its minor must match the cluster's)", "kubernetes_version",
+                   hint="one of " + ", ".join(CLUSTER_AUTOSCALER_CHARTS))
     bucket = raw.get("state_bucket", "")
     if bucket and provider == "azure" and not re.fullmatch(r"[a-z0-9]{3,24}", bucket.replace("-", "")):
         raise fail(f"{bucket!r} cannot name an Azure storage account", "state_bucket",

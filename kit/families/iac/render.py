@@ -80,14 +80,15 @@ def context(spec: Spec) -> dict:
             "environments": list(cloud.environments),
             "versions": {**VERSIONS[cloud.provider], "helm": addons.HELM_PROVIDER["exact"],
                          "helm_range": addons.HELM_PROVIDER["range"]},
-            "external_secrets": addons.context(spec)["external_secrets"]}
+            "external_secrets": addons.context(spec)["external_secrets"],
+            "cluster_autoscaler": addons.context(spec)["cluster_autoscaler"]}
 
 
 def render_iac(spec: Spec) -> dict[str, str]:
     ctx = context(spec)
     files = render_variant("iac", ctx["cloud"], ctx)
     files.update(render_variant("iac", "common", addons.context(spec)))
-    shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments")}
+    shared = {k: v for k, v in ctx.items() if k not in ("environments", "cloud", "github_environments", "cluster_autoscaler")}
     for env in ctx["environments"]:
         env_files = render_variant("iac", f"{ctx['cloud']}/environment",
                                    {**shared, "environment": env, "github_environment": ctx["github_environments"][env],
@@ -99,6 +100,7 @@ def render_iac(spec: Spec) -> dict[str, str]:
 def work_notes(spec: Spec) -> list[str]:
     cloud = spec.option("cloud")
     versions = VERSIONS[cloud.provider]
+    ca = addons.CLUSTER_AUTOSCALER_CHARTS.get(cloud.kubernetes_version, {})
     return [
         f"- Terraform for {cloud.provider} ({cloud.region}): `terraform/bootstrap` (the locked remote state, "
         f"`{state_store(cloud)}`: bucket names are global, so the name carries the account, project or "
@@ -112,6 +114,21 @@ def work_notes(spec: Spec) -> list[str]:
         + "), and Helm releases of ingress-nginx, cert-manager and the External Secrets Operator (with its cloud "
         "identity), pinned: " + ", ".join(f"{c} {v['version']}" for c, v in addons.CHARTS.items())
         + "; a local chart adds the ClusterIssuer and the ClusterSecretStore.",
+        "- Node scaling: " + {
+            "aws": (f"NONE: kit pins no Cluster Autoscaler release for Kubernetes {cloud.kubernetes_version} "
+                    f"(it does for {', '.join(addons.CLUSTER_AUTOSCALER_CHARTS)}), so the EKS node group stays at "
+                    "its desired size." if not ca else
+                    f"the Kubernetes Cluster Autoscaler (chart {ca.get('version')}, app {ca.get('app_version')}, the "
+                    f"release for Kubernetes {cloud.kubernetes_version}) moves the EKS node group between "
+                    f"{cloud.min_nodes} and {cloud.max_nodes}, finding it by the tags `k8s.io/cluster-autoscaler/enabled` "
+                    "and `k8s.io/cluster-autoscaler/<cluster>`, through its own IRSA role that may resize only the "
+                    "groups so tagged. Chosen over Karpenter: it scales the existing managed node group, with fewer "
+                    "moving parts."),
+            "gcp": f"GKE's own cluster autoscaler moves the node pool between {cloud.min_nodes} and {cloud.max_nodes} "
+                   "(the pool's `autoscaling`); nothing to install.",
+            "azure": f"AKS's cluster autoscaler moves the node pool between {cloud.min_nodes} and {cloud.max_nodes} "
+                     "(`enable_auto_scaling`); nothing to install.",
+        }[cloud.provider] + " Rule `iac.rule.node_autoscaling` fails when a pool could grow and nothing grows it.",
         "- Pinned: " + ", ".join(f"{k} {v}" for k, v in versions.items() if not k.endswith("_range")) + ".",
         "- No credentials in the code; set `api_allowed_cidrs` in each environment's terraform.tfvars. "
         "`terraform validate` needs the providers, which cannot be downloaded here: see its evidence.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from kit.families.iac import egress
+from kit.families.iac import autoscaling, egress
 from kit.families.iac.terraform import Inventory, unquote
 
 EXACT = re.compile(r"^\d+\.\d+\.\d+$")
@@ -154,3 +154,9 @@ RULES["private_egress"] = ("private nodes have a way out to public registries in
                            "a NAT gateway, AKS's outbound load balancer)", egress.private_egress)
 RULES["webhook_firewall"] = ("on a private GKE cluster the control plane reaches every admission webhook the "
                              "platform charts install", egress.webhook_firewall)
+RULES["node_autoscaling"] = ("a node pool whose max exceeds its min has something that scales it (EKS: the "
+                             "cluster-autoscaler with discovery tags and a tag-scoped IRSA role; GKE and AKS: "
+                             "their autoscaling switched on)", autoscaling.node_autoscaling)
+
+# where a rule's behaviour is documented (the record's figures `source`)
+SOURCES = {"node_autoscaling": autoscaling.SOURCE}

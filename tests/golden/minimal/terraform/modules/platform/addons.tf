@@ -5,6 +5,7 @@
 # - cert-manager;
 # - the External Secrets Operator with its cloud identity and the ClusterSecretStore platform-secrets;
 # - the CI deploy identity's access: its app namespace only (charts/platform-config).
+# - the Cluster Autoscaler, which scales the EKS node group between its bounds;
 # NetworkPolicy enforcement and the metrics API for the HPA come with the cluster (main.tf).
 # Charts are pinned to exact versions; the helm provider reaches the cluster through the
 # environment's provider configuration (environments/<env>/main.tf).
@@ -44,6 +45,50 @@ resource "helm_release" "cert_manager" {
   set {
     name  = "crds.enabled"
     value = "true"
+  }
+
+  depends_on = [module.eks]
+}
+
+# The Cluster Autoscaler moves the EKS node group between its min_size and max_size when pods
+# cannot be scheduled or nodes sit idle (GKE and AKS scale their pools themselves). Its minor
+# matches the cluster's Kubernetes 1.33 (chart 9.51.0, app
+# 1.33.0); it discovers the node group by the tags
+# k8s.io/cluster-autoscaler/enabled and k8s.io/cluster-autoscaler/<cluster> (main.tf) and acts
+# through its own IAM role (module.cluster_autoscaler_irsa).
+resource "helm_release" "cluster_autoscaler" {
+  name       = "cluster-autoscaler"
+  repository = "https://kubernetes.github.io/autoscaler"
+  chart      = "cluster-autoscaler"
+  version    = "9.51.0"
+  namespace  = "kube-system"
+
+  set {
+    name  = "cloudProvider"
+    value = "aws"
+  }
+  set {
+    name  = "awsRegion"
+    value = data.aws_region.current.name
+  }
+  set {
+    name  = "autoDiscovery.clusterName"
+    value = module.eks.cluster_name
+  }
+  set {
+    name  = "rbac.serviceAccount.name"
+    value = "cluster-autoscaler"
+  }
+  set {
+    name  = "rbac.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn"
+    value = module.cluster_autoscaler_irsa.iam_role_arn
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.kubernetes_version == "1.33"
+      error_message = "cluster-autoscaler 1.33.0 is the release for Kubernetes 1.33: regenerate with kit (cloud.kubernetes_version) to change the cluster's version."
+    }
   }
 
   depends_on = [module.eks]

@@ -1,6 +1,6 @@
 # The platform of one environment: a container registry (ECR, created by one environment
-# only), a VPC, an EKS cluster with a managed node group and the EBS CSI driver (the
-# StatefulSets' volumes), and the role GitHub Actions assumes through OIDC to deploy. Credentials come from the environment (AWS_PROFILE, SSO, or the CI
+# only), a VPC, an EKS cluster with a managed node group (scaled by the cluster-autoscaler,
+# addons.tf) and the EBS CSI driver (the StatefulSets' volumes), and the role GitHub Actions assumes through OIDC to deploy. Credentials come from the environment (AWS_PROFILE, SSO, or the CI
 # role assumed through OIDC); nothing here holds a secret.
 
 data "aws_region" "current" {}
@@ -158,6 +158,15 @@ module "eks" {
       min_size       = var.node_min_size
       max_size       = max(var.node_min_size, var.node_max_size)
       desired_size   = var.node_min_size
+      # The cluster-autoscaler (addons.tf) finds the group by these tags (its
+      # --node-group-auto-discovery=asg:tag=...), and its IAM policy acts only on groups carrying
+      # them. These tags sit on the EKS node group; EKS itself tags a managed node group's Auto
+      # Scaling group with the same two keys (EKS managed node group docs), since node group tags
+      # are not copied to the Auto Scaling group.
+      tags = {
+        "k8s.io/cluster-autoscaler/enabled"               = "true"
+        "k8s.io/cluster-autoscaler/${local.cluster_name}" = "owned"
+      }
     }
   }
 
@@ -176,6 +185,71 @@ module "ebs_csi_irsa" {
     cluster = {
       provider_arn               = module.eks.oidc_provider_arn
       namespace_service_accounts = ["kube-system:ebs-csi-controller-sa"]
+    }
+  }
+
+  tags = local.tags
+}
+
+# The cluster-autoscaler (addons.tf) moves the node group between min_size and max_size: nothing
+# else does on EKS. Least privilege after the Cluster Autoscaler's AWS docs
+# (kubernetes/autoscaler cluster-autoscaler/cloudprovider/aws/README.md, "IAM Policy"): it may
+# read every Auto Scaling group and the EC2 instance types, and change the size of, or terminate
+# instances in, only the groups tagged for this cluster.
+resource "aws_iam_policy" "cluster_autoscaler" {
+  name        = "${local.cluster_name}-cluster-autoscaler"
+  description = "cluster-autoscaler of ${local.cluster_name}: scales only this cluster's tagged node groups"
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid    = "ScaleOnlyThisClustersGroups"
+        Effect = "Allow"
+        Action = ["autoscaling:SetDesiredCapacity", "autoscaling:TerminateInstanceInAutoScalingGroup"]
+        # Auto Scaling group ARNs carry an id unknown until EKS creates the group: this account's
+        # and region's groups, and of those only the ones tagged for this cluster (the docs'
+        # recommended tag-based restriction).
+        Resource = "arn:aws:autoscaling:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:autoScalingGroup:*:autoScalingGroupName/*"
+        Condition = {
+          StringEquals = {
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/enabled"               = "true"
+            "aws:ResourceTag/k8s.io/cluster-autoscaler/${local.cluster_name}" = "owned"
+          }
+        }
+      },
+      {
+        Sid    = "DescribeGroupsAndInstanceTypes"
+        Effect = "Allow"
+        Action = ["autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+          "autoscaling:DescribeLaunchConfigurations", "autoscaling:DescribeScalingActivities",
+          "autoscaling:DescribeTags", "ec2:DescribeImages", "ec2:DescribeInstanceTypes",
+        "ec2:DescribeLaunchTemplateVersions", "ec2:GetInstanceTypesFromInstanceRequirements"]
+        # these calls support no resource-level permissions
+        Resource = "*"
+      },
+      {
+        Sid      = "DescribeThisClustersNodeGroups"
+        Effect   = "Allow"
+        Action   = ["eks:DescribeNodegroup"]
+        Resource = "arn:aws:eks:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:nodegroup/${local.cluster_name}/*/*"
+      },
+    ]
+  })
+  tags = local.tags
+}
+
+module "cluster_autoscaler_irsa" {
+  # checkov:skip=CKV_TF_1:a registry module pinned to an exact release (the issue's "community modules pinned by version"); mirror it to pin a commit
+  source  = "terraform-aws-modules/iam/aws//modules/iam-role-for-service-accounts-eks"
+  version = "5.44.0"
+
+  role_name        = "${local.cluster_name}-cluster-autoscaler"
+  role_policy_arns = { cluster_autoscaler = aws_iam_policy.cluster_autoscaler.arn }
+
+  oidc_providers = {
+    cluster = {
+      provider_arn               = module.eks.oidc_provider_arn
+      namespace_service_accounts = ["kube-system:cluster-autoscaler"]
     }
   }
 
