@@ -154,14 +154,18 @@ def _index_page(spec: Spec, records: list[Evidence], diagram: str) -> str:
             '<div class="grid cards" markdown>', ""]
     titles = page_titles()
     notebooks = {f.name: f.notebook for f in _families().values()}
+    labels = {"real": "real run", "stand-in": "stand-in run", "emulated": "emulated", "static": "static checks"}
     for proof in family_proofs(records):
         c = proof.counts
-        state = "failed" if c["failed"] else "passed"
+        state = "failed" if c["failed"] else ("passed, static checks only" if proof.static_only else "passed")
+        how = " and ".join(labels[level] for level in proof.levels) or "not run"
+        if proof.static_only:
+            how = "static checks only: nothing here ran it"
         page = f"{notebooks[proof.name]}.md"
         rows += [f"-   **[{titles.get(notebooks[proof.name], proof.title)}]({page})** · {state}", "",
                  "    ---", "",
                  f"    {c['passed']} passed, {c['failed']} failed, {c['skipped']} skipped.", "",
-                 f"    *Proven by:* {proof.sentence()}.", ""]
+                 f"    *Checked by:* {how}.", ""]
     rows += ["</div>", ""]
     figures = _key_figures(records)
     if figures:
@@ -308,6 +312,9 @@ def build_site(spec: Spec, notebooks: list[Path]) -> Path:
                   "markdown_extensions": ["tables", "admonition", "attr_list", "md_in_html",
                                           {"pymdownx.highlight": {"anchor_linenums": False}},
                                           {"pymdownx.superfences": {}}, {"toc": {"permalink": False}}]}
+        base = _published_at(spec)
+        if base:        # the 404 page's links then work under the address the team publishes it at
+            config["site_url"] = base + "/"
         (root / "mkdocs.yml").write_text(yaml.safe_dump(config, sort_keys=False))
         mkdocs = Path(sys.executable).with_name("mkdocs")
         env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
@@ -318,6 +325,17 @@ def build_site(spec: Spec, notebooks: list[Path]) -> Path:
     from kit.families.security.checks import site_gate
     site_gate(spec)           # no secret in what is published: file and line of a finding, never its value
     return out
+
+
+def _published_at(spec: Spec) -> str:
+    """slo.site_url, where the team publishes this site ("" when the task does not say)."""
+    try:
+        slo = spec.option("slo")
+    except KeyError:
+        return ""
+    if getattr(slo, "runbook_source", "") != "slo.site_url":
+        return ""
+    return slo.runbook_url.rsplit("/", 1)[0]
 
 
 def _site_work_md(spec: Spec, text: str) -> str:

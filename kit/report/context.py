@@ -28,7 +28,8 @@ def read_context(spec: Spec) -> dict[str, str]:
     if work.is_file():
         text = work.read_text(errors="replace")
         match = re.search(r"## Summary & Intent\n(.*?)(?=\n## )", text, re.S)
-        found[f"{WORK_FILE} (previous run)"] = (match.group(1) if match else text[:600]).strip()
+        summary = (match.group(1) if match else text[:600]).strip()
+        found[f"{WORK_FILE} (previous run)"] = "\n".join(summary.splitlines()[:EXCERPT])
     return found
 
 

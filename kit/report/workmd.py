@@ -232,9 +232,11 @@ def _usage(spec: Spec, files: dict[str, str]) -> list[str]:
     copy = [f"(cd {out_dir} && cp -r {' '.join(src_items)} {os.path.relpath(spec.source, spec.output)}/)"]
     if root_items:
         copy.append(f"(cd {out_dir} && cp -r {' '.join(root_items)} {os.path.relpath(spec.project, spec.output)}/)")
+    pipelines = ", ".join(f"`{t}{'/' if t == '.github' else ''}`" for t in root_items) or "(none)"
+    readers = " and ".join(n for t, n in ((".github", "GitHub"), (".gitlab-ci.yml", "GitLab")) if t in root_items)
     return ["## Usage Examples", "",
             "The repository root is the project root (the folder holding `.claude/`). Copy the pipelines "
-            "(`.github/`, `.gitlab-ci.yml`) to that root, where GitHub and GitLab read them, and every other "
+            f"({pipelines}) to that root, where {readers or 'the CI'} reads them, and every other "
             f"deliverable into the service's source folder `{src}/`, the Docker build context; the "
             f"pipelines build `{src}/Dockerfile` and deploy `{'' if src == '.' else src + '/'}k8s/overlays/`. "
             "From the project root (a test runs these commands in a scratch copy of the example):", "",
@@ -261,6 +263,11 @@ def _testing(spec: Spec, records: list[Evidence]) -> list[str]:
     for r in records:
         if r.fallback:
             out += [f"- Fallback in `{r.check}`: {r.fallback}"]
+    warned = [(r.check, w) for r in records if r.status == "passed" for w in (r.figures.get("warnings") or [])]
+    if warned:
+        out += ["", "Passed with warnings (measured figures that disagree with the generated ones; kit keeps "
+                "the task's numbers and says where they differ):", ""]
+        out += [f"- `{check}`: {warning}" for check, warning in warned]
     for status in ("failed", "skipped"):
         rows = [r for r in records if r.status == status]
         if rows:
@@ -284,7 +291,7 @@ def _integration(spec: Spec, context: dict[str, str]) -> list[str]:
                    "app settings " + ", ".join(f"`{k}`" for k, _ in dep.app_env) + ".")
     notes = [(f.title, f.integration(spec)) for f in families().values() if f.integration is not None]
     for heading, attr in (("Prerequisites", "prerequisites"), ("Risks", "risks"), ("Rollback", "rollback")):
-        rows = [f"- {title}: {text}" for title, n in notes for text in getattr(n, attr)]
+        rows = [f"- {title}: {' '.join(getattr(n, attr))}" for title, n in notes if getattr(n, attr)]
         if rows:
             out += ["", f"### {heading}", "", *rows]
     task_notes = spec.task.sections.get("Integration requirements", "")

@@ -182,7 +182,7 @@ def test_site_in_a_real_browser_requests_only_itself(example_run):
     assert errors == []
     assert len(pages) >= 10 and all((ARTIFACTS / f"site-{s}.png").stat().st_size > 10_000 for s in shots.values())
     assert re.search(r"\d+ passed, 0 failed", body)
-    assert "Proven by:" in body and "Key figures" in body
+    assert "Checked by:" in body and "Key figures" in body and "static checks only" in body
 
 
 def test_no_machine_path_in_the_site_or_work_md(example_run):

@@ -163,3 +163,13 @@ def test_every_generated_file_has_a_purpose(example, minimal):
         for family in families().values():
             for rel in family.render(spec):
                 assert any(fnmatch(rel, g) for g, _ in family.purposes), f"{family.name}: {rel} has no purpose"
+
+
+def test_work_md_lists_the_warnings_of_passed_checks(minimal):
+    spec = load_spec(minimal)
+    records = _all_standard()
+    records.append(Evidence("scaling.sizing", "k8s/", "sizing", "passed",
+                            figures={"warnings": ["max_replicas: the manifests carry 10, the measurement gives 4"]}))
+    text = render_work_md(spec, render_all(spec), records, {})
+    testing = text.split("## Testing", 1)[1].split("## Integration Notes", 1)[0]
+    assert "- `scaling.sizing`: max_replicas: the manifests carry 10, the measurement gives 4" in testing

@@ -36,7 +36,6 @@ FAMILY = Family(
         Tool("docker compose v2", version_probe(["docker", "compose", "version"]),
              "bash scripts/setup.sh installs the plugin from Debian trixie's package"),
     ),
-    highlights=("backup/restore.sh#^case",),
     work_notes=work_notes,
     purposes=(
         ("backup/README.md", "the backup plan: tool, schedule, retention, storage, encryption and the decisions"),

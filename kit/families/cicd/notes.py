@@ -20,6 +20,8 @@ def integration(spec: Spec) -> Integration:
                       "cluster, and the registry credentials as masked, protected CI/CD variables.")
     risks = ["The first pipeline run pushes to the registry and signs with cosign: the registry and the OIDC "
              "trust must exist first (`terraform/` creates them)."]
-    rollback = ["Redeploy the previous image: run the `deploy` workflow by hand with the previous digest "
-                "(`image-digest: sha256:...`, from the registry or the last good run's summary)."]
+    rollback = ["Redeploy the previous image through the pipeline: `gh workflow run deploy.yml --ref main "
+                "-f image-digest=sha256:<previous digest> -f promote=true` (the digest from the registry or the "
+                "last good run's summary; without `promote=true` only staging is rolled back). Production runs "
+                "after staging succeeds, from `main` or a `v*` tag, once its environment's reviewers approve."]
     return Integration(tuple(prereq), tuple(risks), tuple(rollback))

@@ -129,7 +129,8 @@ def work_notes(spec: Spec) -> list[str]:
         "keyless with cosign.",
         f"- Deploy: {' then '.join(OVERLAYS_BY_ENV.get(e, e) for e in ci.environments)} (production on `v*` tags) through protected "
         f"environments, the image pinned by digest with `kustomize edit set image`; {cloud.provider} "
-        "credentials by OIDC federation (GitHub) or the GitLab agent, never a stored key.",
+        "credentials by " + " or ".join({"github": "OIDC federation (GitHub)", "gitlab": "the GitLab agent"}[p]
+                                         for p in ci.providers) + ", never a stored key.",
         f"- Waits for the rollout of `deployment/{spec.name}` in `{_namespace(spec)}-<overlay>`.",
         "- Every action pinned to a commit SHA with its release in a comment; `permissions: {}` at the top, "
         "per-job least privilege; timeouts, concurrency, no expression inside `run:`.",

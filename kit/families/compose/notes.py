@@ -6,11 +6,11 @@ from kit.model import Spec
 
 
 def integration(spec: Spec) -> Integration:
-    prereq = ("Docker Engine with compose v2 and BuildKit.",)
+    prereq: tuple[str, ...] = ()
     if spec.secrets:
-        prereq += ("One file per secret under `secrets/` (" + ", ".join(f"`secrets/{s}`" for s in spec.secrets)
+        prereq += ("Docker Engine with compose v2; one file per secret under `secrets/` (" + ", ".join(f"`secrets/{s}`" for s in spec.secrets)
                    + "), never committed.",)
-    risks = tuple(f"`{d.name}` keeps its data in the volume `{d.volume}`: `docker compose down -v` deletes it."
-                  for d in spec.dependencies)
+    risks = ((", ".join(f"`{d.name}` keeps its data in the volume `{d.volume}`" for d in spec.dependencies)
+              + ": `docker compose down -v` deletes them."),) if spec.dependencies else ()
     rollback = (f"Rebuild or retag the previous image as `{spec.name}:dev` and `docker compose up -d --wait`.",)
     return Integration(prereq, risks, rollback)

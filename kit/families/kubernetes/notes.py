@@ -27,6 +27,7 @@ def integration(spec: Spec) -> Integration:
     if k.strategy == "blue-green":
         risks.append("Blue-green: the HorizontalPodAutoscaler scales the blue Deployment only.")
     rollback = [f"`kubectl -n {k.namespace}-<env> rollout undo deployment/{spec.name}` returns to the previous "
-                "ReplicaSet; `kubectl -n ... rollout status` confirms it. The pipeline's next deploy overwrites it, "
-                "so fix forward or redeploy the previous digest."]
+                f"ReplicaSet at once; `kubectl -n {k.namespace}-<env> rollout status deployment/{spec.name}` "
+                "confirms it. The pipeline's next deploy re-applies the overlay's image, so then redeploy the "
+                "previous digest through the pipeline (below)."]
     return Integration(tuple(prereq), tuple(risks), tuple(rollback))

@@ -72,7 +72,9 @@ def _ticket_namespaces(spec: Spec) -> list[str]:
 
 def _code(lines: list[str], lang: str = "bash") -> str:
     body = "\n".join(f"    {line}" for line in [f"```{lang}", *lines, "```"])
-    return "\n\n" + body
+    # a blank line after the fence too: Python-Markdown (mkdocs) ends the list item only at one,
+    # otherwise the next numbered step is read as text of this item
+    return "\n\n" + body + "\n"
 
 
 def _sel(spec: Spec) -> str:

@@ -91,8 +91,10 @@ def size(capacity: Capacity, headroom: float, baseline_rps: float | None, peak_r
         s.put("min_replicas", low, f"max({HA_FLOOR}, ceil(baseline / W)) = max({HA_FLOOR}, "
                                    f"ceil({baseline_rps:g} / {working:.1f}))")
     if peak_rps is not None:
-        high = math.ceil(peak_rps / working)
-        s.put("max_replicas", high, f"ceil(peak / W) = ceil({peak_rps:g} / {working:.1f})")
+        floor = max(HA_FLOOR, math.ceil(baseline_rps / working)) if baseline_rps is not None else HA_FLOOR
+        high = max(floor, math.ceil(peak_rps / working))     # never below the derived minimum
+        s.put("max_replicas", high, f"max(min_replicas, ceil(peak / W)) = max({floor}, "
+                                    f"ceil({peak_rps:g} / {working:.1f}))")
         if max_replicas is not None and max_replicas * c < peak_rps:
             s.problems.append(f"peak_rps {peak_rps:g} needs {math.ceil(peak_rps / c)} pods at the measured "
                               f"{c:.1f} rps per pod; max_replicas {max_replicas} carries only "

@@ -56,7 +56,6 @@ FAMILY = Family(
         Tool("cyclonedx-python-lib", _package_version("cyclonedx-python-lib"),
              "pip install 'cyclonedx-python-lib[json-validation]==11.12.0' into kit's venv (or bash scripts/setup.sh)"),
     ),
-    highlights=("security/threat-model.md#^\\|",),
     work_notes=work_notes,
     purposes=(
         ("k8s/policies/README.md", "how to install the admission policies and run their tests"),
