@@ -190,3 +190,15 @@ def test_a_small_step_may_have_one_slow_request_but_not_two():
     assert loadtest.judge(one, 99, 0.1)[0] is True          # 40 requests cannot measure a 99th percentile
     assert loadtest.judge(two, 99, 0.1)[0] is False
     assert loadtest.judge(big, 99, 0.1)[0] is False         # 5 slow of 400: 98.75 % < 99 %
+
+
+def test_views_show_nothing_for_records_without_measurements():
+    """A service with nothing to load (or a static run) has skipped or figure-less records; the
+    notebook's views return nothing instead of failing the cell (a KeyError stopped 75_scaling)."""
+    from kit.evidence import Evidence
+    from kit.families.scaling import views
+    records = [Evidence(c, "loadtest/", c, "skipped", reason="no HTTP path to load")
+               for c in ("scaling.loadtest", "scaling.sizing", "scaling.scaleout")]
+    records.append(Evidence("scaling.simulation", "k8s/", "simulation", "failed", reason="no capacity"))
+    assert views.step_rows(records) == [] and views.sizing_rows(records) == []
+    assert views.scaleout_rows(records) == [] and views.simulation_chart(records) is None

@@ -19,7 +19,7 @@ def step_rows(records: list[Evidence]) -> list[dict]:
 
 def sizing_rows(records: list[Evidence]) -> list[dict]:
     found = record(records, "scaling.sizing")
-    if not found:
+    if not found or "derived" not in found.figures:      # skipped: nothing was measured
         return []
     derived, formulas, have = found.figures["derived"], found.figures["formulas"], found.figures["generated"]
     names = {"min_replicas": "minReplicas", "max_replicas": "maxReplicas"}
@@ -71,7 +71,7 @@ def cpu_chart(records: list[Evidence]):
 def simulation_chart(records: list[Evidence]):
     import matplotlib.pyplot as plt
     found = record(records, "scaling.simulation")
-    if not found or found.status == "skipped":
+    if not found or found.status == "skipped" or "t_s" not in found.figures:
         return None
     f = found.figures
     hours = [t / 3600 for t in f["t_s"]]
