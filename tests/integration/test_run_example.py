@@ -189,7 +189,7 @@ def test_no_machine_path_in_the_site_or_work_md(example_run):
     import sys
     import tempfile
     project = example_run["project"]
-    machine = [str(project), sys.prefix, tempfile.gettempdir().rstrip("/") + "/kit-", str(Path.home() / ".cache")]
+    machine = [str(project), sys.prefix, tempfile.gettempdir().rstrip("/") + "/kit-", str(Path.home() / ".cache" / "kit")]
     texts = {str(p.relative_to(project)): p.read_text(errors="replace")
              for p in (project / "kit-out" / "site").rglob("*.html")}
     texts[".claude/work.md"] = (project / ".claude" / "work.md").read_text()

@@ -288,3 +288,18 @@ def test_ci_scan_threshold_follows_security_severity(minimal):
     assert "--severity CRITICAL " in files[".gitlab-ci.yml"]
     default = render_cicd(_spec(minimal, GOOD))[".github/workflows/ci.yml"]
     assert "severity: HIGH,CRITICAL\n" in default and "fixable HIGH and CRITICAL" in default
+
+
+def test_packages_locked_only_for_other_platforms_are_not_required_in_the_sbom(tmp_path):
+    """uv.lock pulls colorama in only on Windows (click's marker): pip skips it in the Linux image,
+    so the SBOM check must not ask for it (it failed the uv-locked fixture); a package with one
+    unconditional edge stays required."""
+    from kit.families.security.image import not_for_linux
+    lock = tmp_path / "uv.lock"
+    lock.write_text('version = 1\n\n[[package]]\nname = "click"\nversion = "8.1.7"\n'
+                    'dependencies = [{ name = "colorama", marker = "sys_platform == \'win32\'" }]\n\n'
+                    '[[package]]\nname = "svc"\nversion = "0.1.0"\n'
+                    'dependencies = [{ name = "click" }, { name = "tzdata", marker = "sys_platform == \'win32\'" }]\n\n'
+                    '[[package]]\nname = "pendulum"\nversion = "3.0.0"\ndependencies = [{ name = "tzdata" }]\n')
+    assert not_for_linux(lock) == {"colorama"}
+    assert not_for_linux(tmp_path / "missing.lock") == set()

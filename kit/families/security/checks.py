@@ -300,7 +300,8 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         record = img.syft(ctx.image, out)
         if out.is_file():
             text = out.read_text()
-            record = img.sbom_record(record, text, sorted(set(spec.facts.dependencies) | set(spec.extra_packages)))
+            required = set(spec.facts.dependencies) - img.not_for_linux(spec.source / "uv.lock")
+            record = img.sbom_record(record, text, sorted(required | set(spec.extra_packages)))
             record.figures["saved_to"] = _save_sbom(spec, text, Path(spec.output) / "evidence")
         records.append(record)
     records.append(img.scan_image(ctx.image, _workdir(ctx)))

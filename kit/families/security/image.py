@@ -153,6 +153,30 @@ def validate_sbom(text: str) -> str:
     return "" if error is None else str(error).splitlines()[0]
 
 
+def not_for_linux(lock: Path) -> set[str]:
+    """Packages a uv.lock holds only for other platforms: every edge that pulls them in carries an
+    environment marker false on Linux (click's `colorama; sys_platform == 'win32'`). pip skips
+    them in the image, so the SBOM must not be asked for them."""
+    import tomllib
+
+    from packaging.markers import Marker
+    if not lock.is_file():
+        return set()
+    edges: dict[str, list[str]] = {}
+    for package in tomllib.loads(lock.read_text()).get("package", []):
+        for dep in package.get("dependencies", []) + [d for group in (package.get("optional-dependencies") or {})
+                                                        .values() for d in group]:
+            edges.setdefault(dep["name"], []).append(dep.get("marker", ""))
+    linux = {"sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}
+
+    def applies(marker: str) -> bool:
+        try:
+            return not marker or Marker(marker).evaluate(linux)
+        except Exception:       # a marker packaging cannot read counts as applying: never hide a package
+            return True
+    return {name for name, markers in edges.items() if not any(applies(m) for m in markers)}
+
+
 def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
