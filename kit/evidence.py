@@ -35,6 +35,10 @@ class Evidence:
     standins: dict[str, str] = field(default_factory=dict)  # real image -> stand-in used
     fallback: str = ""              # e.g. "tcp check: no health path"
     proof: str = ""                 # real | stand-in | emulated | static (PROOFS); "" when it did not run
+    # the wall time of the step (one check function) that produced this record, and the step's name:
+    # records made by one step share both, so a profile sums steps, never records
+    wall_s: float = 0.0
+    step: str = ""
 
     @property
     def passed(self) -> bool:

@@ -3,6 +3,7 @@ verification path that `kit run` (through the notebooks), `kit verify` and the t
 family by family in dependency order, each family's needed evidence passed in on the context."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -46,13 +47,13 @@ def verify(spec: Spec, names: Iterable[str] = (), *, sandbox: bool = True,
             static: list[Evidence] = []
             for check in family.static_checks:
                 progress(f"{name}: static checks")
-                static += check(spec, ctx)
+                static += timed(name, check, spec, ctx)
             label_proof(static, sandbox=False, base_standins={})
             ran: list[Evidence] = []
             if sandbox:
                 for check in family.sandbox_checks:
                     progress(f"{name}: sandbox run")
-                    ran += check(spec, ctx)
+                    ran += timed(name, check, spec, ctx)
             label_proof(ran, sandbox=True, base_standins=_base_standins(ctx.evidence, ran),
                         emulated=family.sandbox_proof == "emulated")
             own = static + ran
@@ -60,6 +61,17 @@ def verify(spec: Spec, names: Iterable[str] = (), *, sandbox: bool = True,
             save_family_evidence(spec.output, name, own)
             records += own
     return records
+
+
+def timed(family: str, check: Callable, spec: Spec, ctx) -> list[Evidence]:
+    """Run one check function (a step) and stamp its wall time and name on the records it made."""
+    start = time.monotonic()
+    made = list(check(spec, ctx))
+    wall = round(time.monotonic() - start, 3)
+    step = f"{family}.{getattr(check, '__name__', 'check')}"
+    for record in made:
+        record.wall_s, record.step = wall, step
+    return made
 
 
 def _base_standins(evidence: dict[str, list[Evidence]], ran: list[Evidence]) -> dict[str, str]:

@@ -4,8 +4,10 @@ The output folder is replaced as a whole: on an error or an interrupt the previo
 is restored, so nothing is left half-written."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,10 +105,13 @@ def _run_into(spec: Spec, sandbox: bool, progress) -> RunResult:
     from kit.publish import build_site
     params = {"project": str(spec.project), "out": str(spec.output), "sandbox": sandbox}
     executed = []
+    timings: dict[str, float] = {}
     for name in PIPELINE:
         progress(f"notebook {name}")
+        start = time.monotonic()
         try:
             executed.append(execute(name, spec.output / "notebooks", params))
+            timings[f"notebook {name}"] = round(time.monotonic() - start, 3)
         except NotebookFailed as exc:
             keep = Settings.load().state_dir / "failed-notebooks"
             keep.mkdir(parents=True, exist_ok=True)
@@ -115,11 +120,27 @@ def _run_into(spec: Spec, sandbox: bool, progress) -> RunResult:
             exc.output = str(kept)
             raise NotebookFailed(exc.notebook, exc.cell_index, exc.ename, exc.evalue, str(kept)) from None
     progress("site")
+    start = time.monotonic()
     site = build_site(spec, executed)
+    timings["site"] = round(time.monotonic() - start, 3)
+    start = time.monotonic()
     work_md, _ = api.install_reports(spec)
+    timings["reports"] = round(time.monotonic() - start, 3)
     from kit.pipeline import collect_evidence
     records = collect_evidence(spec.output)
+    write_timings(spec.output, timings)
     return RunResult(spec, records, work_md, site, spec.output / "evidence.json", executed)
+
+
+TIMINGS = "timings.json"
+
+
+def write_timings(out: Path, stages: dict[str, float]) -> Path:
+    """The wall time of each stage of the run (each notebook, the site, the reports)."""
+    from kit.fsutil import write_atomic
+    path = Path(out) / TIMINGS
+    write_atomic(path, json.dumps({"stages": stages}, indent=2) + "\n")
+    return path
 
 
 def summary_line(records: list[Evidence]) -> str:
