@@ -35,6 +35,9 @@ def cmd_run(args) -> int:
     out.print(f"  work.md:   {result.work_md}")
     out.print(f"  evidence:  {result.evidence}")
     out.print(f"  notebooks: {result.notebooks[0].parent}")
+    if getattr(args, "profile", False):
+        from kit.profile import report
+        out.print(report(result.spec.output, result.records))
     return _gate(result.records)
 
 
@@ -107,17 +110,33 @@ def cmd_publish(args) -> int:
 
 
 def cmd_batch(args) -> int:
-    from kit.run import run_project, summary_line
-    failed = 0
-    for project in args.projects:
-        try:
-            result = run_project(Path(project), sandbox=not args.static, progress=_progress)
-            failed += bool(result.failed)
-            out.print(f"{result.spec.name:24} {summary_line(result.records)}  {result.site / 'index.html'}")
-        except KitError as exc:
-            failed += 1
-            out.print(f"{project:24} [red]error[/red]: {exc.user_message()}")
-    return 4 if failed else 0
+    """Projects from folders or a batch file (YAML), -j at a time; a fleet page at the end."""
+    from kit.batch import jobs_from_folders, read_batch_file, run_batch
+    jobs_n = None
+    if len(args.projects) == 1 and Path(args.projects[0]).suffix in (".yaml", ".yml") \
+            and Path(args.projects[0]).is_file():
+        jobs, jobs_n = read_batch_file(Path(args.projects[0]))
+    else:
+        jobs = jobs_from_folders(args.projects)
+    parallel = args.jobs or jobs_n or (os.cpu_count() or 1)
+    fleet = Path(args.out or "kit-fleet")
+    outcomes = run_batch(jobs, fleet, parallel=parallel, static=args.static, fresh=args.fresh, progress=_progress)
+    for o in outcomes:
+        counts = ", ".join(f"{v} {k}" for k, v in o.counts.items()) if o.counts else o.message
+        kept = " (kept: unchanged)" if o.resumed else ""
+        out.print(f"{o.name:24} {o.status:11} {counts}{kept}")
+    out.print(f"fleet page: {(fleet / 'index.html').resolve()}")
+    return 4 if any(o.status != "passed" for o in outcomes) else 0
+
+
+def cmd_fleet(args) -> int:
+    """The fleet page from output folders made elsewhere (e.g. one CI job per service)."""
+    from kit.batch import gather
+    outcomes = gather([Path(p) for p in args.outputs], Path(args.out))
+    for o in outcomes:
+        out.print(f"{o.name:24} {o.status:11} {o.message or ', '.join(f'{v} {k}' for k, v in o.counts.items())}")
+    out.print(f"fleet page: {(Path(args.out) / 'index.html').resolve()}")
+    return 4 if any(o.status != "passed" for o in outcomes) else 0
 
 
 def _bundled_example() -> Path:
@@ -187,6 +206,11 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--out", help="output folder (default: <project>/kit-out)")
         if verb != "generate":
             s.add_argument("--static", action="store_true", help="skip the Docker sandbox runs")
+        s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                       help='override a task value without editing task.md, e.g. --set kubernetes.version="1.31"')
+        if verb == "run":
+            s.add_argument("--profile", action="store_true",
+                           help="print where the time went: stages, family steps, tools, overhead")
         s.set_defaults(fn=fn)
     for verb, fn, text in (("diff", cmd_diff, "show what regenerating would change; exit 1 when anything would"),
                            ("publish", cmd_publish, "rebuild the site from the executed notebooks")):
@@ -194,10 +218,21 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("project", help="the folder holding .claude/task.md (or the task file itself)")
         s.add_argument("--out", help="output folder (default: <project>/kit-out)")
         s.set_defaults(fn=fn)
-    batch = sub.add_parser("batch", help="`kit run` several projects; exit 4 when any failed")
-    batch.add_argument("projects", nargs="+", help="project folders")
+    batch = sub.add_parser("batch", help="`kit run` several projects in parallel, with a fleet page; exit 4 "
+                                         "when any failed")
+    batch.add_argument("projects", nargs="+", help="project folders, or one batch file (.yaml)")
     batch.add_argument("--static", action="store_true", help="skip the Docker sandbox runs")
+    batch.add_argument("-j", "--jobs", type=int, default=0,
+                       help="projects run at once (default: the batch file's jobs:, else the core count)")
+    batch.add_argument("--out", default="", help="folder for the fleet page and logs (default: ./kit-fleet)")
+    batch.add_argument("--fresh", action="store_true",
+                       help="run every project again, even those unchanged since the last batch")
     batch.set_defaults(fn=cmd_batch)
+    fleet = sub.add_parser("fleet", help="the fleet page from output folders made elsewhere (one CI job per "
+                                         "service); exit 4 when any failed")
+    fleet.add_argument("outputs", nargs="+", help="output folders, each holding a run's evidence.json")
+    fleet.add_argument("--out", default="kit-fleet", help="folder for the fleet page (default: ./kit-fleet)")
+    fleet.set_defaults(fn=cmd_fleet)
     for verb, fn, text in (("doctor", cmd_doctor, "list what is present and missing, with fixes"),
                            ("lab", cmd_lab, "open the notebooks in JupyterLab (on 127.0.0.1)"),
                            ("prepare", cmd_prepare, "build the sandbox's local stand-in images"),
@@ -223,12 +258,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _apply_set(args) -> None:
+    """--set values reach every kernel of the run through the environment (task.md is never edited)."""
+    from kit.task import OVERRIDES_ENV, overrides_from_env, overrides_to_env, parse_set
+    if getattr(args, "set", None):
+        os.environ[OVERRIDES_ENV] = overrides_to_env(overrides_from_env() + parse_set(args.set))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _sigterm)
     from kit.config import new_run
     new_run()
     try:
+        _apply_set(args)
         return args.fn(args)
     except KitError as exc:
         err.print(f"[bold red]kit: error:[/bold red] {exc.user_message()}", markup=True, soft_wrap=True)

@@ -133,7 +133,8 @@ KEY_FIGURES = (   # (check, figure, label, unit): shown on the landing page when
 )
 
 
-def _key_figures(records: list[Evidence]) -> list[str]:
+def key_figures(records: list[Evidence]) -> list[dict]:
+    """The landing page's figures (KEY_FIGURES) that this run's passed records carry."""
     from fnmatch import fnmatch
     out = []
     for check, figure, label, unit in KEY_FIGURES:
@@ -142,7 +143,13 @@ def _key_figures(records: list[Evidence]) -> list[str]:
         if rec is not None:
             value = rec.figures[figure]
             value = len(value) if isinstance(value, list | dict) else value
-            out.append(f"| {label} | {value} {unit} | [`{rec.check}`](evidence.md#{rec.check.replace('.', '-')}) |")
+            out.append({"label": label, "value": value, "unit": unit, "check": rec.check})
+    return out
+
+
+def _key_figures(records: list[Evidence]) -> list[str]:
+    out = [f"| {f['label']} | {f['value']} {f['unit']} | [`{f['check']}`](evidence.md#{f['check'].replace('.', '-')}) |"
+           for f in key_figures(records)]
     return (["| figure | value | evidence |", "|---|---|---|", *out] if out else [])
 
 

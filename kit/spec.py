@@ -24,7 +24,7 @@ from kit.model import (
     Spec,
 )
 from kit.resources import parse_cpu, parse_memory
-from kit.task import TaskDoc, read_task
+from kit.task import TaskDoc, overrides_from_env, read_task
 from kit.task_schema import task_schema
 
 
@@ -38,7 +38,7 @@ def find_task(project: Path) -> Path:
 def load_spec(project: Path, output: Path | None = None) -> Spec:
     """Read and validate task.md, detect what the source shows, and build the Spec."""
     task_path = find_task(project).resolve()
-    doc = read_task(task_path, task_schema())
+    doc = read_task(task_path, task_schema(), overrides_from_env())
     root = task_path.parent.parent if task_path.parent.name == ".claude" else task_path.parent
     svc = doc.data["service"]
     source = (root / svc.get("source", ".")).resolve()

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import difflib
+import json
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ class TaskDoc:
     title: str
     sections: dict[str, str]
     acceptance: tuple[str, ...]
+    overridden: dict[tuple, Override] = field(default_factory=dict)   # path -> where it was set
 
     def line(self, *path: Any) -> int | None:
         return line_for(self.lines, path)
@@ -38,11 +41,78 @@ class TaskDoc:
               kind: type[TaskError] = TaskError) -> TaskError:
         """The error for the value at `path` in the front matter: this file, the line of the
         deepest part of `path` that the file has, and the dotted field (`field` overrides it)."""
+        dotted = field or _dotted(list(path)) or None
+        given = next((self.overridden[tuple(path[:n])] for n in range(len(path), 0, -1)
+                      if tuple(path[:n]) in self.overridden), None)
+        if given is not None:     # the value came from an override, not the task file: point there
+            return kind(f"{message} (the value set by {given.origin}, overriding {self.path.name})",
+                        file=given.file, line=given.line, field=dotted, hint=hint)
         line = next((found for n in range(len(path), 0, -1) if (found := self.line(*path[:n]))), None)
-        return kind(message, file=str(self.path), line=line, field=field or _dotted(list(path)) or None, hint=hint)
+        return kind(message, file=str(self.path), line=line, field=dotted, hint=hint)
 
 
-def read_task(path: Path, schema: dict) -> TaskDoc:
+@dataclass(frozen=True)
+class Override:
+    """A task value set from outside the task file (a batch file's `set:`, or `kit run --set`), so
+    a fleet can vary one field without anyone editing the service's task.md."""
+
+    field: str                     # dotted path into the front matter, e.g. kubernetes.version
+    value: Any
+    file: str                      # where it was given: the batch file, or "command line"
+    line: int | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"{self.file}:{self.line}" if self.line else self.file
+
+
+OVERRIDES_ENV = "KIT_TASK_OVERRIDES"     # JSON; the notebooks' kernels inherit it from `kit run`
+
+
+def overrides_to_env(overrides: tuple[Override, ...]) -> str:
+    return json.dumps([{"field": o.field, "value": o.value, "file": o.file, "line": o.line} for o in overrides])
+
+
+def overrides_from_env() -> tuple[Override, ...]:
+    raw = os.environ.get(OVERRIDES_ENV, "")
+    return tuple(Override(**item) for item in json.loads(raw)) if raw else ()
+
+
+def parse_set(items: list[str]) -> tuple[Override, ...]:
+    """`--set kubernetes.version="1.31"`: the value is read as YAML, as in the task file."""
+    found = []
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise TaskError(f"--set {item!r}: expected FIELD=VALUE", file="command line",
+                            field=key.strip() or None, hint='e.g. --set kubernetes.version="1.31"')
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as exc:
+            raise TaskError(f"--set {key}: the value is not YAML ({exc})", file="command line",
+                            field=key.strip()) from None
+        found.append(Override(key.strip(), parsed, "command line"))
+    return tuple(found)
+
+
+def apply_overrides(path: Path, data: dict, overrides: tuple[Override, ...]) -> dict[tuple, Override]:
+    """Set each override's value into the front matter data (in memory; the file is never edited)."""
+    done: dict[tuple, Override] = {}
+    for override in overrides:
+        keys = tuple(override.field.split("."))
+        node = data
+        for depth, key in enumerate(keys[:-1]):
+            node = node.setdefault(key, {}) if isinstance(node, dict) else None
+            if not isinstance(node, dict):
+                raise TaskError(f"cannot set {override.field}: {'.'.join(keys[:depth + 1])} in {path.name} is "
+                                "not a mapping", file=override.file, line=override.line, field=override.field,
+                                hint="set a field inside a section, e.g. kubernetes.version")
+        node[keys[-1]] = override.value
+        done[keys] = override
+    return done
+
+
+def read_task(path: Path, schema: dict, overrides: tuple[Override, ...] = ()) -> TaskDoc:
     path = Path(path)
     if not path.is_file():
         raise TaskError("task file not found", file=str(path),
@@ -68,7 +138,8 @@ def read_task(path: Path, schema: dict) -> TaskDoc:
     if not isinstance(data, dict):
         raise TaskError("front matter must be a mapping (key: value lines)", file=str(path), line=2)
     _refuse_secrets_in_body(path, body, body_line)
-    doc = TaskDoc(path, data, lines, *_parse_body(body))
+    overridden = apply_overrides(path, data, overrides)
+    doc = TaskDoc(path, data, lines, *_parse_body(body), overridden=overridden)
     validate_front_matter(doc, schema)
     return doc
 
@@ -192,6 +263,11 @@ def _task_error(doc: TaskDoc, error: ValidationError) -> TaskError:
         message = f"invalid value {error.instance!r}: {description}"
         if error.validator_value.startswith("^/") and isinstance(error.instance, str):
             hint = f"a path starts with '/': did you mean '/{error.instance.lstrip('/')}'?"
+    keys = tuple(field_name.split(".")) if field_name else ()
+    given = next((doc.overridden[keys[:n]] for n in range(len(keys), 0, -1) if keys[:n] in doc.overridden), None)
+    if given is not None:
+        return TaskError(f"{message} (the value set by {given.origin}, overriding {doc.path.name})",
+                         file=given.file, line=given.line, field=field_name, hint=hint)
     return TaskError(message, file=str(doc.path), line=line, field=field_name or "(front matter)",
                      hint=hint)
 

@@ -105,6 +105,10 @@ def _decisions(spec: Spec) -> list[str]:
     if spec.lock_file == "poetry.lock":
         out.append(f"- **`{spec.lock_file}` is not honoured yet**: the image installs from the ranges in "
                    "`pyproject.toml`. Export it to requirements.txt (poetry export) to pin the image.")
+    for path, given in sorted(spec.task.overridden.items()):
+        out.append(f"- `{'.'.join(path)}` is `{given.value!r}` as set by {Path(given.file).name}"
+                   f"{':' + str(given.line) if given.line else ''}, not by task.md (a batch override; task.md is "
+                   "unchanged).")
     return out
 
 

@@ -87,18 +87,6 @@ def test_diff_shows_what_regenerating_would_change(minimal, capsys):
     assert "--- a/Dockerfile" in out and "-EXPOSE 9000" in out and "+EXPOSE 8000" in out
 
 
-@pytest.mark.tools
-def test_batch_and_publish_in_static_mode(minimal, tmp_path, capsys):
-    import shutil
-    second = tmp_path / "second"
-    shutil.copytree(minimal, second)
-    assert main(["batch", "--static", str(minimal), str(second)]) == 0
-    assert capsys.readouterr().out.count("0 failed") == 2
-    shutil.rmtree(minimal / "kit-out" / "site")
-    assert main(["publish", str(minimal)]) == 0
-    assert (minimal / "kit-out" / "site" / "index.html").is_file()
-
-
 def test_publish_before_run_says_what_to_do(minimal, capsys):
     assert main(["publish", str(minimal)]) == 1
     assert "run `kit run` first" in capsys.readouterr().err
