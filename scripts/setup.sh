@@ -10,8 +10,13 @@ mkdir -p "$state"
 log() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
 
+# KIT_SETUP_STATIC=1: only what `kit run --static` needs (linters, schemas, the site), no Docker
+# engine, plugins or stand-in images: the pull-request job of kit's reusable CI workflow uses it.
+static_only="${KIT_SETUP_STATIC:-}"
+
 # --- 1. Debian packages ------------------------------------------------------
 apt_pkgs=(docker.io containerd runc iptables debootstrap shellcheck chromium graphviz)
+[ -n "$static_only" ] && apt_pkgs=(shellcheck graphviz git ca-certificates python3 python3-venv)
 missing=()
 for p in "${apt_pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -53,6 +58,7 @@ if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   done
 fi
 
+if [ -z "$static_only" ]; then
 # --- 2. compose v2 and buildx CLI plugins (from Debian trixie, no apt source change)
 plugins="${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins"
 if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
@@ -67,6 +73,8 @@ if [ ! -x "$plugins/docker-compose" ] || [ ! -x "$plugins/docker-buildx" ]; then
   for d in "$t"/debs/*.deb; do dpkg-deb -x "$d" "$t/x"; done
   install -m 0755 "$t/x/usr/libexec/docker/cli-plugins/docker-compose" "$plugins/docker-compose"
   install -m 0755 "$t/x/usr/libexec/docker/cli-plugins/docker-buildx" "$plugins/docker-buildx"
+fi
+
 fi
 
 # --- 2b. kubectl (with its built-in kustomize), from Debian trixie when missing -----
@@ -86,6 +94,7 @@ if ! kubectl kustomize --help >/dev/null 2>&1; then
   kubectl kustomize --help >/dev/null 2>&1 || die "kubectl from trixie has no kustomize"
 fi
 
+if [ -z "$static_only" ]; then
 # --- 3. Docker engine: start one only if none answers -----------------------
 if ! docker info >/dev/null 2>&1; then
   command -v dockerd >/dev/null || die "dockerd not found; install Debian's docker.io package"
@@ -96,6 +105,7 @@ if ! docker info >/dev/null 2>&1; then
 fi
 docker compose version >/dev/null || die "docker compose v2 plugin does not run"
 docker buildx version >/dev/null || die "docker buildx plugin does not run"
+fi
 
 # --- 4. Python venv with kit and its tools ----------------------------------
 venv="$root/.venv"
@@ -148,8 +158,10 @@ command -v terraform >/dev/null \
   || log "warning: terraform not found on PATH: the iac.fmt check fails and iac.validate is skipped until it is installed"
 
 # --- 5. Sandbox stand-in images (built locally from Debian packages) --------
-log "preparing sandbox stand-in images"
-"$venv/bin/kit" prepare
+if [ -z "$static_only" ]; then
+  log "preparing sandbox stand-in images"
+  "$venv/bin/kit" prepare
+fi
 
 # --- 6. What the families need: each declares its tools; kit doctor reads them -----
 "$venv/bin/kit" doctor --missing >/dev/null \
