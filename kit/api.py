@@ -71,10 +71,12 @@ def spec_rows(spec: Spec) -> list[dict]:
     """The Spec as (field, value, where it came from) rows."""
     svc = spec.task.data["service"]
 
+    given = "inferred" if spec.task.inferred else "task.md"
+
     def src(key: str, detected: bool = True) -> str:
-        return "task.md" if key in svc else ("detected" if detected else "default")
+        return given if key in svc else ("detected" if detected else "default")
     return [
-        {"field": "name", "value": spec.name, "source": "task.md"},
+        {"field": "name", "value": spec.name, "source": given},
         {"field": "source (from the project folder)", "value": _from_project(spec, spec.source),
          "source": src("source", False)},
         {"field": "framework", "value": spec.framework, "source": src("framework")},
@@ -94,7 +96,7 @@ def spec_rows(spec: Spec) -> list[dict]:
          "source": src("health")},
         {"field": "metrics", "value": spec.metrics_path or "(none)", "source": src("metrics")},
         {"field": "user", "value": f"{spec.uid}:{spec.uid}", "source": src("uid", False)},
-        {"field": "secrets (names only)", "value": ", ".join(spec.secrets) or "(none)", "source": "task.md"},
+        {"field": "secrets (names only)", "value": ", ".join(spec.secrets) or "(none)", "source": given},
         {"field": "requirements", "value": spec.requirements_file, "source": "detected"},
     ]
 

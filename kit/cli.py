@@ -129,6 +129,19 @@ def cmd_batch(args) -> int:
     return 4 if any(o.status != "passed" for o in outcomes) else 0
 
 
+def cmd_init(args) -> int:
+    """Print the front matter kit would use (inferred for a prose-only task.md); write nothing."""
+    from kit.infer import front_matter_text
+    from kit.spec import load_spec
+    spec = load_spec(Path(args.project))
+    data = dict(spec.task.data)
+    if spec.task.inferred:      # what the detectors found, so the user sees and can correct it
+        data["service"] = {**data["service"], "port": spec.port, **({"health": spec.health_path}
+                           if spec.health_path else {}), **({"metrics": spec.metrics_path} if spec.metrics_path else {})}
+    out.print(front_matter_text(data, spec.task.inferred), end="", markup=False, highlight=False)
+    return 0
+
+
 def cmd_fleet(args) -> int:
     """The fleet page from output folders made elsewhere (e.g. one CI job per service)."""
     from kit.batch import gather
@@ -212,6 +225,10 @@ def parser() -> argparse.ArgumentParser:
             s.add_argument("--profile", action="store_true",
                            help="print where the time went: stages, family steps, tools, overhead")
         s.set_defaults(fn=fn)
+    init = sub.add_parser("init", help="print the front matter kit would use for PROJECT (inferred when task.md "
+                                       "is prose only); writes nothing")
+    init.add_argument("project", help="the folder holding .claude/task.md (or the task file itself)")
+    init.set_defaults(fn=cmd_init)
     for verb, fn, text in (("diff", cmd_diff, "show what regenerating would change; exit 1 when anything would"),
                            ("publish", cmd_publish, "rebuild the site from the executed notebooks")):
         s = sub.add_parser(verb, help=text)

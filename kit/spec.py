@@ -24,6 +24,7 @@ from kit.model import (
     Spec,
 )
 from kit.resources import parse_cpu, parse_memory
+from kit.infer import infer_front_matter
 from kit.task import TaskDoc, overrides_from_env, read_task
 from kit.task_schema import task_schema
 
@@ -38,8 +39,9 @@ def find_task(project: Path) -> Path:
 def load_spec(project: Path, output: Path | None = None) -> Spec:
     """Read and validate task.md, detect what the source shows, and build the Spec."""
     task_path = find_task(project).resolve()
-    doc = read_task(task_path, task_schema(), overrides_from_env())
     root = task_path.parent.parent if task_path.parent.name == ".claude" else task_path.parent
+    doc = read_task(task_path, task_schema(), overrides_from_env(),
+                    infer=lambda path: infer_front_matter(path, root))
     svc = doc.data["service"]
     source = (root / svc.get("source", ".")).resolve()
     if source.exists() and not source.is_dir():

@@ -33,6 +33,7 @@ class TaskDoc:
     sections: dict[str, str]
     acceptance: tuple[str, ...]
     overridden: dict[tuple, Override] = field(default_factory=dict)   # path -> where it was set
+    inferred: bool = False         # no front matter: kit inferred `data` from the source (kit.infer)
 
     def line(self, *path: Any) -> int | None:
         return line_for(self.lines, path)
@@ -112,7 +113,10 @@ def apply_overrides(path: Path, data: dict, overrides: tuple[Override, ...]) -> 
     return done
 
 
-def read_task(path: Path, schema: dict, overrides: tuple[Override, ...] = ()) -> TaskDoc:
+def read_task(path: Path, schema: dict, overrides: tuple[Override, ...] = (),
+              infer: Any = None) -> TaskDoc:
+    """`infer(path) -> dict`: the front matter to use when the file has none (a prose-only task);
+    without it, a missing front matter is an error."""
     path = Path(path)
     if not path.is_file():
         raise TaskError("task file not found", file=str(path),
@@ -122,6 +126,13 @@ def read_task(path: Path, schema: dict, overrides: tuple[Override, ...] = ()) ->
         text = raw.decode("utf-8-sig")     # a BOM from a Windows editor is not an error
     except UnicodeDecodeError as exc:
         raise TaskError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path)) from None
+    if infer is not None and (not text.strip() or text.splitlines()[0].strip() != "---"):
+        _refuse_secrets_in_body(path, text, 1)
+        data = infer(path)
+        overridden = apply_overrides(path, data, overrides)
+        doc = TaskDoc(path, data, {}, *_parse_body(text), overridden=overridden, inferred=True)
+        validate_front_matter(doc, schema)
+        return doc
     front, body, body_line = _split_front_matter(text, path)
     try:
         data, lines = load_with_lines(front, first_line=2)

@@ -105,6 +105,12 @@ def _decisions(spec: Spec) -> list[str]:
     if spec.lock_file == "poetry.lock":
         out.append(f"- **`{spec.lock_file}` is not honoured yet**: the image installs from the ranges in "
                    "`pyproject.toml`. Export it to requirements.txt (poetry export) to pin the image.")
+    if spec.task.inferred:
+        deps = ", ".join(f"{d.kind} (`{d.name}`)" for d in spec.dependencies) or "none"
+        out.append(f"- **task.md has no front matter**: kit inferred the service's name (`{spec.name}`), its source "
+                   f"folder (`{spec.task.data['service']['source']}`) and its dependencies ({deps}) from the source; "
+                   "every other value is detected as for any task. `kit init` prints this front matter to paste "
+                   "and correct.")
     for path, given in sorted(spec.task.overridden.items()):
         out.append(f"- `{'.'.join(path)}` is `{given.value!r}` as set by {Path(given.file).name}"
                    f"{':' + str(given.line) if given.line else ''}, not by task.md (a batch override; task.md is "

@@ -88,11 +88,13 @@ def test_bad_front_matter(case_id, front, expected, minimal, capsys):
     assert not (minimal / "kit-out").exists(), "nothing may be written on bad input"
 
 
-def test_no_front_matter(minimal, capsys):
+def test_no_front_matter_and_no_service_names_the_key_to_add(minimal, capsys):
+    import shutil
+    shutil.rmtree(minimal / "src")
     (minimal / ".claude" / "task.md").write_text("# Just markdown\n\nNo front matter here.\n")
     assert main(["generate", str(minimal)]) == 2
     err = capsys.readouterr().err
-    assert "task.md:1: no YAML front matter" in err
+    assert "task.md: service.source: the task has no front matter and no folder" in err
     assert not (minimal / "kit-out").exists()
 
 
