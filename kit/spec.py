@@ -12,6 +12,7 @@ from kit.detect.node import NodeFacts, detect_node
 from kit.detect.python import PythonFacts, detect_python, health_from_routes
 from kit.errors import DetectionError
 from kit.families import parse_options
+from kit.infer import infer_front_matter
 from kit.model import (
     DEFAULT_GO,
     DEFAULT_NODE,
@@ -24,7 +25,6 @@ from kit.model import (
     Spec,
 )
 from kit.resources import parse_cpu, parse_memory
-from kit.infer import infer_front_matter
 from kit.task import TaskDoc, overrides_from_env, read_task
 from kit.task_schema import task_schema
 
