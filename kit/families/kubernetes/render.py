@@ -144,7 +144,7 @@ def rollout(spec: Spec) -> dict:
 def autoscaler(spec: Spec) -> dict:
     """What scales the Deployment (scaling.mechanism): the HPA on CPU, the HPA on a per-pod request rate
     (a Pods metric prometheus-adapter serves), or KEDA (its ScaledObject in k8s/scaling/ creates the HPA,
-    so the base has none: kit/families/scaling/integration.py)."""
+    so the base has none: kit/families/scaling/autoscalers.py)."""
     from kit.families.scaling.plan import quantity, rps_metric, target_rps
     scaling = spec.options.get("scaling")
     mechanism = scaling.mechanism if scaling is not None else "hpa-cpu"
