@@ -209,3 +209,13 @@ def test_without_measured_the_record_is_skipped_with_its_reason(tmp_path):
     spec, files = built(tmp_path, "  mechanism: hpa-cpu\n")
     record = rules.measured_record(spec, files)
     assert record.status == "skipped" and "commits no scaling.measured" in record.reason
+
+
+def test_the_notebook_views_show_the_autoscaler_and_the_measured_figures(tmp_path):
+    from kit.families.scaling import views
+    spec, files = built(tmp_path, "  mechanism: keda\n" + MEASURED, own_prod=False, own_pool=False)
+    assert [p for p, _ in views.autoscaler_files(files)] == [autoscalers.SCALEDOBJECT]
+    rows = views.measured_rows([rules.measured_record(spec, files)])
+    assert {"figure": "maxReplicas", "generation used": 4, "from": rows[1]["from"], "the files carry": 4} in rows
+    assert {r["figure"] for r in rows} >= {"minReplicas", "cpu_request_m", "memory_request_mib", "rps_per_pod",
+                                           "node_max_size"}
