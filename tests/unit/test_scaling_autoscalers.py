@@ -133,7 +133,7 @@ def test_keda_and_a_plain_hpa_on_the_same_deployment_fail(tmp_path):
 # --- PromQL through promtool ---------------------------------------------------------------------
 
 @pytest.mark.tools
-@pytest.mark.parametrize("mechanism", [RPS, KEDA])
+@pytest.mark.parametrize("mechanism", [RPS, KEDA], ids=["hpa-rps", "keda"])
 def test_promql_parses_and_selects_the_counter(tmp_path, mechanism):
     _, files = built(tmp_path, mechanism)
     record = autoscalers.promql_record(files, COUNTER)
@@ -219,3 +219,27 @@ def test_the_notebook_views_show_the_autoscaler_and_the_measured_figures(tmp_pat
     assert {"figure": "maxReplicas", "generation used": 4, "from": rows[1]["from"], "the files carry": 4} in rows
     assert {r["figure"] for r in rows} >= {"minReplicas", "cpu_request_m", "memory_request_mib", "rps_per_pod",
                                            "node_max_size"}
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("mechanism", [RPS, KEDA + MEASURED], ids=["hpa-rps", "keda-measured"])
+def test_the_overlays_still_build_and_validate(tmp_path, mechanism):
+    """kubectl kustomize builds every overlay without the HPA patch (keda) or with the Pods metric
+    (hpa-rps), and the built objects validate against Kubernetes' schemas (strict)."""
+    from kit.core.k8s import OVERLAYS, build_overlay
+    from kit.families.kubernetes.checks import validate
+    spec, files = built(tmp_path, mechanism)
+    out = tmp_path / "out"
+    for rel, text in files.items():
+        if rel.startswith("k8s/"):
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(text)
+    objects = {}
+    for env in OVERLAYS:
+        record, objects[env] = build_overlay(out, env)
+        assert record.status == "passed", record.reason + record.log
+    kinds = {o["kind"] for o in objects["prod"]}
+    assert ("HorizontalPodAutoscaler" in kinds) == (spec.option("scaling").mechanism != "keda")
+    k = spec.option("kubernetes")
+    record = validate(objects, k.version, k.crd_kinds)
+    assert record.status == "passed", record.log
