@@ -109,7 +109,8 @@ def sizing_record(spec: Spec, files: dict[str, str], run: Run) -> tuple[Evidence
     for ours, theirs, field in pairs:
         if ours in s.figures and have.get(theirs) is not None and s.figures[ours] != have[theirs]:
             warnings.append(f"{ours}: the manifests carry {have[theirs]}, the measurement gives {s.figures[ours]} "
-                            f"({s.formulas[ours]}); set {field}")
+                            f"({s.formulas[ours]}); set {field}, or commit this run's measured block as scaling.measured "
+                            "(generation then sizes it where the task states no figure)")
     mem_derived = s.figures["memory_mib"]
     if have.get("memory_request_mib") is not None and have["memory_request_mib"] < mem_derived:
         warnings.append(f"memory: the manifests request {have['memory_request_mib']}Mi, below the {mem_derived}Mi "
