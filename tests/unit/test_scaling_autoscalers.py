@@ -92,11 +92,13 @@ KEDA = "  mechanism: keda\n  target_rps_per_pod: 40\n"
 
 def test_keda_renders_a_scaledobject_valid_against_the_crd_and_no_plain_hpa(tmp_path):
     _, files = built(tmp_path, KEDA)
-    so = yaml.safe_load(files[autoscalers.SCALEDOBJECT].split("\n", 4)[-1])
+    objects = [d for d in yaml.safe_load_all(files[autoscalers.SCALEDOBJECT]) if d]
+    assert [o["metadata"]["namespace"] for o in objects] == ["shop-api-dev", "shop-api-staging", "shop-api-prod"]
+    assert [(o["spec"]["minReplicaCount"], o["spec"]["maxReplicaCount"]) for o in objects] == [(1, 2), (2, 4), (3, 10)]
+    so = objects[-1]
     assert so["spec"]["triggers"][0]["metadata"] == {
         "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
         "query": 'sum(rate(shop_http_requests_total{namespace="shop-api-prod"}[2m]))', "threshold": "40"}
-    assert (so["spec"]["minReplicaCount"], so["spec"]["maxReplicaCount"]) == (3, 10)   # the task's prod bounds
     assert autoscalers.hpas(files) == []
     assert "HorizontalPodAutoscaler" not in files["k8s/overlays/prod/kustomization.yaml"]
     assert autoscalers.keda_problems(files, COUNTER) == []
@@ -111,7 +113,7 @@ def test_the_shipped_crd_schema_names_its_source():
 @pytest.mark.parametrize("case,old,new,expected", [
     ("unknown-field", "  maxReplicaCount:", "  maxReplicas:", "CRD schema: spec: Additional properties are not allowed"),
     ("wrong-type", "  pollingInterval: 15", "  pollingInterval: often", "CRD schema: spec.pollingInterval: 'often' is not of type 'integer'"),
-    ("no-threshold", "        threshold: \"40\"\n", "", "the prometheus trigger needs threshold"),
+    ("no-threshold", "        threshold: \"40\"\n", "\n", "the prometheus trigger needs threshold"),
     ("query-other-counter", "sum(rate(shop_http_requests_total", "sum(rate(http_requests_total",
      "the query selects http_requests_total, the app exports shop_http_requests_total"),
 ])

@@ -35,12 +35,12 @@ def autoscaling_objects(spec: Spec) -> dict:
         return {"adapter": {"counter": counter, "metric": plan.rps_metric(counter), "window": plan.RATE_WINDOW,
                             "target": plan.quantity(target)}, "keda": {}}
     k = spec.option("kubernetes")
-    prod = k.env("prod")
-    namespace = f"{k.namespace}-prod"
-    return {"adapter": {}, "keda": {
-        "namespace": namespace, "min": prod.min_replicas, "max": prod.max_replicas,
-        "server": f"http://prometheus-operated.{k.monitoring_namespace}.svc:9090",
-        "query": f'sum(rate({counter}{{namespace="{namespace}"}}[{plan.RATE_WINDOW}]))', "threshold": f"{target:g}"}}
+    return {"adapter": {}, "keda": {"threshold": f"{target:g}",
+                                    "server": f"http://prometheus-operated.{k.monitoring_namespace}.svc:9090",
+                                    "environments": [
+        {"name": env.name, "namespace": f"{k.namespace}-{env.name}", "min": env.min_replicas, "max": env.max_replicas,
+         "query": f'sum(rate({counter}{{namespace="{k.namespace}-{env.name}"}}[{plan.RATE_WINDOW}]))'}
+        for env in k.environments]}}
 
 
 def render_scaling(spec: Spec) -> dict[str, str]:

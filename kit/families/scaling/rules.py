@@ -263,6 +263,8 @@ def carried(spec: Spec, files: dict[str, str]) -> dict:
             if m.get("type") == "Pods":
                 out["rps_per_pod"] = round(parse_cpu(str(m["pods"]["target"]["averageValue"])), 3)
     for so in _docs(files.get("k8s/scaling/scaledobject.yaml", "")):
+        if not str((so.get("metadata") or {}).get("namespace", "")).endswith("-prod"):
+            continue          # one ScaledObject per environment: the measured figures are prod's
         sos = so.get("spec") or {}
         out["minReplicas"], out["maxReplicas"] = sos.get("minReplicaCount"), sos.get("maxReplicaCount")
         for trigger in sos.get("triggers") or []:
