@@ -41,3 +41,8 @@ def test_a_slow_endpoint_measures_low_and_sizes_many_replicas(tmp_path):
     working = capacity / 1.3
     assert sizing["max_replicas"] == math.ceil(60 / working) >= 2
     assert records["scaling.mix"]["status"] == "passed"
+    # an impossible peak at run time: max_replicas 1 x the measured capacity is below peak_rps 60, both numbers named
+    sized = records["scaling.sizing"]
+    assert sized["status"] == "failed"
+    assert f"peak_rps 60 needs {math.ceil(60 / capacity)} pods at the measured {capacity:.1f} rps per pod; " \
+           f"max_replicas 1 carries only {capacity:.1f} rps" in sized["reason"], sized["reason"]

@@ -30,6 +30,11 @@ BAD = [
      "cpu_at_capacity: 0.4, memory_mib: 80, time_to_healthy_s: 3}\n",
      ["task.md:6: scaling.peak_rps: peak_rps 1000 needs 20 pods at the measured 50 rps per pod; "
       "max_replicas 4 carries only 200 rps"]),
+    ("rate-target-not-positive", "scaling:\n  mechanism: keda\n  target_rps_per_pod: 0\n",
+     ["task.md:7: scaling.target_rps_per_pod"]),
+    ("rate-mechanism-without-target", "scaling:\n  mechanism: hpa-rps\n",
+     ["task.md:6: scaling.mechanism: mechanism hpa-rps scales on requests per second per pod, and the task gives "
+      "no target for it", "scaling.target_rps_per_pod"]),
     ("measured-missing-figure", "scaling:\n  measured: {capacity_rps: 50}\n",
      ["scaling.measured.cpu_at_capacity: must be a positive number, got None"]),
 ]

@@ -93,6 +93,9 @@ def parse(doc: TaskDoc, spec: Spec) -> CloudOptions:
         raise fail(f"kit pins no cluster-autoscaler release for Kubernetes {version} (EKS node groups scale "
                    "only through it, and its minor must match the cluster's)", "kubernetes_version",
                    hint="one of " + ", ".join(CLUSTER_AUTOSCALER_CHARTS))
+    instance_type = pool.get("instance_type", DEFAULT_INSTANCE[provider])
+    if "max" not in pool:      # with scaling.measured, the nodes prod needs at its derived figures
+        high = max(low, _measured_nodes(doc, spec, instance_type) or high)
     bucket = raw.get("state_bucket", "")
     if bucket and provider == "azure" and not re.fullmatch(r"[a-z0-9]{3,24}", bucket.replace("-", "")):
         raise fail(f"{bucket!r} cannot name an Azure storage account", "state_bucket",
@@ -100,9 +103,20 @@ def parse(doc: TaskDoc, spec: Spec) -> CloudOptions:
     return CloudOptions(provider=provider, region=raw.get("region", DEFAULT_REGION[provider]),
                         project=raw.get("project", f"{spec.name}-prod"[:30]),
                         kubernetes_version=version,
-                        instance_type=pool.get("instance_type", DEFAULT_INSTANCE[provider]),
+                        instance_type=instance_type,
                         min_nodes=low, max_nodes=high, state_bucket=bucket,
                         environments=tuple(raw.get("environments", ("staging", "prod"))))
+
+
+def _measured_nodes(doc: TaskDoc, spec: Spec, instance_type: str) -> int | None:
+    """Nodes for prod at its maximum replicas and requests when the task commits scaling.measured
+    (kit/families/scaling/plan.py), else None: the default pool bounds stay."""
+    if not (doc.data.get("scaling") or {}).get("measured"):
+        return None
+    from kit.families.kubernetes.options import parse as parse_kubernetes
+    from kit.families.scaling.plan import node_pool_max
+    found = node_pool_max(instance_type, parse_kubernetes(doc, spec).env("prod"), len(spec.dependencies))
+    return found[0] if found else None
 
 
 def _manifests_version(doc: TaskDoc) -> str:

@@ -102,6 +102,7 @@ class Environment:
     tag: str
     cpu: float
     memory: int
+    cpu_request: float | None = None     # None: half the limit; else derived from scaling.measured (prod)
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,10 @@ def parse(doc, spec) -> KubeOptions:
     pdb_max = None if pdb_min is not None else int(pdb.get("max_unavailable", 1))
     envs = tuple(_environment(name, (raw.get("environments") or {}).get(name) or {}, spec, host, pdb_min, fail)
                  for name in ENVIRONMENTS)
+    # prod from the task's committed scaling.measured where the task states no figure of its own
+    from kit.families.scaling.plan import cpu_utilization, prod_environment
+    stated = (raw.get("environments") or {}).get("prod") or {}
+    envs = tuple(prod_environment(doc, spec, e, stated) if e.name == "prod" else e for e in envs)
     dep_names = {d.name for d in spec.dependencies}
     for name, target in (raw.get("managed") or {}).items():
         if name not in dep_names:
@@ -185,7 +190,8 @@ def parse(doc, spec) -> KubeOptions:
         cluster_issuer=ingress.get("cluster_issuer", ""),
         secrets=raw.get("secrets", "external"), secret_store=raw.get("secret_store", "platform-secrets"),
         monitoring_namespace=raw.get("monitoring_namespace", "monitoring"),
-        pdb_min_available=pdb_min, pdb_max_unavailable=pdb_max, cpu_utilization=int(raw.get("cpu_utilization", 70)),
+        pdb_min_available=pdb_min, pdb_max_unavailable=pdb_max,
+        cpu_utilization=cpu_utilization(doc, spec, raw.get("cpu_utilization"), 70),
         environments=envs, managed=tuple(sorted((raw.get("managed") or {}).items())),
         api_access=tuple(raw.get("api_access", [])),
         cronjobs=tuple(CronJob(c["name"], c["schedule"], tuple(c["command"])) for c in raw.get("cronjobs", [])),

@@ -32,8 +32,8 @@ def mebibytes(size: int) -> str:
     return f"{size // 2**20}Mi" if size % 2**20 == 0 else str(size)
 
 
-def app_resources(cpu: float, memory: int) -> dict:
-    return {"requests": {"cpu": millicores(cpu / 2), "memory": mebibytes(memory)},
+def app_resources(cpu: float, memory: int, cpu_request: float | None = None) -> dict:
+    return {"requests": {"cpu": millicores(cpu / 2 if cpu_request is None else cpu_request), "memory": mebibytes(memory)},
             "limits": {"cpu": millicores(cpu), "memory": mebibytes(memory)}}
 
 
@@ -50,7 +50,7 @@ def quota(spec: Spec, env, deps: int) -> dict[str, str]:
         return round(app * app_each + jobs * job_each) + deps * dep_each + solver * solver_each
     mib = 2**20
     return {"pods": str(app + jobs + deps + solver),
-            "requests.cpu": f"{total(env.cpu * 500, spec.cpu * 500, DEP_CPU_M[0], SOLVER_CPU_M[0])}m",
+            "requests.cpu": f"{total(env.cpu * 500 if env.cpu_request is None else env.cpu_request * 1000, spec.cpu * 500, DEP_CPU_M[0], SOLVER_CPU_M[0])}m",
             "requests.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[0], SOLVER_MEMORY_MI)}Mi",
             "limits.cpu": f"{total(env.cpu * 1000, spec.cpu * 1000, DEP_CPU_M[1], SOLVER_CPU_M[1])}m",
             "limits.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[1], SOLVER_MEMORY_MI)}Mi",
@@ -141,6 +141,20 @@ def rollout(spec: Spec) -> dict:
     return {"slots": [main], "live": {}, "preview": {}}
 
 
+def autoscaler(spec: Spec) -> dict:
+    """What scales the Deployment (scaling.mechanism): the HPA on CPU, the HPA on a per-pod request rate
+    (a Pods metric prometheus-adapter serves), or KEDA (its ScaledObject in k8s/scaling/ creates the HPA,
+    so the base has none: kit/families/scaling/autoscalers.py)."""
+    from kit.families.scaling.plan import quantity, rps_metric, target_rps
+    scaling = spec.options.get("scaling")
+    mechanism = scaling.mechanism if scaling is not None else "hpa-cpu"
+    counter = spec.option("slo").metrics.requests if "slo" in spec.options else ""
+    target = target_rps(scaling) if scaling is not None else None
+    if mechanism == "hpa-rps" and counter and target:
+        return {"mechanism": mechanism, "metric": rps_metric(counter), "target": quantity(target)}
+    return {"mechanism": "keda" if mechanism == "keda" else "hpa-cpu"}
+
+
 def render_kubernetes(spec: Spec) -> dict[str, str]:
     k = spec.option("kubernetes")
     managed = dict(k.managed)
@@ -156,12 +170,14 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
         "deps": deps, "managed": [(d.name, managed[d.name], d.port) for d in spec.dependencies if d.name in managed],
         "grace": PRE_STOP_S + SERVER_GRACE_S + 2, "pre_stop": PRE_STOP_S,
         "quota": quota(spec, prod, len(deps)), "skips": {"Deployment": [DIGEST_SKIP]}, **rollout(spec),
+        "autoscaler": autoscaler(spec),
     })
     files = {path: text for path, text in files.items() if text.strip()}
     for env in k.environments:
         overlay = render_variant("kubernetes", "overlay", {
             "name": spec.name, "image": spec.image, "env": env, "namespace": f"{k.namespace}-{env.name}",
-            "resources": app_resources(env.cpu, env.memory), "quota": quota(spec, env, len(deps)),
+            "resources": app_resources(env.cpu, env.memory, env.cpu_request), "quota": quota(spec, env, len(deps)),
+            "autoscaler": autoscaler(spec),
             "images": [slot["image"] for slot in rollout(spec)["slots"]],
             "deployments": [slot["name"] for slot in rollout(spec)["slots"]],
             "config": [kv for kv in config_env(spec, env.name) if kv[0] == "OTEL_RESOURCE_ATTRIBUTES"],

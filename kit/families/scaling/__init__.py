@@ -1,7 +1,9 @@
 """Scaling family: a step load test run for real (Locust against the app container under its declared
 limits, dependencies up through compose), the per-pod capacity within the latency objective, the
 sizing derived from it and compared with the generated manifests, a VPA in recommendation mode, the
-locustfile as a deliverable, and the HPA replayed over a day at the measured capacity."""
+locustfile as a deliverable, the HPA replayed over a day at the measured capacity, and for the request-rate
+mechanisms the prometheus-adapter rule or the KEDA ScaledObject, checked against the rules those systems
+enforce (kit/families/scaling/autoscalers.py)."""
 from __future__ import annotations
 
 from kit.core.family import ChecklistItem, Criterion, Family, Option, Tool
@@ -28,12 +30,17 @@ FAMILY = Family(
     tools=(
         Tool("locust", version_probe(["locust", "--version"]),
              "pip install 'locust==2.47.0' into kit's venv (or bash scripts/setup.sh)"),
+        Tool("promtool", version_probe(["promtool", "--version"]),
+             "apt-get install -y --no-install-recommends prometheus (or bash scripts/setup.sh)"),
     ),
     work_notes=work_notes,
     purposes=(
         ("loadtest/locustfile.py", "the step load test kit ran, to rerun against staging (Locust)"),
         ("loadtest/README.md", "how to rerun the load test and read its figures"),
         ("k8s/scaling/vpa.yaml", "VerticalPodAutoscaler in recommendation mode (updateMode Off)"),
+        ("k8s/scaling/prometheus-adapter-rules.yaml", "prometheus-adapter rule serving the request rate per pod "
+                                                      "the HPA scales on (mechanism hpa-rps)"),
+        ("k8s/scaling/scaledobject.yaml", "KEDA ScaledObject with a Prometheus trigger (mechanism keda)"),
         ("k8s/scaling/*", "scaling objects"),
         ("loadtest/*", "the load test"),
     ),

@@ -12,7 +12,7 @@ import yaml
 from kit.core.context import VerifyContext
 from kit.errors import SandboxError
 from kit.evidence import Evidence
-from kit.families.scaling import loadtest, rules, scaleout
+from kit.families.scaling import autoscalers, loadtest, rules, scaleout
 from kit.families.scaling.render import STEP_S, WARMUP_S, objective, steps
 from kit.model import Spec
 
@@ -26,7 +26,10 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         return [Evidence("scaling.locustfile", LOCUSTFILE, "the load test script", "skipped",
                          reason="no HTTP path to load: no route besides health and metrics was detected and "
                                 "scaling.mix names none")]
-    return [_compiles(ctx), _vpa(spec, ctx), rules.hpa_behavior(ctx.files.get(HPA, ""))]
+    behavior = (rules.hpa_behavior(ctx.files.get(HPA, "")) if spec.option("scaling").mechanism != "keda"
+                else rules.hpa_behavior(ctx.files.get(autoscalers.SCALEDOBJECT, ""), keda=True))
+    return [_compiles(ctx), _vpa(spec, ctx), behavior, *autoscalers.checks(spec, ctx.files),
+            rules.measured_record(spec, ctx.files)]
 
 
 def _compiles(ctx: VerifyContext) -> Evidence:

@@ -6,7 +6,15 @@ from kit.model import Spec
 
 
 def integration(spec: Spec) -> Integration:
-    prereq = ("metrics-server for the HorizontalPodAutoscaler, and the Vertical Pod Autoscaler's recommender "
+    mechanism = spec.option("scaling").mechanism
+    scaler = {"hpa-cpu": "metrics-server for the HorizontalPodAutoscaler",
+              "hpa-rps": "prometheus-adapter serving the custom metrics API, with the rule of "
+                         "`k8s/scaling/prometheus-adapter-rules.yaml` added to its config (the HPA scales on it), and "
+                         "the Prometheus that scrapes the app's request counter",
+              "keda": "KEDA 2.x (its ScaledObject CRD and operator) for `k8s/scaling/scaledobject.yaml`, reaching the "
+                      "Prometheus that scrapes the app's request counter; apply it after the prod overlay (it scales "
+                      "the Deployment the overlay creates)"}[mechanism]
+    prereq = (f"{scaler}, and the Vertical Pod Autoscaler's recommender "
               "for `k8s/scaling/vpa.yaml` (recommendation mode only: it never evicts pods).",)
     risks = ("The per-pod capacity was measured on a shared 2-core sandbox machine under Docker limits: rerun "
              "`loadtest/locustfile.py` against staging before trusting the replica bounds.",)

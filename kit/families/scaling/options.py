@@ -32,6 +32,10 @@ SCHEMA = {
         "mechanism": {"type": "string", "enum": list(MECHANISMS),
                       "description": "hpa-cpu (HPA on CPU utilisation, default), hpa-rps (HPA on requests per "
                                      "second through prometheus-adapter) or keda (ScaledObject, Prometheus trigger)"},
+        "target_rps_per_pod": {"type": "number", "exclusiveMinimum": 0,
+                               "description": "requests per second per pod the hpa-rps / keda autoscaler holds "
+                                              "(default: the working point of scaling.measured, capacity / (1 + "
+                                              "headroom)); one of the two is needed for those mechanisms"},
         "min_replicas": {"type": "integer", "minimum": 1, "maximum": 1000,
                          "description": "replica floor the sizing is checked against (default: the prod overlay's)"},
         "max_replicas": {"type": "integer", "minimum": 1, "maximum": 1000,
@@ -68,6 +72,7 @@ class Scaling:
     min_replicas: int | None         # None: the prod overlay's bounds are used
     max_replicas: int | None
     measured: Measured | None
+    target_rps_per_pod: float | None = None   # hpa-rps / keda: the task's per-pod target (else from measured)
 
 
 def _positive(doc: TaskDoc, raw: dict, key: str) -> float | None:
@@ -148,8 +153,15 @@ def parse(doc: TaskDoc, service: Service) -> Scaling:
         raise doc.error(f"min_replicas {low} is above max_replicas {high}", "scaling", "min_replicas",
                         hint="make min_replicas <= max_replicas")
     mix, source = _mix(doc, raw, service)
-    result = Scaling(baseline, peak, mix, source, _headroom(doc, raw), raw.get("mechanism", "hpa-cpu"),
-                     low, high, _measured(doc, raw))
+    mechanism = raw.get("mechanism", "hpa-cpu")
+    target = _positive(doc, raw, "target_rps_per_pod")
+    result = Scaling(baseline, peak, mix, source, _headroom(doc, raw), mechanism, low, high, _measured(doc, raw),
+                     target)
+    if mechanism != "hpa-cpu" and target is None and result.measured is None:
+        raise doc.error(f"mechanism {mechanism} scales on requests per second per pod, and the task gives no "
+                        "target for it", "scaling", "mechanism",
+                        hint="add scaling.measured (the block a kit run's scaling.loadtest record prints; "
+                             "run once with mechanism hpa-cpu to get it) or scaling.target_rps_per_pod")
     if result.measured and peak is not None and high is not None:
         check_peak(doc, result, result.measured.capacity_rps, high)
     return result

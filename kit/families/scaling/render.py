@@ -2,6 +2,7 @@
 VerticalPodAutoscaler in recommendation mode (k8s/scaling/vpa.yaml); pure, from the Spec."""
 from __future__ import annotations
 
+from kit.families.scaling import plan
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -21,14 +22,36 @@ def objective(spec: Spec) -> dict:
             "objective": slo.latency_objective, "error_budget": round(100 - slo.availability, 4)}
 
 
+def autoscaling_objects(spec: Spec) -> dict:
+    """The prometheus-adapter rule (hpa-rps) or the KEDA ScaledObject (keda) for the app's request
+    counter (slo.metrics.requests, as the observability family reads it); nothing without a counter
+    (scaling.integration fails saying so) or for hpa-cpu."""
+    scaling = spec.option("scaling")
+    counter = spec.option("slo").metrics.requests
+    target = plan.target_rps(scaling)
+    if not counter or target is None or scaling.mechanism == "hpa-cpu":
+        return {"adapter": {}, "keda": {}}
+    if scaling.mechanism == "hpa-rps":
+        return {"adapter": {"counter": counter, "metric": plan.rps_metric(counter), "window": plan.RATE_WINDOW,
+                            "target": plan.quantity(target)}, "keda": {}}
+    k = spec.option("kubernetes")
+    return {"adapter": {}, "keda": {"threshold": f"{target:g}",
+                                    "server": f"http://prometheus-operated.{k.monitoring_namespace}.svc:9090",
+                                    "environments": [
+        {"name": env.name, "namespace": f"{k.namespace}-{env.name}", "min": env.min_replicas, "max": env.max_replicas,
+         "query": f'sum(rate({counter}{{namespace="{k.namespace}-{env.name}"}}[{plan.RATE_WINDOW}]))'}
+        for env in k.environments]}}
+
+
 def render_scaling(spec: Spec) -> dict[str, str]:
     scaling = spec.option("scaling")
     if not scaling.mix:
         return {}
-    return render_variant("scaling", "default", {
+    files = render_variant("scaling", "default", {
         "name": spec.name, "labels": spec.labels, "mix": list(scaling.mix), "mix_source": scaling.mix_source,
         "steps": steps(), "step_s": STEP_S, "warmup_s": WARMUP_S, "lead_in_s": LEAD_IN_S, "rate_per_user": RATE_PER_USER,
-        "mechanism": scaling.mechanism, **objective(spec)})
+        "mechanism": scaling.mechanism, **objective(spec), **autoscaling_objects(spec)})
+    return {path: text for path, text in files.items() if text.strip()}
 
 
 def work_notes(spec: Spec) -> list[str]:

@@ -32,16 +32,22 @@ def hpa_of(files: dict[str, str]) -> dict:
     return next((d for d in _docs(files.get(HPA_FILE, "")) if d.get("kind") == "HorizontalPodAutoscaler"), {})
 
 
-def hpa_behavior(text: str) -> Evidence:
+def hpa_behavior(text: str, keda: bool = False) -> Evidence:
     """The HPA sets both directions' stabilisation windows and a scale-down policy (autoscaling/v2
-    HPAScalingRules; without them a short dip removes pods that the next burst needs again)."""
-    hpa = next((d for d in _docs(text) if d.get("kind") == "HorizontalPodAutoscaler"), {})
-    behavior = (hpa.get("spec") or {}).get("behavior") or {}
+    HPAScalingRules; without them a short dip removes pods that the next burst needs again). With
+    KEDA, the behavior its ScaledObject gives the HPA it creates (spec.advanced.horizontalPodAutoscalerConfig)."""
+    if keda:
+        so = next((d for d in _docs(text) if d.get("kind") == "ScaledObject"), {})
+        behavior = ((((so.get("spec") or {}).get("advanced") or {}).get("horizontalPodAutoscalerConfig") or {})
+                    .get("behavior") or {})
+    else:
+        hpa = next((d for d in _docs(text) if d.get("kind") == "HorizontalPodAutoscaler"), {})
+        behavior = (hpa.get("spec") or {}).get("behavior") or {}
     problems = [f"behavior.{side} sets no stabilizationWindowSeconds" for side in ("scaleUp", "scaleDown")
                 if "stabilizationWindowSeconds" not in (behavior.get(side) or {})]
     if not (behavior.get("scaleDown") or {}).get("policies"):
         problems.append("behavior.scaleDown has no policy limiting how fast pods are removed")
-    return Evidence("scaling.hpa_behavior", HPA_FILE, "the HPA's behavior sets stabilisation windows and a "
+    return Evidence("scaling.hpa_behavior", "k8s/scaling/scaledobject.yaml" if keda else HPA_FILE, "the HPA's behavior sets stabilisation windows and a "
                     "scale-down policy", "failed" if problems else "passed", tool="kit",
                     reason="; ".join(problems), figures={"behavior": behavior})
 
@@ -103,7 +109,8 @@ def sizing_record(spec: Spec, files: dict[str, str], run: Run) -> tuple[Evidence
     for ours, theirs, field in pairs:
         if ours in s.figures and have.get(theirs) is not None and s.figures[ours] != have[theirs]:
             warnings.append(f"{ours}: the manifests carry {have[theirs]}, the measurement gives {s.figures[ours]} "
-                            f"({s.formulas[ours]}); set {field}")
+                            f"({s.formulas[ours]}); set {field}, or commit this run's measured block as scaling.measured "
+                            "(generation then sizes it where the task states no figure)")
     mem_derived = s.figures["memory_mib"]
     if have.get("memory_request_mib") is not None and have["memory_request_mib"] < mem_derived:
         warnings.append(f"memory: the manifests request {have['memory_request_mib']}Mi, below the {mem_derived}Mi "
@@ -182,3 +189,113 @@ def _clock(seconds: float) -> str:
 
 def replicas_for(rps: float, capacity_rps: float, headroom: float) -> int:
     return math.ceil(rps * (1 + headroom) / capacity_rps)
+
+
+TERRAFORM_PROD = "terraform/environments/prod/variables.tf"
+
+
+def _stated(spec: Spec) -> tuple[dict, dict, dict]:
+    """The task's own prod figures: kubernetes.environments.prod, the kubernetes section, cloud.node_pool."""
+    data = spec.task.data
+    kube = data.get("kubernetes") or {}
+    return ((kube.get("environments") or {}).get("prod") or {}), kube, ((data.get("cloud") or {}).get("node_pool") or {})
+
+
+def expected_from_measured(spec: Spec) -> tuple[dict, dict, list[str]] | None:
+    """(figure -> what the generated files must carry, figure -> formula, warnings where the task's
+    own number wins over the derived one), from the task's scaling.measured; None without it."""
+    from kit.families.scaling import plan
+    from kit.resources import parse_cpu, parse_memory
+    scaling = spec.option("scaling")
+    prod_stated, kube, pool = _stated(spec)
+    limit = parse_cpu(prod_stated["cpu"]) if "cpu" in prod_stated else spec.cpu
+    s = plan.derived(scaling, limit)
+    if s is None:
+        return None
+    f, want, why, warnings = s.figures, {}, {}, []
+
+    def pick(name: str, task_value, task_field: str, derived_name: str) -> None:
+        derived_value = f.get(derived_name)
+        if task_value is not None:
+            want[name], why[name] = task_value, f"the task's {task_field}"
+            if derived_value is not None and derived_value != task_value:
+                warnings.append(f"{name}: the task states {task_value} ({task_field}), the measurement gives "
+                                f"{derived_value} ({s.formulas[derived_name]}); the task's figure is kept")
+        elif derived_value is not None:
+            want[name], why[name] = derived_value, s.formulas[derived_name]
+    low = prod_stated.get("min_replicas", prod_stated.get("replicas", scaling.min_replicas))
+    pick("minReplicas", low, "kubernetes.environments.prod.min_replicas" if "min_replicas" in prod_stated or
+         "replicas" in prod_stated else "scaling.min_replicas", "min_replicas")
+    high = prod_stated.get("max_replicas", scaling.max_replicas)
+    pick("maxReplicas", high, "kubernetes.environments.prod.max_replicas" if "max_replicas" in prod_stated
+         else "scaling.max_replicas", "max_replicas")
+    pick("cpu_request_m", round(parse_cpu(prod_stated["cpu"]) * 500) if "cpu" in prod_stated else None,
+         "kubernetes.environments.prod.cpu (requests are half the limit)", "cpu_request_m")
+    pick("memory_request_mib", parse_memory(prod_stated["memory"]) // 2**20 if "memory" in prod_stated else None,
+         "kubernetes.environments.prod.memory", "memory_mib")
+    if scaling.mechanism == "hpa-cpu":
+        pick("hpa_cpu_utilization", kube.get("cpu_utilization"), "kubernetes.cpu_utilization", "hpa_cpu_utilization")
+    else:
+        target = plan.target_rps(scaling)
+        want["rps_per_pod"], why["rps_per_pod"] = target, ("the task's scaling.target_rps_per_pod"
+                                                           if scaling.target_rps_per_pod else s.formulas["working_rps"])
+    cloud = spec.options.get("cloud")
+    if cloud is not None:
+        found = plan.node_pool_max(cloud.instance_type, spec.option("kubernetes").env("prod"), len(spec.dependencies))
+        if "max" in pool:
+            want["node_max_size"], why["node_max_size"] = pool["max"], "the task's cloud.node_pool.max"
+            if found and max(cloud.min_nodes, found[0]) != pool["max"]:
+                warnings.append(f"node_max_size: the task states {pool['max']} (cloud.node_pool.max), prod at its "
+                                f"figures needs {max(cloud.min_nodes, found[0])} ({found[1]}); the task's figure is kept")
+        elif found:
+            want["node_max_size"], why["node_max_size"] = max(cloud.min_nodes, found[0]), found[1]
+    return want, why, warnings
+
+
+def carried(spec: Spec, files: dict[str, str]) -> dict:
+    """The figures the generated files carry, by the names expected_from_measured uses."""
+    have = generated(files)
+    out = {k: have[k] for k in ("minReplicas", "maxReplicas", "cpu_request_m", "memory_request_mib",
+                                "hpa_cpu_utilization") if have.get(k) is not None}
+    from kit.resources import parse_cpu
+    for _, hpa in _hpas(files):
+        for m in (hpa.get("spec") or {}).get("metrics") or []:
+            if m.get("type") == "Pods":
+                out["rps_per_pod"] = round(parse_cpu(str(m["pods"]["target"]["averageValue"])), 3)
+    for so in _docs(files.get("k8s/scaling/scaledobject.yaml", "")):
+        if not str((so.get("metadata") or {}).get("namespace", "")).endswith("-prod"):
+            continue          # one ScaledObject per environment: the measured figures are prod's
+        sos = so.get("spec") or {}
+        out["minReplicas"], out["maxReplicas"] = sos.get("minReplicaCount"), sos.get("maxReplicaCount")
+        for trigger in sos.get("triggers") or []:
+            out["rps_per_pod"] = float((trigger.get("metadata") or {}).get("threshold", "nan"))
+    found = re.search(r'variable "node_max_size" \{[^}]*?default\s*=\s*(\d+)', files.get(TERRAFORM_PROD, ""), re.S)
+    if found:
+        out["node_max_size"] = int(found.group(1))
+    return out
+
+
+def _hpas(files: dict[str, str]) -> list[tuple[str, dict]]:
+    return [(HPA_FILE, d) for d in _docs(files.get(HPA_FILE, "")) if d.get("kind") == "HorizontalPodAutoscaler"]
+
+
+def measured_record(spec: Spec, files: dict[str, str]) -> Evidence:
+    """With scaling.measured in the task, the prod overlay, the HPA (or ScaledObject) and the Terraform
+    node pool carry the figures derived from it, or the task's own where it states them (a warning
+    then names both). A file that carries neither fails."""
+    title = ("the prod overlay, the autoscaler and the Terraform node pool carry the figures derived from "
+             "scaling.measured (or the task's own)")
+    found = expected_from_measured(spec)
+    if found is None:
+        return Evidence("scaling.measured", "k8s/overlays/prod", title, "skipped", reason="the task commits no "
+                        "scaling.measured block: the files carry the task's figures or kit's defaults; the "
+                        "sandbox's scaling.sizing record compares them with this run's measurement")
+    want, why, warnings = found
+    have = carried(spec, files)
+    problems = [f"{name}: the files carry {have.get(name, 'nothing')}, expected {value} ({why[name]})"
+                for name, value in want.items()
+                if have.get(name) is None or not math.isclose(float(have[name]), float(value), abs_tol=1e-6)]
+    reason = "; ".join(problems + [f"warning: {w}" for w in warnings])
+    return Evidence("scaling.measured", "k8s/overlays/prod, " + TERRAFORM_PROD, title,
+                    "failed" if problems else "passed", tool="kit (kit/families/scaling/plan.py, sizing.py)",
+                    reason=reason, figures={"expected": want, "carried": have, "why": why, "warnings": warnings})

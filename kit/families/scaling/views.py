@@ -99,3 +99,23 @@ def scaleout_rows(records: list[Evidence]) -> list[dict]:
         return []
     rows = [{"replicas": int(n), **v} for n, v in sorted(found.figures["by_replicas"].items())]
     return rows + [{"replicas": "ratio 2 / 1", "achieved_rps": found.figures["ratio"], "p95_ms": "", "errors": ""}]
+
+
+def autoscaler_files(files: dict[str, str]) -> list[tuple[str, str]]:
+    """(path, text) of the objects that scale the Deployment: the HPA (or, with KEDA, the ScaledObject)
+    and the prometheus-adapter rule when the mechanism is hpa-rps."""
+    paths = ("k8s/scaling/prometheus-adapter-rules.yaml", "k8s/scaling/scaledobject.yaml")
+    hpa = files.get("k8s/base/autoscaling.yaml", "")
+    hpa = hpa.split("\n---\n")[0] if "\nkind: HorizontalPodAutoscaler\n" in hpa else ""
+    return [(p, files[p]) for p in paths if p in files] + ([("k8s/base/autoscaling.yaml", hpa)] if hpa else [])
+
+
+def measured_rows(records: list[Evidence]) -> list[dict]:
+    """What generation took from the task's scaling.measured (or the task's own figure), against what
+    the files carry: the scaling.measured record."""
+    found = record(records, "scaling.measured")
+    if not found or "expected" not in found.figures:
+        return []
+    want, have, why = found.figures["expected"], found.figures["carried"], found.figures["why"]
+    return [{"figure": k, "generation used": v, "from": why[k], "the files carry": have.get(k, "")}
+            for k, v in want.items()]
