@@ -139,7 +139,8 @@ def fingerprint(job: Job) -> str:
     """What a run depends on that the batch can see: every file under the project (path, size,
     modification time; the output and package folders, and the reports kit writes, left out), the
     overrides and kit's version."""
-    from kit import __version__
+    from importlib.metadata import version
+    __version__ = version("kit")
     digest = hashlib.sha256(f"kit {__version__}\n{overrides_to_env(job.overrides)}\n".encode())
     for root, dirs, files in os.walk(job.project):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and Path(root, d) != job.out

@@ -45,10 +45,12 @@ def _publish_loopback(container, port: int) -> None:
     container.ports[f"{port}/tcp"] = ("127.0.0.1",)   # random host port, loopback only
 
 
-def _logs(container) -> str:
+def _logs(container, full: bool = False) -> str:
+    """The container's log: an excerpt for the record, or `full` (to find a crash's root cause)."""
     try:
         out, err = container.get_logs()
-        return excerpt((out or b"").decode(errors="replace") + (err or b"").decode(errors="replace"))
+        text = (out or b"").decode(errors="replace") + (err or b"").decode(errors="replace")
+        return text if full else excerpt(text)
     except Exception as exc:  # the container may be gone; say so rather than hide it
         return f"(logs unavailable: {exc})"
 

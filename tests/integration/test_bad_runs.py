@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -45,12 +46,20 @@ def test_app_that_never_becomes_healthy(minimal, capsys):
 
 
 def test_app_that_crashes_at_start(minimal, capsys):
-    write_task(minimal, "service:\n  name: mini\n  source: src\n  env:\n    MINI_CRASH: '1'\n")
+    """The reason names the exception and the frame that raised it, not gunicorn's last line, and,
+    as the frame is inside werkzeug (installed, never pinned), the package, its version and a constraint."""
+    write_task(minimal, "service:\n  name: mini\n  source: src\n  env:\n    MINI_CRASH: dependency\n")
     code, _err = _verify(minimal, capsys)
     assert code == 4
     rec = _records(minimal)["container.healthy"]
-    assert rec["status"] == "failed" and "the container exited (code" in rec["reason"], rec["reason"]
-    assert "MINI_CRASH is set" in rec["log"], "the container's own logs explain the crash"
+    reason = rec["reason"]
+    assert rec["status"] == "failed" and "the container exited (code" in reason, reason
+    assert "Root cause: TypeError: normalize() argument 2 must be str, not None" in reason, reason
+    assert "werkzeug/utils.py:" in reason and "in secure_filename" in reason, reason
+    found = re.search(r"raised inside werkzeug (\d+)\.\d+\.\d+, which the requirements do not pin.*`werkzeug<(\d+)`",
+                      reason)
+    assert found and found.group(1) == found.group(2), reason
+    assert "Traceback (most recent call last)" in rec["log"], "the container's own logs are kept"
     assert_nothing_left()
 
 

@@ -12,14 +12,14 @@ from tests.conftest import ROOT
 # lowest first; a module may import its own layer or a lower one, never a higher one
 LAYERS = (
     ("kit.errors", "kit.yamlpos", "kit.fsutil", "kit.resources", "kit.config"),
-    ("kit.evidence", "kit.render", "kit.detect", "kit.task"),
+    ("kit.evidence", "kit.render", "kit.detect", "kit.task", "kit.infer"),
     ("kit.model",),
     ("kit.sandbox", "kit.core", "kit.nbview"),
     ("kit.families.*",),                                   # the family packages
     ("kit.families", "kit.task_schema", "kit.spec"),       # the registry and what it assembles
     ("kit.pipeline", "kit.report", "kit.notebooks", "kit.diff"),
-    ("kit.publish", "kit.api", "kit.doctor"),
-    ("kit.run",),
+    ("kit.publish", "kit.api", "kit.doctor", "kit.profile"),
+    ("kit.run", "kit.batch"),
     ("kit.cli", "kit"),
 )
 

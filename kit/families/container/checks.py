@@ -215,9 +215,11 @@ def run_evidence(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         with run_service(spec, ctx.image, images) as running:
             records = [_healthy(spec, running, standins)]
             if running.health.status != "healthy":
+                from kit.evidence import excerpt
                 from kit.sandbox.run import _logs
-                records[0].log = _logs(running.app)
-                records[0].reason += _diagnosis(spec, records[0].log, running.health)
+                full = _logs(running.app, full=True)
+                records[0].log = excerpt(full)
+                records[0].reason += _diagnosis(spec, full, running.health, ctx.image)
                 return records + _skipped_run(spec, "the container never became healthy")[1:]
             records += [_health_endpoint(spec, running), _route_guard(spec, running),
                         _metrics(spec, running), _nonroot(spec, running)]
@@ -230,12 +232,22 @@ def run_evidence(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         return [failed, *_skipped_run(spec, "the sandbox run failed")[1:]]
 
 
-def _diagnosis(spec: Spec, log: str, health) -> str:
-    """The most useful line for a person: a known cause, else the app's last error line."""
+def _diagnosis(spec: Spec, log: str, health, image: str = "") -> str:
+    """The most useful line for a person: a known cause, else the exception that killed the app and
+    the frame that raised it (kit.sandbox.crash), else the app's last error line."""
     probe = " ".join(p["output"] for p in health.probes[-2:])
     if spec.framework == "django" and "400" in probe:
         return (". Django answered 400 Bad Request: its ALLOWED_HOSTS rejects the probe's Host header "
                 "(127.0.0.1); allow 127.0.0.1 and localhost, e.g. through service.env")
+    from kit.sandbox.crash import hint, installed_python_distribution, normalize, root_cause
+    cause = root_cause(log)
+    if cause is not None:
+        advice = ""
+        if cause.package and spec.stack == "python" and image:
+            pinned = {normalize(d) for d in getattr(spec.facts, "dependencies", ())}
+            dist, version = installed_python_distribution(image, cause.package)
+            advice = hint(dist, version, pinned) if dist else ""
+        return f". Root cause: {cause}" + (f"; {advice}" if advice else "")
     rows = [r.strip() for r in log.splitlines() if r.strip() and not r.startswith("...")]
     errors = [r for r in rows if re.search(r"error|exception|failed|refus", r, re.I)]
     last = (errors or rows or [""])[-1][:240]

@@ -1,0 +1,123 @@
+"""Why an app died at start, from its log: the exception that killed it and the frame that raised
+it, not the server's last line ("Worker failed to boot"). Python tracebacks, Node's uncaught errors
+and Go panics; "" when the log shows none of them."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+PY_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<func>\S+)')
+PY_EXCEPTION = re.compile(r"^(?P<type>[A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning|NotFound|"
+                          r"Failure)|[A-Za-z_][\w.]*\.\w+Error): ?(?P<message>.*)$|^(?P<bare>[A-Z]\w*Error)$")
+SITE = re.compile(r"/(?:site|dist)-packages/(?P<package>[A-Za-z0-9_.-]+?)(?:/|\.py)")
+NODE_ERROR = re.compile(r"^(?:Uncaught )?(?P<type>[A-Z]\w*(?:Error|Exception)|Error)(?: \[[A-Z_]+\])?: (?P<message>.+)$")
+NODE_FRAME = re.compile(r"^\s+at (?:.+? \()?(?P<file>/[^():]+):(?P<line>\d+):\d+\)?$")
+GO_PANIC = re.compile(r"^(?:panic|fatal error): (?P<message>.+)$")
+GO_FRAME = re.compile(r"^\t(?P<file>/\S+\.go):(?P<line>\d+)")
+
+
+@dataclass(frozen=True)
+class Cause:
+    exception: str          # e.g. "ImportError: cannot import name 'x' from 'y'"
+    where: str = ""         # file:line (function) of the frame that raised it
+    package: str = ""       # the installed package the frame is in, when it is one
+
+    def __str__(self) -> str:
+        out = self.exception
+        if self.where:
+            out += f" (raised at {self.where})"
+        return out
+
+
+def root_cause(log: str) -> Cause | None:
+    rows = (log or "").splitlines()
+    return _python(rows) or _node(rows) or _go(rows)
+
+
+def _python(rows: list[str]) -> Cause | None:
+    starts = [i for i, r in enumerate(rows) if r.strip().startswith("Traceback (most recent call last):")]
+    if not starts:      # an excerpt that lost the header still has the frames
+        starts = [i - 1 for i, r in enumerate(rows) if PY_FRAME.match(r)][:1]
+    if not starts:
+        return None
+    frame = None
+    for row in rows[starts[-1] + 1:]:
+        found = PY_FRAME.match(row)
+        if found:
+            frame = found
+            continue
+        if row.startswith((" ", "\t")) or not row.strip():
+            continue
+        text = re.sub(r"^\[[^\]]*\] \[\d+\] \[\w+\] ", "", row.strip())      # gunicorn's log prefix
+        exc = PY_EXCEPTION.match(text)
+        if exc:
+            where, package = "", ""
+            if frame:
+                where = f"{frame['file']}:{frame['line']} in {frame['func']}"
+                site = SITE.search(frame["file"])
+                package = site["package"].split(".")[0] if site else ""
+            return Cause(text[:300], where, package)
+    return None
+
+
+def _node(rows: list[str]) -> Cause | None:
+    for index, row in enumerate(rows):
+        exc = NODE_ERROR.match(row.strip())
+        if not exc:
+            continue
+        where = ""
+        for follow in rows[index + 1:index + 12]:
+            frame = NODE_FRAME.match(follow)
+            if frame and "node:internal" not in follow:
+                where = f"{frame['file']}:{frame['line']}"
+                break
+        if where or "Cannot find module" in row:
+            site = re.search(r"/node_modules/(?P<package>(?:@[^/]+/)?[^/]+)/", where)
+            return Cause(row.strip()[:300], where, site["package"] if site else "")
+    return None
+
+
+def _go(rows: list[str]) -> Cause | None:
+    for index, row in enumerate(rows):
+        panic = GO_PANIC.match(row.strip())
+        if not panic:
+            continue
+        where = ""
+        for follow in rows[index + 1:index + 20]:
+            frame = GO_FRAME.match(follow)
+            if frame and "/runtime/" not in frame["file"]:
+                where = f"{frame['file']}:{frame['line']}"
+                break
+        return Cause(row.strip()[:300], where)
+    return None
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def hint(name: str, version: str, pinned: set[str]) -> str:
+    """When the frame that raised is inside an installed distribution the requirements do not name,
+    name it, the version installed, and the constraint to add."""
+    name = normalize(name)
+    if not name or name in pinned:
+        return ""
+    if version:
+        major = version.split(".")[0]
+        return (f"the error is raised inside {name} {version}, which the requirements do not pin (a dependency "
+                f"of a dependency, resolved to its newest release); constrain it below that major, e.g. "
+                f"`{name}<{major}` in the requirements, if an older release worked")
+    return (f"the error is raised inside {name}, which the requirements do not pin; pin the release that "
+            "worked")
+
+
+def installed_python_distribution(image: str, module: str) -> tuple[str, str]:
+    """The distribution that provides the top-level `module` inside the built image, and its version
+    (no network; the container is removed at once); ("", "") if unknown."""
+    from kit.sandbox.engine import LABEL, docker
+    probe = ("import importlib.metadata as m, sys; d = m.packages_distributions().get(sys.argv[1], [sys.argv[1]])[0]; "
+             "print(d, m.version(d))")
+    proc = docker("run", "--rm", "--network", "none", "--label", f"{LABEL}=true", "--entrypoint", "python",
+                  image, "-c", probe, module, check=False, timeout=60)
+    parts = proc.stdout.split()
+    return (parts[0], parts[1]) if proc.returncode == 0 and len(parts) == 2 else ("", "")
