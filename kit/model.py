@@ -38,6 +38,9 @@ class Dependency:
     command: tuple[str, ...] = ()
 
 
+CONSTRAINTS_FILE = "docker/constraints.txt"    # where kit writes service.constraints' pins
+
+
 @dataclass(frozen=True)
 class Service:
     """What the task and the source say about the service itself: everything but the optional
@@ -72,6 +75,10 @@ class Service:
     # the stack (kit/detect/<stack>.py, templates/container/<stack>/): python | node | go. Only the
     # container image, CI build steps and default metric names fork on it.
     stack: str = "python"
+    # pip constraints (service.constraints): the file the image installs with `-c`, relative to the
+    # build context (the user's own, or docker/constraints.txt that kit writes from the pins)
+    constraints_file: str = ""
+    constraints: tuple[str, ...] = ()
 
     @property
     def labels(self) -> dict[str, str]:

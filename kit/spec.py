@@ -14,6 +14,7 @@ from kit.errors import DetectionError
 from kit.families import parse_options
 from kit.infer import infer_front_matter
 from kit.model import (
+    CONSTRAINTS_FILE,
     DEFAULT_GO,
     DEFAULT_NODE,
     DEFAULT_PYTHON,
@@ -84,10 +85,29 @@ def load_spec(project: Path, output: Path | None = None) -> Spec:
         cpu=_quantity(doc, "cpu", parse_cpu, "1"), memory=_quantity(doc, "memory", parse_memory, "512Mi"),
         env=tuple(sorted((k, _env_str(v)) for k, v in svc.get("env", {}).items())),
         secrets=tuple(sorted(secrets)), dependencies=deps,
-        task=doc, facts=facts)
+        task=doc, facts=facts, **_constraints(doc, source, facts))
     values = {f.name: getattr(service, f.name) for f in fields(Service)}
     return Spec(**values, options=parse_options(doc, service))
 
+
+def _constraints(doc: TaskDoc, source: Path, facts: PythonFacts) -> dict:
+    """service.constraints: pins kit writes to docker/constraints.txt, or the user's own file."""
+    given = doc.data["service"].get("constraints")
+    if not given:
+        return {}
+    if facts.lock_file == "uv.lock" and facts.requirements_file == "pyproject.toml":
+        raise doc.error("uv.lock already pins every package exactly; constraints would not apply",
+                        "service", "constraints",
+                        hint="drop service.constraints and change the lock: uv lock --upgrade-package NAME==VERSION")
+    if isinstance(given, str):
+        path = (source / given).resolve()
+        if not path.is_relative_to(source) or not path.is_file():
+            raise doc.error(f"constraints file {given} is not a file inside {source}", "service", "constraints",
+                            hint="give a path relative to service.source, e.g. constraints.txt")
+        pins = tuple(r.split("#")[0].strip() for r in path.read_text().splitlines()
+                     if r.split("#")[0].strip() and not r.startswith("-"))
+        return {"constraints_file": str(path.relative_to(source)), "constraints": pins}
+    return {"constraints_file": CONSTRAINTS_FILE, "constraints": tuple(given)}
 
 def _quantity(doc: TaskDoc, key: str, parse, default: str):
     raw = doc.data["service"].get("resources", {}).get(key, default)

@@ -269,6 +269,12 @@ def _task_error(doc: TaskDoc, error: ValidationError) -> TaskError:
         hint = _type_hint(path, error)
     elif error.validator == "enum":
         message = f"got {error.instance!r}; valid values: {', '.join(map(str, error.validator_value))}"
+    elif error.validator in ("oneOf", "anyOf") and error.context:
+        from jsonschema.exceptions import best_match
+        # the branch whose type the value has says what is wrong with it (not "is not a string")
+        sub = best_match([e for e in error.context if e.validator != "type"] or error.context)
+        description = sub.schema.get("description") or error.schema.get("description", "")
+        message = f"invalid value {sub.instance!r}: {description}" if description else sub.message
     elif error.validator == "pattern":
         description = error.schema.get("description", f"pattern {error.validator_value}")
         message = f"invalid value {error.instance!r}: {description}"

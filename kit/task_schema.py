@@ -62,6 +62,17 @@ BASE_SCHEMA: dict = {
                         "description": "The WSGI/ASGI object as module:attribute, e.g. app:app"},
                 "command": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                             "description": "Override the production start command (exec form)."},
+                "constraints": {
+                    "oneOf": [
+                        {"type": "array", "minItems": 1, "uniqueItems": True,
+                         "items": {"type": "string", "pattern": r"^[A-Za-z0-9][A-Za-z0-9._-]*\s*(==|!=|<=|>=|<|>|~=)\s*[\w.*+!-]+(\s*,\s*(==|!=|<=|>=|<|>|~=)\s*[\w.*+!-]+)*$",
+                                   "description": "a pip constraint: a package and a version specifier, "
+                                                  "e.g. werkzeug<3 or marshmallow==3.21.3"}},
+                        {"type": "string", "pattern": r"^[\w./-]+\.txt$",
+                         "description": "a pip constraints file inside service.source, e.g. constraints.txt"}],
+                    "description": "Python: pip constraints applied when the image installs its packages, to hold a "
+                                   "package that is not pinned (a dependency of a dependency) without editing the app's "
+                                   "requirements: a list of pins, or a constraints file in the source"},
                 "workers": {"type": "integer", "minimum": 1, "maximum": 64},
                 "threads": {"type": "integer", "minimum": 1, "maximum": 64},
                 "secrets": {"type": "array", "uniqueItems": True,

@@ -56,6 +56,10 @@ def _python(rows: list[str]) -> Cause | None:
                 where = f"{frame['file']}:{frame['line']} in {frame['func']}"
                 site = SITE.search(frame["file"])
                 package = site["package"].split(".")[0] if site else ""
+            # an installed package that no longer has the name the caller imports: that package drifted
+            moved = re.match(r"ImportError: cannot import name '[^']+' from '([A-Za-z_]\w*)", text)
+            if moved and (package or not frame):
+                package = moved.group(1)
             return Cause(text[:300], where, package)
     return None
 
@@ -104,11 +108,11 @@ def hint(name: str, version: str, pinned: set[str]) -> str:
         return ""
     if version:
         major = version.split(".")[0]
-        return (f"the error is raised inside {name} {version}, which the requirements do not pin (a dependency "
-                f"of a dependency, resolved to its newest release); constrain it below that major, e.g. "
-                f"`{name}<{major}` in the requirements, if an older release worked")
-    return (f"the error is raised inside {name}, which the requirements do not pin; pin the release that "
-            "worked")
+        return (f"the error comes from {name} {version}, which the requirements do not pin (a dependency of a "
+                f"dependency, resolved to its newest release); hold it back without editing the app, e.g. "
+                f"service.constraints: [\"{name}<{major}\"] in task.md, if an older release worked")
+    return (f"the error comes from {name}, which the requirements do not pin; hold it at the release that worked "
+            "with service.constraints in task.md")
 
 
 def installed_python_distribution(image: str, module: str) -> tuple[str, str]:

@@ -52,7 +52,8 @@ def build_requires(source: Path) -> list[str]:
     return list(read_toml(pyproject).get("build-system", {}).get("requires", []))
 
 
-def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], base_image: str) -> Path:
+def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], base_image: str,
+               constraints: tuple[str, ...] = ()) -> Path:
     """Download what ``pip install`` in the image will ask for, cached by content hash.
 
     pip resolves inside the base image itself, so environment markers (python_full_version,
@@ -62,15 +63,18 @@ def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], bas
     locked = requirements_file == "pyproject.toml" and (source / "uv.lock").is_file()
     if locked:
         spec_text += (source / "uv.lock").read_text()
-    key = hashlib.sha256("\n".join([spec_text, base_image, *extra]).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join([spec_text, base_image, *extra, *(f"-c {c}" for c in constraints)])
+                         .encode()).hexdigest()[:16]
     target = Settings.load().state_dir / "wheelhouse" / key
     if (target / ".complete").is_file():
         return target
     target.mkdir(parents=True, exist_ok=True)
     # pip builds a local project's metadata in place, so it gets a writable copy of the source
     wanted = ["-r", f"/tmp/src/{requirements_file}"] if requirements_file == "requirements.txt" else ["/tmp/src"]
-    download = ["python3", "-m", "pip", "download", "--quiet", "--dest", "/wheels", *BUILD_TOOLS,
-                *build_requires(source), *extra, *wanted]
+    pins = target.parent / f"{key}.constraints.txt"     # the image's `pip install -c` (service.constraints)
+    pins.write_text("".join(f"{c}\n" for c in constraints))
+    download = ["python3", "-m", "pip", "download", "--quiet", "--dest", "/wheels", "-c", "/tmp/constraints.txt",
+                *BUILD_TOOLS, *build_requires(source), *extra, *wanted]
     prepare = "cp -r /src /tmp/src"
     if locked:   # the image installs exactly what uv.lock pins: download that, and uv itself
         from kit.model import UV_PIN
@@ -84,6 +88,7 @@ def wheelhouse(source: Path, requirements_file: str, extra: tuple[str, ...], bas
             "--user", f"{os.getuid()}:{os.getgid()}", "-e", "HOME=/tmp",
             "-e", "PIP_CERT=/etc/ssl/certs/kit-host-ca.crt", "-e", "PIP_DISABLE_PIP_VERSION_CHECK=1",
             "-v", f"{ca}:/etc/ssl/certs/kit-host-ca.crt:ro", "-v", f"{target}:/wheels",
+            "-v", f"{pins}:/tmp/constraints.txt:ro",
             "-v", f"{source}:/src:ro", base_image,
             "sh", "-c", prepare + " && exec " + shlex.join(download)]
     proc = docker(*argv, check=False, timeout=900)

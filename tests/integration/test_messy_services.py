@@ -91,3 +91,30 @@ def test_django_host_check_fails_fast_with_the_cause(tmp_path):
     assert startup["status"] == "failed" and "the same HTTP 400 5 times in a row" in startup["reason"]
     assert startup["figures"]["probes"] == 5
     assert_nothing_left()
+
+
+def test_dependency_drift_is_named_and_fixed_by_a_constraint_without_editing_the_app(tmp_path, monkeypatch):
+    """Flask 2.0.3 is pinned, Werkzeug is not: today it resolves to 3.x, which dropped what Flask 2.0
+    imports. The container check names that root cause and the constraint to add; with
+    service.constraints (given here as a batch-style override, task.md untouched) the same app passes."""
+    from kit.pipeline import generate, verify
+    from kit.spec import load_spec
+    from kit.task import OVERRIDES_ENV, Override, overrides_to_env
+    project = copy_project(MESSY / "drift", tmp_path / "drift")
+    source_before = {p.name: p.read_bytes() for p in (project / "src").iterdir()}
+    spec = load_spec(project)
+    generate(spec)
+    healthy = next(r for r in verify(spec, ["container"]) if r.check == "container.healthy")
+    assert healthy.status == "failed"
+    assert "Root cause: ImportError: cannot import name 'url_quote' from 'werkzeug.urls'" in healthy.reason
+    assert 'which the requirements do not pin' in healthy.reason and 'service.constraints: ["werkzeug<3"]' in \
+        healthy.reason, healthy.reason
+    monkeypatch.setenv(OVERRIDES_ENV, overrides_to_env((Override("service.constraints", ["werkzeug<2.1"], "test"),)))
+    spec = load_spec(project)
+    files = generate(spec)
+    assert files["docker/constraints.txt"].endswith("werkzeug<2.1\n")
+    assert '-c /tmp/constraints.txt -r requirements.txt' in files["Dockerfile"]
+    records = {r.check: r for r in verify(spec, ["container"])}
+    assert records["container.healthy"].status == "passed", records["container.healthy"].reason
+    assert {p.name: p.read_bytes() for p in (project / "src").iterdir()} == source_before
+    assert_nothing_left()

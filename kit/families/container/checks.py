@@ -95,7 +95,8 @@ def build_evidence(spec: Spec, ctx: VerifyContext) -> Evidence:
     command = f"docker build --network host --build-arg PYTHON_IMAGE={base} --build-arg PIP_INDEX_URL=<local index> -t {tag} ."
     start = time.monotonic()
     try:
-        wheels = pkgindex.wheelhouse(spec.source, spec.requirements_file, spec.extra_packages, base)
+        wheels = pkgindex.wheelhouse(spec.source, spec.requirements_file, spec.extra_packages, base,
+                                     spec.constraints)
         with pkgindex.serve_index(wheels) as index_url:
             built = build_image(ctx.staged, tag, {"PYTHON_IMAGE": base, "PIP_INDEX_URL": index_url})
     except SandboxError as exc:
@@ -244,7 +245,8 @@ def _diagnosis(spec: Spec, log: str, health, image: str = "") -> str:
     if cause is not None:
         advice = ""
         if cause.package and spec.stack == "python" and image:
-            pinned = {normalize(d) for d in getattr(spec.facts, "dependencies", ())}
+            pinned = {normalize(d) for d in getattr(spec.facts, "dependencies", ())} | {
+                normalize(re.split(r"[<>=!~ ]", c, maxsplit=1)[0]) for c in spec.constraints}
             dist, version = installed_python_distribution(image, cause.package)
             advice = hint(dist, version, pinned) if dist else ""
         return f". Root cause: {cause}" + (f"; {advice}" if advice else "")

@@ -1,7 +1,7 @@
 """Container family: Dockerfile, .dockerignore and the secrets entrypoint."""
 from __future__ import annotations
 
-from kit.model import GO_RUNTIME_IMAGE, UV_PIN, Spec
+from kit.model import CONSTRAINTS_FILE, GO_RUNTIME_IMAGE, UV_PIN, Spec
 from kit.render import render_variant
 
 
@@ -54,13 +54,18 @@ def render_container(spec: Spec) -> dict[str, str]:
         return render_node(spec)
     if spec.stack == "go":
         return render_go(spec)
-    return render_variant("container", "python", {
+    files = render_variant("container", "python", {
         "name": spec.name, "title": spec.title, "base_image": spec.base_image,
         "requirements_file": spec.requirements_file, "lock_file": spec.lock_file, "uv_pin": UV_PIN,
         "extra_packages": list(spec.extra_packages), "command": list(spec.command),
         "port": spec.port, "uid": spec.uid, "healthcheck": healthcheck_command(spec),
-        "env": [("PORT", str(spec.port))],
+        "env": [("PORT", str(spec.port))], "constraints_file": spec.constraints_file,
     })
+    if spec.constraints_file == CONSTRAINTS_FILE:
+        files[CONSTRAINTS_FILE] = ("# pip constraints from .claude/task.md (service.constraints), written by kit:\n"
+                                   "# versions held for packages the requirements do not pin\n"
+                                   + "".join(f"{pin}\n" for pin in spec.constraints))
+    return files
 
 
 def render_node(spec: Spec) -> dict[str, str]:
