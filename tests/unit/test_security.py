@@ -88,7 +88,7 @@ def example_files(tmp_path_factory):
 
 def _policies(files, rules=RULES):
     templates = [yaml.safe_load(files[f"{GATEKEEPER}/{r.name}/template.yaml"]) for r in rules]
-    constraints = [yaml.safe_load(files[f"{GATEKEEPER}/{r.name}/constraint.yaml"]) for r in rules]
+    constraints = [yaml.safe_load(files[f"{GATEKEEPER}/constraints/{r.name}.yaml"]) for r in rules]
     return adm.policies_from(templates, constraints)
 
 
@@ -134,7 +134,8 @@ def test_gator_suite_cases_cover_every_mutation(example_files):
     files = example_files[1]
     suite = yaml.safe_load(files[f"{GATEKEEPER}/suite.yaml"])
     denied = {c["object"] for t in suite["tests"] for c in t["cases"] if c["assertions"][0]["violations"] == "yes"}
-    assert denied == {f"samples/{m.name}.yaml" for m in adm.MUTATIONS}
+    assert denied == ({f"samples/{m.name}.yaml" for m in adm.MUTATIONS}
+                      | {f"samples/deployment-{m.name}.yaml" for m in adm.MUTATIONS} | {"samples/foreign-quay-image.yaml"})
     kyverno = yaml.safe_load(files["k8s/policies/kyverno/tests/kyverno-test.yaml"])
     assert sum(r["result"] == "fail" for r in kyverno["results"]) == len(adm.MUTATIONS)
 
