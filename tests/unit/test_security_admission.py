@@ -219,3 +219,53 @@ def test_wrap_puts_the_pod_where_each_kind_keeps_it():
     assert adm.wrap(pod, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"] == pod["spec"]
     assert adm.pod_of(adm.wrap(pod, "StatefulSet"))["spec"] == pod["spec"]
     assert pod == before
+
+
+def test_falco_outbound_exemptions_for_in_cluster_peers_are_refused(generated):
+    """The review's fault: exempting the dependencies by name and DNS by port in a rule built on
+    Falco's `outbound` macro, which already leaves out private destinations."""
+    rel = "security/falco_rules.yaml"
+    assert checks.falco(*_ctx(generated)).passed
+
+    def dead(f):
+        f[rel] = f[rel].replace("outbound and shop_api_container",
+                                'outbound and shop_api_container\n    and not fd.sport in (53)\n'
+                                '    and not fd.sip.name in ("postgres", "redis")')
+    record = checks.falco(*_ctx(generated, dead))
+    assert record.status == "failed"
+    assert "fd.sport in (53) never applies" in record.reason and "fd.sip.name in (postgres, redis)" in record.reason
+
+
+def test_threat_model_may_not_claim_what_an_uninstalled_controller_does(generated):
+    record = checks.threat_model(*_ctx(generated))
+    assert record.status == "passed", record.reason
+    assert record.figures["conditional"] >= 3
+    rel = "security/threat-model.md"
+
+    def overclaim(f):
+        lines = f[rel].splitlines()
+        f[rel] = "\n".join(line.rsplit("|", 2)[0] + "| mitigated |" if line.startswith("| cluster | E") else line
+                           for line in lines) + "\n"
+    record = checks.threat_model(*_ctx(generated, overclaim))
+    assert record.status == "failed"
+    assert "cluster E (a pod admitted that breaks the restricted profile) is marked 'mitigated'" in record.reason
+
+
+def test_verify_images_names_registry_credentials(generated):
+    from kit.families.security.kyverno import registry_provider
+    assert registry_provider("123456789012.dkr.ecr.eu-west-1.amazonaws.com/shop-api") == "amazon"
+    assert registry_provider("europe-docker.pkg.dev/p/r/x") == "google" and registry_provider("ghcr.io/a/b") == "github"
+    assert registry_provider("registry.example.com/a") == "default"
+    _spec, files, _ = generated
+    assert "imageRegistryCredentials:\n        providers:\n        - amazon" in files[f"{KYVERNO}/policies.yaml"]
+    assert "kyverno-admission-controller" in files["k8s/policies/README.md"]
+
+    def no_creds(f):
+        docs = list(yaml.safe_load_all(f[f"{KYVERNO}/policies.yaml"]))
+        for d in docs:
+            for r in d["spec"]["rules"]:
+                for v in r.get("verifyImages") or []:
+                    v.pop("imageRegistryCredentials")
+        f[f"{KYVERNO}/policies.yaml"] = yaml.safe_dump_all(docs, sort_keys=False)
+    record = checks.policy_rules(*_ctx(generated, no_creds))
+    assert "kyverno verify-images/verify-signature: verifyImages names no imageRegistryCredentials" in record.reason

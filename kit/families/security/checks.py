@@ -318,6 +318,14 @@ def policy_rules(spec: Spec, ctx: VerifyContext) -> Evidence:
                 if b.get("kinds") != ["Pod"]:
                     problems.append(f"{where} matches {b.get('kinds')}: only [Pod] gets Kyverno's auto-gen rules for "
                                     "Deployments, StatefulSets, Jobs and CronJobs")
+    for p in adm.load_docs(ctx.files[f"{KYVERNO}/policies.yaml"]):
+        for r in (p.get("spec") or {}).get("rules") or []:
+            for v in r.get("verifyImages") or []:
+                creds = v.get("imageRegistryCredentials") or {}
+                if not (creds.get("providers") or creds.get("secrets")):
+                    problems.append(f"kyverno {p['metadata']['name']}/{r.get('name')}: verifyImages names no "
+                                    "imageRegistryCredentials: Kyverno reads the signature from a private registry "
+                                    "with its own credentials and denies every Pod it cannot authenticate for")
     return Evidence("security.policies.rules", "k8s/policies/", "the admission controllers' own rules hold: Gatekeeper "
                     "takes the templates' Rego version; every Constraint and Kyverno rule governs only the overlays' "
                     "namespaces; Kyverno rules match Pods so auto-gen covers the workloads", "failed" if problems
@@ -367,6 +375,26 @@ FALCO_RULE_KEYS = ("rule", "desc", "condition", "output", "priority")
 FALCO_PRIORITIES = {"EMERGENCY", "ALERT", "CRITICAL", "ERROR", "WARNING", "NOTICE", "INFORMATIONAL", "DEBUG"}
 
 
+def dead_outbound_exemptions(rule: str, condition: str) -> list[str]:
+    """Exemptions that can never apply: Falco's `outbound` macro keeps only connections to non-private
+    addresses (`fd.ip != "0.0.0.0" and fd.net != "127.0.0.0/8" and not fd.snet in (rfc_1918_addresses)`,
+    falcosecurity/rules rules/falco_rules.yaml, macro `outbound`), so exempting an in-cluster peer, by a
+    bare service name (`fd.sip.name in (postgres)`), a private address, or the cluster DNS port
+    (`fd.sport in (53)`: kube-dns has a private ClusterIP), is dead code that reads as a control."""
+    if not re.search(r"\boutbound\b", condition):
+        return []
+    out = []
+    for field, values in re.findall(r"fd\.(sip\.name|sip|snet|sport|rport)\s+in\s+\(([^)]*)\)", condition):
+        items = [v.strip().strip("'\"") for v in values.split(",") if v.strip()]
+        dead = [v for v in items if (field == "sip.name" and "." not in v)
+                or (field in ("sip", "snet") and re.match(r"(10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.|127\.)", v))
+                or (field in ("sport", "rport") and v == "53")]
+        if dead:
+            out.append(f"rule {rule}: the exemption fd.{field} in ({', '.join(dead)}) never applies: Falco's outbound "
+                       "macro already leaves out private (RFC 1918) destinations, where in-cluster peers live")
+    return out
+
+
 def falco(spec: Spec, ctx: VerifyContext) -> Evidence:
     """Falco's rules-file structure (https://falco.org/docs/concepts/rules/basic-elements/): a list
     of rule/macro/list items, each rule with desc, condition, output and a known priority, every
@@ -388,11 +416,43 @@ def falco(spec: Spec, ctx: VerifyContext) -> Evidence:
             used = set(re.findall(r"\b(spawned_process|container|open_write|outbound|shell_binaries)\b",
                                   item.get("condition", "")))
             problems += [f"rule {item['rule']}: {u} unknown" for u in used - defaults - defined]
+            problems += dead_outbound_exemptions(item["rule"], item.get("condition", ""))
     rules = [i["rule"] for i in items if "rule" in i]
     return Evidence("security.falco", FALCO, "Falco rules are well formed (needs Falco in the cluster: static only)",
                     "failed" if problems or len(rules) < 3 else "passed", tool="kit",
                     reason="; ".join(problems) or ("" if len(rules) >= 3 else "fewer than 3 rules"),
                     figures={"rules": rules, "needs": "Falco in the cluster"})
+
+
+THREAT_MODEL = "security/threat-model.md"
+# a mitigation that works only once a controller runs in the cluster
+NEEDS_CONTROLLER = re.compile(r"k8s/policies|verify-images|allowed-registries|admission|Falco rule", re.I)
+INSTALLS_CONTROLLER = re.compile(r"\b(gatekeeper|kyverno)\b[^\n]*\bchart\b|\bchart\b[^\n]*\b(gatekeeper|kyverno)\b", re.I)
+
+
+def threat_model(spec: Spec, ctx: VerifyContext) -> Evidence:
+    """The threat model claims no more than the deliverables do: a row whose mitigation rests on the
+    admission policies or on Falco must say **conditional** or **open** unless a generated file
+    installs that controller (a Gatekeeper or Kyverno Helm chart; kit installs none)."""
+    text = ctx.files.get(THREAT_MODEL, "")
+    installed = any(INSTALLS_CONTROLLER.search(t) for rel, t in ctx.files.items() if rel.endswith((".tf", "Chart.yaml")))
+    rows = [[c.strip() for c in re.split(r"(?<!\\)\|", line.strip().strip("|"))] for line in text.splitlines()
+            if line.startswith("|") and not line.startswith("|---")][1:]
+    problems = []
+    for row in rows:
+        if len(row) != 6:
+            problems.append(f"malformed row: {'|'.join(row)[:80]}")
+            continue
+        component, stride, threat, mitigation, _, status = row
+        if NEEDS_CONTROLLER.search(mitigation) and not installed and status.startswith("mitigated") \
+                and "conditional" not in status and "open" not in status:
+            problems.append(f"{component} {stride} ({threat}) is marked '{status}', but its mitigation needs an "
+                            "admission controller or Falco that nothing kit generates installs")
+    return Evidence("security.threat_model", THREAT_MODEL, "the threat model marks what rests on an uninstalled "
+                    "controller (admission, Falco) as conditional or open", "failed" if problems or not rows else "passed",
+                    tool="kit", reason="; ".join(problems) or ("" if rows else "no STRIDE table"),
+                    figures={"threats": len(rows), "open": sum("open" in r[-1] for r in rows),
+                             "conditional": sum("conditional" in r[-1] for r in rows)})
 
 
 def _scan_record(check: str, where: str, title: str, findings: list[sec.Finding], scanned: int) -> Evidence:
@@ -454,7 +514,7 @@ def secrets_site(spec: Spec, ctx: VerifyContext) -> Evidence:
 def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     return [structure(spec, ctx), policy_rules(spec, ctx), policy_kustomize(spec, ctx), gator_suite(spec, ctx),
             admission_overlays(spec, ctx),
-            admission_mutations(spec, ctx), falco(spec, ctx), secrets_files(spec, ctx), secrets_source(spec, ctx),
+            admission_mutations(spec, ctx), falco(spec, ctx), threat_model(spec, ctx), secrets_files(spec, ctx), secrets_source(spec, ctx),
             secrets_site(spec, ctx)]
 
 

@@ -67,6 +67,22 @@ def image_patterns(registries: list[str]) -> str:
     return " | ".join(dict.fromkeys(out))
 
 
+def registry_provider(image: str) -> str:
+    """The Kyverno registry credential helper for the image's registry: `imageRegistryCredentials.
+    providers` takes default, google, azure, amazon, github (kyverno/kyverno api/kyverno/v1/
+    image_verification_types.go, `ImageRegistryCredentials`; the chart enables those helpers in
+    `features.registryClient.credentialHelpers`). verifyImages reads the signature from the registry
+    with the admission controller's own credentials, not the nodes'."""
+    host = image.split("/")[0]
+    if ".dkr.ecr." in host and host.endswith(".amazonaws.com"):
+        return "amazon"
+    if host.endswith(("gcr.io", "-docker.pkg.dev")):
+        return "google"
+    if host.endswith(".azurecr.io"):
+        return "azure"
+    return "github" if host == "ghcr.io" else "default"
+
+
 def policies(spec: Spec, allowed_caps: list[str], registries: list[str], namespaces: list[str],
              images: list[str] = ()) -> list[dict]:
     """`images`: exact add-on images admitted besides the registries (cert-manager's HTTP-01 solver)."""
@@ -100,7 +116,9 @@ def policies(spec: Spec, allowed_caps: list[str], registries: list[str], namespa
     docs.append(policy("verify-images", "images signed by CI (cosign keyless)", [{
         "name": "verify-signature", "match": {"any": pods_in(ns)},
         "verifyImages": [{"imageReferences": [f"{spec.image}*"], "mutateDigest": True, "verifyDigest": True,
-                          "required": True, "attestors": [{"entries": [{"keyless": {
+                          "required": True,
+                          "imageRegistryCredentials": {"providers": [registry_provider(spec.image)]},
+                          "attestors": [{"entries": [{"keyless": {
                               "subjectRegExp": sec.subject, "issuer": sec.issuer,
                               "rekor": {"url": "https://rekor.sigstore.dev"}}}]}]}]}], background=False))
     return docs

@@ -179,6 +179,7 @@ def render_security(spec: Spec) -> dict[str, str]:
         "mutations": [(m.name, m.rule, m.what) for m in MUTATIONS],
         "provider": spec.option("cloud").provider, "writable": ["/tmp"], "gatekeeper_min": GATEKEEPER_MIN,
         "namespaces": namespaces(spec), "addon_images": addons.images(spec),
+        "kyverno_provider": kyverno.registry_provider(spec.image),
     }))
     return files
 
