@@ -57,10 +57,24 @@ def test_defaults_name_the_identity_ci_signs_with(minimal):
     assert re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/tags/v1.2.0")
     assert not re.match(sec_opts.subject, "https://github.com/evil/mini/.github/workflows/ci.yml@refs/heads/trunk")
     assert not re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/other.yml@refs/heads/trunk")
+    # a tag is one segment, as the workflow's tags: ["v*"] glob triggers
+    assert not re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/tags/v1/x")
     assert sec_opts.registries == ("ghcr.io",)
     # the CI workflow kit writes really signs keyless in that workflow file
     from kit.families.cicd.render import render_cicd
     assert "cosign sign --yes" in render_cicd(spec)[".github/workflows/ci.yml"]
+
+
+def test_identity_without_a_repository_fails_closed(minimal):
+    """No ci.repository: the default identity names no repository, so it matches no signature (a
+    `[^/]+/[^/]+` wildcard would admit an image signed by ANY repository's ci.yml)."""
+    for front in (GOOD, GOOD + "ci:\n  provider: gitlab\n"):
+        sec_opts = _spec(minimal, front).option("security")
+        for owner in ("acme/mini", "evil/mini", "a/b"):
+            for url in (f"https://github.com/{owner}/.github/workflows/ci.yml@refs/heads/main",
+                        f"https://gitlab.com/{owner}//.gitlab-ci.yml@refs/heads/main"):
+                assert not re.match(sec_opts.subject, url), (sec_opts.subject, url)
+        assert "fails closed" in sec_opts.identity_source
 
 
 def test_gitlab_identity_and_task_override(minimal):
