@@ -200,8 +200,8 @@ def admission_mutations(spec: Spec, ctx: VerifyContext) -> Evidence:
                 problems.append(f"a {kind} with {m.name} was admitted by {m.rule}: its Rego reads no pod template "
                                 f"of a {kind}")
         deployment = adm.wrap(bad, "Deployment")
-        rows[f"Deployment: {m.name}"] = {p.name: (msgs[0] if (msgs := adm.evaluate(p, deployment)) else "admitted")
-                                         if p.name == m.rule else "-" for p in pols.values()}
+        msgs = adm.evaluate(pols[m.rule], deployment) if m.rule in pols else []
+        rows[f"Deployment: {m.name}"] = {m.rule: msgs[0] if msgs else "admitted"}     # its own rule only
     expected = {m.name: m.rule for m in adm.MUTATIONS} | {f"Deployment: {m.name}": m.rule for m in adm.MUTATIONS}
     if addons.uses_http01(spec):
         ns = namespaces(spec)[0]
