@@ -8,6 +8,7 @@ object, so these faults pass its evaluation; only the checks below catch them:
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -269,3 +270,28 @@ def test_verify_images_names_registry_credentials(generated):
         f[f"{KYVERNO}/policies.yaml"] = yaml.safe_dump_all(docs, sort_keys=False)
     record = checks.policy_rules(*_ctx(generated, no_creds))
     assert "kyverno verify-images/verify-signature: verifyImages names no imageRegistryCredentials" in record.reason
+
+
+def test_signing_into_immutable_tags_is_guarded(generated, minimal):
+    """ECR IMMUTABLE refuses a second write of sha256-<digest>.sig (sigstore/cosign#313): the
+    pipelines sign only when the digest carries no signature of the repository's workflow yet."""
+    record = checks.signing(*_ctx(generated))
+    assert record.status == "passed", record.reason
+    assert record.figures["immutable_registry"] == ["terraform/modules/platform/main.tf"]
+
+    def unguarded(f):
+        text = f[".github/workflows/ci.yml"]
+        start = text.index("        run: >-\n          cosign verify")
+        end = text.index('|| cosign sign --yes "${IMAGE}@${DIGEST}"\n', start)
+        f[".github/workflows/ci.yml"] = text[:start] + '        run: cosign sign --yes "${IMAGE}@${DIGEST}"\n' + \
+            text[end + len('|| cosign sign --yes "${IMAGE}@${DIGEST}"\n'):]
+    record = checks.signing(*_ctx(generated, unguarded))
+    assert record.status == "failed"
+    assert ".github/workflows/ci.yml: `cosign sign` runs unconditionally" in record.reason
+    # GitLab's job is guarded the same way
+    from kit.families.cicd.render import render_cicd
+    from kit.spec import load_spec
+    from tests.conftest import write_task
+    write_task(minimal, "service:\n  name: mini\n  source: src\n  image: ghcr.io/acme/mini\nci:\n  provider: gitlab\n")
+    gitlab = render_cicd(load_spec(minimal))[".gitlab-ci.yml"]
+    assert checks.GUARDED_SIGN.search(re.sub(r"\s*\n\s*", " ", gitlab))

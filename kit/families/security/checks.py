@@ -424,6 +424,32 @@ def falco(spec: Spec, ctx: VerifyContext) -> Evidence:
                     figures={"rules": rules, "needs": "Falco in the cluster"})
 
 
+IMMUTABLE_TAGS = re.compile(r'image_tag_mutability\s*=\s*"IMMUTABLE"|immutable_tags\s*=\s*true')
+SIGN = re.compile(r"cosign sign\b")
+GUARDED_SIGN = re.compile(r"cosign verify\b[^|]*\|\|\s*cosign sign\b")     # on the text with newlines folded
+
+
+def signing(spec: Spec, ctx: VerifyContext) -> Evidence:
+    """CI signs each digest once when the registry's tags are immutable: cosign stores a signature
+    in the tag `sha256-<digest>.sig` and a second signature rewrites it, which ECR's IMMUTABLE tags
+    (and Artifact Registry's immutable_tags) refuse (sigstore/cosign#313, "cosign's model of
+    appending signatures won't work"; workaround `cosign verify || cosign sign`, sigstore/cosign#2775).
+    The same digest is signed again when a job is re-run or the v* tag run rebuilds main's commit."""
+    immutable = sorted(rel for rel, text in ctx.files.items() if rel.endswith(".tf") and IMMUTABLE_TAGS.search(text))
+    pipelines = [rel for rel in (".github/workflows/ci.yml", ".gitlab-ci.yml") if rel in ctx.files]
+    problems = []
+    for rel in pipelines:
+        text = ctx.files[rel]
+        if immutable and SIGN.search(text) and not GUARDED_SIGN.search(re.sub(r"\s*\n\s*", " ", text)):
+            problems.append(f"{rel}: `cosign sign` runs unconditionally but {immutable[0]} makes tags immutable: signing "
+                            "an already signed digest again (a re-run) fails on the tag sha256-<digest>.sig; guard it "
+                            "with `cosign verify ... || cosign sign`")
+    return Evidence("security.signing", ", ".join(pipelines) or "CI", "CI signs each digest once where the registry's "
+                    "tags are immutable (a second cosign signature rewrites sha256-<digest>.sig)",
+                    "failed" if problems else "passed", tool="kit (rule from sigstore/cosign#313)",
+                    reason="; ".join(problems), figures={"immutable_registry": immutable, "pipelines": pipelines})
+
+
 THREAT_MODEL = "security/threat-model.md"
 # a mitigation that works only once a controller runs in the cluster
 NEEDS_CONTROLLER = re.compile(r"k8s/policies|verify-images|allowed-registries|admission|Falco rule", re.I)
@@ -514,7 +540,7 @@ def secrets_site(spec: Spec, ctx: VerifyContext) -> Evidence:
 def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     return [structure(spec, ctx), policy_rules(spec, ctx), policy_kustomize(spec, ctx), gator_suite(spec, ctx),
             admission_overlays(spec, ctx),
-            admission_mutations(spec, ctx), falco(spec, ctx), threat_model(spec, ctx), secrets_files(spec, ctx), secrets_source(spec, ctx),
+            admission_mutations(spec, ctx), falco(spec, ctx), threat_model(spec, ctx), signing(spec, ctx), secrets_files(spec, ctx), secrets_source(spec, ctx),
             secrets_site(spec, ctx)]
 
 
