@@ -271,6 +271,10 @@ def test_security_evidence_in_the_full_run(example_run):
     matrix = by_id["security.admission.overlays"]["figures"]["matrix"]
     assert {m.split("/")[0] for m in matrix} == {"dev", "staging", "prod"}
     assert by_id["security.admission.mutations"]["status"] == "passed"
+    assert by_id["security.admission.mutations"]["figures"]["addon_images"] == [
+        "quay.io/jetstack/cert-manager-acmesolver:v1.17.2"]
+    for check in ("security.policies.rules", "security.policies.kustomize", "security.threat_model", "security.signing"):
+        assert by_id[check]["status"] == "passed", (check, by_id[check]["reason"])
     hard = by_id["security.hardening"]
     assert hard["status"] == "passed" and int(hard["figures"]["CapEff"], 16) == 0
     assert hard["figures"]["NoNewPrivs"] == "1" and hard["figures"]["setuid_setgid"] == []

@@ -57,10 +57,24 @@ def test_defaults_name_the_identity_ci_signs_with(minimal):
     assert re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/tags/v1.2.0")
     assert not re.match(sec_opts.subject, "https://github.com/evil/mini/.github/workflows/ci.yml@refs/heads/trunk")
     assert not re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/other.yml@refs/heads/trunk")
+    # a tag is one segment, as the workflow's tags: ["v*"] glob triggers
+    assert not re.match(sec_opts.subject, "https://github.com/acme/mini/.github/workflows/ci.yml@refs/tags/v1/x")
     assert sec_opts.registries == ("ghcr.io",)
     # the CI workflow kit writes really signs keyless in that workflow file
     from kit.families.cicd.render import render_cicd
     assert "cosign sign --yes" in render_cicd(spec)[".github/workflows/ci.yml"]
+
+
+def test_identity_without_a_repository_fails_closed(minimal):
+    """No ci.repository: the default identity names no repository, so it matches no signature (a
+    `[^/]+/[^/]+` wildcard would admit an image signed by ANY repository's ci.yml)."""
+    for front in (GOOD, GOOD + "ci:\n  provider: gitlab\n"):
+        sec_opts = _spec(minimal, front).option("security")
+        for owner in ("acme/mini", "evil/mini", "a/b"):
+            for url in (f"https://github.com/{owner}/.github/workflows/ci.yml@refs/heads/main",
+                        f"https://gitlab.com/{owner}//.gitlab-ci.yml@refs/heads/main"):
+                assert not re.match(sec_opts.subject, url), (sec_opts.subject, url)
+        assert "fails closed" in sec_opts.identity_source
 
 
 def test_gitlab_identity_and_task_override(minimal):
@@ -88,7 +102,7 @@ def example_files(tmp_path_factory):
 
 def _policies(files, rules=RULES):
     templates = [yaml.safe_load(files[f"{GATEKEEPER}/{r.name}/template.yaml"]) for r in rules]
-    constraints = [yaml.safe_load(files[f"{GATEKEEPER}/{r.name}/constraint.yaml"]) for r in rules]
+    constraints = [yaml.safe_load(files[f"{GATEKEEPER}/constraints/{r.name}.yaml"]) for r in rules]
     return adm.policies_from(templates, constraints)
 
 
@@ -134,7 +148,8 @@ def test_gator_suite_cases_cover_every_mutation(example_files):
     files = example_files[1]
     suite = yaml.safe_load(files[f"{GATEKEEPER}/suite.yaml"])
     denied = {c["object"] for t in suite["tests"] for c in t["cases"] if c["assertions"][0]["violations"] == "yes"}
-    assert denied == {f"samples/{m.name}.yaml" for m in adm.MUTATIONS}
+    assert denied == ({f"samples/{m.name}.yaml" for m in adm.MUTATIONS}
+                      | {f"samples/deployment-{m.name}.yaml" for m in adm.MUTATIONS} | {"samples/foreign-quay-image.yaml"})
     kyverno = yaml.safe_load(files["k8s/policies/kyverno/tests/kyverno-test.yaml"])
     assert sum(r["result"] == "fail" for r in kyverno["results"]) == len(adm.MUTATIONS)
 

@@ -35,8 +35,8 @@ FAMILY = Family(
         ChecklistItem("No secrets or sensitive data in output (detect-secrets over every generated file, the "
                       "source and every layer of the built image)", SECRETS),
         ChecklistItem("Every overlay is admitted by the generated admission policies and every mutation is denied",
-                      ("security.policies.structure", "security.policies.tests", "security.admission.overlays",
-                       "security.admission.mutations")),
+                      ("security.policies.structure", "security.policies.rules", "security.policies.kustomize",
+                       "security.policies.tests", "security.admission.overlays", "security.admission.mutations")),
         ChecklistItem("The image has a valid CycloneDX SBOM listing every requirement", ("security.sbom",)),
         ChecklistItem("The running container has no effective capability, no-new-privileges, a read-only root "
                       "and no setuid/setgid file", ("security.hardening",)),
@@ -62,7 +62,9 @@ FAMILY = Family(
         ("k8s/policies/gatekeeper/suite.yaml", "the policies' own tests (gator verify), admit and deny cases"),
         ("k8s/policies/gatekeeper/samples/*", "test resources: one admitted pod and one per denied mutation"),
         ("k8s/policies/gatekeeper/*/template.yaml", "Gatekeeper ConstraintTemplate (Rego) of one rule"),
-        ("k8s/policies/gatekeeper/*/constraint.yaml", "the Constraint that enforces that rule"),
+        ("k8s/policies/gatekeeper/constraints/kustomization.yaml", "the Constraints' kustomization (applied after "
+         "the templates' CRDs exist)"),
+        ("k8s/policies/gatekeeper/constraints/*", "the Constraint that enforces one rule in the overlays' namespaces"),
         ("k8s/policies/gatekeeper/*", "Gatekeeper kustomization"),
         ("k8s/policies/kyverno/tests/*", "the Kyverno policies' own tests (kyverno test)"),
         ("k8s/policies/kyverno/*", "Kyverno ClusterPolicies, verifyImages with CI's cosign identity"),

@@ -88,12 +88,38 @@ class Policy:
     parameters: dict
 
 
+def template_rego(template: dict) -> tuple[str, str, str]:
+    """(Rego text, Rego version, where) of a ConstraintTemplate's first target: the `code` entry of
+    engine Rego (its source.version, "v0" when absent) or the legacy `rego:` field (always v0)."""
+    target = (template.get("spec") or {}).get("targets", [{}])[0]
+    for i, code in enumerate(target.get("code") or []):
+        if code.get("engine") == "Rego":
+            source = code.get("source") or {}
+            return source.get("rego", ""), str(source.get("version", "v0")), f"targets[0].code[{i}].source.rego"
+    return target.get("rego", ""), "v0", "targets[0].rego"
+
+
+def wrap(pod: dict, kind: str) -> dict:
+    """A workload of `kind` whose pod template is `pod` (what the API server admits before any Pod
+    exists): Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, ReplicationController or CronJob."""
+    meta = pod.get("metadata") or {}
+    template = {"metadata": {"labels": dict(meta.get("labels") or {"app": "x"})}, "spec": copy.deepcopy(pod["spec"])}
+    group = {"Job": "batch/v1", "CronJob": "batch/v1", "ReplicationController": "v1"}.get(kind, "apps/v1")
+    spec: dict = {"template": template}
+    if kind == "CronJob":
+        spec = {"schedule": "0 * * * *", "jobTemplate": {"spec": {"template": template}}}
+    elif kind != "Job":
+        spec["selector"] = {"matchLabels": template["metadata"]["labels"]} if kind != "ReplicationController" \
+            else dict(template["metadata"]["labels"])
+    return {"apiVersion": group, "kind": kind,
+            "metadata": {"name": meta.get("name", "x"), "namespace": meta.get("namespace", "default")}, "spec": spec}
+
+
 def policies_from(templates: list[dict], constraints: list[dict]) -> list[Policy]:
     by_kind = {}
     for t in templates:
         kind = t["spec"]["crd"]["spec"]["names"]["kind"]
-        target = t["spec"]["targets"][0]
-        rego = target["rego"]
+        rego = template_rego(t)[0]
         package = rego.split("package", 1)[1].split()[0]
         by_kind[kind] = (package, rego)
     out = []
@@ -108,7 +134,8 @@ def evaluate(policy: Policy, obj: dict) -> list[str]:
     from regopy import Interpreter
     interp = Interpreter()
     interp.add_module(policy.name, policy.rego)
-    interp.set_input({"review": {"object": obj, "kind": {"group": "", "version": "v1", "kind": obj.get("kind")},
+    group, _, version = str(obj.get("apiVersion", "v1")).rpartition("/")
+    interp.set_input({"review": {"object": obj, "kind": {"group": group, "version": version, "kind": obj.get("kind")},
                                  "operation": "CREATE"}, "parameters": policy.parameters})
     result = interp.query(f"x := data.{policy.package}.violation")
     out = json.loads(str(result)) if result.ok() else {"error": str(result)}

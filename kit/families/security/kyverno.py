@@ -1,7 +1,16 @@
 """The same rules as Kyverno ClusterPolicies, plus verifyImages with the cosign keyless identity CI
 signs with (https://kyverno.io/docs/writing-policies/verify-images/sigstore/), and a `kyverno test`
 file. There is no Kyverno CLI here: kit checks their structure (kit.families.security.checks), it
-does not evaluate them."""
+does not evaluate them.
+
+Every rule matches Pods in the overlays' namespaces only (`match.any[].resources.namespaces`,
+https://kyverno.io/docs/writing-policies/match-exclude/): a ClusterPolicy applies "across all
+namespaces" (https://kyverno.io/docs/kyverno-policies/), where it would deny the cluster's add-ons
+(ingress-nginx, cert-manager, the exporters, Fluent Bit run as root or from other registries). The
+rules match kind Pod only, so that Kyverno generates the same rule for Deployments, DaemonSets,
+StatefulSets, Jobs and CronJobs ("For rules which match on Pods in addition to other kinds,
+auto-generation is not activated", https://kyverno.io/docs/writing-policies/autogen/): a bad
+Deployment is denied at apply, not left to time out."""
 from __future__ import annotations
 
 import yaml
@@ -9,11 +18,14 @@ import yaml
 from kit.families.security.admission import MUTATIONS, mutate
 from kit.model import Spec
 
-POD = [{"resources": {"kinds": ["Pod"]}}]
 CONTAINERS = ("containers", "initContainers", "ephemeralContainers")
 
 
-def _validate(name: str, message: str, pattern: dict | None = None, deny: dict | None = None,
+def pods_in(namespaces: list[str]) -> list[dict]:
+    return [{"resources": {"kinds": ["Pod"], "namespaces": list(namespaces)}}]
+
+
+def _validate(name: str, namespaces: list[str], message: str, pattern: dict | None = None, deny: dict | None = None,
               foreach: list | None = None) -> dict:
     validate: dict = {"message": message}
     if pattern is not None:
@@ -22,7 +34,7 @@ def _validate(name: str, message: str, pattern: dict | None = None, deny: dict |
         validate["deny"] = deny
     if foreach is not None:
         validate["foreach"] = foreach
-    return {"name": name, "match": {"any": POD}, "validate": validate}
+    return {"name": name, "match": {"any": pods_in(namespaces)}, "validate": validate}
 
 
 def policy(name: str, title: str, rules: list[dict], background: bool = True) -> dict:
@@ -55,43 +67,66 @@ def image_patterns(registries: list[str]) -> str:
     return " | ".join(dict.fromkeys(out))
 
 
-def policies(spec: Spec, allowed_caps: list[str], registries: list[str]) -> list[dict]:
+def registry_provider(image: str) -> str:
+    """The Kyverno registry credential helper for the image's registry: `imageRegistryCredentials.
+    providers` takes default, google, azure, amazon, github (kyverno/kyverno api/kyverno/v1/
+    image_verification_types.go, `ImageRegistryCredentials`; the chart enables those helpers in
+    `features.registryClient.credentialHelpers`). verifyImages reads the signature from the registry
+    with the admission controller's own credentials, not the nodes'."""
+    host = image.split("/")[0]
+    if ".dkr.ecr." in host and host.endswith(".amazonaws.com"):
+        return "amazon"
+    if host.endswith(("gcr.io", "-docker.pkg.dev")):
+        return "google"
+    if host.endswith(".azurecr.io"):
+        return "azure"
+    return "github" if host == "ghcr.io" else "default"
+
+
+def policies(spec: Spec, allowed_caps: list[str], registries: list[str], namespaces: list[str],
+             images: list[str] = ()) -> list[dict]:
+    """`images`: exact add-on images admitted besides the registries (cert-manager's HTTP-01 solver)."""
     sec = spec.option("security")
+    ns = namespaces
+    image_pattern = " | ".join([image_patterns(registries), *images])
     docs = [
         # Kyverno's built-in restricted profile (https://kyverno.io/docs/writing-policies/validate/#pod-security):
         # non-root, no privilege escalation, capabilities (drop ALL, add only NET_BIND_SERVICE), seccomp,
         # volume types (no hostPath), host namespaces and ports
         policy("pod-security-restricted", "Pod Security Standards: restricted", [{
-            "name": "restricted", "match": {"any": POD},
+            "name": "restricted", "match": {"any": pods_in(ns)},
             "validate": {"podSecurity": {"level": "restricted", "version": "latest"}}}]),
         policy("allowed-registries", "images from the declared registries only", [_validate(
-            "allowed-registries", "images must come from: " + ", ".join(registries),
-            pattern=on_every_container(image_patterns(registries)))]),
+            "allowed-registries", ns, "images must come from: " + ", ".join([*registries, *images]),
+            pattern=on_every_container(image_pattern))]),
         policy("no-latest-tag", "images name a version", [
-            _validate("require-image-tag", "an image tag is required", pattern=on_every_container("*:*")),
-            _validate("no-latest-tag", "the mutable tag :latest is not allowed", pattern=on_every_container("!*:latest"))]),
+            _validate("require-image-tag", ns, "an image tag is required", pattern=on_every_container("*:*")),
+            _validate("no-latest-tag", ns, "the mutable tag :latest is not allowed", pattern=on_every_container("!*:latest"))]),
         policy("require-limits", "CPU and memory limits required", [_validate(
-            "require-limits", "every container needs CPU and memory limits",
+            "require-limits", ns, "every container needs CPU and memory limits",
             pattern={"spec": {"containers": [{"resources": {"limits": {"cpu": "?*", "memory": "?*"}}}]}})]),
     ]
     forbidden = list(sec.forbidden_capabilities)
     if forbidden:
         docs.append(policy("forbidden-capabilities", "capabilities the task forbids", [_validate(
-            "forbidden-capabilities", "a capability forbidden by security.forbidden_capabilities is added",
+            "forbidden-capabilities", ns, "a capability forbidden by security.forbidden_capabilities is added",
             foreach=[{"list": f"request.object.spec.{key}[]", "deny": {"conditions": {"any": [{
                 "key": "{{ element.securityContext.capabilities.add[] || `[]` }}", "operator": "AnyIn",
                 "value": forbidden}]}}} for key in CONTAINERS])]))
     docs.append(policy("verify-images", "images signed by CI (cosign keyless)", [{
-        "name": "verify-signature", "match": {"any": POD},
+        "name": "verify-signature", "match": {"any": pods_in(ns)},
         "verifyImages": [{"imageReferences": [f"{spec.image}*"], "mutateDigest": True, "verifyDigest": True,
-                          "required": True, "attestors": [{"entries": [{"keyless": {
+                          "required": True,
+                          "imageRegistryCredentials": {"providers": [registry_provider(spec.image)]},
+                          "attestors": [{"entries": [{"keyless": {
                               "subjectRegExp": sec.subject, "issuer": sec.issuer,
                               "rekor": {"url": "https://rekor.sigstore.dev"}}}]}]}]}], background=False))
     return docs
 
 
-def files(spec: Spec, pod: dict, folder: str, allowed_caps: list[str], registries: list[str]) -> dict[str, str]:
-    docs = policies(spec, allowed_caps, registries)
+def files(spec: Spec, pod: dict, folder: str, allowed_caps: list[str], registries: list[str],
+          namespaces: list[str], images: list[str] = ()) -> dict[str, str]:
+    docs = policies(spec, allowed_caps, registries, namespaces, images)
     out = {f"{folder}/policies.yaml": yaml.safe_dump_all(docs, sort_keys=False, width=120),
            f"{folder}/kustomization.yaml": yaml.safe_dump({
                "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",

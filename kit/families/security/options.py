@@ -75,19 +75,27 @@ def matches_registry(image: str, prefix: str) -> bool:
         or image.startswith(prefix + "@")
 
 
+# GitHub and GitLab names never contain "<": an identity with this placeholder matches no certificate
+UNSET_REPOSITORY = "<set ci\\.repository>"
+
+
 def default_identity(doc: TaskDoc, service: Service) -> tuple[str, str, str]:
     """The identity CI signs with today: keyless cosign in the generated ci workflow (GitHub) or
-    pipeline (GitLab), on the default branch and v* tags (kit/families/cicd, templates/cicd)."""
+    pipeline (GitLab), on the default branch and v* release tags (kit/families/cicd, templates/cicd).
+    A tag is one path segment (`v[^/]+`: the workflow's `tags: ['v*']` glob does not cross `/`). With
+    no `ci.repository` the identity fails closed: it names no repository, so verify-images admits no
+    image until the task sets one (a `[^/]+/[^/]+` wildcard would admit an image signed by any
+    repository's ci.yml)."""
     from kit.families.cicd import options as ci_options
     ci = ci_options.parse(doc, service)
     branch = re.escape(ci.default_branch)
+    repo = re.escape(ci.repository) if ci.repository else UNSET_REPOSITORY
+    unset = "" if ci.repository else "; ci.repository is not set, so no signature matches until it is (fails closed)"
     if "github" in ci.providers:
-        repo = re.escape(ci.repository) if ci.repository else "[^/]+/[^/]+"
-        return (f"^https://github\\.com/{repo}/\\.github/workflows/ci\\.yml@refs/(heads/{branch}|tags/v.*)$",
-                GITHUB_ISSUER, "the GitHub workflow .github/workflows/ci.yml (job publish, `cosign sign`)")
-    repo = re.escape(ci.repository) if ci.repository else "[^/]+/[^/]+"
-    return (f"^https://gitlab\\.com/{repo}//\\.gitlab-ci\\.yml@refs/(heads/{branch}|tags/v.*)$",
-            GITLAB_ISSUER, "the GitLab pipeline .gitlab-ci.yml (`cosign sign`)")
+        return (f"^https://github\\.com/{repo}/\\.github/workflows/ci\\.yml@refs/(heads/{branch}|tags/v[^/]+)$",
+                GITHUB_ISSUER, "the GitHub workflow .github/workflows/ci.yml (job publish, `cosign sign`)" + unset)
+    return (f"^https://gitlab\\.com/{repo}//\\.gitlab-ci\\.yml@refs/(heads/{branch}|tags/v[^/]+)$",
+            GITLAB_ISSUER, "the GitLab pipeline .gitlab-ci.yml (`cosign sign`)" + unset)
 
 
 def parse(doc: TaskDoc, service: Service) -> SecurityOptions:

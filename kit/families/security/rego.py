@@ -3,19 +3,43 @@ Together they enforce the Pod Security Standards' restricted profile
 (https://kubernetes.io/docs/concepts/security/pod-security-standards/#restricted) plus kit's own
 rules: images from the declared registries only, no :latest, resource limits required.
 
-The Rego is written with `import rego.v1` (the v1 syntax OPA also accepts in v0 mode since 0.59):
-Gatekeeper evaluates it with its embedded OPA, and kit evaluates the very same text with regopy
-(rego-cpp), the interpreter it can run here. Gatekeeper passes the object under admission as
-`input.review.object` and the Constraint's parameters as `input.parameters`
-(https://open-policy-agent.github.io/gatekeeper/website/docs/howto)."""
+The Rego is Rego v1 syntax (`contains`, `if`, `in`), which Gatekeeper takes only under
+`targets[].code[]: {engine: Rego, source: {version: "v1", rego: ...}}`, from Gatekeeper 3.19 on; the
+`rego:` field is parsed as v0 ("Using Rego v1 syntax is opt-in, by default only Rego v0 is allowed";
+"No need to add `import rego.v1`": https://open-policy-agent.github.io/gatekeeper/website/docs/constrainttemplates,
+"Enable OPA Rego v1 syntax in ConstraintTemplates"; source open-policy-agent/gatekeeper
+website/docs/constrainttemplates.md). kit evaluates the very same text with regopy (rego-cpp), the
+interpreter it can run here. Gatekeeper passes the object under admission as `input.review.object`
+and the Constraint's parameters as `input.parameters`
+(https://open-policy-agent.github.io/gatekeeper/website/docs/howto).
+
+The Constraints match the workload kinds as well as Pods: matching Pods only, "the Deployment itself
+will not be blocked" and its rollout times out on the ReplicaSet's denied Pods (Gatekeeper,
+website/docs/workload-resources.md, which also warns that adding the kinds does nothing when the Rego
+reads `spec.containers` only). So the Rego reads the pod spec where each kind keeps it: `spec`,
+`spec.template.spec`, `spec.jobTemplate.spec.template.spec`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+GATEKEEPER_MIN = "3.19"        # the first Gatekeeper release that takes code[].source.version "v1"
+# the kinds the Constraints match (API group -> kinds); each must be one the Rego reads a pod spec of
+MATCH_KINDS = ({"apiGroups": [""], "kinds": ["Pod", "ReplicationController"]},
+               {"apiGroups": ["apps"], "kinds": ["Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"]},
+               {"apiGroups": ["batch"], "kinds": ["Job", "CronJob"]})
+TEMPLATE_KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "ReplicationController")
+
 CONTAINERS = '''
-containers contains c if some c in input.review.object.spec.containers
-containers contains c if some c in input.review.object.spec.initContainers
-containers contains c if some c in input.review.object.spec.ephemeralContainers
+pod_spec := input.review.object.spec if input.review.object.kind == "Pod"
+
+pod_spec := input.review.object.spec.template.spec if input.review.object.kind in {''' + \
+    ", ".join(f'"{k}"' for k in TEMPLATE_KINDS) + '''}
+
+pod_spec := input.review.object.spec.jobTemplate.spec.template.spec if input.review.object.kind == "CronJob"
+
+containers contains c if some c in object.get(pod_spec, "containers", [])
+containers contains c if some c in object.get(pod_spec, "initContainers", [])
+containers contains c if some c in object.get(pod_spec, "ephemeralContainers", [])
 '''
 
 
@@ -29,11 +53,11 @@ class Rule:
 
 
 def _rego(package: str, body: str) -> str:
-    return f"package {package}\n\nimport rego.v1\n{CONTAINERS}{body.rstrip()}\n".replace("\t", "  ")
+    return f"package {package}\n{CONTAINERS}{body.rstrip()}\n".replace("\t", "  ")
 
 
 NON_ROOT = Rule("require-non-root", "K8sRequireNonRoot", "containers run as a non-root user", _rego("k8srequirenonroot", '''
-pod_ctx := object.get(input.review.object.spec, "securityContext", {})
+pod_ctx := object.get(pod_spec, "securityContext", {})
 
 run_as_non_root(c) if object.get(object.get(c, "securityContext", {}), "runAsNonRoot", object.get(pod_ctx, "runAsNonRoot", false)) == true
 
@@ -87,16 +111,14 @@ violation contains {"msg": msg} if {
 
 VOLUMES = Rule("restricted-volumes", "K8sRestrictedVolumes", "no hostPath or host namespaces; only the restricted "
                "profile's volume types", _rego("k8srestrictedvolumes", '''
-spec := input.review.object.spec
-
 violation contains {"msg": msg} if {
-	some v in object.get(spec, "volumes", [])
+	some v in object.get(pod_spec, "volumes", [])
 	v.hostPath
 	msg := sprintf("volume %v mounts the host path %v (hostPath is not allowed)", [v.name, v.hostPath.path])
 }
 
 violation contains {"msg": msg} if {
-	some v in object.get(spec, "volumes", [])
+	some v in object.get(pod_spec, "volumes", [])
 	some key, _ in v
 	key != "name"
 	not key in input.parameters.allowed
@@ -106,7 +128,7 @@ violation contains {"msg": msg} if {
 
 violation contains {"msg": msg} if {
 	some field in ["hostNetwork", "hostPID", "hostIPC"]
-	object.get(spec, field, false) == true
+	object.get(pod_spec, field, false) == true
 	msg := sprintf("the pod sets %v: true (host namespaces are not allowed)", [field])
 }
 
@@ -120,7 +142,7 @@ violation contains {"msg": msg} if {
 
 SECCOMP = Rule("seccomp-runtime-default", "K8sSeccompRuntimeDefault", "seccomp RuntimeDefault or Localhost",
                _rego("k8sseccompruntimedefault", '''
-pod_type := object.get(object.get(object.get(input.review.object.spec, "securityContext", {}), "seccompProfile", {}), "type", "")
+pod_type := object.get(object.get(object.get(pod_spec, "securityContext", {}), "seccompProfile", {}), "type", "")
 
 profile(c) := object.get(object.get(object.get(c, "securityContext", {}), "seccompProfile", {}), "type", pod_type)
 
@@ -153,12 +175,16 @@ allowed(image) if {
 	startswith(full(image), concat("", [prefix, sep]))
 }
 
+# an exact image admitted on its own: a cluster add-on's pod in the app's namespace (cert-manager's
+# HTTP-01 solver), not its whole registry
+allowed(image) if full(image) in object.get(input.parameters, "images", [])
+
 violation contains {"msg": msg} if {
 	some c in containers
 	not allowed(c.image)
 	msg := sprintf("container %v: the image %v is not from an allowed registry (%v)", [c.name, c.image, input.parameters.registries])
 }
-'''), ("registries",))
+'''), ("registries", "images"))
 
 NO_LATEST = Rule("no-latest-tag", "K8sNoLatestTag", "images name a version: no :latest, no missing tag",
                  _rego("k8snolatesttag", '''

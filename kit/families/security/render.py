@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import yaml
 
-from kit.families.security import kyverno
+from kit.families.security import addons, kyverno
 from kit.families.security.admission import MUTATIONS, mutate
-from kit.families.security.rego import RESTRICTED_VOLUMES, RULES
+from kit.families.security.rego import GATEKEEPER_MIN, MATCH_KINDS, RESTRICTED_VOLUMES, RULES
 from kit.model import Spec
 from kit.render import render_variant
 
@@ -53,7 +53,15 @@ def registries(spec: Spec) -> list[str]:
 def parameters(spec: Spec) -> dict[str, dict]:
     return {"restricted-capabilities": {"allowed": allowed_capabilities(spec)},
             "restricted-volumes": {"allowed": list(RESTRICTED_VOLUMES)},
-            "allowed-registries": {"registries": registries(spec)}}
+            "allowed-registries": {"registries": registries(spec), "images": addons.images(spec)}}
+
+
+def namespaces(spec: Spec) -> list[str]:
+    """The overlays' namespaces (`<kubernetes.namespace>-<env>`, kit.families.kubernetes.render): the
+    only namespaces the policies govern, so the cluster's add-ons (ingress-nginx, cert-manager, the
+    exporters, Fluent Bit) in theirs are left alone."""
+    k = spec.option("kubernetes")
+    return [f"{k.namespace}-{env.name}" for env in k.environments]
 
 
 def template(rule) -> dict:
@@ -63,13 +71,16 @@ def template(rule) -> dict:
         crd["validation"] = {"openAPIV3Schema": {"type": "object", "properties": params}}
     return {"apiVersion": "templates.gatekeeper.sh/v1", "kind": "ConstraintTemplate",
             "metadata": {"name": rule.kind.lower(), "annotations": {"description": rule.title}},
-            "spec": {"crd": {"spec": crd}, "targets": [{"target": "admission.k8s.gatekeeper.sh", "rego": rule.rego}]}}
+            "spec": {"crd": {"spec": crd}, "targets": [{
+                "target": "admission.k8s.gatekeeper.sh",
+                # Rego v1 syntax: only under code[].source with version "v1" (Gatekeeper >= 3.19); the
+                # plain `rego:` field is parsed as v0 (kit.families.security.rego)
+                "code": [{"engine": "Rego", "source": {"version": "v1", "rego": rule.rego}}]}]}}
 
 
 def constraint(spec: Spec, rule) -> dict:
     body = {"enforcementAction": "deny",
-            "match": {"kinds": [{"apiGroups": [""], "kinds": ["Pod"]}],
-                      "namespaces": [f"{spec.option('kubernetes').namespace}-*"]}}
+            "match": {"kinds": [{"apiGroups": list(k["apiGroups"]), "kinds": list(k["kinds"])} for k in MATCH_KINDS], "namespaces": namespaces(spec)}}
     params = parameters(spec).get(rule.name)
     if params:
         body["parameters"] = params
@@ -87,30 +98,59 @@ def sample_pod(spec: Spec, base_deployment: str) -> dict:
         if c["name"] == spec.name:       # the base names the image by the service; overlays set the repository
             c["image"] = f"{spec.image}:1.0.0"
     return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"{spec.name}-sample", "namespace": f"{spec.option('kubernetes').namespace}-dev",
+            "metadata": {"name": f"{spec.name}-sample", "namespace": namespaces(spec)[0],
                          "labels": dict((template.get("metadata") or {}).get("labels") or {})},
             "spec": pod_spec}
 
 
+def addon_samples(spec: Spec, pod: dict) -> dict[str, dict]:
+    """sample name -> object, for the add-on pods of the app's namespaces: cert-manager's HTTP-01
+    solver (admitted) and the same pod from another quay.io image (denied by allowed-registries)."""
+    if not addons.uses_http01(spec):
+        return {}
+    ns = pod["metadata"]["namespace"]
+    return {"cert-manager-solver": addons.solver_pod(ns),
+            "foreign-quay-image": addons.solver_pod(ns, "quay.io/attacker/cert-manager-acmesolver:"
+                                                        + addons.cert_manager_version())}
+
+
 def gatekeeper_files(spec: Spec, pod: dict) -> dict[str, str]:
+    from kit.families.security.admission import wrap
     files: dict[str, str] = {}
     tests = []
+    extra = addon_samples(spec, pod)
     for rule in RULES:
         folder = f"{GATEKEEPER}/{rule.name}"
         files[f"{folder}/template.yaml"] = dump(template(rule))
-        files[f"{folder}/constraint.yaml"] = dump(constraint(spec, rule))
+        files[f"{GATEKEEPER}/constraints/{rule.name}.yaml"] = dump(constraint(spec, rule))
         cases = [{"name": "the generated pod is admitted", "object": "samples/allowed.yaml",
+                  "assertions": [{"violations": "no"}]},
+                 {"name": "the generated Deployment is admitted", "object": "samples/deployment-allowed.yaml",
                   "assertions": [{"violations": "no"}]}]
-        cases += [{"name": f"{m.name} is denied", "object": f"samples/{m.name}.yaml",
-                   "assertions": [{"violations": "yes"}]} for m in MUTATIONS if m.rule == rule.name]
+        for m in MUTATIONS:
+            if m.rule == rule.name:
+                cases += [{"name": f"{m.name} is denied", "object": f"samples/{m.name}.yaml",
+                           "assertions": [{"violations": "yes"}]},
+                          {"name": f"a Deployment with {m.name} is denied", "object": f"samples/deployment-{m.name}.yaml",
+                           "assertions": [{"violations": "yes"}]}]
+        if rule.name == "allowed-registries" and extra:
+            cases += [{"name": "cert-manager's HTTP-01 solver pod is admitted", "object": "samples/cert-manager-solver.yaml",
+                       "assertions": [{"violations": "no"}]},
+                      {"name": "another quay.io image is denied", "object": "samples/foreign-quay-image.yaml",
+                       "assertions": [{"violations": "yes"}]}]
         tests.append({"name": rule.name, "template": f"{rule.name}/template.yaml",
-                      "constraint": f"{rule.name}/constraint.yaml", "cases": cases})
+                      "constraint": f"constraints/{rule.name}.yaml", "cases": cases})
     files[f"{GATEKEEPER}/samples/allowed.yaml"] = dump(pod)
+    files[f"{GATEKEEPER}/samples/deployment-allowed.yaml"] = dump(wrap(pod, "Deployment"))
     for m in MUTATIONS:
         files[f"{GATEKEEPER}/samples/{m.name}.yaml"] = dump(mutate(pod, m.name))
+        files[f"{GATEKEEPER}/samples/deployment-{m.name}.yaml"] = dump(wrap(mutate(pod, m.name), "Deployment"))
+    for name, obj in extra.items():
+        files[f"{GATEKEEPER}/samples/{name}.yaml"] = dump(obj)
     files[f"{GATEKEEPER}/suite.yaml"] = (
         "# gator verify k8s/policies/gatekeeper (Gatekeeper's own test format): each ConstraintTemplate\n"
-        "# admits the generated pod and denies the mutation that breaks it. Generated by kit.\n" + dump(
+        "# admits the generated pod and Deployment and denies each mutation that breaks it, as a Pod and\n"
+        "# as a Deployment's pod template. Needs Gatekeeper/gator >= " + GATEKEEPER_MIN + " (Rego v1). Generated by kit.\n" + dump(
             {"apiVersion": "test.gatekeeper.sh/v1alpha1", "kind": "Suite", "metadata": {"name": f"{spec.name}-policies"},
              "tests": tests}))
     files[f"{GATEKEEPER}/kustomization.yaml"] = dump({
@@ -118,7 +158,7 @@ def gatekeeper_files(spec: Spec, pod: dict) -> dict[str, str]:
         "resources": [f"{r.name}/template.yaml" for r in RULES]})
     files[f"{GATEKEEPER}/constraints/kustomization.yaml"] = dump({
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": [f"../{r.name}/constraint.yaml" for r in RULES]})
+        "resources": [f"{r.name}.yaml" for r in RULES]})
     return files
 
 
@@ -128,7 +168,8 @@ def render_security(spec: Spec) -> dict[str, str]:
     base = render_kubernetes(spec)["k8s/base/deployment.yaml"]
     pod = sample_pod(spec, base)
     files = gatekeeper_files(spec, pod)
-    files.update(kyverno.files(spec, pod, KYVERNO, allowed_capabilities(spec), registries(spec)))
+    files.update(kyverno.files(spec, pod, KYVERNO, allowed_capabilities(spec), registries(spec), namespaces(spec),
+                              addons.images(spec)))
     files.update(render_variant("security", "default", {
         "name": spec.name, "port": spec.port, "engine": sec.engine, "severity": sec.severity,
         "scan_severities": sec.scan_severities, "subject": sec.subject, "issuer": sec.issuer,
@@ -136,7 +177,9 @@ def render_security(spec: Spec) -> dict[str, str]:
         "secrets": list(spec.secrets), "dependencies": [d.name for d in spec.dependencies],
         "namespace": spec.option("kubernetes").namespace, "rules": [(r.name, r.title) for r in RULES],
         "mutations": [(m.name, m.rule, m.what) for m in MUTATIONS],
-        "provider": spec.option("cloud").provider, "writable": ["/tmp"],
+        "provider": spec.option("cloud").provider, "writable": ["/tmp"], "gatekeeper_min": GATEKEEPER_MIN,
+        "namespaces": namespaces(spec), "addon_images": addons.images(spec),
+        "kyverno_provider": kyverno.registry_provider(spec.image),
     }))
     return files
 
