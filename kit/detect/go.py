@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.detect.common import source_files
 from kit.errors import DetectionError
 
 SKIP_DIRS = {".git", "vendor", "testdata", "node_modules", "kit-out"}
@@ -110,9 +111,8 @@ def detect_go(source: Path) -> GoFacts:
     if not mod_path.is_file():
         return GoFacts()
     mod = parse_go_mod(mod_path)
-    files = [p for p in sorted(source.rglob("*.go"))
-             if not SKIP_DIRS.intersection(p.relative_to(source).parts[:-1]) and not p.name.endswith("_test.go")
-             and not p.relative_to(source).as_posix().startswith(KIT_INIT + "/")]
+    files = list(source_files(source, (".go",), SKIP_DIRS,
+                              lambda rel: rel.name.endswith("_test.go") or rel.as_posix().startswith(KIT_INIT + "/")))
     texts = {p: p.read_text(errors="replace") for p in files}
     mains = sorted({p.parent.relative_to(source).as_posix() for p, t in texts.items()
                     if re.search(r"^package main\b", t, re.M) and re.search(r"^func main\(\)", t, re.M)})

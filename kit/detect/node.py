@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from kit.detect.common import read_utf8, source_files
 from kit.errors import DetectionError
 
 SKIP_DIRS = {".git", "node_modules", "dist", "build", "coverage", "test", "tests", "__tests__", ".next",
@@ -91,11 +92,7 @@ class NodeFacts:
 
 def read_package_json(path: Path) -> dict:
     """package.json as a dict; one that does not parse is an error naming the file and line."""
-    try:
-        text = Path(path).read_text()
-    except UnicodeDecodeError as exc:
-        raise DetectionError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path),
-                             hint="save it as UTF-8") from None
+    text = read_utf8(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -214,11 +211,8 @@ def _norm(path: str) -> str:
 
 
 def _source_files(source: Path):
-    for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source).parts
-        if path.suffix in SOURCE_SUFFIXES and path.is_file() and not SKIP_DIRS.intersection(rel[:-1]) \
-                and not path.name.endswith((".test.js", ".spec.js", ".spec.ts", ".test.ts", ".d.ts")):
-            yield path
+    yield from source_files(source, SOURCE_SUFFIXES, SKIP_DIRS,
+                            lambda rel: rel.name.endswith((".test.js", ".spec.js", ".spec.ts", ".test.ts", ".d.ts")))
     if (source / "bin" / "www").is_file():
         yield source / "bin" / "www"
 

@@ -21,8 +21,14 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 NODE, GO = FIXTURES / "node", FIXTURES / "go"
 
 
-def test_express_prom_client_postgres_is_proven(tmp_path):
-    project = copy_project(NODE / "express-orders", tmp_path / "express-orders")
+RUNTIME_CHECKS = ("container.healthy", "container.health_endpoint", "container.route_guard",
+                  "container.metrics", "container.nonroot", "container.shutdown", "container.consistency")
+
+
+def proven(fixture: Path, tmp_path: Path) -> dict:
+    """The container family's records for a copy of `fixture`, generated and verified (one build,
+    one run); nothing failed, and nothing is left on the engine whatever happened."""
+    project = copy_project(fixture, tmp_path / fixture.name)
     spec = load_spec(project)
     generate(spec, spec.output)
     try:
@@ -31,6 +37,11 @@ def test_express_prom_client_postgres_is_proven(tmp_path):
         assert_nothing_left()
     failed = {k: r.reason for k, r in records.items() if r.status == "failed"}
     assert failed == {}
+    return records
+
+
+def test_express_prom_client_postgres_is_proven(tmp_path):
+    records = proven(NODE / "express-orders", tmp_path)
     build = records["container.build"]
     assert build.status == "passed"
     assert build.standins == {"node:18-bookworm-slim": "kit-standin/node:18-bookworm"}
@@ -39,9 +50,7 @@ def test_express_prom_client_postgres_is_proven(tmp_path):
     # every locked tarball came from the local registry, unless npm found it in the build's cache
     # mount (/root/.npm, kept by BuildKit from an earlier sandbox build) or BuildKit reused the layer
     assert build.figures["npm_requests_served"] in (0, build.figures["npm_tarballs_locked"])
-    for check in ("container.healthy", "container.health_endpoint", "container.route_guard",
-                  "container.metrics", "container.nonroot", "container.shutdown", "container.hadolint",
-                  "container.consistency"):
+    for check in (*RUNTIME_CHECKS, "container.hadolint"):
         assert records[check].status == "passed", (check, records[check].reason)
     assert "http_request_duration_seconds" in records["container.metrics"].figures["names"]
     assert records["container.nonroot"].figures["uid_gid"] == "10001 10001"
@@ -49,21 +58,12 @@ def test_express_prom_client_postgres_is_proven(tmp_path):
 
 
 def test_go_stdlib_service_is_proven_on_distroless(tmp_path):
-    project = copy_project(GO / "stdlib-notes", tmp_path / "notes")
-    spec = load_spec(project)
-    generate(spec, spec.output)
-    try:
-        records = {r.check: r for r in verify(spec, ("container",))}
-    finally:
-        assert_nothing_left()
-    failed = {k: r.reason for k, r in records.items() if r.status == "failed"}
-    assert failed == {}
+    records = proven(GO / "stdlib-notes", tmp_path)
     build = records["container.build"]
     assert build.standins == {"golang:1.19": "kit-standin/golang:1.19-bookworm",
                               "gcr.io/distroless/static-debian12:nonroot": "kit-standin/distroless-static:nonroot"}
     assert build.figures["goproxy"] == "off" and build.figures["size_mb"] < 40      # a static binary, no OS
-    for check in ("container.healthy", "container.health_endpoint", "container.route_guard",
-                  "container.metrics", "container.nonroot", "container.shutdown", "container.consistency"):
+    for check in RUNTIME_CHECKS:
         assert records[check].status == "passed", (check, records[check].reason)
     assert records["container.nonroot"].figures["uid_gid"] == "65532 65532"
     assert records["container.shutdown"].figures["exit_code"] == 0
