@@ -67,6 +67,7 @@ class NodeFacts:
     metrics_path: str = ""
     metrics_library: str = ""            # prom-client | express-prom-bundle | fastify-metrics
     native_modules: tuple[str, ...] = ()
+    local_packages: tuple[str, ...] = ()  # folders of `file:` dependencies, copied before the install
     handles_sigterm: bool = False
     has_lint: bool = False
     has_test: bool = False
@@ -137,6 +138,9 @@ def detect_node(source: Path) -> NodeFacts:
     native = sorted((NATIVE & set(deps)) | (lock_native & set(_all_names(source, lock_file, deps))))
     if (source / "binding.gyp").is_file():
         native.append("(this package: binding.gyp)")
+    local = _local_packages(source, pkg, warnings)
+    native += [f"{name} ({folder}/binding.gyp)" for name, folder in local.items()
+               if (source / folder / "binding.gyp").is_file() and name not in native]
     loopback = bool(LOOPBACK.search(code))
     if framework == "fastify" and not loopback:
         # fastify.listen({port}) binds 127.0.0.1 unless host is given (fastify docs, "listen")
@@ -150,10 +154,34 @@ def detect_node(source: Path) -> NodeFacts:
         entry_note=note, build_script=build, module_type=module_type, port=port, port_origin=port_origin,
         reads_port_env=bool(PORT_ENV_ANY.search(code)), binds_loopback=loopback, routes=routes,
         metrics_path=metrics_path, metrics_library=metrics_lib, native_modules=tuple(native),
+        local_packages=tuple(sorted(set(local.values()))),
         handles_sigterm=bool(re.search(r"""process\.(?:on|once)\(\s*['"]SIGTERM['"]""", code))
         or "enableShutdownHooks" in code,
         has_lint="lint" in scripts, has_test="test" in scripts and "no test specified" not in scripts["test"],
         warnings=tuple(warnings))
+
+
+def _local_packages(source: Path, pkg: dict, warnings: list[str]) -> dict[str, str]:
+    """name -> folder (relative to the source) of every `file:` dependency that is a folder of the
+    source: npm links it, so the build must have it before the install (and a binding.gyp in it
+    is compiled then). A `file:` tarball is a file the install reads, also copied."""
+    out = {}
+    for section in ("dependencies", "optionalDependencies", "devDependencies"):
+        for name, spec in (pkg.get(section) or {}).items() if isinstance(pkg.get(section), dict) else ():
+            if not isinstance(spec, str) or not spec.startswith(("file:", "link:")):
+                continue
+            target = (source / spec.split(":", 1)[1]).resolve()
+            try:
+                rel = target.relative_to(source.resolve()).as_posix()
+            except ValueError:
+                warnings.append(f"{name} is `{spec}`, outside the service's folder: the image build cannot see it "
+                                "(the build context is the service's folder); publish it or move it inside")
+                continue
+            if target.exists():
+                out[name] = rel
+            else:
+                warnings.append(f"{name} is `{spec}`, but {rel} does not exist: the install will fail")
+    return out
 
 
 def _names(section) -> set[str]:

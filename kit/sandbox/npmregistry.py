@@ -49,8 +49,8 @@ def locked_tarballs(lockfile: Path, omit_dev: bool = True) -> list[tuple[str, st
     data = json.loads(Path(lockfile).read_text())
     out = []
     for key, meta in sorted(data.get("packages", {}).items()):
-        if not key or not isinstance(meta, dict) or meta.get("link") or "version" not in meta:
-            continue
+        if "node_modules/" not in key or not isinstance(meta, dict) or meta.get("link") or "version" not in meta:
+            continue     # the root, a link, or a link's target ("packages/x": a folder of the source)
         if omit_dev and meta.get("dev"):
             continue
         if meta.get("resolved"):
@@ -147,7 +147,8 @@ def serve_registry(source: Path, lock_file: str, omit_dev: bool = True) -> Itera
     offline = False
     if lock is not None and lock.name == "package-lock.json":
         data = json.loads(lock.read_text())
-        entries = [m for k, m in data.get("packages", {}).items() if k and isinstance(m, dict) and "version" in m]
+        entries = [m for k, m in data.get("packages", {}).items()
+                   if "node_modules/" in k and isinstance(m, dict) and "version" in m]
         # npm fetches a packument for an entry without `resolved` (omit-lockfile-registry-resolved),
         # which the offline registry does not serve: such lockfiles are proxied
         offline = data.get("lockfileVersion", 1) >= 2 and all(m.get("resolved") or m.get("link") for m in entries)

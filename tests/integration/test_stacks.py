@@ -68,3 +68,23 @@ def test_go_stdlib_service_is_proven_on_distroless(tmp_path):
     assert records["container.nonroot"].figures["uid_gid"] == "65532 65532"
     assert records["container.shutdown"].figures["exit_code"] == 0
     assert records["container.shellcheck"].status == "skipped"
+
+
+def test_native_addon_compiles_offline_in_the_build_stage_only(tmp_path):
+    """A `file:` dependency with a binding.gyp (C, N-API): node-gyp compiles it in the build stage
+    against the node binary's own headers (no download from nodejs.org), offline; the final
+    image has no compiler, and the health route calls the compiled addon."""
+    records = proven(NODE / "native-checksum", tmp_path)
+    build = records["container.build"]
+    assert build.figures["npm_registry"].startswith("offline")
+    for check in RUNTIME_CHECKS:
+        assert records[check].status == "passed", (check, records[check].reason)
+    if "CACHED" not in build.log:     # a fresh build shows node-gyp at work (a cached one reuses its layer)
+        assert "gyp info ok" in build.log or "fnv1a.node" in build.log, build.log[-2000:]
+    from kit.sandbox.engine import docker
+    image = build.figures["image"]
+    probe = docker("run", "--rm", "--entrypoint", "sh", image, "-c",
+                    "command -v g++ cc make || echo no-compiler; find /app -name fnv1a.node", check=False)
+    # npm 9.0-9.3 (Debian's 9.2 in the stand-in) packs a `file:` folder into node_modules
+    # (install-links=true); later npm links it: the addon is compiled in one place or the other
+    assert "no-compiler" in probe.stdout and "/build/Release/fnv1a.node" in probe.stdout, probe.stdout + probe.stderr

@@ -86,7 +86,7 @@ def test_express_spec_and_image():
 
 def test_hadolint_passes_the_node_images(tmp_path):
     from kit.core.tools import venv_tool
-    for name in ("express-orders", "fastify-sessions"):
+    for name in ("express-orders", "fastify-sessions", "native-checksum"):
         spec = load_spec(NODE / name, output=tmp_path)
         path = tmp_path / f"{name}.Dockerfile"
         path.write_text(render_all(spec)["Dockerfile"])
@@ -242,3 +242,42 @@ def test_js_le_label_format():
     slo = load_spec(NODE / "express-orders", output=Path("/nonexistent")).option("slo")
     assert replace(slo, latency_threshold_s=1.0).latency_le == "1"                       # prom-client
     assert replace(slo, latency_threshold_s=1.0, le_style="python").latency_le == "1.0"  # prometheus_client
+
+
+def test_native_file_dependency_is_copied_before_the_install_and_compiled_there(tmp_path):
+    """A `file:` folder with a binding.gyp: detected as native; the build stage copies it before
+    `npm ci` (npm links or packs it from there) and points node-gyp at the image's own headers;
+    the final stage has no compiler and takes the compiled folder from the build stage."""
+    project = copy_project(NODE / "native-checksum", tmp_path / "native")
+    facts = detect_node(project)
+    assert facts.local_packages == ("packages/fnv1a",)
+    assert facts.native_modules == ("fnv1a-native (packages/fnv1a/binding.gyp)",)
+    assert (facts.entry, facts.port, facts.metrics_library) == ("server.js", 8088, "prom-client")
+    df = render_all(load_spec(project))["Dockerfile"]
+    build, runtime = df.split("AS runtime")
+    assert build.index("COPY packages/fnv1a ./packages/fnv1a") < build.index("npm ci --omit=dev")
+    assert 'export npm_config_nodedir="$prefix"' in build and "g++" in build
+    assert "g++" not in runtime and "nodedir" not in runtime
+    assert "COPY --from=build /app/packages/fnv1a ./packages/fnv1a" in runtime
+    assert runtime.index("COPY . .") < runtime.index("COPY --from=build /app/packages/fnv1a")
+
+
+def test_a_lockfiles_link_target_is_not_fetched_from_the_registry(tmp_path):
+    """package-lock.json names a `file:` folder twice: node_modules/<name> (link) and the folder
+    itself ("packages/fnv1a", no `resolved`); neither is a registry tarball, and the lockfile is
+    still complete enough for the offline registry."""
+    from kit.sandbox.npmregistry import locked_tarballs
+    lock = NODE / "native-checksum" / "package-lock.json"
+    rels = [rel for rel, _ in locked_tarballs(lock)]
+    assert rels and all(rel.endswith(".tgz") for rel in rels)
+    assert not any("fnv1a" in rel for rel in rels)
+
+
+def test_a_file_dependency_outside_the_service_is_warned(tmp_path):
+    _write(tmp_path / "svc", {"package.json": _pkg(dependencies={"shared": "file:../shared", "gone": "file:./nope"}),
+                              "server.js": SERVER})
+    (tmp_path / "shared").mkdir()
+    facts = detect_node(tmp_path / "svc")
+    assert facts.local_packages == ()
+    assert any("outside the service's folder" in w for w in facts.warnings)
+    assert any("nope does not exist" in w for w in facts.warnings)

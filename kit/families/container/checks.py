@@ -133,6 +133,7 @@ def _node_build(spec: Spec, ctx: VerifyContext, base: str, tag: str) -> Evidence
         with npmregistry.serve_registry(spec.source, spec.lock_file, omit_dev=omit_dev) as (url, registry):
             built = build_image(ctx.staged, tag, {"NODE_IMAGE": base, "NPM_CONFIG_REGISTRY": url})
         return built, {"npm_registry": registry["mode"], "npm_tarballs_locked": registry["tarballs_locked"],
+                       "native_modules": list(getattr(spec.facts, "native_modules", ())),
                        "npm_requests_served": len(registry["served"]),
                        "npm_install_cached": _step_cached(built.log, "--mount=type=cache,target=/root/.npm")}
     return _build_record(ctx, tag, command, {spec.base_image: base}, build)

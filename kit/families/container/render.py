@@ -72,6 +72,7 @@ def render_node(spec: Spec) -> dict[str, str]:
         "install": node_install(spec, production=not build),
         "prune": "npm prune --omit=dev --no-audit --no-fund" if build and facts.package_manager == "npm" else "",
         "build_script": build, "native": bool(getattr(facts, "native_modules", ())),
+        "local_packages": list(getattr(facts, "local_packages", ())),
         "command": list(spec.command), "port": spec.port, "uid": spec.uid,
         "healthcheck": node_healthcheck_command(spec),
         "env": [("NODE_ENV", "production"), ("PORT", str(spec.port))],
