@@ -49,6 +49,9 @@ class NodeFacts:
     lock_kind: str = ""                  # npm-v1..v3 | yarn-classic | yarn-berry | pnpm
     package_manager: str = "npm"         # npm | yarn | pnpm
     lock_problems: tuple[str, ...] = ()  # how the lockfile disagrees with package.json
+    manager_version: str = ""            # package.json's packageManager version ("9.15.9"), or ""
+    yarn_path: str = ""                  # yarn berry: .yarnrc.yml's yarnPath (the committed release)
+    yarn_node_linker: str = ""           # yarn berry: .yarnrc.yml's nodeLinker ("" = pnp, berry's default)
     dependencies: tuple[str, ...] = ()
     dev_dependencies: tuple[str, ...] = ()
     node: str = ""                       # major version when the source states one
@@ -124,6 +127,8 @@ def detect_node(source: Path) -> NodeFacts:
         warnings.append("no lockfile (package-lock.json, yarn.lock or pnpm-lock.yaml): the image resolves "
                         "package.json's ranges at build time, so two builds may install different versions; "
                         "commit a lockfile")
+    manager_version = _manager_version(pkg, manager, lock_file, warnings)
+    yarnrc = _yarnrc(source) if manager == "yarn" else {}
     node, node_origin = _node_version(source, pkg)
     framework = next((fw for dep, fw in FRAMEWORKS if dep in deps), "")
     scripts = pkg.get("scripts") if isinstance(pkg.get("scripts"), dict) else {}
@@ -149,7 +154,8 @@ def detect_node(source: Path) -> NodeFacts:
                 loopback = True
     return NodeFacts(
         requirements_file="package.json", lock_file=lock_file, lock_kind=lock_kind, package_manager=manager,
-        lock_problems=problems, dependencies=tuple(sorted(deps)), dev_dependencies=tuple(sorted(dev)),
+        lock_problems=problems, manager_version=manager_version, yarn_path=str(yarnrc.get("yarnPath", "")),
+        yarn_node_linker=str(yarnrc.get("nodeLinker", "")), dependencies=tuple(sorted(deps)), dev_dependencies=tuple(sorted(dev)),
         node=node, node_origin=node_origin, framework=framework, entry=entry, entry_origin=origin,
         entry_note=note, build_script=build, module_type=module_type, port=port, port_origin=port_origin,
         reads_port_env=bool(PORT_ENV_ANY.search(code)), binds_loopback=loopback, routes=routes,
@@ -159,6 +165,37 @@ def detect_node(source: Path) -> NodeFacts:
         or "enableShutdownHooks" in code,
         has_lint="lint" in scripts, has_test="test" in scripts and "no test specified" not in scripts["test"],
         warnings=tuple(warnings))
+
+
+def _manager_version(pkg: dict, manager: str, lock_file: str, warnings: list[str]) -> str:
+    """The version package.json's `packageManager` field pins ("pnpm@9.15.9+sha512..." -> 9.15.9)
+    when it names the lockfile's manager; corepack reads the same field."""
+    field = pkg.get("packageManager")
+    if not isinstance(field, str) or "@" not in field:
+        return ""
+    name, _, version = field.partition("@")
+    version = version.split("+", 1)[0]
+    if not re.fullmatch(r"\d+\.\d+\.\d+(-[\w.]+)?", version):
+        warnings.append(f"package.json's packageManager {field!r} is not name@x.y.z: kit uses its own pinned {manager}")
+        return ""
+    if lock_file and name != manager:
+        warnings.append(f"package.json's packageManager is {name}@{version} but the lockfile is {lock_file} "
+                        f"({manager}): kit installs with {manager}, as the lockfile says")
+        return ""
+    return version
+
+
+def _yarnrc(source: Path) -> dict:
+    path = source / ".yarnrc.yml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(errors="replace"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DetectionError(f"is not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
+                             line=mark.line + 1 if mark else None) from None
+    return data if isinstance(data, dict) else {}
 
 
 def _local_packages(source: Path, pkg: dict, warnings: list[str]) -> dict[str, str]:

@@ -88,3 +88,18 @@ def test_native_addon_compiles_offline_in_the_build_stage_only(tmp_path):
     # npm 9.0-9.3 (Debian's 9.2 in the stand-in) packs a `file:` folder into node_modules
     # (install-links=true); later npm links it: the addon is compiled in one place or the other
     assert "no-compiler" in probe.stdout and "/build/Release/fnv1a.node" in probe.stdout, probe.stdout + probe.stderr
+
+
+def test_pnpm_lockfile_installs_frozen_through_the_local_registry(tmp_path):
+    """pnpm-lock.yaml: pnpm (the version package.json's packageManager pins) is installed with npm
+    from the local registry in the build stage, then `pnpm install --frozen-lockfile --prod`
+    reads the same registry (npm_config_registry), which serves only what the lockfile names."""
+    records = proven(NODE / "pnpm-koa-ledger", tmp_path)
+    build = records["container.build"]
+    assert build.figures["npm_registry"].startswith("offline")
+    assert build.figures["package_manager"] == "pnpm@9.15.9 (package.json's packageManager)"
+    for check in RUNTIME_CHECKS:
+        assert records[check].status == "passed", (check, records[check].reason)
+    assert "ledger_moves" in records["container.metrics"].figures["names"]     # the parser drops _total
+    # how many requests the registry served depends on BuildKit's npm and pnpm cache mounts (warm
+    # after the first build), so the count is a figure, not an assertion

@@ -86,7 +86,7 @@ def test_express_spec_and_image():
 
 def test_hadolint_passes_the_node_images(tmp_path):
     from kit.core.tools import venv_tool
-    for name in ("express-orders", "fastify-sessions", "native-checksum"):
+    for name in ("express-orders", "fastify-sessions", "native-checksum", "pnpm-koa-ledger", "yarn-classic-notifier"):
         spec = load_spec(NODE / name, output=tmp_path)
         path = tmp_path / f"{name}.Dockerfile"
         path.write_text(render_all(spec)["Dockerfile"])
@@ -281,3 +281,79 @@ def test_a_file_dependency_outside_the_service_is_warned(tmp_path):
     assert facts.local_packages == ()
     assert any("outside the service's folder" in w for w in facts.warnings)
     assert any("nope does not exist" in w for w in facts.warnings)
+
+
+def test_pnpm_and_yarn_classic_fixtures_install_frozen_with_a_pinned_tool():
+    """pnpm (the version packageManager pins) and yarn 1 (kit's pin) are installed with npm from
+    the one registry argument, in the build stage only; the install is frozen to the lockfile."""
+    pnpm = load_spec(NODE / "pnpm-koa-ledger")
+    assert (pnpm.facts.lock_kind, pnpm.facts.manager_version, pnpm.facts.framework) == ("pnpm", "9.15.9", "koa")
+    assert (pnpm.health_path, pnpm.metrics_path, pnpm.port) == ("/livez", "/metrics", 7070)
+    df = render_all(pnpm)["Dockerfile"]
+    build, runtime = df.split("AS runtime")
+    assert "npm install --prefix /opt/pnpm --no-audit --no-fund --no-save pnpm@9.15.9" in build
+    assert "pnpm install --frozen-lockfile --store-dir /root/.pnpm-store --prod" in build
+    assert "ARG NPM_CONFIG_REGISTRY=" in build and "pnpm" not in runtime.replace("pnpm-koa", "")
+    yarn = load_spec(NODE / "yarn-classic-notifier")
+    assert (yarn.facts.lock_kind, yarn.facts.manager_version, yarn.facts.metrics_library) == \
+        ("yarn-classic", "", "express-prom-bundle")
+    df = render_all(yarn)["Dockerfile"]
+    assert "yarn@1.22.22" in df and "(kit's pin)" in df
+    assert "yarn install --frozen-lockfile --non-interactive --registry \"$NPM_CONFIG_REGISTRY\"" in df
+    assert 's#https://registry.yarnpkg.com/#${NPM_CONFIG_REGISTRY%/}/#g' in df     # yarn 1 ignores --registry for resolved URLs
+
+
+@pytest.mark.parametrize("yarnrc, release, expect, absent", [
+    ("nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-4.5.3.cjs\n", ".yarn/releases/yarn-4.5.3.cjs",
+     ["COPY .yarn/releases/yarn-4.5.3.cjs ./.yarn/releases/yarn-4.5.3.cjs",
+      "node .yarn/releases/yarn-4.5.3.cjs workspaces focus --all --production"], ["/opt/yarn", "YARN_NODE_LINKER"]),
+    ("enableTelemetry: false\n", "", ["@yarnpkg/cli-dist@4.1.0", "YARN_NODE_LINKER=node-modules",
+                                      "yarn workspaces focus --all --production"], ["node .yarn"]),
+])
+def test_yarn_berry_image(tmp_path, yarnrc, release, expect, absent):
+    _write(tmp_path, {".claude/task.md": TASK, ".yarnrc.yml": yarnrc, "server.js": SERVER,
+                      "package.json": _pkg(dependencies={"express": "^4.21.2"}, packageManager="yarn@4.1.0"),
+                      "yarn.lock": '__metadata:\n  version: 8\n\n"express@npm:^4.21.2":\n  version: 4.21.2\n'})
+    if release:
+        _write(tmp_path, {release: "// yarn release\n"})
+    df = render_all(load_spec(tmp_path, output=tmp_path / "out"))["Dockerfile"]
+    assert "ENV YARN_NPM_REGISTRY_SERVER=${NPM_CONFIG_REGISTRY}" in df and "COPY .yarnrc.yml ./.yarnrc.yml" in df
+    for text in expect:
+        assert text in df, text
+    for text in absent:
+        assert text not in df, text
+
+
+def test_package_manager_field_naming_another_manager_is_warned(tmp_path):
+    _write(tmp_path, {"package.json": _pkg(dependencies={"express": "^4.21.2"}, packageManager="yarn@4.1.0"),
+                      "server.js": SERVER, "pnpm-lock.yaml": "lockfileVersion: '9.0'\nimporters:\n  .:\n"
+                      "    dependencies:\n      express:\n        specifier: ^4.21.2\n        version: 4.21.2\n"})
+    facts = detect_node(tmp_path)
+    assert facts.package_manager == "pnpm" and facts.manager_version == ""
+    assert any("packageManager is yarn@4.1.0 but the lockfile is pnpm-lock.yaml" in w for w in facts.warnings)
+
+
+@pytest.mark.parametrize("fixture, lock, change, message", [
+    ("pnpm-koa-ledger", "pnpm-lock.yaml", ("koa", "^3.0.0"),
+     "koa: package.json wants ^3.0.0, pnpm-lock.yaml records ^2.15.3"),
+    ("yarn-classic-notifier", "yarn.lock", ("pino", "^9.5.0"), "pino@^9.5.0 is in package.json but not in yarn.lock"),
+])
+def test_yarn_and_pnpm_lockfiles_out_of_sync_are_errors(tmp_path, capsys, fixture, lock, change, message):
+    project = copy_project(NODE / fixture, tmp_path / "p")
+    pkg = json.loads((project / "package.json").read_text())
+    pkg["dependencies"][change[0]] = change[1]
+    (project / "package.json").write_text(json.dumps(pkg))
+    assert main(["generate", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert f"{lock}: the lockfile is out of sync" in err and message in err
+    assert not (project / "kit-out").exists()
+
+
+def test_the_local_registry_reads_pnpm_and_yarn_lockfiles():
+    from kit.sandbox.npmregistry import pnpm_locked_tarballs, yarn_locked_tarballs
+    pnpm = dict(pnpm_locked_tarballs(NODE / "pnpm-koa-ledger" / "pnpm-lock.yaml"))
+    assert pnpm["@koa/router/-/router-13.1.1.tgz"].startswith("sha512-")
+    assert all(rel.endswith(".tgz") and integrity for rel, integrity in pnpm.items())
+    yarn = dict(yarn_locked_tarballs(NODE / "yarn-classic-notifier" / "yarn.lock"))
+    assert any(rel.startswith("express/-/express-4.") for rel in yarn)
+    assert all(integrity.startswith("sha512-") for integrity in yarn.values())

@@ -11,6 +11,7 @@ from kit.core.tools import tool_version, venv_tool
 from kit.errors import SandboxError
 from kit.evidence import Evidence, run_tool
 from kit.families.container.dockerfile import dockerfile_facts
+from kit.families.container.render import node_tool
 from kit.model import Spec
 from kit.sandbox import pkgindex
 from kit.sandbox.build import build_image
@@ -130,10 +131,14 @@ def _node_build(spec: Spec, ctx: VerifyContext, base: str, tag: str) -> Evidence
 
     def build():
         omit_dev = not getattr(spec.facts, "build_script", False)
-        with npmregistry.serve_registry(spec.source, spec.lock_file, omit_dev=omit_dev) as (url, registry):
+        tool = node_tool(spec)
+        with npmregistry.serve_registry(spec.source, spec.lock_file, omit_dev=omit_dev,
+                                        tools=(tool["package"],) if tool else ()) as (url, registry):
             built = build_image(ctx.staged, tag, {"NODE_IMAGE": base, "NPM_CONFIG_REGISTRY": url})
         return built, {"npm_registry": registry["mode"], "npm_tarballs_locked": registry["tarballs_locked"],
                        "native_modules": list(getattr(spec.facts, "native_modules", ())),
+                       "package_manager": (f"{tool['package']}@{tool['version']} ({tool['origin']})" if tool
+                                           else spec.facts.package_manager),
                        "npm_requests_served": len(registry["served"]),
                        "npm_install_cached": _step_cached(built.log, "--mount=type=cache,target=/root/.npm")}
     return _build_record(ctx, tag, command, {spec.base_image: base}, build)
