@@ -88,6 +88,21 @@ def node_install(spec: Spec, production: bool) -> str:
     return base + (" --omit=dev" if production else "") + " --no-audit --no-fund"
 
 
+def node_ci_install(spec: Spec) -> str:
+    """CI's install, with devDependencies (lint and test tools), exactly from the lockfile: the
+    same pinned yarn or pnpm as the image (installed globally on the CI runner)."""
+    facts = spec.facts
+    tool = node_tool(spec)
+    setup = f"npm install -g {tool['package']}@{tool['version']} && " if tool else ""
+    if facts.package_manager == "yarn" and facts.lock_kind == "yarn-berry":
+        return setup + (f"node {facts.yarn_path}" if facts.yarn_path else "yarn") + " install --immutable"
+    if facts.package_manager == "yarn":
+        return setup + "yarn install --frozen-lockfile --non-interactive"
+    if facts.package_manager == "pnpm":
+        return setup + "pnpm install --frozen-lockfile"
+    return "npm ci" if spec.lock_file else "npm install"
+
+
 def node_prune(spec: Spec) -> str:
     """After `npm run build`: drop the devDependencies the build needed, each manager its way."""
     facts = spec.facts
