@@ -248,7 +248,9 @@ def _entry(source: Path, pkg: dict, scripts: dict, dev: set[str], framework: str
         runner = words[0] if words else ""
         files = [w for w in words[1:] if not w.startswith("-") and re.search(r"\.(c|m)?[jt]s$|/", w)]
         if runner == "node" and files:
-            return _norm(files[0]), "start script", "", False
+            # `node dist/main.js` after `tsc`: the entry is build output (never in the source or the
+            # build context), so the image runs the build script first
+            return _norm(files[0]), "start script", "", build and _built(source, _norm(files[0]))
         if runner == "nest" or (framework == "nest" and "start" in words):
             return "dist/main.js", "nest build", (f"the start script `{start}` runs the Nest CLI, a development "
                                                   "tool: kit builds with `npm run build` and runs "
@@ -262,13 +264,22 @@ def _entry(source: Path, pkg: dict, scripts: dict, dev: set[str], framework: str
                 f"the start script `{start}` needs {runner}, {why} that the production image does not install: "
                 f"kit runs `node {_norm(target)}` instead"), target.startswith("dist/")
     main = pkg.get("main")
-    if isinstance(main, str) and main and (source / main).is_file():
-        return _norm(main), "main", "", False
+    if isinstance(main, str) and main and ((source / main).is_file() or (build and _built(source, _norm(main)))):
+        return _norm(main), "main", "", build and _built(source, _norm(main))
     for name in SERVER_FILES:
         path = source / name
         if path.is_file() and ".listen(" in path.read_text(errors="replace"):
             return name, "server file", "", False
     return "", "", "", False
+
+
+def _built(source: Path, entry: str) -> bool:
+    """The entry is output of the build script: under an output folder (dist, build, out, lib
+    from TypeScript), or a .js whose .ts twin is in the source and whose own file is not."""
+    if entry.split("/", 1)[0] in ("dist", "build", "out", ".output"):
+        return True
+    twin = (source / entry).with_suffix(".ts")
+    return not (source / entry).is_file() and (twin.is_file() or (source / "tsconfig.json").is_file())
 
 
 def _norm(path: str) -> str:

@@ -13,7 +13,7 @@ from kit.errors import DetectionError
 SKIP_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox", "build", "dist",
              "site-packages", ".mypy_cache", ".pytest_cache", "tests", "test"}
 HEALTH_CANDIDATES = ("/healthz", "/health", "/livez", "/readyz", "/ready", "/ping", "/status",
-                     "/health/live", "/api/health")
+                     "/health/live", "/health/ready", "/api/health")
 FRAMEWORK_BY_DEP = (("django", "django"), ("fastapi", "fastapi"), ("starlette", "asgi"),
                     ("flask", "flask"))
 ROUTE_CALL = re.compile(r"""\.(?:route|get|api_route|add_url_rule|add_route)\(\s*['"](/[^'"]*)['"]""")

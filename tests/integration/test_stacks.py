@@ -103,3 +103,17 @@ def test_pnpm_lockfile_installs_frozen_through_the_local_registry(tmp_path):
     assert "ledger_moves" in records["container.metrics"].figures["names"]     # the parser drops _total
     # how many requests the registry served depends on BuildKit's npm and pnpm cache mounts (warm
     # after the first build), so the count is a figure, not an assertion
+
+
+def test_typescript_compiles_in_the_build_stage_and_runs_from_dist(tmp_path):
+    """Fastify in TypeScript: `npm ci` with devDependencies (typescript), `npm run build` (tsc) and
+    `npm prune --omit=dev` in the build stage; the final image runs `node dist/main.js` and has
+    no compiler."""
+    records = proven(NODE / "ts-fastify-quotes", tmp_path)
+    for check in RUNTIME_CHECKS:
+        assert records[check].status == "passed", (check, records[check].reason)
+    from kit.sandbox.engine import docker
+    probe = docker("run", "--rm", "--entrypoint", "sh", records["container.build"].figures["image"], "-c",
+                   "ls dist/main.js node_modules/fastify/package.json; ls node_modules/typescript || echo no-tsc",
+                   check=False)
+    assert "dist/main.js" in probe.stdout and "no-tsc" in probe.stdout, probe.stdout + probe.stderr

@@ -86,7 +86,8 @@ def test_express_spec_and_image():
 
 def test_hadolint_passes_the_node_images(tmp_path):
     from kit.core.tools import venv_tool
-    for name in ("express-orders", "fastify-sessions", "native-checksum", "pnpm-koa-ledger", "yarn-classic-notifier"):
+    for name in ("express-orders", "fastify-sessions", "native-checksum", "pnpm-koa-ledger", "yarn-classic-notifier",
+                 "ts-fastify-quotes"):
         spec = load_spec(NODE / name, output=tmp_path)
         path = tmp_path / f"{name}.Dockerfile"
         path.write_text(render_all(spec)["Dockerfile"])
@@ -357,3 +358,29 @@ def test_the_local_registry_reads_pnpm_and_yarn_lockfiles():
     yarn = dict(yarn_locked_tarballs(NODE / "yarn-classic-notifier" / "yarn.lock"))
     assert any(rel.startswith("express/-/express-4.") for rel in yarn)
     assert all(integrity.startswith("sha512-") for integrity in yarn.values())
+
+
+def test_typescript_start_script_on_dist_runs_the_build_first():
+    """`"start": "node dist/main.js"` with a `build` script (tsc): dist/ is build output, so the
+    image installs devDependencies, builds, prunes them and runs node dist/main.js."""
+    spec = load_spec(NODE / "ts-fastify-quotes")
+    facts = spec.facts
+    assert (facts.entry, facts.entry_origin, facts.build_script) == ("dist/main.js", "start script", True)
+    assert (facts.framework, spec.port, spec.health_path, spec.metrics_path) == \
+        ("fastify", 8800, "/health/ready", "/metrics")
+    assert not facts.binds_loopback and facts.handles_sigterm        # host: '0.0.0.0' given
+    df = render_all(spec)["Dockerfile"]
+    build, runtime = df.split("AS runtime")
+    assert "npm ci --no-audit --no-fund" in build and "--omit=dev --no-audit --no-fund\n" not in build.split("npm run build")[0]
+    assert "RUN npm run build \\\n    && npm prune --omit=dev" in build
+    assert 'CMD ["node", "dist/main.js"]' in runtime
+
+
+@pytest.mark.parametrize("files, main, built", [
+    ({"src/index.ts": "", "tsconfig.json": "{}"}, "lib/index.js", True),       # lib/ from tsc, not in the source
+    ({"lib/index.js": "require('http').createServer().listen(3000)\n"}, "lib/index.js", False),
+])
+def test_main_from_a_build_step(tmp_path, files, main, built):
+    _write(tmp_path, {"package.json": _pkg(main=main, scripts={"build": "tsc"}), **files})
+    facts = detect_node(tmp_path)
+    assert (facts.entry, facts.build_script) == (main, built)
