@@ -47,9 +47,10 @@ def test_express_prom_client_postgres_is_proven(tmp_path):
     assert build.standins == {"node:18-bookworm-slim": "kit-standin/node:18-bookworm"}
     assert build.figures["npm_registry"].startswith("offline")
     assert build.figures["npm_tarballs_locked"] > 50
-    # every locked tarball came from the local registry, unless npm found it in the build's cache
-    # mount (/root/.npm, kept by BuildKit from an earlier sandbox build) or BuildKit reused the layer
-    assert build.figures["npm_requests_served"] in (0, build.figures["npm_tarballs_locked"])
+    # each locked tarball came from the local registry unless npm found it in the build's cache
+    # mount (/root/.npm, kept by BuildKit and shared by every Node fixture's build: some of the
+    # same tarballs) or BuildKit reused the layer; offline, nothing unlocked can be served
+    assert 0 <= build.figures["npm_requests_served"] <= build.figures["npm_tarballs_locked"]
     for check in (*RUNTIME_CHECKS, "container.hadolint"):
         assert records[check].status == "passed", (check, records[check].reason)
     assert "http_request_duration_seconds" in records["container.metrics"].figures["names"]
