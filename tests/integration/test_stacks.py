@@ -2,6 +2,7 @@
 only, to keep the suite's Docker time small):
 - the Express + prom-client + Postgres fixture's image, built on the Node stand-in (Debian's nodejs
   18), its packages served by kit's local npm registry on 127.0.0.1, run with its Postgres stand-in;
+- the native-checksum fixture (TypeScript with a C addon) and the pnpm fixture, each one build;
 - the Go stdlib fixture, built with Debian's Go 1.19 (GOPROXY=off) onto the distroless-static
   stand-in, probed by its static kit-init binary.
 Each: healthy, metrics scraped, SIGTERM clean, not root."""
@@ -71,24 +72,26 @@ def test_go_stdlib_service_is_proven_on_distroless(tmp_path):
     assert records["container.shellcheck"].status == "skipped"
 
 
-def test_native_addon_compiles_offline_in_the_build_stage_only(tmp_path):
-    """A `file:` dependency with a binding.gyp (C, N-API): node-gyp compiles it in the build stage
-    against the node binary's own headers (no download from nodejs.org), offline; the final
-    image has no compiler, and the health route calls the compiled addon."""
+def test_native_addon_and_typescript_build_in_the_build_stage_only(tmp_path):
+    """One build for two things (the suite's Docker time): a `file:` dependency with a binding.gyp
+    (C, N-API) that node-gyp compiles against the node binary's own headers (no download from
+    nodejs.org), offline, and a TypeScript app: `npm ci` with devDependencies, `npm run build`
+    (tsc), `npm prune --omit=dev`. The final image runs `node dist/server.js`, has neither a
+    compiler nor typescript, and its health route calls the compiled addon."""
     records = proven(NODE / "native-checksum", tmp_path)
     build = records["container.build"]
     assert build.figures["npm_registry"].startswith("offline")
+    assert build.figures["native_modules"] == ["fnv1a-native (packages/fnv1a/binding.gyp)"]
     for check in RUNTIME_CHECKS:
         assert records[check].status == "passed", (check, records[check].reason)
-    if "CACHED" not in build.log:     # a fresh build shows node-gyp at work (a cached one reuses its layer)
-        assert "gyp info ok" in build.log or "fnv1a.node" in build.log, build.log[-2000:]
     from kit.sandbox.engine import docker
-    image = build.figures["image"]
-    probe = docker("run", "--rm", "--entrypoint", "sh", image, "-c",
-                    "command -v g++ cc make || echo no-compiler; find /app -name fnv1a.node", check=False)
+    probe = docker("run", "--rm", "--entrypoint", "sh", build.figures["image"], "-c",
+                   "command -v g++ cc make || echo no-compiler; ls node_modules/typescript || echo no-tsc; "
+                   "ls dist/server.js; find /app -name fnv1a.node", check=False)
     # npm 9.0-9.3 (Debian's 9.2 in the stand-in) packs a `file:` folder into node_modules
     # (install-links=true); later npm links it: the addon is compiled in one place or the other
-    assert "no-compiler" in probe.stdout and "/build/Release/fnv1a.node" in probe.stdout, probe.stdout + probe.stderr
+    for text in ("no-compiler", "no-tsc", "dist/server.js", "/build/Release/fnv1a.node"):
+        assert text in probe.stdout, probe.stdout + probe.stderr
 
 
 def test_pnpm_lockfile_installs_frozen_through_the_local_registry(tmp_path):
@@ -104,17 +107,3 @@ def test_pnpm_lockfile_installs_frozen_through_the_local_registry(tmp_path):
     assert "ledger_moves" in records["container.metrics"].figures["names"]     # the parser drops _total
     # how many requests the registry served depends on BuildKit's npm and pnpm cache mounts (warm
     # after the first build), so the count is a figure, not an assertion
-
-
-def test_typescript_compiles_in_the_build_stage_and_runs_from_dist(tmp_path):
-    """Fastify in TypeScript: `npm ci` with devDependencies (typescript), `npm run build` (tsc) and
-    `npm prune --omit=dev` in the build stage; the final image runs `node dist/main.js` and has
-    no compiler."""
-    records = proven(NODE / "ts-fastify-quotes", tmp_path)
-    for check in RUNTIME_CHECKS:
-        assert records[check].status == "passed", (check, records[check].reason)
-    from kit.sandbox.engine import docker
-    probe = docker("run", "--rm", "--entrypoint", "sh", records["container.build"].figures["image"], "-c",
-                   "ls dist/main.js node_modules/fastify/package.json; ls node_modules/typescript || echo no-tsc",
-                   check=False)
-    assert "dist/main.js" in probe.stdout and "no-tsc" in probe.stdout, probe.stdout + probe.stderr

@@ -253,12 +253,23 @@ def test_native_file_dependency_is_copied_before_the_install_and_compiled_there(
     facts = detect_node(project)
     assert facts.local_packages == ("packages/fnv1a",)
     assert facts.native_modules == ("fnv1a-native (packages/fnv1a/binding.gyp)",)
-    assert (facts.entry, facts.port, facts.metrics_library) == ("server.js", 8088, "prom-client")
+    assert (facts.entry, facts.port, facts.metrics_library) == ("dist/server.js", 8088, "prom-client")
+    assert facts.build_script                                        # TypeScript: tsc in the build stage
     df = render_all(load_spec(project))["Dockerfile"]
     build, runtime = df.split("AS runtime")
-    assert build.index("COPY packages/fnv1a ./packages/fnv1a") < build.index("npm ci --omit=dev")
+    assert build.index("COPY packages/fnv1a ./packages/fnv1a") < build.index("npm ci --no-audit")
     assert 'export npm_config_nodedir="$prefix"' in build and "g++" in build
     assert "g++" not in runtime and "nodedir" not in runtime
+    assert "COPY --from=build /app ./" in runtime                    # dist/ and the compiled addon
+
+    # a JavaScript service without a build step takes the compiled folder back after its source
+    pkg = json.loads((project / "package.json").read_text())
+    pkg["scripts"] = {"start": "node server.js"}
+    pkg.pop("main")
+    (project / "package.json").write_text(json.dumps(pkg))
+    (project / "server.js").write_text("require('fnv1a-native')\nrequire('express')().listen(process.env.PORT || 8088)\n")
+    (project / "tsconfig.json").unlink()
+    runtime = render_all(load_spec(project))["Dockerfile"].split("AS runtime")[1]
     assert "COPY --from=build /app/packages/fnv1a ./packages/fnv1a" in runtime
     assert runtime.index("COPY . .") < runtime.index("COPY --from=build /app/packages/fnv1a")
 
