@@ -395,3 +395,21 @@ def test_main_from_a_build_step(tmp_path, files, main, built):
     _write(tmp_path, {"package.json": _pkg(main=main, scripts={"build": "tsc"}), **files})
     facts = detect_node(tmp_path)
     assert (facts.entry, facts.build_script) == (main, built)
+
+
+def test_an_app_without_a_sigterm_handler_gets_the_minimal_init(tmp_path):
+    """Found on a real public Express service: no SIGTERM handler, so node as PID 1 ignored
+    `docker stop` (exit 137 after 10 s). kit preloads docker/sigterm.cjs then; an app with its own
+    handler (express-orders) gets neither the file nor the flag."""
+    _write(tmp_path, {".claude/task.md": TASK, "server.js": SERVER,
+                      "package.json": _pkg(scripts={"start": "node server.js"}, dependencies={"express": "^4.21.2"})})
+    spec = load_spec(tmp_path, output=tmp_path / "out")
+    assert not spec.facts.handles_sigterm
+    files = render_all(spec)
+    assert 'CMD ["node", "--require", "/usr/local/lib/kit/sigterm.cjs", "server.js"]' in files["Dockerfile"]
+    assert "COPY --chmod=0644 docker/sigterm.cjs /usr/local/lib/kit/sigterm.cjs" in files["Dockerfile"]
+    assert "process.exit(143)" in files["docker/sigterm.cjs"]
+    node = subprocess.run(["node", "--check", "-"], input=files["docker/sigterm.cjs"], capture_output=True, text=True)
+    assert node.returncode == 0, node.stderr
+    files = render_all(load_spec(NODE / "express-orders", output=tmp_path / "o2"))
+    assert "docker/sigterm.cjs" not in files and "sigterm.cjs" not in files["Dockerfile"]

@@ -127,7 +127,26 @@ def render_container(spec: Spec) -> dict[str, str]:
     })
 
 
+SIGTERM_INIT = "/usr/local/lib/kit/sigterm.cjs"
+
+
+def node_command(spec: Spec) -> list[str]:
+    """The image's CMD: the Spec's command, with kit's minimal init preloaded when the app handles
+    no SIGTERM (node as PID 1 ignores it otherwise; docker/sigterm.cjs says why)."""
+    command = list(spec.command)
+    if command[:1] == ["node"] and not getattr(spec.facts, "handles_sigterm", True):
+        return ["node", "--require", SIGTERM_INIT, *command[1:]]
+    return command
+
+
 def render_node(spec: Spec) -> dict[str, str]:
+    files = _render_node(spec)
+    if SIGTERM_INIT not in node_command(spec):
+        files.pop("docker/sigterm.cjs")
+    return files
+
+
+def _render_node(spec: Spec) -> dict[str, str]:
     facts = spec.facts
     build = bool(getattr(facts, "build_script", False))
     berry = facts.package_manager == "yarn" and facts.lock_kind == "yarn-berry"
@@ -141,8 +160,8 @@ def render_node(spec: Spec) -> dict[str, str]:
         "prune": node_prune(spec) if build else "",
         "build_script": build, "native": bool(getattr(facts, "native_modules", ())),
         "local_packages": list(getattr(facts, "local_packages", ())),
-        "command": list(spec.command), "port": spec.port, "uid": spec.uid,
-        "healthcheck": node_healthcheck_command(spec),
+        "command": node_command(spec), "sigterm_init": SIGTERM_INIT in node_command(spec),
+        "port": spec.port, "uid": spec.uid, "healthcheck": node_healthcheck_command(spec),
         "env": [("NODE_ENV", "production"), ("PORT", str(spec.port))],
     })
 
