@@ -70,9 +70,13 @@ def node_install(spec: Spec, production: bool) -> str:
     cache = node_tool(spec).get("cache", "")
     if manager == "yarn" and facts.lock_kind == "yarn-berry":
         yarn = f"node {facts.yarn_path}" if facts.yarn_path else "yarn"
-        # berry reads its registry from YARN_NPM_REGISTRY_SERVER (set from the build argument)
-        return (f"{yarn} workspaces focus --all --production" if production
-                else f"{yarn} install --immutable")
+        # berry reads its registry from YARN_NPM_REGISTRY_SERVER (set from the build argument) and
+        # refuses a plain-http one unless its host is in unsafeHttpWhitelist (seen in the sandbox:
+        # YN0081 for every package): an http mirror's host is allowed, an https one needs nothing
+        allow = ('host="${NPM_CONFIG_REGISTRY#*://}" && host="${host%%[:/]*}" \\\n    && '
+                 'case "$NPM_CONFIG_REGISTRY" in http://*) export YARN_UNSAFE_HTTP_WHITELIST="$host" ;; esac \\\n    && ')
+        return allow + (f"{yarn} workspaces focus --all --production" if production
+                        else f"{yarn} install --immutable")
     if manager == "yarn":
         # yarn 1 fetches yarn.lock's `resolved` URLs as written, whatever --registry says (seen
         # here: it went to registry.yarnpkg.com past the local registry), so the build's copy of
