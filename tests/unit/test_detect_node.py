@@ -413,3 +413,12 @@ def test_an_app_without_a_sigterm_handler_gets_the_minimal_init(tmp_path):
     assert node.returncode == 0, node.stderr
     files = render_all(load_spec(NODE / "express-orders", output=tmp_path / "o2"))
     assert "docker/sigterm.cjs" not in files and "sigterm.cjs" not in files["Dockerfile"]
+
+
+def test_ci_installs_with_the_pinned_manager_through_npx():
+    from kit.families.container.render import node_ci_install
+    assert node_ci_install(load_spec(NODE / "pnpm-koa-ledger")) == \
+        "npx --yes --package pnpm@9.15.9 -- pnpm install --frozen-lockfile"
+    assert node_ci_install(load_spec(NODE / "yarn-classic-notifier")) == \
+        "npx --yes --package yarn@1.22.22 -- yarn install --frozen-lockfile --non-interactive"
+    assert node_ci_install(load_spec(NODE / "express-orders")) == "npm ci"

@@ -94,16 +94,18 @@ def node_install(spec: Spec, production: bool) -> str:
 
 def node_ci_install(spec: Spec) -> str:
     """CI's install, with devDependencies (lint and test tools), exactly from the lockfile: the
-    same pinned yarn or pnpm as the image (installed globally on the CI runner)."""
+    same pinned yarn or pnpm as the image, run with npx (not `npm install -g`: the node images
+    already carry a yarn 1 in /usr/local/bin, and a global install would collide with it)."""
     facts = spec.facts
     tool = node_tool(spec)
-    setup = f"npm install -g {tool['package']}@{tool['version']} && " if tool else ""
+    run = (f"npx --yes --package {tool['package']}@{tool['version']} -- {facts.package_manager}" if tool
+           else f"node {facts.yarn_path}" if facts.yarn_path else facts.package_manager)
     if facts.package_manager == "yarn" and facts.lock_kind == "yarn-berry":
-        return setup + (f"node {facts.yarn_path}" if facts.yarn_path else "yarn") + " install --immutable"
+        return f"{run} install --immutable"
     if facts.package_manager == "yarn":
-        return setup + "yarn install --frozen-lockfile --non-interactive"
+        return f"{run} install --frozen-lockfile --non-interactive"
     if facts.package_manager == "pnpm":
-        return setup + "pnpm install --frozen-lockfile"
+        return f"{run} install --frozen-lockfile"
     return "npm ci" if spec.lock_file else "npm install"
 
 
