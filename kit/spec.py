@@ -335,6 +335,12 @@ def _go_service(doc: TaskDoc, root: Path, source: Path, output: Path | None) -> 
     for dep in deps:
         if dep.secret and dep.secret not in secrets:
             secrets.append(dep.secret)
+    if facts.loopback_at and "command" not in svc:
+        file, _, line = facts.loopback_at.rpartition(":")
+        raise DetectionError("the server listens on 127.0.0.1/localhost only, so nothing outside the container "
+                             "can reach it (and the HEALTHCHECK, probing 127.0.0.1 inside, would still pass)",
+                             file=str(source / file), line=int(line),
+                             hint='listen on all interfaces, e.g. Addr: ":" + port (or a host from an env variable)')
     port = int(svc.get("port", facts.port or 8080))
     if "port" in svc and facts.port and not facts.reads_port_env and port != facts.port:
         raise doc.error(f"service.port {port} but the code listens on {facts.port} and does not read PORT",

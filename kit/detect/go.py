@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.detect.common import source_files
 from kit.errors import DetectionError
 
 SKIP_DIRS = {".git", "vendor", "testdata", "node_modules", "kit-out"}
@@ -19,6 +20,10 @@ PORT_PATTERNS = (
     (re.compile(r"""\.Run\(\s*":(\d{2,5})"\s*\)"""), "Run(addr)"),
     (re.compile(r"""\bAddr\s*:\s*":(\d{2,5})\""""), "http.Server Addr"),
 )
+# a listener on the loopback address: reachable only from inside the container (and the
+# HEALTHCHECK, which probes 127.0.0.1 inside it, would still say healthy)
+LOOPBACK = re.compile(r"""(?:ListenAndServe(?:TLS)?\(|\bAddr\s*:|net\.Listen\(\s*"tcp[46]?"\s*,|\.Run\(|\.Start\()"""
+                      r"""\s*"(?:127\.0\.0\.1|localhost|\[::1\]):""")
 FRAMEWORKS = (("github.com/gin-gonic/gin", "gin"), ("github.com/labstack/echo", "echo"),
               ("github.com/go-chi/chi", "chi"), ("github.com/gorilla/mux", "gorilla"))
 
@@ -43,6 +48,7 @@ class GoFacts:
     metrics_library: str = ""            # client_golang | "" (a hand-written /metrics is still a path)
     handles_sigterm: bool = False
     healthcheck_flag: bool = False       # the service has its own --healthcheck flag
+    loopback_at: str = ""                # "cmd/api/main.go:68" when the server listens on 127.0.0.1 only
     warnings: tuple[str, ...] = ()
 
     @property
@@ -110,9 +116,8 @@ def detect_go(source: Path) -> GoFacts:
     if not mod_path.is_file():
         return GoFacts()
     mod = parse_go_mod(mod_path)
-    files = [p for p in sorted(source.rglob("*.go"))
-             if not SKIP_DIRS.intersection(p.relative_to(source).parts[:-1]) and not p.name.endswith("_test.go")
-             and not p.relative_to(source).as_posix().startswith(KIT_INIT + "/")]
+    files = list(source_files(source, (".go",), SKIP_DIRS,
+                              lambda rel: rel.name.endswith("_test.go") or rel.as_posix().startswith(KIT_INIT + "/")))
     texts = {p: p.read_text(errors="replace") for p in files}
     mains = sorted({p.parent.relative_to(source).as_posix() for p, t in texts.items()
                     if re.search(r"^package main\b", t, re.M) and re.search(r"^func main\(\)", t, re.M)})
@@ -123,6 +128,8 @@ def detect_go(source: Path) -> GoFacts:
         if match:
             port, origin = int(match.group(1)), name
             break
+    loopback_at = next((f"{p.relative_to(source).as_posix()}:{t[:m.start()].count(chr(10)) + 1}"
+                        for p, t in texts.items() for m in [LOOPBACK.search(t)] if m), "")
     routes = tuple(sorted(set(ROUTE.findall(code))))
     client = "github.com/prometheus/client_golang" in mod["requires"] or "promhttp" in code
     metrics = next((r for r in routes if r.rstrip("/").endswith("metrics")), "")
@@ -135,4 +142,4 @@ def detect_go(source: Path) -> GoFacts:
         port=port, port_origin=origin, reads_port_env='os.Getenv("PORT")' in code, routes=routes,
         metrics_path=metrics, metrics_library="client_golang" if client and metrics else "",
         handles_sigterm="syscall.SIGTERM" in code or "signal.NotifyContext" in code,
-        healthcheck_flag=bool(re.search(r"""flag\.Bool\(\s*"healthcheck\"""", code)))
+        loopback_at=loopback_at, healthcheck_flag=bool(re.search(r"""flag\.Bool\(\s*"healthcheck\"""", code)))

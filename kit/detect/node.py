@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from kit.detect.common import read_utf8, source_files
 from kit.errors import DetectionError
 
 SKIP_DIRS = {".git", "node_modules", "dist", "build", "coverage", "test", "tests", "__tests__", ".next",
@@ -48,6 +49,9 @@ class NodeFacts:
     lock_kind: str = ""                  # npm-v1..v3 | yarn-classic | yarn-berry | pnpm
     package_manager: str = "npm"         # npm | yarn | pnpm
     lock_problems: tuple[str, ...] = ()  # how the lockfile disagrees with package.json
+    manager_version: str = ""            # package.json's packageManager version ("9.15.9"), or ""
+    yarn_path: str = ""                  # yarn berry: .yarnrc.yml's yarnPath (the committed release)
+    yarn_node_linker: str = ""           # yarn berry: .yarnrc.yml's nodeLinker ("" = pnp, berry's default)
     dependencies: tuple[str, ...] = ()
     dev_dependencies: tuple[str, ...] = ()
     node: str = ""                       # major version when the source states one
@@ -66,6 +70,7 @@ class NodeFacts:
     metrics_path: str = ""
     metrics_library: str = ""            # prom-client | express-prom-bundle | fastify-metrics
     native_modules: tuple[str, ...] = ()
+    local_packages: tuple[str, ...] = ()  # folders of `file:` dependencies, copied before the install
     handles_sigterm: bool = False
     has_lint: bool = False
     has_test: bool = False
@@ -91,11 +96,7 @@ class NodeFacts:
 
 def read_package_json(path: Path) -> dict:
     """package.json as a dict; one that does not parse is an error naming the file and line."""
-    try:
-        text = Path(path).read_text()
-    except UnicodeDecodeError as exc:
-        raise DetectionError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path),
-                             hint="save it as UTF-8") from None
+    text = read_utf8(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -126,6 +127,8 @@ def detect_node(source: Path) -> NodeFacts:
         warnings.append("no lockfile (package-lock.json, yarn.lock or pnpm-lock.yaml): the image resolves "
                         "package.json's ranges at build time, so two builds may install different versions; "
                         "commit a lockfile")
+    manager_version = _manager_version(pkg, manager, lock_file, warnings)
+    yarnrc = _yarnrc(source) if manager == "yarn" else {}
     node, node_origin = _node_version(source, pkg)
     framework = next((fw for dep, fw in FRAMEWORKS if dep in deps), "")
     scripts = pkg.get("scripts") if isinstance(pkg.get("scripts"), dict) else {}
@@ -140,6 +143,9 @@ def detect_node(source: Path) -> NodeFacts:
     native = sorted((NATIVE & set(deps)) | (lock_native & set(_all_names(source, lock_file, deps))))
     if (source / "binding.gyp").is_file():
         native.append("(this package: binding.gyp)")
+    local = _local_packages(source, pkg, warnings)
+    native += [f"{name} ({folder}/binding.gyp)" for name, folder in local.items()
+               if (source / folder / "binding.gyp").is_file() and name not in native]
     loopback = bool(LOOPBACK.search(code))
     if framework == "fastify" and not loopback:
         # fastify.listen({port}) binds 127.0.0.1 unless host is given (fastify docs, "listen")
@@ -148,15 +154,71 @@ def detect_node(source: Path) -> NodeFacts:
                 loopback = True
     return NodeFacts(
         requirements_file="package.json", lock_file=lock_file, lock_kind=lock_kind, package_manager=manager,
-        lock_problems=problems, dependencies=tuple(sorted(deps)), dev_dependencies=tuple(sorted(dev)),
+        lock_problems=problems, manager_version=manager_version, yarn_path=str(yarnrc.get("yarnPath", "")),
+        yarn_node_linker=str(yarnrc.get("nodeLinker", "")), dependencies=tuple(sorted(deps)), dev_dependencies=tuple(sorted(dev)),
         node=node, node_origin=node_origin, framework=framework, entry=entry, entry_origin=origin,
         entry_note=note, build_script=build, module_type=module_type, port=port, port_origin=port_origin,
         reads_port_env=bool(PORT_ENV_ANY.search(code)), binds_loopback=loopback, routes=routes,
         metrics_path=metrics_path, metrics_library=metrics_lib, native_modules=tuple(native),
+        local_packages=tuple(sorted(set(local.values()))),
         handles_sigterm=bool(re.search(r"""process\.(?:on|once)\(\s*['"]SIGTERM['"]""", code))
         or "enableShutdownHooks" in code,
         has_lint="lint" in scripts, has_test="test" in scripts and "no test specified" not in scripts["test"],
         warnings=tuple(warnings))
+
+
+def _manager_version(pkg: dict, manager: str, lock_file: str, warnings: list[str]) -> str:
+    """The version package.json's `packageManager` field pins ("pnpm@9.15.9+sha512..." -> 9.15.9)
+    when it names the lockfile's manager; corepack reads the same field."""
+    field = pkg.get("packageManager")
+    if not isinstance(field, str) or "@" not in field:
+        return ""
+    name, _, version = field.partition("@")
+    version = version.split("+", 1)[0]
+    if not re.fullmatch(r"\d+\.\d+\.\d+(-[\w.]+)?", version):
+        warnings.append(f"package.json's packageManager {field!r} is not name@x.y.z: kit uses its own pinned {manager}")
+        return ""
+    if lock_file and name != manager:
+        warnings.append(f"package.json's packageManager is {name}@{version} but the lockfile is {lock_file} "
+                        f"({manager}): kit installs with {manager}, as the lockfile says")
+        return ""
+    return version
+
+
+def _yarnrc(source: Path) -> dict:
+    path = source / ".yarnrc.yml"
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(errors="replace"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise DetectionError(f"is not valid YAML: {getattr(exc, 'problem', exc)}", file=str(path),
+                             line=mark.line + 1 if mark else None) from None
+    return data if isinstance(data, dict) else {}
+
+
+def _local_packages(source: Path, pkg: dict, warnings: list[str]) -> dict[str, str]:
+    """name -> folder (relative to the source) of every `file:` dependency that is a folder of the
+    source: npm links it, so the build must have it before the install (and a binding.gyp in it
+    is compiled then). A `file:` tarball is a file the install reads, also copied."""
+    out = {}
+    for section in ("dependencies", "optionalDependencies", "devDependencies"):
+        for name, spec in (pkg.get(section) or {}).items() if isinstance(pkg.get(section), dict) else ():
+            if not isinstance(spec, str) or not spec.startswith(("file:", "link:")):
+                continue
+            target = (source / spec.split(":", 1)[1]).resolve()
+            try:
+                rel = target.relative_to(source.resolve()).as_posix()
+            except ValueError:
+                warnings.append(f"{name} is `{spec}`, outside the service's folder: the image build cannot see it "
+                                "(the build context is the service's folder); publish it or move it inside")
+                continue
+            if target.exists():
+                out[name] = rel
+            else:
+                warnings.append(f"{name} is `{spec}`, but {rel} does not exist: the install will fail")
+    return out
 
 
 def _names(section) -> set[str]:
@@ -186,7 +248,9 @@ def _entry(source: Path, pkg: dict, scripts: dict, dev: set[str], framework: str
         runner = words[0] if words else ""
         files = [w for w in words[1:] if not w.startswith("-") and re.search(r"\.(c|m)?[jt]s$|/", w)]
         if runner == "node" and files:
-            return _norm(files[0]), "start script", "", False
+            # `node dist/main.js` after `tsc`: the entry is build output (never in the source or the
+            # build context), so the image runs the build script first
+            return _norm(files[0]), "start script", "", build and _built(source, _norm(files[0]))
         if runner == "nest" or (framework == "nest" and "start" in words):
             return "dist/main.js", "nest build", (f"the start script `{start}` runs the Nest CLI, a development "
                                                   "tool: kit builds with `npm run build` and runs "
@@ -200,8 +264,8 @@ def _entry(source: Path, pkg: dict, scripts: dict, dev: set[str], framework: str
                 f"the start script `{start}` needs {runner}, {why} that the production image does not install: "
                 f"kit runs `node {_norm(target)}` instead"), target.startswith("dist/")
     main = pkg.get("main")
-    if isinstance(main, str) and main and (source / main).is_file():
-        return _norm(main), "main", "", False
+    if isinstance(main, str) and main and ((source / main).is_file() or (build and _built(source, _norm(main)))):
+        return _norm(main), "main", "", build and _built(source, _norm(main))
     for name in SERVER_FILES:
         path = source / name
         if path.is_file() and ".listen(" in path.read_text(errors="replace"):
@@ -209,16 +273,22 @@ def _entry(source: Path, pkg: dict, scripts: dict, dev: set[str], framework: str
     return "", "", "", False
 
 
+def _built(source: Path, entry: str) -> bool:
+    """The entry is output of the build script: under an output folder (dist, build, out, lib
+    from TypeScript), or a .js whose .ts twin is in the source and whose own file is not."""
+    if entry.split("/", 1)[0] in ("dist", "build", "out", ".output"):
+        return True
+    twin = (source / entry).with_suffix(".ts")
+    return not (source / entry).is_file() and (twin.is_file() or (source / "tsconfig.json").is_file())
+
+
 def _norm(path: str) -> str:
     return path[2:] if path.startswith("./") else path
 
 
 def _source_files(source: Path):
-    for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source).parts
-        if path.suffix in SOURCE_SUFFIXES and path.is_file() and not SKIP_DIRS.intersection(rel[:-1]) \
-                and not path.name.endswith((".test.js", ".spec.js", ".spec.ts", ".test.ts", ".d.ts")):
-            yield path
+    yield from source_files(source, SOURCE_SUFFIXES, SKIP_DIRS,
+                            lambda rel: rel.name.endswith((".test.js", ".spec.js", ".spec.ts", ".test.ts", ".d.ts")))
     if (source / "bin" / "www").is_file():
         yield source / "bin" / "www"
 

@@ -7,12 +7,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from kit.detect.common import read_utf8, source_files
 from kit.errors import DetectionError
 
 SKIP_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", ".tox", "build", "dist",
              "site-packages", ".mypy_cache", ".pytest_cache", "tests", "test"}
 HEALTH_CANDIDATES = ("/healthz", "/health", "/livez", "/readyz", "/ready", "/ping", "/status",
-                     "/health/live", "/api/health")
+                     "/health/live", "/health/ready", "/api/health")
 FRAMEWORK_BY_DEP = (("django", "django"), ("fastapi", "fastapi"), ("starlette", "asgi"),
                     ("flask", "flask"))
 ROUTE_CALL = re.compile(r"""\.(?:route|get|api_route|add_url_rule|add_route)\(\s*['"](/[^'"]*)['"]""")
@@ -37,11 +38,7 @@ class PythonFacts:
 def read_toml(path: Path) -> dict:
     """A TOML file of the service's source; one kit cannot read is an error naming the file and
     line, never silently read as empty (which would drop every dependency)."""
-    try:
-        text = Path(path).read_text()
-    except UnicodeDecodeError as exc:
-        raise DetectionError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(path),
-                             hint="save it as UTF-8") from None
+    text = read_utf8(path)
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -134,9 +131,7 @@ def _python_version(source: Path, project: Path | None) -> str:
 
 
 def _python_files(source: Path):
-    for path in sorted(source.rglob("*.py")):
-        if not SKIP_DIRS.intersection(path.relative_to(source).parts[:-1]):
-            yield path
+    yield from source_files(source, (".py",), SKIP_DIRS)
 
 
 def _mentions(files: list[Path], word: str) -> bool:

@@ -188,15 +188,24 @@ def _node_implementation(spec: Spec, files: dict[str, str], health: str) -> list
     facts = spec.facts
     install = (f"exactly from `{spec.lock_file}` ({facts.lock_kind})" if spec.lock_file else
                "**without a lockfile** (package.json's ranges resolved at build time: commit a lockfile)")
+    from kit.families.container.render import node_tool
+    tool = node_tool(spec)
+    if tool:
+        install += (f" by {tool['package']} {tool['version']} ({tool['origin']}), installed with npm in the "
+                    "build stage only,")
+    if facts.build_script:
+        install += f" then built (`{facts.package_manager} run build`, devDependencies dropped after it),"
     out = ["## Implementation Details", "",
            f"- Base image `{spec.base_image}` through `ARG NODE_IMAGE`; packages through `ARG NPM_CONFIG_REGISTRY` "
-           f"(a mirror can be set), installed {install} with a BuildKit npm cache; only production dependencies "
+           f"(a mirror can be set), installed {install} with a BuildKit cache; only production dependencies "
            "reach the final stage.",
            f"- Runs as UID/GID {spec.uid}:{spec.uid}; exec-form `{' '.join(spec.command)}`, "
            "PID 1 receives SIGTERM (the entrypoint `exec`s node)"
-           + ("." if facts.handles_sigterm else ": **the app installs no SIGTERM handler**, so node as PID 1 "
-              "ignores it and `docker stop` waits for SIGKILL; add `process.on('SIGTERM', ...)` closing the "
-              "server, or run the container with `--init`."),
+           + ("." if facts.handles_sigterm else ": **the app installs no SIGTERM handler**, which node as PID 1 "
+              "would ignore (`docker stop` would wait for SIGKILL), so the image preloads kit's minimal init "
+              "(`node --require /usr/local/lib/kit/sigterm.cjs`, from `docker/sigterm.cjs`): SIGTERM ends node "
+              "as it does outside a container, cutting in-flight requests; add `process.on('SIGTERM', ...)` "
+              "closing the server for a graceful drain, and kit stops preloading it."),
            *([f"- Entry: {facts.entry_note}."] if facts.entry_note else []),
            *([f"- Native modules ({', '.join(facts.native_modules)}): python3, make and g++ are installed in "
               "the build stage only."] if facts.native_modules else []),

@@ -49,8 +49,8 @@ def locked_tarballs(lockfile: Path, omit_dev: bool = True) -> list[tuple[str, st
     data = json.loads(Path(lockfile).read_text())
     out = []
     for key, meta in sorted(data.get("packages", {}).items()):
-        if not key or not isinstance(meta, dict) or meta.get("link") or "version" not in meta:
-            continue
+        if "node_modules/" not in key or not isinstance(meta, dict) or meta.get("link") or "version" not in meta:
+            continue     # the root, a link, or a link's target ("packages/x": a folder of the source)
         if omit_dev and meta.get("dev"):
             continue
         if meta.get("resolved"):
@@ -62,6 +62,40 @@ def locked_tarballs(lockfile: Path, omit_dev: bool = True) -> list[tuple[str, st
             name = meta.get("name") or key.rsplit("node_modules/", 1)[-1]
             rel = f"{name}/-/{name.rsplit('/', 1)[-1]}-{meta['version']}.tgz"
         out.append((rel, meta.get("integrity", "")))
+    return out
+
+
+def pnpm_locked_tarballs(lockfile: Path) -> list[tuple[str, str]]:
+    """(tarball path, integrity) for every registry package a pnpm-lock.yaml (v6 to v9) names:
+    its `packages` keys are name@version (v6: /name@version), and a registry package's
+    resolution is its integrity alone, so pnpm asks the registry for the default tarball path."""
+    import yaml
+    data = yaml.safe_load(Path(lockfile).read_text()) or {}
+    out = []
+    for key, meta in sorted((data.get("packages") or {}).items()):
+        resolution = (meta or {}).get("resolution") or {}
+        if "integrity" not in resolution or "tarball" in resolution:   # git, file: and URL deps
+            continue
+        name, _, version = key.lstrip("/").partition("(")[0].rpartition("@")
+        if not name or not version:
+            continue
+        out.append((f"{name}/-/{name.rsplit('/', 1)[-1]}-{version}.tgz", resolution["integrity"]))
+    return out
+
+
+def yarn_locked_tarballs(lockfile: Path) -> list[tuple[str, str]]:
+    """(tarball path, integrity) for every registry package of a yarn 1 lockfile: its entries'
+    `resolved` URLs (on registry.yarnpkg.com or registry.npmjs.org, the same packages)."""
+    out, rel = [], ""
+    for row in Path(lockfile).read_text().splitlines():
+        row = row.strip()
+        if row.startswith("resolved "):
+            url = urllib.parse.urlparse(row.split(None, 1)[1].strip('"'))
+            rel = url.path.lstrip("/") if url.netloc in ("registry.yarnpkg.com", "registry.npmjs.org") else ""
+            if rel:
+                out.append((rel, ""))
+        elif row.startswith("integrity ") and rel and out and out[-1][0] == rel:
+            out[-1] = (rel, row.split(None, 1)[1])
     return out
 
 
@@ -82,7 +116,9 @@ def _fetch(url: str) -> bytes:
 def prefill(lockfile: Path, omit_dev: bool = True) -> list[str]:
     """Download what the lockfile names into the cache (once); returns the tarball paths."""
     paths = []
-    for rel, integrity in locked_tarballs(lockfile, omit_dev):
+    locked = {"pnpm-lock.yaml": pnpm_locked_tarballs, "yarn.lock": yarn_locked_tarballs}.get(
+        lockfile.name, lambda lock: locked_tarballs(lock, omit_dev))(lockfile)
+    for rel, integrity in locked:
         target = cache_dir() / rel
         if not target.is_file():
             try:
@@ -103,6 +139,7 @@ def prefill(lockfile: Path, omit_dev: bool = True) -> list[str]:
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "kit-npm-registry"
     allowed: set[str] | None = None      # offline: only these tarball paths
+    tools: frozenset[str] = frozenset()  # offline too: the package manager the build installs (proxied)
     base_url = ""
     served: list[str]
 
@@ -111,19 +148,27 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:     # http.server's handler name
         rel = urllib.parse.unquote(self.path.split("?", 1)[0].lstrip("/"))
+        if self.allowed is None or rel.split("/-/", 1)[0] in self.tools:
+            return self._proxy(rel)
+        target = cache_dir() / rel
+        if rel in self.allowed and target.is_file():
+            self.served.append(rel)
+            return self._send(200, target.read_bytes(), "application/octet-stream")
+        return self._send(404, b'{"error":"offline: only what the lockfile names is served"}', "application/json")
+
+    def _proxy(self, rel: str) -> None:
+        """A packument (tarball URLs rewritten to this registry) or a tarball, through the host."""
         if "/-/" in rel:
             target = cache_dir() / rel
-            if not target.is_file() and self.allowed is None:
-                with contextlib.suppress(OSError):
+            if not target.is_file():
+                try:
                     data = _fetch(UPSTREAM + rel)
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    target.write_bytes(data)
-            if target.is_file() and (self.allowed is None or rel in self.allowed):
-                self.served.append(rel)
-                return self._send(200, target.read_bytes(), "application/octet-stream")
-            return self._send(404, b'{"error":"not in the local registry"}', "application/json")
-        if self.allowed is not None:
-            return self._send(404, b'{"error":"offline: the lockfile names every tarball"}', "application/json")
+                except OSError as exc:
+                    return self._send(404, json.dumps({"error": str(exc)}).encode(), "application/json")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            self.served.append(rel)
+            return self._send(200, target.read_bytes(), "application/octet-stream")
         try:
             body = _fetch(UPSTREAM + urllib.parse.quote(rel, safe="@"))
         except OSError as exc:
@@ -141,25 +186,31 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 @contextlib.contextmanager
-def serve_registry(source: Path, lock_file: str, omit_dev: bool = True) -> Iterator[tuple[str, dict]]:
-    """Serve the service's packages on 127.0.0.1; yield (registry URL, figures)."""
+def serve_registry(source: Path, lock_file: str, omit_dev: bool = True,
+                   tools: tuple[str, ...] = ()) -> Iterator[tuple[str, dict]]:
+    """Serve the service's packages on 127.0.0.1; yield (registry URL, figures). `tools` are the
+    npm packages of the package manager the build installs first (pnpm, yarn): proxied even
+    when the registry is offline, since no lockfile of the service names them."""
     lock = Path(source) / lock_file if lock_file else None
-    offline = False
+    offline = lock is not None and (lock.name == "pnpm-lock.yaml"
+                                    or (lock.name == "yarn.lock" and "__metadata:" not in lock.read_text()))
     if lock is not None and lock.name == "package-lock.json":
         data = json.loads(lock.read_text())
-        entries = [m for k, m in data.get("packages", {}).items() if k and isinstance(m, dict) and "version" in m]
+        entries = [m for k, m in data.get("packages", {}).items()
+                   if "node_modules/" in k and isinstance(m, dict) and "version" in m]
         # npm fetches a packument for an entry without `resolved` (omit-lockfile-registry-resolved),
         # which the offline registry does not serve: such lockfiles are proxied
         offline = data.get("lockfileVersion", 1) >= 2 and all(m.get("resolved") or m.get("link") for m in entries)
     allowed = set(prefill(lock, omit_dev)) if offline else None
     served: list[str] = []
-    handler = type("Handler", (_Handler,), {"allowed": allowed, "served": served})
+    handler = type("Handler", (_Handler,), {"allowed": allowed, "served": served, "tools": frozenset(tools)})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     handler.base_url = url
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    figures = {"mode": "offline (pre-filled from the lockfile)" if offline else "proxy (no lockfile v2/v3)",
+    figures = {"mode": "offline (pre-filled from the lockfile)" if offline
+               else "proxy (no package-lock.json v2/v3, pnpm-lock.yaml or yarn 1 yarn.lock)",
                "tarballs_locked": len(allowed or ()), "served": served}
     try:
         yield url, figures

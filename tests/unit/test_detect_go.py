@@ -100,3 +100,30 @@ def test_hadolint_passes_the_go_image(tmp_path):
     proc = subprocess.run([venv_tool("hadolint"), "--failure-threshold", "warning", str(path)],
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout
+
+
+@pytest.mark.parametrize("listen, line", [
+    ('srv := &http.Server{\n\t\tAddr:    "127.0.0.1:" + port,\n\t\tHandler: mux,\n\t}\n\tlog.Fatal(srv.ListenAndServe())', 14),
+    ('log.Fatal(http.ListenAndServe("localhost:8080", mux))', 13),
+])
+def test_a_server_on_loopback_only_is_an_error_naming_file_and_line(tmp_path, capsys, listen, line):
+    """Found on a real public service tried as a new user would: http.Server{Addr: "127.0.0.1:" +
+    port}. In a container nothing outside reaches it, and the HEALTHCHECK (which probes
+    127.0.0.1 inside) would still pass."""
+    project = tmp_path / "svc"
+    (project / "cmd" / "api").mkdir(parents=True)
+    (project / ".claude").mkdir()
+    (project / ".claude" / "task.md").write_text("---\nservice:\n  name: svc\n---\n# Svc\n\nAn API.\n")
+    (project / "go.mod").write_text("module example.com/svc\n\ngo 1.19\n")
+    (project / "cmd" / "api" / "main.go").write_text(
+        'package main\n\nimport (\n\t"log"\n\t"net/http"\n\t"os"\n)\n\nfunc main() {\n\tport := os.Getenv("PORT")\n'
+        '\tmux := http.NewServeMux()\n\tmux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {})\n'
+        f"\t{listen}\n}}\n")
+    assert detect_go(project).loopback_at == f"cmd/api/main.go:{line}"
+    assert main(["generate", str(project)]) == 2
+    err = capsys.readouterr().err
+    assert f"cmd/api/main.go:{line}" in err and "listens on 127.0.0.1/localhost only" in err
+    assert not (project / "kit-out").exists()
+    (project / "cmd" / "api" / "main.go").write_text(
+        (project / "cmd" / "api" / "main.go").read_text().replace('"127.0.0.1:"', '":"').replace('"localhost:', '":'))
+    assert detect_go(project).loopback_at == ""

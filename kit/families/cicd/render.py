@@ -55,8 +55,8 @@ def _commands(spec: Spec, ci) -> dict[str, str]:
         return {"install": "go mod download" if not getattr(spec.facts, "vendored", False) else "go mod verify",
                 "lint": ci.lint, "test": ci.test}
     if spec.stack == "node":      # exactly from the lockfile, with devDependencies (lint and test tools)
-        install = "npm ci" if spec.lock_file == "package-lock.json" else "npm install"
-        return {"install": install, "lint": ci.lint, "test": ci.test}
+        from kit.families.container.render import node_ci_install
+        return {"install": node_ci_install(spec), "lint": ci.lint, "test": ci.test}
     install = (f"python -m pip install -r {spec.requirements_file}" if spec.requirements_file.endswith(".txt")
                else "python -m pip install .")
     test = ci.test if ci.test != "python -m pytest -q" or has_tests(spec) else "python -m compileall -q ."
@@ -93,6 +93,8 @@ def context(spec: Spec) -> dict:
         "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),
         "no_tests": (not has_tests(spec) and ci.test == "python -m pytest -q") if spec.stack != "node"
         else ci.test.startswith("node --check"),
+        # setup-node's npm cache; yarn and pnpm are installed by the install step itself, after it
+        "node_cache": spec.stack == "node" and spec.facts.package_manager == "npm",
         "stack": spec.stack, "node": spec.base_image.split(":")[1].split("-")[0] if spec.stack in ("node", "go") else "",
         "requirements": spec.requirements_file or "pyproject.toml",
         "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,

@@ -11,6 +11,7 @@ from kit.core.tools import tool_version, venv_tool
 from kit.errors import SandboxError
 from kit.evidence import Evidence, run_tool
 from kit.families.container.dockerfile import dockerfile_facts
+from kit.families.container.render import node_tool
 from kit.model import Spec
 from kit.sandbox import pkgindex
 from kit.sandbox.build import build_image
@@ -87,58 +88,61 @@ def build_evidence(spec: Spec, ctx: VerifyContext) -> Evidence:
     base = ctx.standin(spec.base_image)
     from kit.core.session import image_tag
     tag = image_tag(spec, ctx)
-    title = "the image builds with BuildKit"
     if spec.stack == "node":
-        return _node_build(spec, ctx, base, tag, title)
+        return _node_build(spec, ctx, base, tag)
     if spec.stack == "go":
-        return _go_build(spec, ctx, tag, title)
+        return _go_build(spec, ctx, tag)
     command = f"docker build --network host --build-arg PYTHON_IMAGE={base} --build-arg PIP_INDEX_URL=<local index> -t {tag} ."
-    start = time.monotonic()
-    try:
+
+    def build():
         wheels = pkgindex.wheelhouse(spec.source, spec.requirements_file, spec.extra_packages, base,
                                      spec.constraints)
         with pkgindex.serve_index(wheels) as index_url:
-            built = build_image(ctx.staged, tag, {"PYTHON_IMAGE": base, "PIP_INDEX_URL": index_url})
+            return build_image(ctx.staged, tag, {"PYTHON_IMAGE": base, "PIP_INDEX_URL": index_url}), {}
+    return _build_record(ctx, tag, command, {spec.base_image: base}, build)
+
+
+def _build_record(ctx: VerifyContext, tag: str, command: str, images: dict[str, str], build) -> Evidence:
+    """container.build for every stack: `build()` returns (the built image, the stack's own
+    figures) or raises SandboxError; `images` maps each real base image to what the build used."""
+    title = "the image builds with BuildKit"
+    start = time.monotonic()
+    try:
+        built, figures = build()
     except SandboxError as exc:
         return Evidence("container.build", DELIVERABLE, title, "failed", tool="docker buildx (BuildKit)",
                         command=command, duration_s=round(time.monotonic() - start, 2), reason=str(exc),
-                        log=exc.logs, standins=_substituted({spec.base_image: base}))
+                        log=exc.logs, standins=_substituted(images))
     ctx.image = tag
     ctx.facts["layers"] = built.layers
     return Evidence("container.build", DELIVERABLE, title, "passed", tool="docker buildx (BuildKit)",
                     command=command, duration_s=built.seconds,
                     figures={"image": tag, "size_mb": round(built.size_bytes / 1e6, 1),
                              "layers": len(built.layers), "build_s": built.seconds,
-                             "layer_sizes": built.layers},
-                    log=built.log, standins=_substituted({spec.base_image: base}))
+                             "layer_sizes": built.layers, **figures},
+                    log=built.log, standins=_substituted(images))
 
 
-def _node_build(spec: Spec, ctx: VerifyContext, base: str, tag: str, title: str) -> Evidence:
+def _node_build(spec: Spec, ctx: VerifyContext, base: str, tag: str) -> Evidence:
     """The Node image, its packages served by kit's local npm registry on 127.0.0.1
     (kit.sandbox.npmregistry), passed as the NPM_CONFIG_REGISTRY build argument."""
     from kit.sandbox import npmregistry
     command = (f"docker build --network host --build-arg NODE_IMAGE={base} "
                f"--build-arg NPM_CONFIG_REGISTRY=<local npm registry> -t {tag} .")
-    start = time.monotonic()
-    try:
+
+    def build():
         omit_dev = not getattr(spec.facts, "build_script", False)
-        with npmregistry.serve_registry(spec.source, spec.lock_file, omit_dev=omit_dev) as (url, registry):
+        tool = node_tool(spec)
+        with npmregistry.serve_registry(spec.source, spec.lock_file, omit_dev=omit_dev,
+                                        tools=(tool["package"],) if tool else ()) as (url, registry):
             built = build_image(ctx.staged, tag, {"NODE_IMAGE": base, "NPM_CONFIG_REGISTRY": url})
-    except SandboxError as exc:
-        return Evidence("container.build", DELIVERABLE, title, "failed", tool="docker buildx (BuildKit)",
-                        command=command, duration_s=round(time.monotonic() - start, 2), reason=str(exc),
-                        log=exc.logs, standins=_substituted({spec.base_image: base}))
-    ctx.image = tag
-    ctx.facts["layers"] = built.layers
-    return Evidence("container.build", DELIVERABLE, title, "passed", tool="docker buildx (BuildKit)",
-                    command=command, duration_s=built.seconds,
-                    figures={"image": tag, "size_mb": round(built.size_bytes / 1e6, 1),
-                             "layers": len(built.layers), "build_s": built.seconds,
-                             "layer_sizes": built.layers, "npm_registry": registry["mode"],
-                             "npm_tarballs_locked": registry["tarballs_locked"],
-                             "npm_requests_served": len(registry["served"]),
-                             "npm_install_cached": _step_cached(built.log, "--mount=type=cache,target=/root/.npm")},
-                    log=built.log, standins=_substituted({spec.base_image: base}))
+        return built, {"npm_registry": registry["mode"], "npm_tarballs_locked": registry["tarballs_locked"],
+                       "native_modules": list(getattr(spec.facts, "native_modules", ())),
+                       "package_manager": (f"{tool['package']}@{tool['version']} ({tool['origin']})" if tool
+                                           else spec.facts.package_manager),
+                       "npm_requests_served": len(registry["served"]),
+                       "npm_install_cached": _step_cached(built.log, "--mount=type=cache,target=/root/.npm")}
+    return _build_record(ctx, tag, command, {spec.base_image: base}, build)
 
 
 GO_TOOLCHAIN_STANDIN = "1.19"     # Debian bookworm's golang-go: the only Go toolchain here
@@ -161,31 +165,20 @@ def go_sandbox_skip(spec: Spec) -> str:
                                  if reasons else "")
 
 
-def _go_build(spec: Spec, ctx: VerifyContext, tag: str, title: str) -> Evidence:
+def _go_build(spec: Spec, ctx: VerifyContext, tag: str) -> Evidence:
     """The Go image on the stand-in builder (Debian's Go 1.19) and the stand-in distroless static
     image, with GOPROXY=off: only the standard library and vendored modules can be used."""
     from kit.model import GO_RUNTIME_IMAGE
     # the go directive is at most 1.19 here (go_sandbox_skip): Debian's Go 1.19 builds it
     base, runtime = ctx.standin(f"golang:{GO_TOOLCHAIN_STANDIN}"), ctx.standin(GO_RUNTIME_IMAGE)
-    images = {spec.base_image: base, GO_RUNTIME_IMAGE: runtime}
     command = (f"docker build --network host --build-arg GO_IMAGE={base} --build-arg RUNTIME_IMAGE={runtime} "
                f"--build-arg GOPROXY=off -t {tag} .")
-    start = time.monotonic()
-    try:
+
+    def build():
         built = build_image(ctx.staged, tag, {"GO_IMAGE": base, "RUNTIME_IMAGE": runtime, "GOPROXY": "off"})
-    except SandboxError as exc:
-        return Evidence("container.build", DELIVERABLE, title, "failed", tool="docker buildx (BuildKit)",
-                        command=command, duration_s=round(time.monotonic() - start, 2), reason=str(exc),
-                        log=exc.logs, standins=_substituted(images))
-    ctx.image = tag
-    ctx.facts["layers"] = built.layers
-    return Evidence("container.build", DELIVERABLE, title, "passed", tool="docker buildx (BuildKit)",
-                    command=command, duration_s=built.seconds,
-                    figures={"image": tag, "size_mb": round(built.size_bytes / 1e6, 1),
-                             "layers": len(built.layers), "build_s": built.seconds, "layer_sizes": built.layers,
-                             "goproxy": "off", "vendored": spec.facts.vendored,
-                             "toolchain": f"go {GO_TOOLCHAIN_STANDIN} (stand-in for {spec.base_image})"},
-                    log=built.log, standins=_substituted(images))
+        return built, {"goproxy": "off", "vendored": spec.facts.vendored,
+                       "toolchain": f"go {GO_TOOLCHAIN_STANDIN} (stand-in for {spec.base_image})"}
+    return _build_record(ctx, tag, command, {spec.base_image: base, GO_RUNTIME_IMAGE: runtime}, build)
 
 
 def _step_cached(log: str, marker: str) -> bool:

@@ -33,20 +33,90 @@ def node_healthcheck_command(spec: Spec) -> list[str]:
     return ["node", "-e", code]
 
 
-def node_install(spec: Spec, production: bool) -> str:
-    """The install command: exactly from the lockfile when there is one (npm ci, yarn --immutable,
-    pnpm --frozen-lockfile); `npm install` with a warning recorded in the Spec's facts otherwise."""
+# The package managers kit installs in the build stage when the lockfile is yarn's or pnpm's
+# (npm comes with node): npm package, the version used when package.json's packageManager names
+# none (the newest release that runs on Node 18 and reads the current lockfile format), and the
+# cache folder the install's BuildKit cache mount keeps.
+NODE_TOOLS = {
+    "pnpm": ("pnpm", "9.15.9", "/root/.pnpm-store"),
+    "yarn-classic": ("yarn", "1.22.22", "/root/.yarn-cache"),
+    "yarn-berry": ("@yarnpkg/cli-dist", "4.5.3", "/root/.yarn/berry/cache"),
+}
+
+
+def node_tool(spec: Spec) -> dict[str, str]:
+    """The yarn or pnpm the build stage installs, pinned, with npm from the same registry into
+    /opt/<manager> (not -g: node:* images already carry a yarn 1 in /usr/local/bin): version,
+    where the version comes from, the install command and the cache folder. Empty for npm, and
+    for yarn berry with a committed release (.yarnrc.yml's yarnPath), which runs as it is."""
     facts = spec.facts
-    manager = getattr(facts, "package_manager", "npm")
+    kind = facts.lock_kind if facts.package_manager == "yarn" else facts.package_manager
+    if kind not in NODE_TOOLS or (kind == "yarn-berry" and facts.yarn_path):
+        return {}
+    package, pinned, cache = NODE_TOOLS[kind]
+    version = facts.manager_version or pinned
+    return {"package": package, "version": version, "cache": cache,
+            "origin": "package.json's packageManager" if facts.manager_version else "kit's pin",
+            "install": f"npm install --prefix /opt/{facts.package_manager} --no-audit --no-fund "
+                       f"--no-save {package}@{version}"}
+
+
+def node_install(spec: Spec, production: bool) -> str:
+    """The install command: exactly from the lockfile when there is one (npm ci, yarn
+    --frozen-lockfile or --immutable, pnpm --frozen-lockfile), each reading the one registry build
+    argument NPM_CONFIG_REGISTRY; `npm install` with a warning recorded in the Spec's facts otherwise."""
+    facts = spec.facts
+    manager = facts.package_manager
+    cache = node_tool(spec).get("cache", "")
+    if manager == "yarn" and facts.lock_kind == "yarn-berry":
+        yarn = f"node {facts.yarn_path}" if facts.yarn_path else "yarn"
+        # berry reads its registry from YARN_NPM_REGISTRY_SERVER (set from the build argument) and
+        # refuses a plain-http one unless its host is in unsafeHttpWhitelist (seen in the sandbox:
+        # YN0081 for every package): an http mirror's host is allowed, an https one needs nothing
+        allow = ('host="${NPM_CONFIG_REGISTRY#*://}" && host="${host%%[:/]*}" \\\n    && '
+                 'case "$NPM_CONFIG_REGISTRY" in http://*) export YARN_UNSAFE_HTTP_WHITELIST="$host" ;; esac \\\n    && ')
+        return allow + (f"{yarn} workspaces focus --all --production" if production
+                        else f"{yarn} install --immutable")
     if manager == "yarn":
-        if getattr(facts, "lock_kind", "") == "yarn-berry":
-            return "corepack yarn workspaces focus --all --production" if production else \
-                "corepack yarn install --immutable"
-        return "corepack yarn install --frozen-lockfile" + (" --production" if production else "")
-    if manager == "pnpm":
-        return "corepack pnpm install --frozen-lockfile" + (" --prod" if production else "")
+        # yarn 1 fetches yarn.lock's `resolved` URLs as written, whatever --registry says (seen
+        # here: it went to registry.yarnpkg.com past the local registry), so the build's copy of
+        # the lockfile is pointed at the registry argument first (npm does the same by itself,
+        # its replace-registry-host); versions and integrity hashes are unchanged
+        rewrite = ('sed -i -e "s#https://registry.yarnpkg.com/#${NPM_CONFIG_REGISTRY%/}/#g" '
+                   '-e "s#https://registry.npmjs.org/#${NPM_CONFIG_REGISTRY%/}/#g" yarn.lock \\\n    && ')
+        return (rewrite + 'yarn install --frozen-lockfile --non-interactive --registry "$NPM_CONFIG_REGISTRY" '
+                f"--cache-folder {cache}" + (" --production" if production else ""))
+    if manager == "pnpm":     # pnpm reads npm_config_registry like npm
+        return f"pnpm install --frozen-lockfile --store-dir {cache}" + (" --prod" if production else "")
     base = "npm ci" if spec.lock_file else "npm install --no-package-lock"
     return base + (" --omit=dev" if production else "") + " --no-audit --no-fund"
+
+
+def node_ci_install(spec: Spec) -> str:
+    """CI's install, with devDependencies (lint and test tools), exactly from the lockfile: the
+    same pinned yarn or pnpm as the image, run with npx (not `npm install -g`: the node images
+    already carry a yarn 1 in /usr/local/bin, and a global install would collide with it)."""
+    facts = spec.facts
+    tool = node_tool(spec)
+    run = (f"npx --yes --package {tool['package']}@{tool['version']} -- {facts.package_manager}" if tool
+           else f"node {facts.yarn_path}" if facts.yarn_path else facts.package_manager)
+    if facts.package_manager == "yarn" and facts.lock_kind == "yarn-berry":
+        return f"{run} install --immutable"
+    if facts.package_manager == "yarn":
+        return f"{run} install --frozen-lockfile --non-interactive"
+    if facts.package_manager == "pnpm":
+        return f"{run} install --frozen-lockfile"
+    return "npm ci" if spec.lock_file else "npm install"
+
+
+def node_prune(spec: Spec) -> str:
+    """After `npm run build`: drop the devDependencies the build needed, each manager its way."""
+    facts = spec.facts
+    if facts.package_manager == "npm":
+        return "npm prune --omit=dev --no-audit --no-fund"
+    if facts.package_manager == "pnpm":
+        return f"pnpm prune --prod --store-dir {node_tool(spec)['cache']}"
+    return node_install(spec, production=True)
 
 
 def render_container(spec: Spec) -> dict[str, str]:
@@ -68,17 +138,41 @@ def render_container(spec: Spec) -> dict[str, str]:
     return files
 
 
+SIGTERM_INIT = "/usr/local/lib/kit/sigterm.cjs"
+
+
+def node_command(spec: Spec) -> list[str]:
+    """The image's CMD: the Spec's command, with kit's minimal init preloaded when the app handles
+    no SIGTERM (node as PID 1 ignores it otherwise; docker/sigterm.cjs says why)."""
+    command = list(spec.command)
+    if command[:1] == ["node"] and not getattr(spec.facts, "handles_sigterm", True):
+        return ["node", "--require", SIGTERM_INIT, *command[1:]]
+    return command
+
+
 def render_node(spec: Spec) -> dict[str, str]:
+    files = _render_node(spec)
+    if SIGTERM_INIT not in node_command(spec):
+        files.pop("docker/sigterm.cjs")
+    return files
+
+
+def _render_node(spec: Spec) -> dict[str, str]:
     facts = spec.facts
     build = bool(getattr(facts, "build_script", False))
+    berry = facts.package_manager == "yarn" and facts.lock_kind == "yarn-berry"
     return render_variant("container", "node", {
         "name": spec.name, "title": spec.title, "base_image": spec.base_image,
-        "lock_file": spec.lock_file, "package_manager": getattr(facts, "package_manager", "npm"),
+        "lock_file": spec.lock_file, "package_manager": facts.package_manager,
+        "tool": node_tool(spec), "cache": node_tool(spec).get("cache", "/root/.npm"), "berry": berry,
+        "berry_files": [f for f in (".yarnrc.yml", facts.yarn_path) if f and (spec.source / f).is_file()] if berry else [],
+        "node_linker": berry and facts.yarn_node_linker != "node-modules",
         "install": node_install(spec, production=not build),
-        "prune": "npm prune --omit=dev --no-audit --no-fund" if build and facts.package_manager == "npm" else "",
+        "prune": node_prune(spec) if build else "",
         "build_script": build, "native": bool(getattr(facts, "native_modules", ())),
-        "command": list(spec.command), "port": spec.port, "uid": spec.uid,
-        "healthcheck": node_healthcheck_command(spec),
+        "local_packages": list(getattr(facts, "local_packages", ())),
+        "command": node_command(spec), "sigterm_init": SIGTERM_INIT in node_command(spec),
+        "port": spec.port, "uid": spec.uid, "healthcheck": node_healthcheck_command(spec),
         "env": [("NODE_ENV", "production"), ("PORT", str(spec.port))],
     })
 
