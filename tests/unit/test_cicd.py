@@ -246,3 +246,36 @@ def test_actionlint_reads_every_workflow_of_a_service_in_one_run(tmp_path):
     assert len(workflows) == 4
     record = checks.actionlint(spec.output, workflows)
     assert record.passed, (record.reason, record.log)
+
+
+KIT_REF = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.mark.tools
+def test_the_kit_job_calls_kits_reusable_workflow_and_passes_every_check(example_spec, tmp_path):
+    """ci.kit adds a job running kit-verify.yml at a pinned commit; the pipeline still passes
+    actionlint, the schemas, checkov and kit's own rules with it."""
+    spec = with_options(example_spec, provider="github", kit=("acme/kit", KIT_REF, "v0.1.0"))
+    files = render_all(spec)
+    job = yaml.safe_load(files[CI])["jobs"]["kit"]
+    assert job["uses"] == f"acme/kit/.github/workflows/kit-verify.yml@{KIT_REF}"
+    assert job["with"] == {"kit-repository": "acme/kit", "kit-ref": KIT_REF, "project": ".", "name": spec.name}
+    assert job["permissions"] == {"contents": "read"}
+    write_files(files, tmp_path)
+    records = checks.static_checks(spec, VerifyContext(tmp_path, files))
+    bad = [(r.check, r.reason, r.log[:300]) for r in records if r.status != "passed" and r.check != "cicd.e2e.kind"]
+    assert bad == []
+    assert "kit:" not in render_all(example_spec)[CI].split("jobs:")[1].split("\n  dockerfile:")[0]
+
+
+def test_the_kit_job_needs_a_pinned_commit_and_github(minimal, capsys):
+    from kit.cli import main
+    from tests.conftest import write_task
+    write_task(minimal, "service:\n  name: mini\n  source: src\nci:\n  kit:\n    repository: acme/kit\n    ref: main\n"
+                        "    release: v0.1.0\n")
+    assert main(["generate", str(minimal)]) == 2
+    assert "ci.kit.ref" in capsys.readouterr().err
+    write_task(minimal, f"service:\n  name: mini\n  source: src\nci:\n  provider: gitlab\n  kit:\n"
+                        f"    repository: acme/kit\n    ref: {KIT_REF}\n    release: v0.1.0\n")
+    assert main(["generate", str(minimal)]) == 2
+    assert "GitHub Actions only" in capsys.readouterr().err

@@ -36,6 +36,17 @@ SCHEMA: dict = {
         "environments": {"type": "array", "minItems": 1, "uniqueItems": True,
                          "items": {"enum": ["staging", "prod"]},
                          "description": "deploy environments in promotion order (default [staging, prod])"},
+        "kit": {"type": "object", "additionalProperties": False, "required": ["repository", "ref", "release"],
+                "description": "add a job that runs kit's reusable workflow (kit-verify.yml) in this pipeline: "
+                               "static checks on pull requests, the sandbox on the default branch (GitHub only)",
+                "properties": {
+                    "repository": {"type": "string", "pattern": r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$",
+                                   "description": "where kit is hosted, owner/name"},
+                    "ref": {"type": "string", "pattern": r"^[0-9a-f]{40}$",
+                            "description": "the kit commit to run, as a full 40-character SHA (pinned like every "
+                                           "action)"},
+                    "release": {"type": "string", "pattern": r"^v\d+\.\d+\.\d+$",
+                                "description": "the kit release that commit is, e.g. v0.1.0 (the comment beside the pin)"}}},
     },
 }
 
@@ -50,6 +61,7 @@ class CiOptions:
     lint: str
     test: str
     environments: tuple[str, ...]
+    kit: tuple[str, str, str] = ("", "", "")   # (repository, commit, release) of kit's workflow; "" when off
 
 
 def parse(doc: TaskDoc, spec: Spec) -> CiOptions:
@@ -67,7 +79,18 @@ def parse(doc: TaskDoc, spec: Spec) -> CiOptions:
     return CiOptions(provider=provider, providers=PROVIDERS[provider], repository=raw.get("repository", ""),
                      default_branch=raw.get("default_branch", "main"),
                      python=raw.get("python", spec.python), lint=raw.get("lint", _default(spec, "lint")),
-                     test=raw.get("test", _default(spec, "test")), environments=envs)
+                     test=raw.get("test", _default(spec, "test")), environments=envs,
+                     kit=_kit(doc, raw, PROVIDERS[provider]))
+
+
+def _kit(doc: TaskDoc, raw: dict, providers: tuple[str, ...]) -> tuple[str, str, str]:
+    given = raw.get("kit")
+    if not given:
+        return ("", "", "")
+    if "github" not in providers:
+        raise doc.error("the kit job is offered for GitHub Actions only", "ci", "kit",
+                        hint="for GitLab, include ci/kit.gitlab-ci.yml from kit's repository (see its docs)")
+    return (given["repository"], given["ref"], given["release"])
 
 
 def _default(spec: Spec, step: str) -> str:

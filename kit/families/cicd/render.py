@@ -99,6 +99,7 @@ def context(spec: Spec) -> dict:
         "requirements": spec.requirements_file or "pyproject.toml",
         "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
         "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,
+        "kit_job": dict(zip(("repository", "ref", "release"), ci.kit, strict=True)) if ci.kit[0] else {},
         # the other Deployments' images (canary, green slot): pinned to the same digest, since CI
         # pushes no tag they could name (cicd.rule.deploy_images)
         "extra_slots": [slot["image"] for slot in rollout(spec)["slots"] if not slot["main"]],
