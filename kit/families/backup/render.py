@@ -11,6 +11,45 @@ from kit.render import render_variant
 PGBACKREST_VERSION = "2.45-1"
 VELERO_PROVIDER = {"s3": "aws", "gcs": "gcp", "azure": "azure", "local": "aws"}
 GRACE_S = 3600      # a full backup may take this long past its slot before it counts as missing
+# pgBackRest's TLS server (pgbackrest.org/command.html#command-server): tls-server-port's default
+TLS_PORT = 8432
+PG_UID = 999        # the official postgres image's user (k8s/'s StatefulSet runs as it)
+
+
+def backup_type_sh(b: Backup) -> str:
+    """The shell that prints the backup type of this run: full at the first slot of each Sunday (UTC),
+    diff at the others; full every time when the schedule is weekly or rarer."""
+    if not b.weekly_fulls:
+        return "echo full"
+    window = min(24, max(1, b.interval_s // 3600))
+    return (f'if [ "$(date -u +%u)" = 7 ] && [ "$(date -u +%H)" -lt {window} ]; '
+            "then echo full; else echo diff; fi")
+
+
+def backup_type_doc(b: Backup) -> str:
+    if not b.weekly_fulls:
+        return "every backup is full (the schedule runs weekly or less often)"
+    return ("a full backup at the first slot of each Sunday (UTC), a differential one at the other slots: "
+            "the retention tiers in pgBackRest's terms (backup/README.md)")
+
+
+def k8s_envs(spec: Spec) -> list[tuple[str, str]]:
+    """(environment, namespace) of every overlay of k8s/: the namespaces backup/k8s lands in."""
+    try:
+        k = spec.option("kubernetes")
+    except KeyError:
+        return []
+    return [(e.name, f"{k.namespace}-{e.name}") for e in k.environments]
+
+
+def in_cluster(spec: Spec) -> bool:
+    """PostgreSQL runs in the cluster (not managed by the cloud): backup/k8s wires pgBackRest into it."""
+    pg = postgres_of(spec)
+    try:
+        managed = dict(spec.option("kubernetes").managed)
+    except KeyError:
+        return False
+    return pg is not None and pg.name not in managed
 
 
 def backup_of(spec: Spec) -> Backup:
@@ -47,6 +86,11 @@ def k8s_repo(spec: Spec, b: Backup, region: str) -> list[tuple[str, str]]:
     return [("repo1-type", "posix"), ("repo1-path", "/var/lib/pgbackrest")]
 
 
+def image_tag(pg: Dependency) -> str:
+    """The backup image's tag: the PostgreSQL version it is built on and the pgBackRest package."""
+    return f"{pg.version}-pgbackrest{PGBACKREST_VERSION}"
+
+
 def _cloud(spec: Spec) -> tuple[str, str]:
     try:
         cloud = spec.option("cloud")
@@ -64,17 +108,31 @@ def render_backup(spec: Spec) -> dict[str, str]:
         return render_variant("backup", "redis", {"name": spec.name, "b": b, "redis": list(b.redis)})
     provider, region = _cloud(spec)
     env = dict(pg.env)
-    files = render_variant("backup", "default", {
+    tls = {"pg_host": f"{pg.name}-0.{pg.name}", "tls_port": TLS_PORT, "client_cn": f"{spec.name}-backup",
+           "server_secret": f"{spec.name}-pgbackrest-server-tls", "client_secret": f"{spec.name}-pgbackrest-client-tls"}
+    files = render_variant("backup", "default", {**tls,
         "name": spec.name, "b": b, "pg": pg, "pg_user": env.get("POSTGRES_USER", "postgres"),
         "pg_db": env.get("POSTGRES_DB", env.get("POSTGRES_USER", "postgres")),
         "pg_secret": pg.secret or "PGPASSWORD", "redis": list(b.redis),
         "pgbackrest_version": PGBACKREST_VERSION, "image": f"{spec.image}-pgbackrest",
+        "image_tag": image_tag(pg), "pg_uid": PG_UID, "pgdata": f"{pg.data_path}/pgdata",
+        "retention_conf": b.retention_conf, "envs": k8s_envs(spec),
+        "backup_type_sh": backup_type_sh(b), "backup_type_doc": backup_type_doc(b),
         "region": region, "provider": provider,
         "project": spec.option("cloud").project if provider == "gcp" else "", "k8s_repo": k8s_repo(spec, b, region),
         "velero_provider": VELERO_PROVIDER[b.storage_kind], "retention": retention_rows(b),
         "ttl_hours": b.retention_days * 24, "too_old_s": too_old_s(b), "cron": b.schedule,
         "archive_timeout": b.archive_timeout_s, "human": human,
     })
+    if in_cluster(spec):
+        for env_name, namespace in k8s_envs(spec):
+            out = render_variant("backup", "env", {
+                **tls, "name": spec.name, "env": env_name, "namespace": namespace, "b": b, "pg": pg,
+                "velero_provider": VELERO_PROVIDER[b.storage_kind], "provider": provider, "region": region,
+                "ttl_hours": b.retention_days * 24, "cron": b.schedule})
+            files[f"backup/k8s/envs/{env_name}.yaml"] = out["env.yaml"]
+    else:
+        files = {path: text for path, text in files.items() if not path.startswith("backup/k8s/")}
     if provider == "aws" and b.storage_kind == "s3":
         days = b.retention_days
         transitions = [(d, cls) for d, cls in ((30, "STANDARD_IA"), (90, "GLACIER_IR")) if days > d]
