@@ -7,13 +7,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export COMPOSE_FILE="${COMPOSE_FILE:-compose.yaml:backup/compose.backup.yaml}"
 
+# a full backup at the first slot of each Sunday (UTC), a differential one at the other slots: the retention tiers in pgBackRest's terms (backup/README.md)
+# (BACKUP_TYPE=full|diff overrides; pgBackRest turns a diff with no full backup before it into a full one)
+type="${BACKUP_TYPE:-$(if [ "$(date -u +%u)" = 7 ] && [ "$(date -u +%H)" -lt 24 ]; then echo full; else echo diff; fi)}"
+
 # one job container: stanza-create is a no-op once the stanza exists, check proves that
-# archive_command reaches the repository, then the full backup and what the repository holds
-info="$(docker compose --profile backup run --rm -T --entrypoint sh db-backup -c '
+# archive_command reaches the repository, then the backup and what the repository holds
+info="$(docker compose --profile backup run --rm -T -e "BACKUP_TYPE=$type" --entrypoint sh db-backup -c '
 	set -e
 	pgbackrest --stanza=shop-api stanza-create >&2
 	pgbackrest --stanza=shop-api check >&2
-	pgbackrest --stanza=shop-api backup --type=full >&2
+	pgbackrest --stanza=shop-api backup "--type=$BACKUP_TYPE" >&2
 	pgbackrest --stanza=shop-api info --output=json')"
 
 # a backup that wrote nothing is a failure: the newest backup must exist and hold data
@@ -22,7 +26,7 @@ if [ "${size:-0}" -le 0 ]; then
 	echo "backup.sh: the repository holds no backup with data after the run" >&2
 	exit 1
 fi
-echo "backup.sh: full backup done, ${size} bytes in the repository"
+echo "backup.sh: $type backup done, ${size} bytes in the repository"
 
 # Redis cache (aof persistence): a consistent RDB snapshot copied next to the Postgres repository
 if [ "${BACKUP_REDIS:-1}" = 1 ]; then
