@@ -107,7 +107,7 @@ def test_example_plan(example_spec):
     cron = yaml.safe_load(files["backup/k8s/cronjob.yaml"])
     assert cron["spec"]["schedule"] == "0 2 * * *"
     assert not checks.restricted_problems(files["backup/k8s/cronjob.yaml"])
-    assert not checks.velero_problems(files["backup/k8s/envs/prod.yaml"])
+    assert not checks.velero_problems(files["backup/k8s/velero/prod.yaml"])
     sa = yaml.safe_load(files["backup/k8s/serviceaccount.yaml"])
     assert sa["automountServiceAccountToken"] is False
     assert "pgbackrest=2.45-1" in files["backup/postgres/Dockerfile"]
@@ -142,7 +142,7 @@ def test_pod_security_rule_broken(example_spec):
 
 
 def test_velero_rule_broken(example_spec):
-    text = render_all(example_spec)["backup/k8s/envs/prod.yaml"]
+    text = render_all(example_spec)["backup/k8s/velero/prod.yaml"]
     docs = [d for d in yaml.safe_load_all(text) if d["apiVersion"] == "velero.io/v1"]
     del docs[0]["spec"]["objectStorage"]["bucket"]
     docs[1]["spec"]["template"]["storageLocation"] = "elsewhere"
@@ -202,8 +202,8 @@ def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
     assert wiring.runbook_problems(files["backup/RESTORE.md"], built) == []
 
     def broken(mutate, env="prod"):
-        objs = yaml.safe_load_all(yaml.safe_dump_all(built[env]))
-        objs, docs = [o for o in objs], [d for d in yaml.safe_load_all(yaml.safe_dump_all(envs[env]))]
+        objs = list(yaml.safe_load_all(yaml.safe_dump_all(built[env])))
+        docs = list(yaml.safe_load_all(yaml.safe_dump_all(envs[env])))
         mutate(objs, docs)
         return "; ".join(wiring.tls_pairing_problems(objs, docs))
 
@@ -222,10 +222,10 @@ def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
                                                                        "pg1-host=database-0.db"))
     assert "pg1-host-type is ssh" in broken(lambda o, d: conf(o, "pgbackrest.conf", "pg1-host-type=tls\n", ""))
 
-    def no_service_port(objs, docs):
+    def not_headless(objs, docs):
         svc = next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "db")
-        svc["spec"]["ports"] = svc["spec"]["ports"][:1]
-    assert "Service/db: no port 8432" in broken(no_service_port)
+        svc["spec"]["clusterIP"] = "10.0.0.12"
+    assert "Service/db: not headless" in broken(not_headless)
 
     def no_policy(objs, docs):
         objs[:] = [o for o in objs if o["metadata"]["name"] != "db-from-backup"]
@@ -237,9 +237,14 @@ def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
     assert "lets other pods than the backup job reach" in broken(open_policy)
 
     def wrong_dns(objs, docs):
-        cert = next(d for d in docs if d["kind"] == "Certificate" and d["metadata"]["name"] == "shop-api-pgbackrest-server")
+        cert = next(o for o in objs if o["kind"] == "Certificate" and o["metadata"]["name"] == "shop-api-pgbackrest-server")
         cert["spec"]["dnsNames"] = ["db"]
     assert "do not include pg1-host db-0.db" in broken(wrong_dns)
+
+    def other_issuer(objs, docs):
+        cert = next(o for o in objs if o["kind"] == "Certificate" and o["metadata"]["name"] == "shop-api-pgbackrest-client")
+        cert["spec"]["issuerRef"]["name"] = "letsencrypt"
+    assert "different issuers" in broken(other_issuer)
 
     def no_sidecar(objs, docs):
         sts = next(o for o in objs if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "db")

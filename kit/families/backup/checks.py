@@ -15,16 +15,16 @@ from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version, venv_tool
 from kit.evidence import Evidence, run_tool
-from kit.families.backup.options import human
 from kit.families.backup import wiring
+from kit.families.backup.options import human
 from kit.families.backup.render import PGBACKREST_VERSION, backup_of, in_cluster, k8s_envs, postgres_of
 from kit.model import Spec
 from kit.sandbox.engine import docker_cli
 
 SCRIPTS = ("backup/backup.sh", "backup/restore.sh")
 K8S = ("backup/k8s/serviceaccount.yaml", "backup/k8s/pgbackrest-config.yaml", "backup/k8s/cronjob.yaml",
-       "backup/k8s/networkpolicy.yaml")
-ENVS = "backup/k8s/envs"
+       "backup/k8s/networkpolicy.yaml")     # the complete objects of the component (no CRD kinds, no patch)
+ENVS = "backup/k8s/velero"
 ALERTS, ALERT_TESTS = "backup/monitoring/backup-alerts.yml", "backup/monitoring/backup-alerts.test.yml"
 TF = "backup/terraform"
 
@@ -137,14 +137,14 @@ def _tmp_tree(files: dict[str, str], rels: list[str]) -> Path:
 
 
 def env_files(files: dict[str, str]) -> dict[str, str]:
-    """environment -> backup/k8s/envs/ENV.yaml's text."""
+    """environment -> backup/k8s/velero/ENV.yaml's text."""
     return {Path(rel).stem: text for rel, text in sorted(files.items()) if rel.startswith(f"{ENVS}/")}
 
 
 def velero_structure(files: dict[str, str]) -> Evidence:
     envs = env_files(files)
     problems = [f"{env}: {p}" for env, text in envs.items() for p in velero_problems(text)] if envs \
-        else ["no backup/k8s/envs/ENV.yaml"]
+        else ["no backup/k8s/velero/ENV.yaml"]
     return Evidence("backup.velero", f"{ENVS}/", "Velero's Schedule and BackupStorageLocation carry the fields and "
                     "types Velero's CRDs require (structural check, not the full CRD schema)",
                     "failed" if problems else "passed", tool="kit (rules from Velero's CRDs)",
@@ -153,8 +153,8 @@ def velero_structure(files: dict[str, str]) -> Evidence:
 
 
 def velero_problems(text: str) -> list[str]:
-    docs = [d for d in yaml.safe_load_all(text) if d and str(d.get("apiVersion", "")).startswith("velero.io")
-            or d and d.get("kind") in VELERO_RULES] if text else []
+    docs = [d for d in yaml.safe_load_all(text) if (d and str(d.get("apiVersion", "")).startswith("velero.io"))
+            or (d and d.get("kind") in VELERO_RULES)] if text else []
     problems, kinds = [], set()
     for doc in docs:
         kind = doc.get("kind")

@@ -86,6 +86,21 @@ def k8s_repo(spec: Spec, b: Backup, region: str) -> list[tuple[str, str]]:
     return [("repo1-type", "posix"), ("repo1-path", "/var/lib/pgbackrest")]
 
 
+CIPHER_SECRET = "PGBACKREST_CIPHER_PASS"
+
+
+def secret_store(spec: Spec) -> dict[str, str]:
+    """Where the cluster's repository passphrase comes from: an ExternalSecret from the store k8s/base
+    reads (named as the kubernetes family names the app's secrets), or a names-only Secret."""
+    from kit.families.kubernetes.secret_names import cloud_of, remote_key
+    try:
+        k = spec.option("kubernetes")
+    except KeyError:
+        return {"secrets_mode": "plain", "secret_store": "", "cipher_key": ""}
+    return {"secrets_mode": k.secrets, "secret_store": k.secret_store,
+            "cipher_key": remote_key(spec.name, CIPHER_SECRET, cloud_of(spec))}
+
+
 def image_tag(pg: Dependency) -> str:
     """The backup image's tag: the PostgreSQL version it is built on and the pgBackRest package."""
     return f"{pg.version}-pgbackrest{PGBACKREST_VERSION}"
@@ -117,7 +132,7 @@ def render_backup(spec: Spec) -> dict[str, str]:
         "pgbackrest_version": PGBACKREST_VERSION, "image": f"{spec.image}-pgbackrest",
         "image_tag": image_tag(pg), "pg_uid": PG_UID, "pgdata": f"{pg.data_path}/pgdata",
         "retention_conf": b.retention_conf, "envs": k8s_envs(spec),
-        "backup_type_sh": backup_type_sh(b), "backup_type_doc": backup_type_doc(b),
+        "backup_type_sh": backup_type_sh(b), "backup_type_doc": backup_type_doc(b), **secret_store(spec),
         "region": region, "provider": provider,
         "project": spec.option("cloud").project if provider == "gcp" else "", "k8s_repo": k8s_repo(spec, b, region),
         "velero_provider": VELERO_PROVIDER[b.storage_kind], "retention": retention_rows(b),
@@ -127,10 +142,12 @@ def render_backup(spec: Spec) -> dict[str, str]:
     if in_cluster(spec):
         for env_name, namespace in k8s_envs(spec):
             out = render_variant("backup", "env", {
-                **tls, "name": spec.name, "env": env_name, "namespace": namespace, "b": b, "pg": pg,
+                "name": spec.name, "env": env_name, "namespace": namespace, "b": b,
                 "velero_provider": VELERO_PROVIDER[b.storage_kind], "provider": provider, "region": region,
                 "ttl_hours": b.retention_days * 24, "cron": b.schedule})
-            files[f"backup/k8s/envs/{env_name}.yaml"] = out["env.yaml"]
+            files[f"backup/k8s/velero/{env_name}.yaml"] = out["env.yaml"]
+        if not b.encrypted:
+            files.pop("backup/k8s/cipher-secret.yaml", None)
     else:
         files = {path: text for path, text in files.items() if not path.startswith("backup/k8s/")}
     if provider == "aws" and b.storage_kind == "s3":

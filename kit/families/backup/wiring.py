@@ -1,5 +1,5 @@
 """Whether the in-cluster backup is wired: rules over the objects `kubectl kustomize k8s/overlays/ENV`
-builds (backup/k8s is a component of every overlay) and backup/k8s/envs/ENV.yaml.
+builds (backup/k8s is a component of every overlay) and Velero's backup/k8s/velero/ENV.yaml.
 
 pgBackRest's TLS server, from its documentation (pgbackrest.org/command.html#command-server and
 pgbackrest.org/configuration.html, sections "Stanza" pg-host-* and "Server" tls-server-*):
@@ -12,8 +12,10 @@ pgbackrest.org/configuration.html, sections "Stanza" pg-host-* and "Server" tls-
   pg1-host-port (default 8432), and its own pg1-host-cert-file / pg1-host-key-file, verifying the
   server with pg1-host-ca-file; the client checks the server certificate's names against pg1-host
   (pgBackRest src/common/io/tls/client.c, tlsClientHostVerify).
-Kubernetes adds: pg1-host POD.SERVICE resolves only through the StatefulSet's governing (headless)
-Service, which must carry the port; and with the overlays' default-deny-all NetworkPolicy, a policy
+Kubernetes adds: pg1-host POD.SERVICE resolves only through the StatefulSet's governing Service,
+which must be headless (kubernetes.io/docs/concepts/services-networking/dns-pod-service/, "Pods":
+a StatefulSet pod's hostname.subdomain record exists for a headless Service; the record is the pod's IP,
+so no Service port is involved); and with the overlays' default-deny-all NetworkPolicy, a policy
 must let the CronJob's pods out to the database pod on that port and one let them in.
 """
 from __future__ import annotations
@@ -180,8 +182,8 @@ def tls_pairing_problems(objects: list[dict], env_docs: list[dict]) -> list[str]
         svc = next((v for v in by_kind.get("Service", []) if v["metadata"]["name"] == svc_name), None)
         if svc is None:
             problems.append(f"{where}: pg1-host {host}: no Service {svc_name}")
-        elif port not in [p.get("port") for p in svc["spec"].get("ports", [])]:
-            problems.append(f"Service/{svc_name}: no port {port} (pgBackRest's TLS server)")
+        elif svc["spec"].get("clusterIP") != "None":
+            problems.append(f"Service/{svc_name}: not headless (clusterIP: None): {host} has no DNS record")
         policies = by_kind.get("NetworkPolicy", [])
         db_labels, job_labels = smeta.get("labels", {}), cmeta.get("labels", {})
         if not _policy_allows(policies, db_labels, job_labels, port, "ingress"):
@@ -205,24 +207,19 @@ def namespace_problems(env: str, namespace: str, objects: list[dict], env_docs: 
     problems = []
     for obj in objects:
         labels = obj.get("metadata", {}).get("labels", {})
-        if obj.get("kind") in ("CronJob", "ConfigMap", "ServiceAccount") and "backup" in labels.get("app.kubernetes.io/name", ""):
-            if obj["metadata"].get("namespace") != namespace:
-                problems.append(f"{env}: {obj['kind']}/{obj['metadata']['name']} is in namespace "
-                                f"{obj['metadata'].get('namespace')}, not the overlay's {namespace}")
+        if labels.get("app.kubernetes.io/name", "").endswith("-backup") and obj["metadata"].get("namespace") != namespace:
+            problems.append(f"{env}: {obj['kind']}/{obj['metadata']['name']} is in namespace "
+                            f"{obj['metadata'].get('namespace')}, not the overlay's {namespace}")
     if not any(o.get("kind") == "CronJob" for o in objects):
         problems.append(f"{env}: the overlay builds no backup CronJob (does it include backup/k8s as a component?)")
     schedules = [d for d in env_docs if d.get("kind") == "Schedule"]
     if not schedules:
-        problems.append(f"{env}: backup/k8s/envs/{env}.yaml has no Velero Schedule")
+        problems.append(f"{env}: backup/k8s/velero/{env}.yaml has no Velero Schedule")
     for s in schedules:
         included = ((s.get("spec") or {}).get("template") or {}).get("includedNamespaces") or []
         if included != [namespace]:
             problems.append(f"{env}: Schedule/{s['metadata']['name']} includes {included}, not the overlay's "
                             f"namespace [{namespace}]")
-    for d in env_docs:
-        if d.get("apiVersion", "").startswith("cert-manager.io/") and d["metadata"].get("namespace") != namespace:
-            problems.append(f"{env}: {d['kind']}/{d['metadata']['name']} is in namespace "
-                            f"{d['metadata'].get('namespace')}, not {namespace}: its Secret would not reach the pods")
     return problems
 
 
