@@ -199,7 +199,7 @@ def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
         names = [c["name"] for c in sts["spec"]["template"]["spec"]["containers"]]
         assert names == ["postgres", "pgbackrest"]
         assert "archive_mode=on" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
-    assert wiring.runbook_problems(files["backup/RESTORE.md"], built) == []
+    assert wiring.runbook_problems(files["backup/RESTORE.md"], built, files) == []
 
     def broken(mutate, env="prod"):
         objs = list(yaml.safe_load_all(yaml.safe_dump_all(built[env])))
@@ -267,13 +267,23 @@ def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
            .replace("create job --from=cronjob/shop-api-db-full", "create job --from=cronjob/shop-api-full")
            .replace("rollout status statefulset/db", "rollout status statefulset/postgres")
            .replace("-l app.kubernetes.io/name=shop-api-backup", "-l app=backup"))
-    problems = "; ".join(wiring.runbook_problems(bad, built))
+    problems = "; ".join(wiring.runbook_problems(bad, built, files))
     assert "namespace shop-api is not one an overlay builds" in problems
     assert "no CronJob/shop-api-full in namespace shop-api-prod" in problems
     assert "no StatefulSet/postgres in namespace shop-api-prod" in problems
     assert "no object in shop-api-prod carries the label app=backup" in problems
-    assert "PVC data-db-1 is not one a StatefulSet's volumeClaimTemplates create in shop-api-prod" in \
-        "; ".join(wiring.runbook_problems(runbook.replace("data-db-0", "data-db-1"), built))
+    pod = files["backup/restore-pod.yaml"]
+    bad_pod = {**files, "backup/restore-pod.yaml": pod.replace("claimName: data-db-0", "claimName: data-db-1")
+               .replace("serviceAccountName: shop-api-backup", "serviceAccountName: backup")
+               .replace("name: shop-api-pgbackrest\n", "name: pgbackrest\n")
+               .replace("secretName: shop-api-backup-cipher", "secretName: cipher")}
+    problems = "; ".join(wiring.runbook_problems(runbook, built, bad_pod))
+    assert "PVC data-db-1 is not one a StatefulSet's volumeClaimTemplates create in shop-api-prod" in problems
+    assert "ServiceAccount backup is not in shop-api-prod" in problems
+    assert "ConfigMap pgbackrest is not in shop-api-prod" in problems
+    assert "nothing in shop-api-prod creates the Secret cipher" in problems
+    assert "backup/restore.yaml is not a generated file" in "; ".join(wiring.runbook_problems(
+        runbook.replace("-f backup/restore-pod.yaml", "-f backup/restore.yaml"), built, files))
 
 
 @pytest.mark.parametrize("expr,gap", [("0 2 * * *", 86400), ("*/15 * * * *", 900), ("0 */6 * * *", 21600),

@@ -23,7 +23,7 @@ from kit.sandbox.engine import docker_cli
 
 SCRIPTS = ("backup/backup.sh", "backup/restore.sh")
 K8S = ("backup/k8s/serviceaccount.yaml", "backup/k8s/pgbackrest-config.yaml", "backup/k8s/cronjob.yaml",
-       "backup/k8s/networkpolicy.yaml")     # the complete objects of the component (no CRD kinds, no patch)
+       "backup/k8s/networkpolicy.yaml", "backup/restore-pod.yaml")     # the complete objects of the component (no CRD kinds, no patch)
 ENVS = "backup/k8s/velero"
 ALERTS, ALERT_TESTS = "backup/monitoring/backup-alerts.yml", "backup/monitoring/backup-alerts.test.yml"
 TF = "backup/terraform"
@@ -209,7 +209,7 @@ def wired(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     namespaces = dict(k8s_envs(spec))
     tls = [f"{env}: {p}" for env, objs in built.items() for p in wiring.tls_pairing_problems(objs, envs.get(env, []))]
     ns = [p for env, objs in built.items() for p in wiring.namespace_problems(env, namespaces[env], objs, envs.get(env, []))]
-    refs = wiring.runbook_problems(ctx.files.get("backup/RESTORE.md", ""), built)
+    refs = wiring.runbook_problems(ctx.files.get("backup/RESTORE.md", ""), built, ctx.files)
     tool, built_by = "kit (rules from pgBackRest's server and pg-host options)", "kubectl kustomize k8s/overlays/ENV"
     src = {"source": "pgbackrest.org/command.html#command-server; pgbackrest.org/configuration.html (pg-host-*, "
                      "tls-server-*); pgBackRest src/common/io/tls/client.c (tlsClientHostVerify)",

@@ -24,6 +24,8 @@ import configparser
 import re
 import shlex
 
+import yaml
+
 from kit.core.k8s import matches
 
 DEFAULT_TLS_PORT = 8432     # tls-server-port and pg-host-port default (pgbackrest.org/command.html)
@@ -227,28 +229,27 @@ def namespace_problems(env: str, namespace: str, objects: list[dict], env_docs: 
 KUBECTL = re.compile(r"(?:^|`)(kubectl\s+(?!kustomize\b|version\b)[^\n`]*)", re.MULTILINE)
 
 
-def runbook_problems(text: str, built: dict[str, list[dict]]) -> list[str]:
+def runbook_problems(text: str, built: dict[str, list[dict]], files: dict[str, str] | None = None) -> list[str]:
     """Every object a kubectl command of the runbook names (-n NS, kind/name, get KIND NAME, --from=cronjob/X,
-    claimName, -l label=value) exists in some overlay's build, in that namespace."""
+    -l label=value) exists in some overlay's build, in that namespace; and every object a manifest it applies
+    (-f FILE) refers to (ServiceAccount, PVC of a StatefulSet's volumeClaimTemplates, ConfigMap, Secret)."""
     problems = []
     by_ns: dict[str, list[dict]] = {}
     for objects in built.values():
         for o in objects:
             by_ns.setdefault(o.get("metadata", {}).get("namespace", ""), []).append(o)
-    aliases = {"statefulset": "StatefulSet", "sts": "StatefulSet", "cronjob": "CronJob", "job": "Job",
-               "jobs": "Job", "deployment": "Deployment", "service": "Service", "pod": "Pod",
-               "pvc": "PersistentVolumeClaim", "configmap": "ConfigMap", "secret": "Secret"}
+    aliases = {"statefulset": "StatefulSet", "sts": "StatefulSet", "cronjob": "CronJob",
+               "deployment": "Deployment", "service": "Service", "configmap": "ConfigMap"}
     for line in KUBECTL.findall(text.replace("\\\n", " ")):
+        short = line.strip()[:70]
         ns_m = re.search(r"(?:-n|--namespace)[ =](\S+)", line)
         if not ns_m:
-            problems.append(f"`{line.strip()[:60]}`: names no namespace (-n)")
+            problems.append(f"`{short}`: names no namespace (-n)")
             continue
         ns = ns_m.group(1)
-        if "$" in ns or "<" in ns:
-            continue
         objs = by_ns.get(ns)
         if objs is None:
-            problems.append(f"`{line.strip()[:60]}`: namespace {ns} is not one an overlay builds "
+            problems.append(f"`{short}`: namespace {ns} is not one an overlay builds "
                             f"({', '.join(sorted(n for n in by_ns if n))})")
             continue
         refs = re.findall(r"(?:^|[\s=])(statefulset|sts|cronjob|deployment|service|configmap)/([\w.-]+)", line)
@@ -258,19 +259,52 @@ def runbook_problems(text: str, built: dict[str, list[dict]]) -> list[str]:
         for kind, name in refs:
             k = aliases[kind]
             if not any(o.get("kind") == k and o["metadata"]["name"] == name for o in objs):
-                problems.append(f"`{line.strip()[:60]}`: no {k}/{name} in namespace {ns}")
-        for claim in re.findall(r'claimName\\?"?:\\?"([\w.-]+)', line):
+                problems.append(f"`{short}`: no {k}/{name} in namespace {ns}")
+        for key, value in re.findall(r"-l\s+([\w./-]+)=([\w.-]+)", line):
+            if not any(_labels_of(o).get(key) == value for o in objs):
+                problems.append(f"`{short}`: no object in {ns} carries the label {key}={value}")
+        for path in re.findall(r"\s-f\s+(\S+)", line):
+            if files is None:
+                continue
+            if path not in files:
+                problems.append(f"`{short}`: {path} is not a generated file")
+                continue
+            for doc in (d for d in yaml.safe_load_all(files[path]) if d):
+                problems += [f"{path}: {p}" for p in _pod_refs(doc, objs, ns)]
+    return problems
+
+
+def _created_secrets(objs: list[dict]) -> set[str]:
+    names = {o["metadata"]["name"] for o in objs if o.get("kind") == "Secret"}
+    names |= {(o["spec"].get("target") or {}).get("name") or o["metadata"]["name"]
+              for o in objs if o.get("kind") == "ExternalSecret"}
+    names |= {o["spec"].get("secretName") for o in objs if o.get("kind") == "Certificate"}
+    return names
+
+
+def _pod_refs(doc: dict, objs: list[dict], ns: str) -> list[str]:
+    """What a Pod manifest refers to, against the namespace's built objects."""
+    if doc.get("kind") != "Pod":
+        return []
+    spec, problems = doc.get("spec", {}), []
+    names = {(o.get("kind"), o["metadata"]["name"]) for o in objs}
+    account = spec.get("serviceAccountName", "default")
+    if account != "default" and ("ServiceAccount", account) not in names:
+        problems.append(f"ServiceAccount {account} is not in {ns}")
+    for vol in spec.get("volumes", []):
+        if "configMap" in vol and ("ConfigMap", vol["configMap"].get("name")) not in names:
+            problems.append(f"ConfigMap {vol['configMap'].get('name')} is not in {ns}")
+        if "secret" in vol and vol["secret"].get("secretName") not in _created_secrets(objs):
+            problems.append(f"nothing in {ns} creates the Secret {vol['secret'].get('secretName')}")
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim:
             m = re.fullmatch(r"(\w[\w-]*?)-([\w-]+)-(\d+)", claim)
             ok = m and any(o.get("kind") == "StatefulSet" and o["metadata"]["name"] == m.group(2)
                            and int(m.group(3)) < int(o["spec"].get("replicas", 1))
                            and any(t["metadata"]["name"] == m.group(1) for t in o["spec"].get("volumeClaimTemplates", []))
                            for o in objs)
             if not ok:
-                problems.append(f"`{line.strip()[:60]}`: PVC {claim} is not one a StatefulSet's volumeClaimTemplates "
-                                f"create in {ns}")
-        for key, value in re.findall(r"-l\s+([\w./-]+)=([\w.-]+)", line):
-            if not any(_labels_of(o).get(key) == value for o in objs):
-                problems.append(f"`{line.strip()[:60]}`: no object in {ns} carries the label {key}={value}")
+                problems.append(f"PVC {claim} is not one a StatefulSet's volumeClaimTemplates create in {ns}")
     return problems
 
 
