@@ -176,6 +176,8 @@ def work_notes(spec: Spec) -> list[str]:
              f"({b.continuous_reason}); retention {b.daily} daily / {b.weekly} weekly / {b.monthly} monthly "
              f"({b.retention_days} days)."]
     if postgres_of(spec) is not None:
+        notes.append(f"Retention as pgBackRest expresses it: {', '.join(f'{k}={v}' for k, v in b.retention_conf)} "
+                     f"({backup_type_doc(b)}).")
         notes.append(f"Postgres: pgBackRest {PGBACKREST_VERSION} (Debian bookworm) in the database image, "
                      "chosen over WAL-G (no Debian package) and Barman (a separate server pulling over "
                      "SSH/streaming); backup/README.md gives the reasons.")
@@ -187,8 +189,12 @@ def work_notes(spec: Spec) -> list[str]:
         if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs")):
             notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3 and GCS only "
                          "so far.")
-        notes.append("Kubernetes: the CronJob needs pgBackRest's TLS server beside PostgreSQL in the db pod; "
-                     "k8s/ does not add that sidecar yet.")
+        if in_cluster(spec):
+            notes.append("Kubernetes: backup/k8s is a Kustomize component every overlay includes: the db StatefulSet "
+                         "gets archive_command and pgBackRest's TLS server as a sidecar (cert-manager certificates), "
+                         "the CronJob reaches it over mutual TLS; checked statically on the built overlays "
+                         "(backup.tls_pairing, backup.namespaces, backup.runbook_refs), not run in a cluster. "
+                         "No generated pipeline builds the backup image yet.")
     for r in b.redis:
         notes.append(f"Redis {r}: " + ("declared a cache, nothing to back up or restore (decision)."
                                       if b.redis_mode == "cache" else
