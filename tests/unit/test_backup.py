@@ -282,6 +282,8 @@ def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
     assert "ServiceAccount backup is not in shop-api-prod" in problems
     assert "ConfigMap pgbackrest is not in shop-api-prod" in problems
     assert "nothing in shop-api-prod creates the Secret cipher" in problems
+    assert "no such generated Schedule" in "; ".join(wiring.runbook_problems(
+        runbook.replace("--from-schedule shop-api-prod-daily", "--from-schedule shop-api-daily"), built, files))
     assert "backup/restore.yaml is not a generated file" in "; ".join(wiring.runbook_problems(
         runbook.replace("-f backup/restore-pod.yaml", "-f backup/restore.yaml"), built, files))
 

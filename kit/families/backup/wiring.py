@@ -240,6 +240,8 @@ def runbook_problems(text: str, built: dict[str, list[dict]], files: dict[str, s
             by_ns.setdefault(o.get("metadata", {}).get("namespace", ""), []).append(o)
     aliases = {"statefulset": "StatefulSet", "sts": "StatefulSet", "cronjob": "CronJob",
                "deployment": "Deployment", "service": "Service", "configmap": "ConfigMap"}
+    if files is not None:
+        problems += _velero_refs(text, files)
     for line in KUBECTL.findall(text.replace("\\\n", " ")):
         short = line.strip()[:70]
         ns_m = re.search(r"(?:-n|--namespace)[ =](\S+)", line)
@@ -271,6 +273,26 @@ def runbook_problems(text: str, built: dict[str, list[dict]], files: dict[str, s
                 continue
             for doc in (d for d in yaml.safe_load_all(files[path]) if d):
                 problems += [f"{path}: {p}" for p in _pod_refs(doc, objs, ns)]
+    return problems
+
+
+def _velero_refs(text: str, files: dict[str, str]) -> list[str]:
+    """`velero restore create --from-schedule S --include-namespaces NS`: S is a generated Schedule
+    (backup/k8s/velero/ENV.yaml) that backs up NS."""
+    schedules = {}
+    for rel, body in files.items():
+        if rel.startswith("backup/k8s/velero/"):
+            for d in yaml.safe_load_all(body):
+                if d and d.get("kind") == "Schedule":
+                    schedules[d["metadata"]["name"]] = d["spec"]["template"].get("includedNamespaces") or []
+    problems = []
+    for name, ns in re.findall(r"velero restore create --from-schedule (\S+) --include-namespaces (\S+)", text):
+        if name not in schedules:
+            problems.append(f"`velero restore create --from-schedule {name}`: no such generated Schedule "
+                            f"({', '.join(sorted(schedules))})")
+        elif ns not in schedules[name]:
+            problems.append(f"`velero restore create --from-schedule {name}`: the Schedule backs up "
+                            f"{schedules[name]}, not {ns}")
     return problems
 
 
