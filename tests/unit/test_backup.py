@@ -261,6 +261,14 @@ def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
     assert "CronJob/shop-api-db-full is in namespace shop-api, not the overlay's shop-api-prod" in problems
     assert "includes ['shop-api'], not the overlay's namespace [shop-api-prod]" in problems
 
+    # the alerts: the base namespace instead of the overlays'
+    alerts = files["backup/monitoring/backup-alerts.yml"]
+    namespaces = [f"shop-api-{e}" for e in ("dev", "staging", "prod")]
+    assert wiring.alert_namespace_problems(alerts, namespaces) == []
+    bad_alerts = alerts.replace('namespace=~"shop-api-dev|shop-api-staging|shop-api-prod"', 'namespace="shop-api"')
+    assert "alert BackupTooOld: namespace=\"shop-api\" misses shop-api-dev, shop-api-staging, shop-api-prod" in \
+        wiring.alert_namespace_problems(bad_alerts, namespaces)
+
     # the runbook: a namespace, a StatefulSet, a CronJob and a label no overlay builds
     runbook = files["backup/RESTORE.md"]
     bad = (runbook.replace("-n shop-api-prod scale statefulset/db", "-n shop-api scale statefulset/db")

@@ -209,6 +209,7 @@ def wired(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     namespaces = dict(k8s_envs(spec))
     tls = [f"{env}: {p}" for env, objs in built.items() for p in wiring.tls_pairing_problems(objs, envs.get(env, []))]
     ns = [p for env, objs in built.items() for p in wiring.namespace_problems(env, namespaces[env], objs, envs.get(env, []))]
+    ns += wiring.alert_namespace_problems(ctx.files.get(ALERTS, ""), list(namespaces.values()))
     refs = wiring.runbook_problems(ctx.files.get("backup/RESTORE.md", ""), built, ctx.files)
     tool, built_by = "kit (rules from pgBackRest's server and pg-host options)", "kubectl kustomize k8s/overlays/ENV"
     src = {"source": "pgbackrest.org/command.html#command-server; pgbackrest.org/configuration.html (pg-host-*, "
@@ -224,8 +225,8 @@ def wired(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         record("backup.tls_pairing", "backup/k8s/", "the backup CronJob's pg1-host settings, the database pod's "
                "`pgbackrest server` (tls-server-*), the certificates, the Service port and the NetworkPolicies "
                "agree in every overlay", tls, tool),
-        record("backup.namespaces", "backup/k8s/", "the backup objects land in each overlay's namespace and each "
-               "Velero Schedule includes exactly that namespace", ns, "kit (kustomize's namespace transformer, "
+        record("backup.namespaces", "backup/k8s/", "the backup objects land in each overlay's namespace, each "
+               "Velero Schedule includes exactly that namespace, and the backup alerts select those namespaces", ns, "kit (kustomize's namespace transformer, "
                "Velero's includedNamespaces)"),
         record("backup.runbook_refs", "backup/RESTORE.md", "every object the runbook's kubectl commands name exists, "
                "in that namespace, in what the overlays build", refs, "kit (static)"),

@@ -132,6 +132,8 @@ def render_backup(spec: Spec) -> dict[str, str]:
         "pgbackrest_version": PGBACKREST_VERSION, "image": f"{spec.image}-pgbackrest",
         "image_tag": image_tag(pg), "pg_uid": PG_UID, "pgdata": f"{pg.data_path}/pgdata",
         "retention_conf": b.retention_conf, "envs": k8s_envs(spec),
+        "alert_ns": "|".join(n for _, n in k8s_envs(spec)) or spec.name,
+        "test_ns": (k8s_envs(spec) or [("", spec.name)])[-1][1],
         "backup_type_sh": backup_type_sh(b), "backup_type_doc": backup_type_doc(b), **secret_store(spec),
         "region": region, "provider": provider,
         "project": spec.option("cloud").project if provider == "gcp" else "", "k8s_repo": k8s_repo(spec, b, region),

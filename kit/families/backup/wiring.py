@@ -225,6 +225,25 @@ def namespace_problems(env: str, namespace: str, objects: list[dict], env_docs: 
     return problems
 
 
+def alert_namespace_problems(alerts_text: str, namespaces: list[str]) -> list[str]:
+    """Each backup alert selects the overlays' namespaces: its namespace matcher (PromQL regex
+    matchers are fully anchored, prometheus.io/docs/prometheus/latest/querying/basics/) matches
+    every overlay namespace the CronJob runs in."""
+    problems = []
+    doc = yaml.safe_load(alerts_text) or {}
+    for group in doc.get("groups", []):
+        for rule in group.get("rules", []):
+            m = re.search(r'namespace(=~|=)"([^"]*)"', rule.get("expr", ""))
+            if not m:
+                problems.append(f"alert {rule.get('alert')}: no namespace matcher")
+                continue
+            op, value = m.groups()
+            missed = [n for n in namespaces if not (re.fullmatch(value, n) if op == "=~" else value == n)]
+            if missed:
+                problems.append(f"alert {rule.get('alert')}: namespace{op}\"{value}\" misses {', '.join(missed)}")
+    return problems
+
+
 # a kubectl command: at the start of a line (a code block) or inside backticks; not `kubectl kustomize`
 KUBECTL = re.compile(r"(?:^|`)(kubectl\s+(?!kustomize\b|version\b)[^\n`]*)", re.MULTILINE)
 
