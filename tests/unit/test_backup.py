@@ -347,3 +347,14 @@ def test_static_checks_catch_broken_files(example_spec, tmp_path):
     assert records["backup.shellcheck"].status == "failed" and "SC2068" in records["backup.shellcheck"].log
     assert records["backup.promtool_test"].status == "failed"
     assert records["backup.k8s_schema"].status == "failed"
+
+
+@pytest.mark.parametrize("extra", ["kubernetes:\n  managed: {db: db.example.internal}\n",
+                                   "backup:\n  storage: {kind: local, path: /srv/backups}\n"])
+def test_no_in_cluster_backup_for_a_managed_database_or_a_local_repository(minimal, extra):
+    """A managed Postgres has no StatefulSet to patch; a local repository is compose's host path: neither
+    gets backup/k8s, and the overlays do not include it (their quota makes no room for it)."""
+    files = render_all(_spec(minimal, PG + extra))
+    assert not [rel for rel in files if rel.startswith("backup/k8s/")]
+    assert "components:" not in files["k8s/overlays/prod/kustomization.yaml"]
+    assert "backup/postgres/Dockerfile" in files and "backup/RESTORE.md" in files

@@ -43,13 +43,15 @@ def k8s_envs(spec: Spec) -> list[tuple[str, str]]:
 
 
 def in_cluster(spec: Spec) -> bool:
-    """PostgreSQL runs in the cluster (not managed by the cloud): backup/k8s wires pgBackRest into it."""
+    """PostgreSQL runs in the cluster (not managed by the cloud) and the repository is object storage:
+    backup/k8s wires pgBackRest into it. A local repository is compose's (a host path): in the cluster
+    the CronJob and the database pod would need one volume between them."""
     pg = postgres_of(spec)
     try:
         managed = dict(spec.option("kubernetes").managed)
     except KeyError:
         return False
-    return pg is not None and pg.name not in managed
+    return pg is not None and pg.name not in managed and backup_of(spec).storage_kind != "local"
 
 
 def backup_of(spec: Spec) -> Backup:
@@ -132,6 +134,7 @@ def render_backup(spec: Spec) -> dict[str, str]:
         "pgbackrest_version": PGBACKREST_VERSION, "image": f"{spec.image}-pgbackrest",
         "image_tag": image_tag(pg), "pg_uid": PG_UID, "pgdata": f"{pg.data_path}/pgdata",
         "retention_conf": b.retention_conf, "envs": k8s_envs(spec),
+        "cluster": in_cluster(spec),
         "alert_ns": "|".join(n for _, n in k8s_envs(spec)) or spec.name,
         "test_ns": (k8s_envs(spec) or [("", spec.name)])[-1][1],
         "backup_type_sh": backup_type_sh(b), "backup_type_doc": backup_type_doc(b), **secret_store(spec),

@@ -49,7 +49,7 @@ def backup_in_cluster(spec: Spec) -> bool:
     except KeyError:
         return False
     managed = dict(spec.option("kubernetes").managed)
-    return bool(getattr(b, "enabled", False)) and any(
+    return bool(getattr(b, "enabled", False)) and getattr(b, "storage_kind", "") != "local" and any(
         d.kind == "postgres" and d.name not in managed for d in spec.dependencies)
 
 
