@@ -107,6 +107,9 @@ def test_example_plan(example_spec):
     cron = yaml.safe_load(files["backup/k8s/cronjob.yaml"])
     assert cron["spec"]["schedule"] == "0 2 * * *"
     assert not checks.restricted_problems(files["backup/k8s/cronjob.yaml"])
+    assert not checks.restricted_problems(files["backup/restore-pod.yaml"])
+    assert "restore: allowPrivilegeEscalation is not false" in checks.restricted_problems(
+        files["backup/restore-pod.yaml"].replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"))
     assert not checks.velero_problems(files["backup/k8s/velero/prod.yaml"])
     sa = yaml.safe_load(files["backup/k8s/serviceaccount.yaml"])
     assert sa["automountServiceAccountToken"] is False

@@ -238,15 +238,17 @@ def pod_security(files: dict[str, str]) -> Evidence:
     'Restricted'): runAsNonRoot, allowPrivilegeEscalation false, capabilities drop ALL, seccomp
     RuntimeDefault or Localhost; and no service account token in the pods."""
     problems = restricted_problems(files.get("backup/k8s/cronjob.yaml", ""))
-    return Evidence("backup.pod_security", "backup/k8s/cronjob.yaml", "the backup CronJob's pods meet the "
-                    "restricted Pod Security profile and mount no API token", "failed" if problems else "passed",
+    problems += [f"restore Pod: {p}" for p in restricted_problems(files.get("backup/restore-pod.yaml", ""))]
+    return Evidence("backup.pod_security", "backup/k8s/cronjob.yaml, backup/restore-pod.yaml", "the backup CronJob's "
+                    "pods and the restore Pod meet the restricted Pod Security profile and mount no API token", "failed" if problems else "passed",
                     tool="kit (Pod Security Standards: restricted)", reason="; ".join(problems), proof="static")
 
 
 def restricted_problems(text: str) -> list[str]:
     problems = []
     for doc in (d for d in yaml.safe_load_all(text) if d):
-        pod = (((doc.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec", {})
+        pod = doc.get("spec") or {} if doc.get("kind") == "Pod" else \
+            (((doc.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec", {})
         psc = pod.get("securityContext") or {}
         if pod.get("automountServiceAccountToken") is not False:
             problems.append("automountServiceAccountToken is not false")
