@@ -17,12 +17,12 @@ FAMILY = Family(
     needs=("container",),
     checklist=(
         ChecklistItem("Backups are generated for every stateful dependency and pass their linters "
-                      "(docker compose config, shellcheck, promtool, kubernetes-validate, checkov, Velero structure)",
+                      "(docker compose config, shellcheck, promtool, kubernetes-validate, checkov, Velero structure); "
+                      "in the cluster they are wired (the CronJob, pgBackRest's TLS server in the db pod, certificates "
+                      "and NetworkPolicies agree, in each overlay's namespace; the runbook names real objects)",
                       ("backup.decisions", "backup.compose_config", "backup.shellcheck", "backup.promtool_rules", "backup.promtool_test",
-                       "backup.k8s_schema", "backup.velero", "backup.pod_security", "backup.checkov_k8s")),
-        ChecklistItem("The in-cluster backup is wired: the CronJob, pgBackRest's TLS server in the db pod, the "
-                      "certificates and NetworkPolicies agree, in each overlay's namespace; the runbook names real objects",
-                      ("backup.tls_pairing", "backup.namespaces", "backup.runbook_refs")),
+                       "backup.k8s_schema", "backup.velero", "backup.pod_security", "backup.checkov_k8s",
+                       "backup.tls_pairing", "backup.namespaces", "backup.runbook_refs")),
         ChecklistItem("The DR drill restores the database from the generated backup within the RTO and RPO",
                       ("backup.drill.*",)),
     ),

@@ -199,7 +199,7 @@ def work_notes(spec: Spec) -> list[str]:
                          "gets archive_command and pgBackRest's TLS server as a sidecar (cert-manager certificates), "
                          "the CronJob reaches it over mutual TLS; checked statically on the built overlays "
                          "(backup.tls_pairing, backup.namespaces, backup.runbook_refs), not run in a cluster. "
-                         "No generated pipeline builds the backup image yet.")
+                         "The generated CI's publish job pushes the backup image once (not signed, not pinned by digest).")
     for r in b.redis:
         notes.append(f"Redis {r}: " + ("declared a cache, nothing to back up or restore (decision)."
                                       if b.redis_mode == "cache" else
