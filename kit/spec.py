@@ -221,7 +221,9 @@ def _postgres(raw: dict, name: str) -> Dependency:
         env=(("POSTGRES_USER", user), ("POSTGRES_DB", database),
              ("POSTGRES_PASSWORD_FILE", f"/run/secrets/{secret}")),
         secret=secret,
-        healthcheck=("CMD-SHELL", 'pg_isready -U "$${POSTGRES_USER}" -d "$${POSTGRES_DB}"'))
+        # TCP, not the socket: the image's entrypoint runs initdb's temporary server on the socket only
+        # (listen_addresses=''), which a socket check would report healthy before the real server starts
+        healthcheck=("CMD-SHELL", 'pg_isready -h 127.0.0.1 -U "$${POSTGRES_USER}" -d "$${POSTGRES_DB}"'))
 
 
 def _redis(raw: dict, name: str) -> Dependency:

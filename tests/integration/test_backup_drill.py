@@ -35,7 +35,7 @@ def _broken(files, rel, old, new):
 def test_backup_job_that_writes_nothing(example):
     spec, files, standin = example
     # a job that runs, reports success and backs nothing up
-    files = _broken(files, "backup/backup.sh", "pgbackrest --stanza=shop-api backup --type=full >&2", "true")
+    files = _broken(files, "backup/backup.sh", "pgbackrest --stanza=shop-api backup \"--type=$BACKUP_TYPE\" >&2", "true")
     files = _broken(files, "backup/backup.sh", 'if [ "${size:-0}" -le 0 ]; then', "if false; then")
     records = _by_id(drill.run_drill(spec, files, standin))
     assert records["backup.drill.backup"].status == "failed"

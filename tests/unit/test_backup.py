@@ -107,7 +107,10 @@ def test_example_plan(example_spec):
     cron = yaml.safe_load(files["backup/k8s/cronjob.yaml"])
     assert cron["spec"]["schedule"] == "0 2 * * *"
     assert not checks.restricted_problems(files["backup/k8s/cronjob.yaml"])
-    assert not checks.velero_problems(files["backup/k8s/velero.yaml"])
+    assert not checks.restricted_problems(files["backup/restore-pod.yaml"])
+    assert "restore: allowPrivilegeEscalation is not false" in checks.restricted_problems(
+        files["backup/restore-pod.yaml"].replace("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"))
+    assert not checks.velero_problems(files["backup/k8s/velero/prod.yaml"])
     sa = yaml.safe_load(files["backup/k8s/serviceaccount.yaml"])
     assert sa["automountServiceAccountToken"] is False
     assert "pgbackrest=2.45-1" in files["backup/postgres/Dockerfile"]
@@ -142,14 +145,158 @@ def test_pod_security_rule_broken(example_spec):
 
 
 def test_velero_rule_broken(example_spec):
-    text = render_all(example_spec)["backup/k8s/velero.yaml"]
-    docs = list(yaml.safe_load_all(text))
+    text = render_all(example_spec)["backup/k8s/velero/prod.yaml"]
+    docs = [d for d in yaml.safe_load_all(text) if d["apiVersion"] == "velero.io/v1"]
     del docs[0]["spec"]["objectStorage"]["bucket"]
     docs[1]["spec"]["template"]["storageLocation"] = "elsewhere"
     problems = checks.velero_problems(yaml.safe_dump_all(docs))
     assert "BackupStorageLocation: spec.objectStorage.bucket must be a non-empty str" in problems
-    assert "Schedule shop-api-daily: storageLocation elsewhere is not defined" in problems
+    assert "Schedule shop-api-prod-daily: storageLocation elsewhere is not defined" in problems
     assert "no Schedule" in checks.velero_problems(yaml.safe_dump(docs[0]))
+
+
+def test_retention_is_tiered_as_pgbackrest_expresses_it(example_spec):
+    """Daily schedule, tiers 7/4/6: weekly fulls kept by age for 186 days (about 27), 7 daily diffs;
+    not 186 daily fulls (the review's finding)."""
+    files = render_all(example_spec)
+    b = example_spec.option("backup")
+    assert b.retention_conf == [("repo1-retention-full-type", "time"), ("repo1-retention-full", "186"),
+                                ("repo1-retention-diff", "7")]
+    assert b.fulls_kept == 27
+    conf = files["backup/pgbackrest.conf"]
+    assert "repo1-retention-full-type=time" in conf and "repo1-retention-diff=7" in conf
+    cron = yaml.safe_load(files["backup/k8s/cronjob.yaml"])
+    command = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["command"][2]
+    assert 'date -u +%u)" = 7' in command and "backup --type=$type" in command
+
+
+def _built(files: dict[str, str], tmp_path: Path) -> dict[str, list[dict]]:
+    import subprocess
+    for rel, text in files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    built = {}
+    for env in ("dev", "staging", "prod"):
+        out = subprocess.run(["kubectl", "kustomize", f"k8s/overlays/{env}"], cwd=tmp_path, capture_output=True,
+                             text=True, check=True).stdout
+        built[env] = [d for d in yaml.safe_load_all(out) if d]
+    return built
+
+
+def _envs(files: dict[str, str]) -> dict[str, list[dict]]:
+    return {env: [d for d in yaml.safe_load_all(text) if d] for env, text in checks.env_files(files).items()}
+
+
+@pytest.mark.tools
+def test_in_cluster_backup_is_wired_and_breaks(example_spec, tmp_path):
+    """kubectl kustomize builds every overlay with backup/k8s as a component: the TLS pairing holds,
+    the objects land in the overlay's namespace; then each link is broken on purpose."""
+    from kit.families.backup import wiring
+    files = render_all(example_spec)
+    assert "../../../backup/k8s" in files["k8s/overlays/prod/kustomization.yaml"]
+    built, envs = _built(files, tmp_path), _envs(files)
+    for env, objects in built.items():
+        assert wiring.tls_pairing_problems(objects, envs[env]) == []
+        assert wiring.namespace_problems(env, f"shop-api-{env}", objects, envs[env]) == []
+        sts = next(o for o in objects if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "db")
+        names = [c["name"] for c in sts["spec"]["template"]["spec"]["containers"]]
+        assert names == ["postgres", "pgbackrest"]
+        assert "archive_mode=on" in sts["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert wiring.runbook_problems(files["backup/RESTORE.md"], built, files) == []
+
+    def broken(mutate, env="prod"):
+        objs = list(yaml.safe_load_all(yaml.safe_dump_all(built[env])))
+        docs = list(yaml.safe_load_all(yaml.safe_dump_all(envs[env])))
+        mutate(objs, docs)
+        return "; ".join(wiring.tls_pairing_problems(objs, docs))
+
+    def conf(objs, key, old, new):
+        cm = next(o for o in objs if o["kind"] == "ConfigMap" and o["metadata"]["name"] == "shop-api-pgbackrest")
+        assert old in cm["data"][key]
+        cm["data"][key] = cm["data"][key].replace(old, new)
+
+    assert "tls-server-port is 8433" in broken(lambda o, d: conf(o, "pgbackrest-db.conf", "tls-server-port=8432",
+                                                                   "tls-server-port=8433"))
+    assert "tls-server-address is localhost" in broken(lambda o, d: conf(o, "pgbackrest-db.conf",
+                                                                        "tls-server-address=*\n", ""))
+    assert "does not authorise the client CN shop-api-backup" in broken(
+        lambda o, d: conf(o, "pgbackrest-db.conf", "tls-server-auth=shop-api-backup=", "tls-server-auth=other="))
+    assert "names no pod of a StatefulSet" in broken(lambda o, d: conf(o, "pgbackrest.conf", "pg1-host=db-0.db",
+                                                                       "pg1-host=database-0.db"))
+    assert "pg1-host-type is ssh" in broken(lambda o, d: conf(o, "pgbackrest.conf", "pg1-host-type=tls\n", ""))
+
+    def not_headless(objs, docs):
+        svc = next(o for o in objs if o["kind"] == "Service" and o["metadata"]["name"] == "db")
+        svc["spec"]["clusterIP"] = "10.0.0.12"
+    assert "Service/db: not headless" in broken(not_headless)
+
+    def no_policy(objs, docs):
+        objs[:] = [o for o in objs if o["metadata"]["name"] != "db-from-backup"]
+    assert "no NetworkPolicy lets CronJob/shop-api-db-full's pods into db on 8432" in broken(no_policy)
+
+    def open_policy(objs, docs):
+        pol = next(o for o in objs if o["metadata"]["name"] == "db-from-backup")
+        pol["spec"]["ingress"][0]["from"].append({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "shop-api"}}})
+    assert "lets other pods than the backup job reach" in broken(open_policy)
+
+    def wrong_dns(objs, docs):
+        cert = next(o for o in objs if o["kind"] == "Certificate" and o["metadata"]["name"] == "shop-api-pgbackrest-server")
+        cert["spec"]["dnsNames"] = ["db"]
+    assert "do not include pg1-host db-0.db" in broken(wrong_dns)
+
+    def other_issuer(objs, docs):
+        cert = next(o for o in objs if o["kind"] == "Certificate" and o["metadata"]["name"] == "shop-api-pgbackrest-client")
+        cert["spec"]["issuerRef"]["name"] = "letsencrypt"
+    assert "different issuers" in broken(other_issuer)
+
+    def no_sidecar(objs, docs):
+        sts = next(o for o in objs if o["kind"] == "StatefulSet" and o["metadata"]["name"] == "db")
+        sts["spec"]["template"]["spec"]["containers"] = sts["spec"]["template"]["spec"]["containers"][:1]
+    assert "no container runs `pgbackrest server`" in broken(no_sidecar)
+
+    # namespaces: the base's namespace instead of the overlay's, and a Velero Schedule of another one
+    prod = yaml.safe_load_all(yaml.safe_dump_all(built["prod"]))
+    prod = list(prod)
+    next(o for o in prod if o["kind"] == "CronJob")["metadata"]["namespace"] = "shop-api"
+    docs = list(yaml.safe_load_all(yaml.safe_dump_all(envs["prod"])))
+    next(d for d in docs if d["kind"] == "Schedule")["spec"]["template"]["includedNamespaces"] = ["shop-api"]
+    problems = "; ".join(wiring.namespace_problems("prod", "shop-api-prod", prod, docs))
+    assert "CronJob/shop-api-db-full is in namespace shop-api, not the overlay's shop-api-prod" in problems
+    assert "includes ['shop-api'], not the overlay's namespace [shop-api-prod]" in problems
+
+    # the alerts: the base namespace instead of the overlays'
+    alerts = files["backup/monitoring/backup-alerts.yml"]
+    namespaces = [f"shop-api-{e}" for e in ("dev", "staging", "prod")]
+    assert wiring.alert_namespace_problems(alerts, namespaces) == []
+    bad_alerts = alerts.replace('namespace=~"shop-api-dev|shop-api-staging|shop-api-prod"', 'namespace="shop-api"')
+    assert "alert BackupTooOld: namespace=\"shop-api\" misses shop-api-dev, shop-api-staging, shop-api-prod" in \
+        wiring.alert_namespace_problems(bad_alerts, namespaces)
+
+    # the runbook: a namespace, a StatefulSet, a CronJob and a label no overlay builds
+    runbook = files["backup/RESTORE.md"]
+    bad = (runbook.replace("-n shop-api-prod scale statefulset/db", "-n shop-api scale statefulset/db")
+           .replace("create job --from=cronjob/shop-api-db-full", "create job --from=cronjob/shop-api-full")
+           .replace("rollout status statefulset/db", "rollout status statefulset/postgres")
+           .replace("-l app.kubernetes.io/name=shop-api-backup", "-l app=backup"))
+    problems = "; ".join(wiring.runbook_problems(bad, built, files))
+    assert "namespace shop-api is not one an overlay builds" in problems
+    assert "no CronJob/shop-api-full in namespace shop-api-prod" in problems
+    assert "no StatefulSet/postgres in namespace shop-api-prod" in problems
+    assert "no object in shop-api-prod carries the label app=backup" in problems
+    pod = files["backup/restore-pod.yaml"]
+    bad_pod = {**files, "backup/restore-pod.yaml": pod.replace("claimName: data-db-0", "claimName: data-db-1")
+               .replace("serviceAccountName: shop-api-backup", "serviceAccountName: backup")
+               .replace("name: shop-api-pgbackrest\n", "name: pgbackrest\n")
+               .replace("secretName: shop-api-backup-cipher", "secretName: cipher")}
+    problems = "; ".join(wiring.runbook_problems(runbook, built, bad_pod))
+    assert "PVC data-db-1 is not one a StatefulSet's volumeClaimTemplates create in shop-api-prod" in problems
+    assert "ServiceAccount backup is not in shop-api-prod" in problems
+    assert "ConfigMap pgbackrest is not in shop-api-prod" in problems
+    assert "nothing in shop-api-prod creates the Secret cipher" in problems
+    assert "no such generated Schedule" in "; ".join(wiring.runbook_problems(
+        runbook.replace("--from-schedule shop-api-prod-daily", "--from-schedule shop-api-daily"), built, files))
+    assert "backup/restore.yaml is not a generated file" in "; ".join(wiring.runbook_problems(
+        runbook.replace("-f backup/restore-pod.yaml", "-f backup/restore.yaml"), built, files))
 
 
 @pytest.mark.parametrize("expr,gap", [("0 2 * * *", 86400), ("*/15 * * * *", 900), ("0 */6 * * *", 21600),
@@ -188,7 +335,8 @@ def test_static_checks_pass_on_the_example(example_spec, tmp_path):
     records = _static(example_spec, tmp_path, render_all(example_spec))
     assert {r.check: r.reason for r in records.values() if not r.passed} == {}
     assert {"backup.compose_config", "backup.shellcheck", "backup.promtool_test", "backup.k8s_schema",
-            "backup.checkov_k8s", "backup.terraform_fmt", "backup.checkov_tf"} <= set(records)
+            "backup.checkov_k8s", "backup.terraform_fmt", "backup.checkov_tf", "backup.tls_pairing",
+            "backup.namespaces", "backup.runbook_refs", "backup.velero"} <= set(records)
 
 
 @pytest.mark.tools
@@ -202,3 +350,14 @@ def test_static_checks_catch_broken_files(example_spec, tmp_path):
     assert records["backup.shellcheck"].status == "failed" and "SC2068" in records["backup.shellcheck"].log
     assert records["backup.promtool_test"].status == "failed"
     assert records["backup.k8s_schema"].status == "failed"
+
+
+@pytest.mark.parametrize("extra", ["kubernetes:\n  managed: {db: db.example.internal}\n",
+                                   "backup:\n  storage: {kind: local, path: /srv/backups}\n"])
+def test_no_in_cluster_backup_for_a_managed_database_or_a_local_repository(minimal, extra):
+    """A managed Postgres has no StatefulSet to patch; a local repository is compose's host path: neither
+    gets backup/k8s, and the overlays do not include it (their quota makes no room for it)."""
+    files = render_all(_spec(minimal, PG + extra))
+    assert not [rel for rel in files if rel.startswith("backup/k8s/")]
+    assert "components:" not in files["k8s/overlays/prod/kustomization.yaml"]
+    assert "backup/postgres/Dockerfile" in files and "backup/RESTORE.md" in files

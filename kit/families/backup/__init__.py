@@ -17,9 +17,12 @@ FAMILY = Family(
     needs=("container",),
     checklist=(
         ChecklistItem("Backups are generated for every stateful dependency and pass their linters "
-                      "(docker compose config, shellcheck, promtool, kubernetes-validate, checkov, Velero structure)",
+                      "(docker compose config, shellcheck, promtool, kubernetes-validate, checkov, Velero structure); "
+                      "in the cluster they are wired (the CronJob, pgBackRest's TLS server in the db pod, certificates "
+                      "and NetworkPolicies agree, in each overlay's namespace; the runbook names real objects)",
                       ("backup.decisions", "backup.compose_config", "backup.shellcheck", "backup.promtool_rules", "backup.promtool_test",
-                       "backup.k8s_schema", "backup.velero", "backup.pod_security", "backup.checkov_k8s")),
+                       "backup.k8s_schema", "backup.velero", "backup.pod_security", "backup.checkov_k8s",
+                       "backup.tls_pairing", "backup.namespaces", "backup.runbook_refs")),
         ChecklistItem("The DR drill restores the database from the generated backup within the RTO and RPO",
                       ("backup.drill.*",)),
     ),
@@ -45,8 +48,11 @@ FAMILY = Family(
         ("backup/compose.backup.yaml", "compose override: WAL archiving on the database, backup and restore jobs"),
         ("backup/pgbackrest.conf", "pgBackRest's repository, retention and encryption settings"),
         ("backup/postgres/Dockerfile", "PostgreSQL with pgBackRest (pinned) for archiving and restores"),
-        ("backup/k8s/velero.yaml", "Velero BackupStorageLocation and Schedule for the namespace and its volumes"),
-        ("backup/k8s/*", "the backup CronJob with its ServiceAccount, NetworkPolicy and configuration"),
+        ("backup/k8s/velero/*", "Velero BackupStorageLocation and Schedule for each environment's namespace and its volumes"),
+        ("backup/k8s/db-pgbackrest.yaml", "the db StatefulSet patch: archive_command and pgBackRest's TLS server sidecar"),
+        ("backup/k8s/*", "the Kustomize component every overlay includes: the backup CronJob with its ServiceAccount, "
+                         "NetworkPolicies, configuration and certificates"),
+        ("backup/restore-pod.yaml", "the one-shot in-cluster restore Pod the runbook applies"),
         ("backup/monitoring/backup-alerts.test.yml", "promtool tests of the backup alerts"),
         ("backup/monitoring/*", "BackupTooOld (RPO breached) and BackupJobFailed alerts"),
         ("backup/terraform/*", "the backup bucket (versioning, lock, encryption, lifecycle, DR replica) and the jobs' identity"),

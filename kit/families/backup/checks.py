@@ -15,15 +15,16 @@ from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version, venv_tool
 from kit.evidence import Evidence, run_tool
+from kit.families.backup import wiring
 from kit.families.backup.options import human
-from kit.families.backup.render import PGBACKREST_VERSION, backup_of, postgres_of
+from kit.families.backup.render import PGBACKREST_VERSION, backup_of, in_cluster, k8s_envs, postgres_of
 from kit.model import Spec
 from kit.sandbox.engine import docker_cli
 
 SCRIPTS = ("backup/backup.sh", "backup/restore.sh")
 K8S = ("backup/k8s/serviceaccount.yaml", "backup/k8s/pgbackrest-config.yaml", "backup/k8s/cronjob.yaml",
-       "backup/k8s/networkpolicy.yaml")
-VELERO = "backup/k8s/velero.yaml"
+       "backup/k8s/networkpolicy.yaml", "backup/restore-pod.yaml")     # the complete objects of the component (no CRD kinds, no patch)
+ENVS = "backup/k8s/velero"
 ALERTS, ALERT_TESTS = "backup/monitoring/backup-alerts.yml", "backup/monitoring/backup-alerts.test.yml"
 TF = "backup/terraform"
 
@@ -62,12 +63,22 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                             "BackupJobFailed fire on failing series and stay silent otherwise",
                             ["promtool", "test", "rules", Path(ALERT_TESTS).name], tool=prom,
                             cwd=root / Path(ALERT_TESTS).parent))
-    records.append(kubernetes_validate(ctx.files))
-    records.append(velero_structure(ctx.files))
-    records.append(pod_security(ctx.files))
-    records.append(run_checkov("backup.checkov_k8s", "backup/k8s/", "checkov kubernetes policies on the "
-                               "backup CronJob and its objects: zero failures, skips with reasons",
-                               root / "backup/k8s", "kubernetes"))
+    if "backup/k8s/kustomization.yaml" in ctx.files:
+        records.append(kubernetes_validate(ctx.files))
+        records.append(velero_structure(ctx.files))
+        records += wired(spec, ctx)
+    if "backup/k8s/kustomization.yaml" in ctx.files:
+        records.append(pod_security(ctx.files))
+        # the complete objects only, in the namespace an overlay gives them (the component names none):
+        # the StatefulSet patch (db-pgbackrest.yaml) is checked where it lands, in the built overlays
+        # (kubernetes.checkov)
+        rels = [rel for rel in K8S if rel in ctx.files]
+        namespace = (k8s_envs(spec) or [("", spec.name)])[-1][1]
+        records.append(run_checkov("backup.checkov_k8s", "backup/k8s/", "checkov kubernetes policies on the "
+                                   "backup CronJob and its objects (in the prod overlay's namespace): zero "
+                                   "failures, skips with reasons",
+                                   _tmp_tree({rel: with_namespace(ctx.files[rel], namespace) for rel in rels}, rels)
+                                   / "backup/k8s", "kubernetes"))
     if f"{TF}/main.tf" in ctx.files:
         records.append(run_tool("backup.terraform_fmt", TF, "terraform fmt -check: the backup bucket",
                                 ["terraform", "fmt", "-check", "-diff", TF], cwd=root,
@@ -109,6 +120,14 @@ def kubernetes_validate(files: dict[str, str]) -> Evidence:
     return record
 
 
+def with_namespace(text: str, namespace: str) -> str:
+    """The objects as an overlay's namespace transformer leaves them."""
+    docs = [d for d in yaml.safe_load_all(text) if d]
+    for d in docs:
+        d.setdefault("metadata", {}).setdefault("namespace", namespace)
+    return yaml.safe_dump_all(docs, sort_keys=False)
+
+
 def _tmp_tree(files: dict[str, str], rels: list[str]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix="kit-backup-k8s-"))
     for rel in rels:
@@ -117,9 +136,16 @@ def _tmp_tree(files: dict[str, str], rels: list[str]) -> Path:
     return tmp
 
 
+def env_files(files: dict[str, str]) -> dict[str, str]:
+    """environment -> backup/k8s/velero/ENV.yaml's text."""
+    return {Path(rel).stem: text for rel, text in sorted(files.items()) if rel.startswith(f"{ENVS}/")}
+
+
 def velero_structure(files: dict[str, str]) -> Evidence:
-    problems = velero_problems(files.get(VELERO, ""))
-    return Evidence("backup.velero", VELERO, "Velero's Schedule and BackupStorageLocation carry the fields and "
+    envs = env_files(files)
+    problems = [f"{env}: {p}" for env, text in envs.items() for p in velero_problems(text)] if envs \
+        else ["no backup/k8s/velero/ENV.yaml"]
+    return Evidence("backup.velero", f"{ENVS}/", "Velero's Schedule and BackupStorageLocation carry the fields and "
                     "types Velero's CRDs require (structural check, not the full CRD schema)",
                     "failed" if problems else "passed", tool="kit (rules from Velero's CRDs)",
                     reason="; ".join(problems), proof="static",
@@ -127,7 +153,8 @@ def velero_structure(files: dict[str, str]) -> Evidence:
 
 
 def velero_problems(text: str) -> list[str]:
-    docs = [d for d in yaml.safe_load_all(text) if d] if text else []
+    docs = [d for d in yaml.safe_load_all(text) if (d and str(d.get("apiVersion", "")).startswith("velero.io"))
+            or (d and d.get("kind") in VELERO_RULES)] if text else []
     problems, kinds = [], set()
     for doc in docs:
         kind = doc.get("kind")
@@ -153,20 +180,75 @@ def velero_problems(text: str) -> list[str]:
     return problems
 
 
+def overlays(spec: Spec, ctx: VerifyContext) -> tuple[dict[str, list[dict]], list[str]]:
+    """env -> the objects `kubectl kustomize k8s/overlays/ENV` builds (the kubernetes family's build when
+    it ran, else built here once), and the overlays that did not build."""
+    from kit.core.k8s import build_overlay
+    built = dict(ctx.facts.get("k8s_objects") or {})
+    cache = ctx.facts.setdefault("backup.overlays", {})
+    failed = []
+    for env, _ in k8s_envs(spec):
+        if env in built or f"k8s/overlays/{env}/kustomization.yaml" not in ctx.files:
+            continue
+        if env not in cache:
+            cache[env] = build_overlay(ctx.deliverables, env)
+        record, objects = cache[env]
+        if record.passed:
+            built[env] = objects
+        else:
+            failed.append(f"{env}: {record.reason} {record.log[:300]}")
+    return built, failed
+
+
+def wired(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
+    """The in-cluster backup as the overlays build it: the TLS pairing, the namespaces, the runbook."""
+    if not in_cluster(spec):
+        return []
+    built, failed = overlays(spec, ctx)
+    envs = {env: [d for d in yaml.safe_load_all(text) if d] for env, text in env_files(ctx.files).items()}
+    namespaces = dict(k8s_envs(spec))
+    tls = [f"{env}: {p}" for env, objs in built.items() for p in wiring.tls_pairing_problems(objs, envs.get(env, []))]
+    ns = [p for env, objs in built.items() for p in wiring.namespace_problems(env, namespaces[env], objs, envs.get(env, []))]
+    ns += wiring.alert_namespace_problems(ctx.files.get(ALERTS, ""), list(namespaces.values()))
+    refs = wiring.runbook_problems(ctx.files.get("backup/RESTORE.md", ""), built, ctx.files)
+    tool, built_by = "kit (rules from pgBackRest's server and pg-host options)", "kubectl kustomize k8s/overlays/ENV"
+    src = {"source": "pgbackrest.org/command.html#command-server; pgbackrest.org/configuration.html (pg-host-*, "
+                     "tls-server-*); pgBackRest src/common/io/tls/client.c (tlsClientHostVerify)",
+           "overlays": sorted(built)}
+
+    def record(check: str, where: str, title: str, problems: list[str], tool: str) -> Evidence:
+        problems = failed + problems if not built or failed else problems
+        return Evidence(check, where, title, "failed" if problems or not built else "passed", tool=tool,
+                        reason="; ".join(problems[:8]) or ("" if built else "no overlay built"), proof="static",
+                        figures=src, command=built_by, log="\n".join(problems))
+    return [
+        record("backup.tls_pairing", "backup/k8s/", "the backup CronJob's pg1-host settings, the database pod's "
+               "`pgbackrest server` (tls-server-*), the certificates, the Service port and the NetworkPolicies "
+               "agree in every overlay", tls, tool),
+        record("backup.namespaces", "backup/k8s/", "the backup objects land in each overlay's namespace, each "
+               "Velero Schedule includes exactly that namespace, and the backup alerts select those namespaces", ns, "kit (kustomize's namespace transformer, "
+               "Velero's includedNamespaces)"),
+        record("backup.runbook_refs", "backup/RESTORE.md", "every object the runbook's kubectl commands name exists, "
+               "in that namespace, in what the overlays build", refs, "kit (static)"),
+    ]
+
+
 def pod_security(files: dict[str, str]) -> Evidence:
     """The restricted Pod Security Standard (kubernetes.io/docs/concepts/security/pod-security-standards/,
     'Restricted'): runAsNonRoot, allowPrivilegeEscalation false, capabilities drop ALL, seccomp
     RuntimeDefault or Localhost; and no service account token in the pods."""
     problems = restricted_problems(files.get("backup/k8s/cronjob.yaml", ""))
-    return Evidence("backup.pod_security", "backup/k8s/cronjob.yaml", "the backup CronJob's pods meet the "
-                    "restricted Pod Security profile and mount no API token", "failed" if problems else "passed",
+    problems += [f"restore Pod: {p}" for p in restricted_problems(files.get("backup/restore-pod.yaml", ""))]
+    return Evidence("backup.pod_security", "backup/k8s/cronjob.yaml, backup/restore-pod.yaml", "the backup CronJob's "
+                    "pods and the restore Pod meet the restricted Pod Security profile and mount no API token", "failed" if problems else "passed",
                     tool="kit (Pod Security Standards: restricted)", reason="; ".join(problems), proof="static")
 
 
 def restricted_problems(text: str) -> list[str]:
     problems = []
     for doc in (d for d in yaml.safe_load_all(text) if d):
-        pod = (((doc.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec", {})
+        pod = doc.get("spec") or {} if doc.get("kind") == "Pod" else \
+            (((doc.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec", {})
         psc = pod.get("securityContext") or {}
         if pod.get("automountServiceAccountToken") is not False:
             problems.append("automountServiceAccountToken is not false")

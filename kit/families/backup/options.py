@@ -108,10 +108,34 @@ class Backup:
         return max(60, min(self.rpo_s // 2, 3600))
 
     @property
-    def full_retention(self) -> int:
-        """pgBackRest's repo1-retention-full: full backups kept (one per scheduled run within the
-        longest tier, at the schedule's interval)."""
-        return max(1, -(-self.retention_days * DAY // max(self.interval_s, 1)))
+    def weekly_fulls(self) -> bool:
+        """Full backups once a week, differential ones at the other slots: the schedule runs more
+        often than weekly."""
+        return self.interval_s < 7 * DAY
+
+    @property
+    def slots_per_day(self) -> int:
+        return max(1, DAY // max(self.interval_s, 1))
+
+    @property
+    def retention_conf(self) -> list[tuple[str, str]]:
+        """The tiers as pgBackRest expresses them (pgbackrest.org/configuration.html#section-repository:
+        repo-retention-full-type 'count' or 'time' (days), repo-retention-full, repo-retention-diff
+        (differential backups kept, by count); pgbackrest.org/user-guide.html 'Retention'). pgBackRest
+        does not thin old full backups to one a month: it keeps full backups by count or by age.
+        So: a full backup each week, kept by age for the longest tier (weekly or monthly), and a
+        differential backup at every other slot, the last `daily` days of them kept. Without
+        weekly fulls (a schedule of a week or longer), every backup is full, kept by age."""
+        conf = [("repo1-retention-full-type", "time"), ("repo1-retention-full", str(self.retention_days))]
+        if self.weekly_fulls:
+            conf.append(("repo1-retention-diff", str(max(1, self.daily * self.slots_per_day))))
+        return conf
+
+    @property
+    def fulls_kept(self) -> int:
+        """About how many full backups the repository holds at once (one per week, or per slot)."""
+        every = 7 * DAY if self.weekly_fulls else max(self.interval_s, 1)
+        return max(1, -(-self.retention_days * DAY // every))
 
 
 def duration_s(value: object) -> int:

@@ -11,6 +11,47 @@ from kit.render import render_variant
 PGBACKREST_VERSION = "2.45-1"
 VELERO_PROVIDER = {"s3": "aws", "gcs": "gcp", "azure": "azure", "local": "aws"}
 GRACE_S = 3600      # a full backup may take this long past its slot before it counts as missing
+# pgBackRest's TLS server (pgbackrest.org/command.html#command-server): tls-server-port's default
+TLS_PORT = 8432
+PG_UID = 999        # the official postgres image's user (k8s/'s StatefulSet runs as it)
+
+
+def backup_type_sh(b: Backup) -> str:
+    """The shell that prints the backup type of this run: full at the first slot of each Sunday (UTC),
+    diff at the others; full every time when the schedule is weekly or rarer."""
+    if not b.weekly_fulls:
+        return "echo full"
+    window = min(24, max(1, b.interval_s // 3600))
+    return (f'if [ "$(date -u +%u)" = 7 ] && [ "$(date -u +%H)" -lt {window} ]; '
+            "then echo full; else echo diff; fi")
+
+
+def backup_type_doc(b: Backup) -> str:
+    if not b.weekly_fulls:
+        return "every backup is full (the schedule runs weekly or less often)"
+    return ("a full backup at the first slot of each Sunday (UTC), a differential one at the other slots: "
+            "the retention tiers in pgBackRest's terms (backup/README.md)")
+
+
+def k8s_envs(spec: Spec) -> list[tuple[str, str]]:
+    """(environment, namespace) of every overlay of k8s/: the namespaces backup/k8s lands in."""
+    try:
+        k = spec.option("kubernetes")
+    except KeyError:
+        return []
+    return [(e.name, f"{k.namespace}-{e.name}") for e in k.environments]
+
+
+def in_cluster(spec: Spec) -> bool:
+    """PostgreSQL runs in the cluster (not managed by the cloud) and the repository is object storage:
+    backup/k8s wires pgBackRest into it. A local repository is compose's (a host path): in the cluster
+    the CronJob and the database pod would need one volume between them."""
+    pg = postgres_of(spec)
+    try:
+        managed = dict(spec.option("kubernetes").managed)
+    except KeyError:
+        return False
+    return pg is not None and pg.name not in managed and backup_of(spec).storage_kind != "local"
 
 
 def backup_of(spec: Spec) -> Backup:
@@ -47,6 +88,26 @@ def k8s_repo(spec: Spec, b: Backup, region: str) -> list[tuple[str, str]]:
     return [("repo1-type", "posix"), ("repo1-path", "/var/lib/pgbackrest")]
 
 
+CIPHER_SECRET = "PGBACKREST_CIPHER_PASS"
+
+
+def secret_store(spec: Spec) -> dict[str, str]:
+    """Where the cluster's repository passphrase comes from: an ExternalSecret from the store k8s/base
+    reads (named as the kubernetes family names the app's secrets), or a names-only Secret."""
+    from kit.families.kubernetes.secret_names import cloud_of, remote_key
+    try:
+        k = spec.option("kubernetes")
+    except KeyError:
+        return {"secrets_mode": "plain", "secret_store": "", "cipher_key": ""}
+    return {"secrets_mode": k.secrets, "secret_store": k.secret_store,
+            "cipher_key": remote_key(spec.name, CIPHER_SECRET, cloud_of(spec))}
+
+
+def image_tag(pg: Dependency) -> str:
+    """The backup image's tag: the PostgreSQL version it is built on and the pgBackRest package."""
+    return f"{pg.version}-pgbackrest{PGBACKREST_VERSION}"
+
+
 def _cloud(spec: Spec) -> tuple[str, str]:
     try:
         cloud = spec.option("cloud")
@@ -64,17 +125,36 @@ def render_backup(spec: Spec) -> dict[str, str]:
         return render_variant("backup", "redis", {"name": spec.name, "b": b, "redis": list(b.redis)})
     provider, region = _cloud(spec)
     env = dict(pg.env)
-    files = render_variant("backup", "default", {
+    tls = {"pg_host": f"{pg.name}-0.{pg.name}", "tls_port": TLS_PORT, "client_cn": f"{spec.name}-backup",
+           "server_secret": f"{spec.name}-pgbackrest-server-tls", "client_secret": f"{spec.name}-pgbackrest-client-tls"}
+    files = render_variant("backup", "default", {**tls,
         "name": spec.name, "b": b, "pg": pg, "pg_user": env.get("POSTGRES_USER", "postgres"),
         "pg_db": env.get("POSTGRES_DB", env.get("POSTGRES_USER", "postgres")),
         "pg_secret": pg.secret or "PGPASSWORD", "redis": list(b.redis),
         "pgbackrest_version": PGBACKREST_VERSION, "image": f"{spec.image}-pgbackrest",
+        "image_tag": image_tag(pg), "pg_uid": PG_UID, "pgdata": f"{pg.data_path}/pgdata",
+        "retention_conf": b.retention_conf, "envs": k8s_envs(spec),
+        "cluster": in_cluster(spec),
+        "alert_ns": "|".join(n for _, n in k8s_envs(spec)) or spec.name,
+        "test_ns": (k8s_envs(spec) or [("", spec.name)])[-1][1],
+        "backup_type_sh": backup_type_sh(b), "backup_type_doc": backup_type_doc(b), **secret_store(spec),
         "region": region, "provider": provider,
         "project": spec.option("cloud").project if provider == "gcp" else "", "k8s_repo": k8s_repo(spec, b, region),
         "velero_provider": VELERO_PROVIDER[b.storage_kind], "retention": retention_rows(b),
         "ttl_hours": b.retention_days * 24, "too_old_s": too_old_s(b), "cron": b.schedule,
         "archive_timeout": b.archive_timeout_s, "human": human,
     })
+    if in_cluster(spec):
+        for env_name, namespace in k8s_envs(spec):
+            out = render_variant("backup", "env", {
+                "name": spec.name, "env": env_name, "namespace": namespace, "b": b,
+                "velero_provider": VELERO_PROVIDER[b.storage_kind], "provider": provider, "region": region,
+                "ttl_hours": b.retention_days * 24, "cron": b.schedule})
+            files[f"backup/k8s/velero/{env_name}.yaml"] = out["env.yaml"]
+        if not b.encrypted:
+            files.pop("backup/k8s/cipher-secret.yaml", None)
+    else:
+        files = {path: text for path, text in files.items() if not path.startswith("backup/k8s/")}
     if provider == "aws" and b.storage_kind == "s3":
         days = b.retention_days
         transitions = [(d, cls) for d, cls in ((30, "STANDARD_IA"), (90, "GLACIER_IR")) if days > d]
@@ -101,6 +181,8 @@ def work_notes(spec: Spec) -> list[str]:
              f"({b.continuous_reason}); retention {b.daily} daily / {b.weekly} weekly / {b.monthly} monthly "
              f"({b.retention_days} days)."]
     if postgres_of(spec) is not None:
+        notes.append(f"Retention as pgBackRest expresses it: {', '.join(f'{k}={v}' for k, v in b.retention_conf)} "
+                     f"({backup_type_doc(b)}).")
         notes.append(f"Postgres: pgBackRest {PGBACKREST_VERSION} (Debian bookworm) in the database image, "
                      "chosen over WAL-G (no Debian package) and Barman (a separate server pulling over "
                      "SSH/streaming); backup/README.md gives the reasons.")
@@ -112,8 +194,12 @@ def work_notes(spec: Spec) -> list[str]:
         if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs")):
             notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3 and GCS only "
                          "so far.")
-        notes.append("Kubernetes: the CronJob needs pgBackRest's TLS server beside PostgreSQL in the db pod; "
-                     "k8s/ does not add that sidecar yet.")
+        if in_cluster(spec):
+            notes.append("Kubernetes: backup/k8s is a Kustomize component every overlay includes: the db StatefulSet "
+                         "gets archive_command and pgBackRest's TLS server as a sidecar (cert-manager certificates), "
+                         "the CronJob reaches it over mutual TLS; checked statically on the built overlays "
+                         "(backup.tls_pairing, backup.namespaces, backup.runbook_refs), not run in a cluster. "
+                         "The generated CI's publish job pushes the backup image once (not signed, not pinned by digest).")
     for r in b.redis:
         notes.append(f"Redis {r}: " + ("declared a cache, nothing to back up or restore (decision)."
                                       if b.redis_mode == "cache" else

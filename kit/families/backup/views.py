@@ -71,8 +71,12 @@ def target_rows(spec: Spec, records: list[Evidence]) -> list[dict]:
 def retention_table(spec: Spec) -> list[dict]:
     b = spec.option("backup")
     rows = [{"tier": t, "backups kept": n, "covers": c} for t, n, c in retention_rows(b)]
-    rows.append({"tier": "pgBackRest full backups (repo1-retention-full)", "backups kept": b.full_retention,
-                 "covers": f"{b.retention_days} days at one per {human(b.interval_s)}"})
+    every = "one a week" if b.weekly_fulls else f"one per {human(b.interval_s)}"
+    rows.append({"tier": "pgBackRest full backups (repo1-retention-full-type=time)", "backups kept": b.fulls_kept,
+                 "covers": f"{b.retention_days} days, {every}"})
+    if b.weekly_fulls:
+        rows.append({"tier": "pgBackRest differential backups (repo1-retention-diff)",
+                     "backups kept": b.daily * b.slots_per_day, "covers": f"the last {b.daily} days, every other slot"})
     return rows
 
 

@@ -81,6 +81,18 @@ def _namespace(spec: Spec) -> str:
     return getattr(k8s, "namespace", spec.name)
 
 
+def backup_image(spec: Spec) -> str:
+    """The backup family's image (backup/postgres/Dockerfile: PostgreSQL with pgBackRest) that the
+    cluster's db StatefulSet, backup CronJob and restore Pod run, when backup/k8s is generated; else ""."""
+    from kit.families.backup.render import image_tag, in_cluster, postgres_of
+    try:
+        if not spec.option("backup").enabled or not in_cluster(spec):
+            return ""
+    except KeyError:
+        return ""
+    return f"{spec.image}-pgbackrest:{image_tag(postgres_of(spec))}"
+
+
 def context(spec: Spec) -> dict:
     ci, cloud = spec.option("ci"), spec.option("cloud")
     overlays = {env: overlay for env, overlay in OVERLAYS.items() if overlay in ci.environments}
@@ -88,6 +100,7 @@ def context(spec: Spec) -> dict:
     e2e_context = e2e.context(spec)
     return {
         "src": src, "src_prefix": "" if src == "." else f"{src}/",
+        "backup_image": backup_image(spec),
         "name": spec.name, "image": spec.image, "registry": spec.image.split("/")[0],
         **registry_kind(spec),
         "python": ci.python, "default_branch": ci.default_branch, **_commands(spec, ci),

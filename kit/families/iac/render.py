@@ -62,7 +62,18 @@ def registry_context(spec: Spec) -> dict:
     return {"create": create, "image": spec.image, "host": reg.host,
             "repository": reg.parts.get("repository", spec.name) if create else spec.name,
             "name": reg.parts.get("registry", "") if create else "",
-            "default_branch": getattr(ci, "default_branch", "main")}
+            "default_branch": getattr(ci, "default_branch", "main"),
+            # the backup family's image (PostgreSQL with pgBackRest): its own ECR repository beside the app's
+            "backup_repository": (f"{reg.parts.get('repository', spec.name)}-pgbackrest"
+                                  if create and _backup_image(spec) else "")}
+
+
+def _backup_image(spec: Spec) -> bool:
+    from kit.families.backup.render import in_cluster
+    try:
+        return bool(spec.option("backup").enabled) and in_cluster(spec)
+    except KeyError:
+        return False
 
 
 def context(spec: Spec) -> dict:

@@ -12,6 +12,7 @@ from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.core.k8s import OVERLAYS, build_overlay
 from kit.evidence import Evidence
+from kit.families.kubernetes.render import backup_in_cluster
 from kit.families.kubernetes.rulebook import RULES, Rule
 from kit.families.kubernetes.rules import consistency_problems
 from kit.model import Spec
@@ -28,7 +29,9 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     ctx.facts["k8s_objects"] = built
     if not built:
         return records
-    records += [validate(built, ver, k.crd_kinds) for ver in k.versions]
+    # the backup family's component adds cert-manager's Issuer and Certificate (pgBackRest's TLS)
+    crd_kinds = k.crd_kinds + (("Issuer", "Certificate") if backup_in_cluster(spec) else ())
+    records += [validate(built, ver, crd_kinds) for ver in k.versions]
     with tempfile.TemporaryDirectory(prefix="kit-k8s-") as tmp:
         for env, objects in built.items():
             (Path(tmp) / f"{env}.yaml").write_text(yaml.safe_dump_all(objects, sort_keys=False))

@@ -10,6 +10,10 @@ PRE_STOP_S = 5           # endpoints removal reaches the proxies while the pod s
 SERVER_GRACE_S = 8       # the server's own graceful timeout (gunicorn/uvicorn, see kit/spec.py)
 DEP_CPU_M, DEP_MEMORY_MI = (250, 1000), (256, 512)     # requests, limits of one dependency pod
 SOLVER_CPU_M, SOLVER_MEMORY_MI = (10, 100), 64         # cert-manager's HTTP-01 solver pod (network_rules)
+# the backup family's component (backup/k8s): pgBackRest's TLS server beside PostgreSQL plus one run
+# of the backup CronJob; (requests, limits) in millicores and MiB, as its templates declare them
+BACKUP_COMPONENT = "../../../backup/k8s"
+BACKUP_CPU_M, BACKUP_MEMORY_MI = (50 + 100, 500 + 1000), (64 + 128, 256 + 512)
 
 DIGEST_SKIP = ("CKV_K8S_43", "the image is pinned by digest at deploy time: the pipeline runs "
                              "kustomize edit set image NAME@sha256:DIGEST before kubectl apply")
@@ -37,6 +41,18 @@ def app_resources(cpu: float, memory: int, cpu_request: float | None = None) -> 
             "limits": {"cpu": millicores(cpu), "memory": mebibytes(memory)}}
 
 
+def backup_in_cluster(spec: Spec) -> bool:
+    """The backup family wires pgBackRest into the in-cluster Postgres: the overlays include its
+    Kustomize component (backup/k8s), which adds the TLS server sidecar and the backup CronJob."""
+    try:
+        b = spec.option("backup")
+    except KeyError:
+        return False
+    managed = dict(spec.option("kubernetes").managed)
+    return bool(getattr(b, "enabled", False)) and getattr(b, "storage_kind", "") != "local" and any(
+        d.kind == "postgres" and d.name not in managed for d in spec.dependencies)
+
+
 def quota(spec: Spec, env, deps: int) -> dict[str, str]:
     """Room for the worst case kubernetes.rule.quota checks: the HPA's maximum and one surge pod,
     a canary or idle slot with its own surge pod (a settings change rolls both), all at the
@@ -45,15 +61,16 @@ def quota(spec: Spec, env, deps: int) -> dict[str, str]:
     k = spec.option("kubernetes")
     app = env.max_replicas + 1 + (0 if k.strategy == "rolling" else 2)
     jobs, solver = len(k.cronjobs), 1 if k.cluster_issuer else 0
+    backup = 1 if backup_in_cluster(spec) else 0
 
-    def total(app_each: float, job_each: float, dep_each: int, solver_each: int) -> int:
-        return round(app * app_each + jobs * job_each) + deps * dep_each + solver * solver_each
+    def total(app_each: float, job_each: float, dep_each: int, solver_each: int, backup_each: int) -> int:
+        return round(app * app_each + jobs * job_each) + deps * dep_each + solver * solver_each + backup * backup_each
     mib = 2**20
-    return {"pods": str(app + jobs + deps + solver),
-            "requests.cpu": f"{total(env.cpu * 500 if env.cpu_request is None else env.cpu_request * 1000, spec.cpu * 500, DEP_CPU_M[0], SOLVER_CPU_M[0])}m",
-            "requests.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[0], SOLVER_MEMORY_MI)}Mi",
-            "limits.cpu": f"{total(env.cpu * 1000, spec.cpu * 1000, DEP_CPU_M[1], SOLVER_CPU_M[1])}m",
-            "limits.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[1], SOLVER_MEMORY_MI)}Mi",
+    return {"pods": str(app + jobs + deps + solver + backup),
+            "requests.cpu": f"{total(env.cpu * 500 if env.cpu_request is None else env.cpu_request * 1000, spec.cpu * 500, DEP_CPU_M[0], SOLVER_CPU_M[0], BACKUP_CPU_M[0])}m",
+            "requests.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[0], SOLVER_MEMORY_MI, BACKUP_MEMORY_MI[0])}Mi",
+            "limits.cpu": f"{total(env.cpu * 1000, spec.cpu * 1000, DEP_CPU_M[1], SOLVER_CPU_M[1], BACKUP_CPU_M[1])}m",
+            "limits.memory": f"{total(env.memory // mib, spec.memory // mib, DEP_MEMORY_MI[1], SOLVER_MEMORY_MI, BACKUP_MEMORY_MI[1])}Mi",
             "persistentvolumeclaims": str(deps)}
 
 
@@ -181,6 +198,7 @@ def render_kubernetes(spec: Spec) -> dict[str, str]:
             "images": [slot["image"] for slot in rollout(spec)["slots"]],
             "deployments": [slot["name"] for slot in rollout(spec)["slots"]],
             "config": [kv for kv in config_env(spec, env.name) if kv[0] == "OTEL_RESOURCE_ATTRIBUTES"],
+            "components": [BACKUP_COMPONENT] if backup_in_cluster(spec) else [],
         })
         files.update({f"k8s/overlays/{env.name}/{path}": text for path, text in overlay.items()})
     return files

@@ -106,6 +106,9 @@ def reference_rules(objects: list[dict]) -> list[str]:
     configmaps = {name_of(o) for o in _of(objects, "ConfigMap")}
     secrets = {name_of(o) for o in _of(objects, "Secret")}
     secrets |= {o["spec"].get("target", {}).get("name") or name_of(o) for o in _of(objects, "ExternalSecret")}
+    # cert-manager writes each Certificate's spec.secretName (cert-manager.io/docs/usage/certificate/)
+    secrets |= {o["spec"].get("secretName") for o in _of(objects, "Certificate")
+                if str(o.get("apiVersion", "")).startswith("cert-manager.io/")}
     accounts = {name_of(o) for o in _of(objects, "ServiceAccount")} | {"default"}
     problems = []
     for where, _meta, pod in pod_specs(objects):

@@ -45,6 +45,25 @@ resource "aws_ecr_repository" "service" {
   }
 }
 
+# The backup image (backup/postgres/Dockerfile: PostgreSQL with pgBackRest) that the database, the
+# backup CronJob and the restore Pod run; CI pushes it once per version (its tag names its contents).
+resource "aws_ecr_repository" "backup" {
+  count                = var.create_registry ? 1 : 0
+  name                 = "shop-api-pgbackrest"
+  image_tag_mutability = "IMMUTABLE"
+  force_delete         = false
+
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+
+  encryption_configuration {
+    encryption_type = "KMS"
+  }
+
+  tags = local.tags
+}
+
 resource "aws_ecr_lifecycle_policy" "service" {
   count      = var.create_registry ? 1 : 0
   repository = aws_ecr_repository.service[0].name
@@ -381,7 +400,7 @@ resource "aws_iam_role_policy" "push" {
         Action = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
           "ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage",
         "ecr:DescribeImages"]
-        Resource = aws_ecr_repository.service[0].arn
+        Resource = [aws_ecr_repository.service[0].arn, aws_ecr_repository.backup[0].arn]
       },
     ]
   })
