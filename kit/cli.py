@@ -29,8 +29,10 @@ def _progress(message: str) -> None:
 def cmd_run(args) -> int:
     from kit.run import run_project, summary_line
     result = run_project(Path(args.project), Path(args.out) if args.out else None,
-                         sandbox=not args.static, progress=_progress)
-    out.print(f"[bold]kit run[/bold] {result.spec.name}: {summary_line(result.records)}")
+                         sandbox=not args.static, fresh=args.fresh, progress=_progress)
+    cached = sum(bool(r.cached_from) for r in result.records)
+    reused = f" ({cached} reused from an earlier run: inputs unchanged; --fresh re-proves them)" if cached else ""
+    out.print(f"[bold]kit run[/bold] {result.spec.name}: {summary_line(result.records)}{reused}")
     out.print(f"  site:      {result.site / 'index.html'}")
     out.print(f"  work.md:   {result.work_md}")
     out.print(f"  evidence:  {result.evidence}")
@@ -222,6 +224,8 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                        help='override a task value without editing task.md, e.g. --set kubernetes.version="1.31"')
         if verb == "run":
+            s.add_argument("--fresh", action="store_true",
+                           help="re-prove everything (default: reuse a family whose inputs are all unchanged)")
             s.add_argument("--profile", action="store_true",
                            help="print where the time went: stages, family steps, tools, overhead")
         s.set_defaults(fn=fn)

@@ -39,6 +39,9 @@ class Evidence:
     # records made by one step share both, so a profile sums steps, never records
     wall_s: float = 0.0
     step: str = ""
+    # "run R at T" when this record was reused from an earlier run whose inputs were all the same
+    # (kit.cache); "" when this run proved it
+    cached_from: str = ""
 
     @property
     def passed(self) -> bool:

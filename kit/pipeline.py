@@ -3,10 +3,12 @@ verification path that `kit run` (through the notebooks), `kit verify` and the t
 family by family in dependency order, each family's needed evidence passed in on the context."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from kit.cache import Tracked, record_inputs
 from kit.core.session import session
 from kit.evidence import Evidence, label_proof, load_evidence, save_evidence
 from kit.families import families, render_all, with_needs
@@ -45,20 +47,23 @@ def verify(spec: Spec, names: Iterable[str] = (), *, sandbox: bool = True,
                 if need not in ctx.evidence:
                     ctx.evidence[need] = saved_evidence(spec.output, need)
             static: list[Evidence] = []
+            tracked = Tracked(spec.options)          # which task sections this family's checks read
+            seen = dataclasses.replace(spec, options=tracked)
             for check in family.static_checks:
                 progress(f"{name}: static checks")
-                static += timed(name, check, spec, ctx)
+                static += timed(name, check, seen, ctx)
             label_proof(static, sandbox=False, base_standins={})
             ran: list[Evidence] = []
             if sandbox:
                 for check in family.sandbox_checks:
                     progress(f"{name}: sandbox run")
-                    ran += timed(name, check, spec, ctx)
+                    ran += timed(name, check, seen, ctx)
             label_proof(ran, sandbox=True, base_standins=_base_standins(ctx.evidence, ran),
                         emulated=family.sandbox_proof == "emulated")
             own = static + ran
             ctx.evidence[name] = own
             save_family_evidence(spec.output, name, own)
+            record_inputs(spec, name, tracked.seen, sandbox)
             records += own
     return records
 

@@ -98,13 +98,15 @@ def _evidence_page(spec: Spec, records: list[Evidence]) -> str:
         anchor = r.check.replace(".", "-")
         rows.append(f'<tr data-family="{_esc(r.check.split(".")[0])}" data-status="{_esc(r.status)}">'
                     f'<td><a href="#{_esc(anchor)}"><code>{_esc(r.check)}</code></a></td>'
-                    f'<td>{_esc(r.status)}</td><td>{_esc(r.proof or "-")}</td>'
+                    f'<td>{_esc(r.status)}{" (reused)" if r.cached_from else ""}</td><td>{_esc(r.proof or "-")}</td>'
                     f'<td>{_esc(r.tool or "-")}</td><td>{_esc(scrub(r.title, spec))}</td></tr>')
     rows += ["</tbody></table>", ""]
     for r in records:
         rows += [f"## `{r.check}` — {r.status} {{ #{r.check.replace('.', '-')} }}", "", f"{r.title}", "",
                  f"- deliverable: `{r.deliverable}`", f"- tool: {r.tool or '-'}", f"- proof: {r.proof or '-'}",
                  f"- duration: {r.duration_s} s"]
+        if r.cached_from:
+            rows.append(f"- **reused, not re-run:** cached from {r.cached_from} (every input unchanged since)")
         if r.command:
             rows.append(f"- command: `{r.command}`")
         if r.reason:

@@ -34,8 +34,10 @@ class RunResult:
         return [r for r in self.records if r.status == "failed"]
 
 
-def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
+def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True, fresh: bool = False,
                 progress: Callable[[str], None] = lambda _m: None) -> RunResult:
+    """`fresh`: re-prove everything; otherwise a family whose inputs are all unchanged since the
+    previous run in this output folder is reused from it (kit.cache), and says so."""
     spec = load_spec(project, out)           # bad input fails here, before anything is written
     if sandbox:
         require_engine()
@@ -49,8 +51,9 @@ def run_project(project: Path, out: Path | None = None, *, sandbox: bool = True,
         shutil.rmtree(backup)
     if target.exists():
         os.replace(target, backup)
+    fresh = fresh or os.environ.get("KIT_FRESH", "") not in ("", "0")
     try:
-        result = _run_into(spec, sandbox, progress)
+        result = _run_into(spec, sandbox, progress, None if fresh or not backup.is_dir() else backup)
     except BaseException:
         if sandbox:
             _sweep_this_run(progress)
@@ -100,18 +103,45 @@ def check_output_folder(spec: Spec) -> None:
                               hint="choose another folder, or empty this one")
 
 
-def _run_into(spec: Spec, sandbox: bool, progress) -> RunResult:
-    from kit import api
+def _run_into(spec: Spec, sandbox: bool, progress, previous: Path | None) -> RunResult:
+    from kit import api, cache
+    from kit.families import families
+    from kit.pipeline import generate
     from kit.publish import build_site
     params = {"project": str(spec.project), "out": str(spec.output), "sandbox": sandbox}
     executed = []
     timings: dict[str, float] = {}
+    by_notebook = {f.notebook: name for name, f in families().items()}
+    by_notebook[cache.TASK_NOTEBOOK] = cache.TASK_NOTEBOOK
+    generated, all_reused = False, True
     for name in PIPELINE:
-        progress(f"notebook {name}")
         start = time.monotonic()
+        key = by_notebook.get(name)
+        if name == cache.REPORT_NOTEBOOK and previous is not None and all_reused \
+                and (previous / "notebooks" / f"{name}.ipynb").is_file():
+            entry = {"run": "", "at": ""}
+        else:
+            entry = cache.reusable(previous, spec, key, sandbox) if previous is not None and key else None
+        if entry is not None:
+            if not generated:          # the deliverables the notebooks would have written
+                generate(spec)
+                generated = True
+            if name == cache.REPORT_NOTEBOOK:
+                api.report(spec)
+                shutil.copy(previous / "notebooks" / f"{name}.ipynb", spec.output / "notebooks" / f"{name}.ipynb")
+            else:
+                cache.restore(previous, spec.output, key, entry)
+                progress(f"notebook {name}: inputs unchanged since run {entry['run']}, reused")
+            executed.append(spec.output / "notebooks" / f"{name}.ipynb")
+            timings[f"notebook {name} (reused)"] = round(time.monotonic() - start, 3)
+            continue
+        all_reused = False
+        progress(f"notebook {name}")
         try:
             executed.append(execute(name, spec.output / "notebooks", params))
             timings[f"notebook {name}"] = round(time.monotonic() - start, 3)
+            if name == cache.TASK_NOTEBOOK:
+                cache.record_task_inputs(spec)
         except NotebookFailed as exc:
             keep = Settings.load().state_dir / "failed-notebooks"
             keep.mkdir(parents=True, exist_ok=True)

@@ -279,6 +279,12 @@ def _testing(spec: Spec, records: list[Evidence]) -> list[str]:
     out += ["", f"Every record, with its command, tool and figures: the site's evidence page "
             f"([`{_rel(spec, spec.output / 'site')}/evidence.html`]({link(spec, 'site/evidence.html')})) and "
             f"`{_rel(spec, spec.output / 'evidence.json')}`.", ""]
+    cached = [r for r in records if r.cached_from]
+    if cached:
+        runs = sorted({r.cached_from for r in cached})
+        out += [f"**{len(cached)} of {len(records)} records were reused, not re-run**: nothing their checks read "
+                f"changed since {'; '.join(runs)} (kit's cache; `kit run --fresh` re-proves them). Families: "
+                + ", ".join(sorted({r.check.split('.')[0] for r in cached})) + ".", ""]
     for r in records:
         if r.fallback:
             out += [f"- Fallback in `{r.check}`: {r.fallback}"]

@@ -17,7 +17,7 @@ LAYERS = (
     ("kit.sandbox", "kit.core", "kit.nbview"),
     ("kit.families.*",),                                   # the family packages
     ("kit.families", "kit.task_schema", "kit.spec"),       # the registry and what it assembles
-    ("kit.pipeline", "kit.report", "kit.notebooks", "kit.diff"),
+    ("kit.pipeline", "kit.report", "kit.notebooks", "kit.diff", "kit.cache"),
     ("kit.publish", "kit.api", "kit.doctor", "kit.profile"),
     ("kit.run", "kit.batch"),
     ("kit.cli", "kit"),
