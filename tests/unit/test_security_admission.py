@@ -297,3 +297,50 @@ def test_signing_into_immutable_tags_is_guarded(generated, minimal):
     write_task(minimal, "service:\n  name: mini\n  source: src\n  image: ghcr.io/acme/mini\nci:\n  provider: gitlab\n")
     gitlab = render_cicd(load_spec(minimal))[".gitlab-ci.yml"]
     assert checks.GUARDED_SIGN.search(re.sub(r"\s*\n\s*", " ", gitlab))
+
+
+def test_falco_label_keys_with_a_slash_use_the_bracket_form(generated):
+    """The review's fault: k8s.pod.label.app.kubernetes.io/name stops libsinsp's field lexer at '/',
+    so the macro, and every rule on it, fails to compile."""
+    rel = "security/falco_rules.yaml"
+    assert "k8s.pod.label[app.kubernetes.io/name]" in generated[1][rel]
+
+    def dotted(f):
+        f[rel] = f[rel].replace("k8s.pod.label[app.kubernetes.io/name]", "k8s.pod.label.app.kubernetes.io/name")
+    record = checks.falco(*_ctx(generated, dotted))
+    assert record.status == "failed" and "write k8s.pod.label[app.kubernetes.io/name]" in record.reason
+
+
+def test_kyverno_rules_carry_their_own_failure_action_and_verify_only_the_apps_repository(generated):
+    """The review's faults: spec.validationFailureAction is deprecated (per-rule failureAction since
+    Kyverno 1.13), and verify-images' `repo*` also caught the unsigned backup image's repository."""
+    rel = f"{KYVERNO}/policies.yaml"
+    docs = [d for d in yaml.safe_load_all(generated[1][rel]) if d]
+    assert all("validationFailureAction" not in d["spec"] for d in docs)
+    verify = next(d for d in docs if d["metadata"]["name"] == "verify-images")["spec"]["rules"][0]["verifyImages"][0]
+    assert all(ref.endswith((":*", "@*")) for ref in verify["imageReferences"])
+    assert checks.structure(*_ctx(generated)).passed
+
+    def loose(f):
+        f[rel] = f[rel].replace(verify["imageReferences"][0], verify["imageReferences"][0][:-2] + "*")
+    record = checks.structure(*_ctx(generated, loose))
+    assert record.status == "failed" and "also match sibling repositories" in record.reason
+
+    def old_field(f):
+        f[rel] = f[rel].replace("spec:\n  background:", "spec:\n  validationFailureAction: Enforce\n  background:", 1)
+    record = checks.structure(*_ctx(generated, old_field))
+    assert record.status == "failed" and "deprecated since Kyverno 1.13" in record.reason
+
+
+def test_the_sign_once_guard_checks_exactly_the_identity_admission_verifies(generated):
+    """The review's fault: the guard accepted any workflow of the repository on any ref, while Kyverno
+    and the deploy require ci.yml on main or a v* tag: a digest signed elsewhere was never re-signed."""
+    spec = generated[0]
+    assert f"--certificate-identity-regexp '{spec.option('security').subject}'" in generated[1][".github/workflows/ci.yml"]
+
+    def loose(f):
+        f[".github/workflows/ci.yml"] = f[".github/workflows/ci.yml"].replace(
+            f"--certificate-identity-regexp '{spec.option('security').subject}'",
+            '--certificate-identity-regexp "^https://github\\.com/${GITHUB_REPOSITORY}/\\.github/workflows/"')
+    record = checks.signing(*_ctx(generated, loose))
+    assert record.status == "failed" and "another identity than admission verifies" in record.reason

@@ -113,12 +113,23 @@ def context(spec: Spec) -> dict:
         "environments": overlays, "namespace": _namespace(spec), "cloud": cloud.provider, "region": cloud.region, "project": cloud.project,
         "actions": {a: pinned(a) for a in ACTIONS}, "tools": TOOLS,
         "kit_job": dict(zip(("repository", "ref", "release"), ci.kit, strict=True)) if ci.kit[0] else {},
+        **sign_identity(spec),
         # the other Deployments' images (canary, green slot): pinned to the same digest, since CI
         # pushes no tag they could name (cicd.rule.deploy_images)
         "extra_slots": [slot["image"] for slot in rollout(spec)["slots"] if not slot["main"]],
         "e2e": e2e_context, "cluster_issuer": e2e_context["cluster_issuer"], "secret_store": e2e_context["secret_store"],
         **trivy_severity(spec),
     }
+
+
+def sign_identity(spec: Spec) -> dict[str, str]:
+    """The identity the sign-once guard checks: exactly the one admission verifies (security.identity),
+    so a digest signed by another workflow or ref is signed again here rather than denied at deploy."""
+    security = spec.options.get("security")
+    subject, issuer = (security.subject, security.issuer) if security else ("", "")
+    github = issuer == "https://token.actions.githubusercontent.com"
+    return {"sign_identity_github": subject if github else "", "sign_identity_gitlab": subject if issuer and not github
+            else ""}
 
 
 def trivy_severity(spec: Spec) -> dict[str, str]:

@@ -77,9 +77,20 @@ def structure(spec: Spec, ctx: VerifyContext) -> Evidence:
         name = p.get("metadata", {}).get("name", "?")
         if p.get("apiVersion") != "kyverno.io/v1" or p.get("kind") != "ClusterPolicy":
             problems.append(f"kyverno {name}: not a kyverno.io/v1 ClusterPolicy")
-        if (p.get("spec") or {}).get("validationFailureAction") != "Enforce":
-            problems.append(f"kyverno {name}: validationFailureAction is not Enforce")
+        if "validationFailureAction" in (p.get("spec") or {}):
+            problems.append(f"kyverno {name}: spec.validationFailureAction is deprecated since Kyverno 1.13; set "
+                            "failureAction on each rule (kyverno.io/docs/policy-types/cluster-policy/validate)")
         for r in (p.get("spec") or {}).get("rules") or []:
+            acts = [r["validate"].get("failureAction")] if "validate" in r else \
+                [v.get("failureAction") for v in r.get("verifyImages") or []]
+            if any(a != "Enforce" for a in acts):
+                problems.append(f"kyverno {name}/{r.get('name')}: failureAction is not Enforce")
+            for v in r.get("verifyImages") or []:
+                loose = [ref for ref in v.get("imageReferences") or [] if ref.endswith("*")
+                         and not ref.endswith((":*", "@*"))]
+                if loose:
+                    problems.append(f"kyverno {name}/{r.get('name')}: imageReferences {loose} also match sibling "
+                                    "repositories (e.g. the unsigned backup image): end with :* and @*")
             actions = [k for k in ("validate", "verifyImages", "mutate", "generate") if k in r]
             if not r.get("match") or len(actions) != 1:
                 problems.append(f"kyverno {name}/{r.get('name')}: needs match and exactly one action, has {actions}")
@@ -395,12 +406,27 @@ def dead_outbound_exemptions(rule: str, condition: str) -> list[str]:
     return out
 
 
+# libsinsp's condition lexer reads a field name as [a-zA-Z]+[a-zA-Z0-9_]*(\.[a-zA-Z]+[a-zA-Z0-9_]*)+
+# (falcosecurity/libs, userspace/libsinsp/filter/parser.cpp, RGX_FIELDNAME) and an argument in
+# brackets: a label key holding "/" (app.kubernetes.io/name) must be k8s.pod.label[app.kubernetes.io/name];
+# the dotted spelling stops the field at ".io" and leaves "/name", so the rule does not compile.
+FALCO_FIELD_WITH_SLASH = re.compile(r"\b(k8s\.(?:pod|ns)\.labels?)\.([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)")
+
+
+def falco_field_names(condition: str) -> list[str]:
+    return [f"{m.group(0)} does not parse in Falco (libsinsp reads the field as {m.group(1)}."
+            f"{m.group(2).split('/')[0]} and stops at '/'); write {m.group(1)}[{m.group(2)}]"
+            for m in FALCO_FIELD_WITH_SLASH.finditer(condition)]
+
+
 def falco(spec: Spec, ctx: VerifyContext) -> Evidence:
     """Falco's rules-file structure (https://falco.org/docs/concepts/rules/basic-elements/): a list
     of rule/macro/list items, each rule with desc, condition, output and a known priority, every
     macro and list it names defined here or in Falco's defaults. Not run: needs Falco in the cluster."""
     items = yaml.safe_load(ctx.files[FALCO]) or []
     problems = []
+    for item in items:
+        problems += [f"{item.get('rule') or item.get('macro')}: {p}" for p in falco_field_names(item.get("condition", ""))]
     defined = {i.get("macro") or i.get("list") for i in items if "macro" in i or "list" in i}
     defaults = {"spawned_process", "container", "open_write", "outbound", "shell_binaries"}
     for item in items:
@@ -426,7 +452,7 @@ def falco(spec: Spec, ctx: VerifyContext) -> Evidence:
 
 IMMUTABLE_TAGS = re.compile(r'image_tag_mutability\s*=\s*"IMMUTABLE"|immutable_tags\s*=\s*true')
 SIGN = re.compile(r"cosign sign\b")
-GUARDED_SIGN = re.compile(r"cosign verify\b[^|]*\|\|\s*cosign sign\b")     # on the text with newlines folded
+GUARDED_SIGN = re.compile(r"cosign verify\b(?:'[^']*'|\"[^\"]*\"|[^|'\"])*\|\|\s*cosign sign\b")     # on the text with newlines folded
 
 
 def signing(spec: Spec, ctx: VerifyContext) -> Evidence:
@@ -444,6 +470,12 @@ def signing(spec: Spec, ctx: VerifyContext) -> Evidence:
             problems.append(f"{rel}: `cosign sign` runs unconditionally but {immutable[0]} makes tags immutable: signing "
                             "an already signed digest again (a re-run) fails on the tag sha256-<digest>.sig; guard it "
                             "with `cosign verify ... || cosign sign`")
+        sec = spec.option("security")
+        ours = (sec.issuer == "https://token.actions.githubusercontent.com") == (rel == ".github/workflows/ci.yml")
+        if ours and GUARDED_SIGN.search(re.sub(r"\s*\n\s*", " ", text)) \
+                and f"--certificate-identity-regexp '{sec.subject}'" not in text:
+            problems.append(f"{rel}: the sign-once guard checks another identity than admission verifies ({sec.subject}): "
+                            "a digest signed by another workflow or ref is not signed again, and admission denies it")
     return Evidence("security.signing", ", ".join(pipelines) or "CI", "CI signs each digest once where the registry's "
                     "tags are immutable (a second cosign signature rewrites sha256-<digest>.sig)",
                     "failed" if problems else "passed", tool="kit (rule from sigstore/cosign#313)",

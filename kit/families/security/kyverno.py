@@ -27,7 +27,9 @@ def pods_in(namespaces: list[str]) -> list[dict]:
 
 def _validate(name: str, namespaces: list[str], message: str, pattern: dict | None = None, deny: dict | None = None,
               foreach: list | None = None) -> dict:
-    validate: dict = {"message": message}
+    # the per-rule action: spec.validationFailureAction is deprecated since Kyverno 1.13 in favour of
+    # rules[].validate.failureAction (kyverno.io/docs/policy-types/cluster-policy/validate)
+    validate: dict = {"failureAction": "Enforce", "message": message}
     if pattern is not None:
         validate["pattern"] = pattern
     if deny is not None:
@@ -40,7 +42,7 @@ def _validate(name: str, namespaces: list[str], message: str, pattern: dict | No
 def policy(name: str, title: str, rules: list[dict], background: bool = True) -> dict:
     return {"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy",
             "metadata": {"name": name, "annotations": {"policies.kyverno.io/title": title}},
-            "spec": {"validationFailureAction": "Enforce", "background": background, "rules": rules}}
+            "spec": {"background": background, "rules": rules}}
 
 
 def on_every_container(image_pattern: str) -> dict:
@@ -95,7 +97,8 @@ def policies(spec: Spec, allowed_caps: list[str], registries: list[str], namespa
         # volume types (no hostPath), host namespaces and ports
         policy("pod-security-restricted", "Pod Security Standards: restricted", [{
             "name": "restricted", "match": {"any": pods_in(ns)},
-            "validate": {"podSecurity": {"level": "restricted", "version": "latest"}}}]),
+            "validate": {"failureAction": "Enforce",
+                         "podSecurity": {"level": "restricted", "version": "latest"}}}]),
         policy("allowed-registries", "images from the declared registries only", [_validate(
             "allowed-registries", ns, "images must come from: " + ", ".join([*registries, *images]),
             pattern=on_every_container(image_pattern))]),
@@ -115,7 +118,11 @@ def policies(spec: Spec, allowed_caps: list[str], registries: list[str], namespa
                 "value": forbidden}]}}} for key in CONTAINERS])]))
     docs.append(policy("verify-images", "images signed by CI (cosign keyless)", [{
         "name": "verify-signature", "match": {"any": pods_in(ns)},
-        "verifyImages": [{"imageReferences": [f"{spec.image}*"], "mutateDigest": True, "verifyDigest": True,
+        # exactly the app's repository (a tag or a digest): a bare `repo*` would also catch a sibling
+        # repository such as repo-pgbackrest (the backup image), which CI does not sign
+        "verifyImages": [{"failureAction": "Enforce",
+                          "imageReferences": [f"{spec.image}:*", f"{spec.image}@*"], "mutateDigest": True,
+                          "verifyDigest": True,
                           "required": True,
                           "imageRegistryCredentials": {"providers": [registry_provider(spec.image)]},
                           "attestors": [{"entries": [{"keyless": {
