@@ -7,7 +7,7 @@ What a family's checks read (its inputs), recorded by the run that made the reco
 - its own deliverables, and for a family with sandbox checks the container family's (the image);
 - for a family with sandbox checks: the source (every file's content) and the stand-in images' ids;
 - the inputs of the families it needs (their recorded digests, so a change ripples);
-- kit's version and its tool pins (pyproject.toml and scripts/setup.sh of this installation);
+- kit itself: its version, its tool pins (pyproject.toml, scripts/setup.sh) and its code and templates;
 - static or sandbox.
 A family whose records include a failure is never reused (the next run tries again), and
 `kit run --fresh` (or KIT_FRESH=1, which kit's own test suite sets) reuses nothing.
@@ -86,15 +86,28 @@ def source_digest(source: Path, output: Path) -> str:
     return digest.hexdigest()
 
 
+_PINS: list[str] = []
+
+
 def kit_pins() -> str:
+    """kit itself: its version, its tool pins (pyproject.toml, scripts/setup.sh) and its code and
+    templates (an edited check or template must not be answered from the cache)."""
+    if _PINS:
+        return _PINS[0]
     from importlib.metadata import version
-    root = Path(__file__).resolve().parent.parent
+    here = Path(__file__).resolve().parent
+    root = here.parent
     pins = [f"kit {version('kit')}"]
     for rel in ("pyproject.toml", "scripts/setup.sh"):
         path = root / rel
         if path.is_file():
             pins.append(_sha(path.read_bytes()))
-    return _sha("\n".join(pins))
+    for folder in (here, root / "templates", here / "_templates"):
+        if folder.is_dir():
+            pins += [f"{p.relative_to(folder)} {_sha(p.read_bytes())}" for p in sorted(folder.rglob("*"))
+                     if p.is_file() and p.suffix in (".py", ".j2", ".yaml", ".json", ".cjs")]
+    _PINS.append(_sha("\n".join(pins)))
+    return _PINS[0]
 
 
 def standin_ids() -> str:
