@@ -13,6 +13,8 @@ VELERO_PROVIDER = {"s3": "aws", "gcs": "gcp", "azure": "azure", "local": "aws"}
 GRACE_S = 3600      # a full backup may take this long past its slot before it counts as missing
 # pgBackRest's TLS server (pgbackrest.org/command.html#command-server): tls-server-port's default
 TLS_PORT = 8432
+# pgBackRest 2.45 reaches Azure with a SAS (repo1-azure-key-type=sas): the longest life kit lets it have
+AZURE_SAS_DAYS = 90
 PG_UID = 999        # the official postgres image's user (k8s/'s StatefulSet runs as it)
 
 
@@ -84,7 +86,7 @@ def k8s_repo(spec: Spec, b: Backup, region: str) -> list[tuple[str, str]]:
                 ("repo1-gcs-key-type", "auto")]
     if b.storage_kind == "azure":
         return [("repo1-type", "azure"), ("repo1-path", "/pgbackrest"), ("repo1-azure-container", b.bucket),
-                ("repo1-azure-account", b.bucket.replace("-", "")[:24])]
+                ("repo1-azure-account", azure_account(b.bucket)), ("repo1-azure-key-type", "sas")]
     return [("repo1-type", "posix"), ("repo1-path", "/var/lib/pgbackrest")]
 
 
@@ -169,7 +171,23 @@ def render_backup(spec: Spec) -> dict[str, str]:
             "name": spec.name, "b": b, "region": region, "project": spec.option("cloud").project,
             "transitions": transitions, "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
         }))
+    if provider == "azure" and b.storage_kind == "azure":
+        from kit.families.iac.render import VERSIONS
+        days = b.retention_days
+        # Cool and Cold are online tiers (read at once, as STANDARD_IA/GLACIER_IR and NEARLINE/COLDLINE are);
+        # Archive is not: a restore would wait hours for rehydration, past any RTO
+        transitions = [(d, tier) for d, tier in ((30, "cool"), (90, "cold")) if days > d]
+        files.update(render_variant("backup", "azure", {
+            "name": spec.name, "b": b, "region": region, "account": azure_account(b.bucket),
+            "azurerm_range": VERSIONS["azure"]["azurerm_range"], "transitions": transitions,
+            "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)), "sas_days": AZURE_SAS_DAYS,
+        }))
     return files
+
+
+def azure_account(bucket: str) -> str:
+    """The storage account's name: the bucket without '-' (3-24 lowercase letters and digits)."""
+    return bucket.replace("-", "")[:24]
 
 
 def work_notes(spec: Spec) -> list[str]:
@@ -191,9 +209,15 @@ def work_notes(spec: Spec) -> list[str]:
                      "with backup/restore.sh, which then starts the app and the other dependencies; the RTO runs to "
                      "the app answering its health path (the database alone when the app image did not build).")
         provider, _ = _cloud(spec)
-        if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs")):
-            notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3 and GCS only "
-                         "so far.")
+        if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs"), ("azure", "azure")):
+            notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3, GCS and Azure "
+                         "Blob only.")
+        if provider == "azure" and b.storage_kind == "azure":
+            notes.append(f"Azure: pgBackRest {PGBACKREST_VERSION} reaches the container with a SAS "
+                         f"(repo1-azure-key-type=sas, at most {AZURE_SAS_DAYS} days, a secret rotated by hand: "
+                         "backup/README.md); managed identities need pgBackRest >= 2.58.0, so the managed "
+                         "identity backup/terraform creates is for that upgrade and shared-key authorization "
+                         "stays on until then.")
         if in_cluster(spec):
             notes.append("Kubernetes: backup/k8s is a Kustomize component every overlay includes: the db StatefulSet "
                          "gets archive_command and pgBackRest's TLS server as a sidecar (cert-manager certificates), "
