@@ -162,14 +162,14 @@ def render_backup(spec: Spec) -> dict[str, str]:
         transitions = [(d, cls) for d, cls in ((30, "STANDARD_IA"), (90, "GLACIER_IR")) if days > d]
         files.update(render_variant("backup", "aws", {
             "name": spec.name, "b": b, "region": region, "transitions": transitions,
-            "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
+            "expire_days": days + 7, "lock_days": lock_days(b),
         }))
     if provider == "gcp" and b.storage_kind == "gcs":
         days = b.retention_days
         transitions = [(d, cls) for d, cls in ((30, "NEARLINE"), (90, "COLDLINE")) if days > d]
         files.update(render_variant("backup", "gcp", {
             "name": spec.name, "b": b, "region": region, "project": spec.option("cloud").project,
-            "transitions": transitions, "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
+            "transitions": transitions, "expire_days": days + 7, "lock_days": lock_days(b),
         }))
     if provider == "azure" and b.storage_kind == "azure":
         from kit.families.iac.render import VERSIONS
@@ -180,9 +180,14 @@ def render_backup(spec: Spec) -> dict[str, str]:
         files.update(render_variant("backup", "azure", {
             "name": spec.name, "b": b, "region": region, "account": azure_account(b.bucket),
             "azurerm_range": VERSIONS["azure"]["azurerm_range"], "transitions": transitions,
-            "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)), "sas_days": AZURE_SAS_DAYS,
+            "expire_days": days + 7, "lock_days": lock_days(b), "sas_days": AZURE_SAS_DAYS,
         }))
     return files
+
+
+def lock_days(b: Backup) -> int:
+    """The bucket's lock (object lock, retention policy, WORM policy): the daily tier, a week without one."""
+    return max(1, min(b.daily or 7, b.retention_days))
 
 
 def azure_account(bucket: str) -> str:
