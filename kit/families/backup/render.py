@@ -1,6 +1,6 @@
 """Backup family: pgBackRest for Postgres (compose jobs and scripts, Kubernetes CronJob), Redis's
-persistence decision, Velero, backup alerts with promtool tests, the restore runbook and, on AWS,
-the backup bucket and the jobs' identity (backup/terraform/)."""
+persistence decision, Velero, backup alerts with promtool tests, the restore runbook and, on AWS, GCP
+and Azure, the backup bucket (storage account) and the jobs' identity (backup/terraform/)."""
 from __future__ import annotations
 
 from kit.families.backup.options import DAY, Backup, human
