@@ -398,7 +398,8 @@ def test_azure_backup_storage(tmp_path, dr_region):
     files = render_all(spec)
     tf = files["backup/terraform/main.tf"]
     assert _azure_problems(spec, tf) == []
-    assert 'version = ">= 3.117.0, < 4.0.0"' in tf                  # the iac family's azurerm pin
+    from kit.families.iac.render import VERSIONS
+    assert f'version = "{VERSIONS["azure"]["azurerm_range"]}"' in tf     # the iac family's azurerm pin
     assert 'account_kind                      = "StorageV2"' in tf and "immutability_period_in_days           = 7" in tf
     assert "tier_to_cool_after_days_since_modification_greater_than = 30" in tf
     assert "delete_after_days_since_modification_greater_than       = 193" in tf   # 6 months + a week

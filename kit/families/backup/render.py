@@ -13,6 +13,9 @@ VELERO_PROVIDER = {"s3": "aws", "gcs": "gcp", "azure": "azure", "local": "aws"}
 GRACE_S = 3600      # a full backup may take this long past its slot before it counts as missing
 # pgBackRest's TLS server (pgbackrest.org/command.html#command-server): tls-server-port's default
 TLS_PORT = 8432
+# the azurerm provider range the iac family pins (kit.families.iac.render.VERSIONS["azure"]; the iac
+# family imports this module, so the value is repeated here and a unit test keeps the two equal)
+AZURERM_RANGE = ">= 3.117.0, < 4.0.0"
 # pgBackRest 2.45 reaches Azure with a SAS (repo1-azure-key-type=sas): the longest life kit lets it have
 AZURE_SAS_DAYS = 90
 PG_UID = 999        # the official postgres image's user (k8s/'s StatefulSet runs as it)
@@ -172,14 +175,13 @@ def render_backup(spec: Spec) -> dict[str, str]:
             "transitions": transitions, "expire_days": days + 7, "lock_days": lock_days(b),
         }))
     if provider == "azure" and b.storage_kind == "azure":
-        from kit.families.iac.render import VERSIONS
         days = b.retention_days
         # Cool and Cold are online tiers (read at once, as STANDARD_IA/GLACIER_IR and NEARLINE/COLDLINE are);
         # Archive is not: a restore would wait hours for rehydration, past any RTO
         transitions = [(d, tier) for d, tier in ((30, "cool"), (90, "cold")) if days > d]
         files.update(render_variant("backup", "azure", {
             "name": spec.name, "b": b, "region": region, "account": azure_account(b.bucket),
-            "azurerm_range": VERSIONS["azure"]["azurerm_range"], "transitions": transitions,
+            "azurerm_range": AZURERM_RANGE, "transitions": transitions,
             "expire_days": days + 7, "lock_days": lock_days(b), "sas_days": AZURE_SAS_DAYS,
         }))
     return files
