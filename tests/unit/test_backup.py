@@ -409,7 +409,8 @@ def test_azure_backup_storage(tmp_path, dr_region):
     # pgBackRest 2.45 takes a container SAS from a Secret; kit writes no value
     assert "repo1-azure-key-type=sas" in files["backup/k8s/pgbackrest-config.yaml"]
     for rel in ("backup/k8s/cronjob.yaml", "backup/k8s/db-pgbackrest.yaml", "backup/restore-pod.yaml"):
-        assert "secretKeyRef: {name: shop-api-backup-azure, key: sas}" in files[rel], rel
+        assert "- secret: {name: shop-api-backup-azure, items: [{key: azure.conf, path: azure.conf}]}" in files[rel], rel
+        assert "AZURE_KEY" not in files[rel], rel                     # a file, not an environment variable
     assert "azure.workload.identity/client-id" in files["backup/k8s/serviceaccount.yaml"]
     assert "2.58.0" in files["backup/README.md"] and "sig=" not in tf + files["backup/README.md"]
     assert not checks.restricted_problems(files["backup/k8s/cronjob.yaml"])
@@ -458,6 +459,7 @@ def test_azure_static_checks(tmp_path):
     records = _static(spec, tmp_path / "out", files)
     tf_checks = ("backup.terraform_fmt", "backup.checkov_tf", "backup.azure_storage")
     assert {c: records[c].reason for c in tf_checks if not records[c].passed} == {}
+    assert {r.check: r.reason for r in records.values() if not r.passed} == {}      # the k8s side too (CKV_K8S_35)
     assert all(s.split(":")[0] and " " in s for s in records["backup.checkov_tf"].figures["skips"])
     files["backup/terraform/main.tf"] = files["backup/terraform/main.tf"].replace(
         "allow_nested_items_to_be_public   = false", "allow_nested_items_to_be_public   = true", 1)

@@ -14,7 +14,7 @@ def integration(spec: Spec) -> Integration:
               "archiving on): in compose through `backup/compose.backup.yaml`.")
     if spec.option("backup").storage_kind == "azure":
         prereq += ("On Azure, pgBackRest 2.45 needs a container SAS (at most 90 days) as the Secret "
-                   "`<service>-backup-azure` (key `sas`) in each namespace, rotated before it expires "
+                   "`<service>-backup-azure` (key `azure.conf`, `repo1-azure-key=<SAS>`) in each namespace, rotated before it expires "
                    "(`backup/README.md`); managed identity needs pgBackRest >= 2.58.0.",)
     risks = ("In Kubernetes the backup CronJob needs a pgBackRest TLS server beside PostgreSQL in the database "
              "pod, which `k8s/` does not add yet: the in-cluster manifests are generated, not wired in.",
