@@ -361,3 +361,110 @@ def test_no_in_cluster_backup_for_a_managed_database_or_a_local_repository(minim
     assert not [rel for rel in files if rel.startswith("backup/k8s/")]
     assert "components:" not in files["k8s/overlays/prod/kustomization.yaml"]
     assert "backup/postgres/Dockerfile" in files and "backup/RESTORE.md" in files
+
+
+# --- Azure: the backup storage account and the jobs' identity (backup/terraform on cloud.provider azure) ---
+
+AZURE_CLOUD = ("cloud:\n  provider: azure\n  region: westeurope\n"
+               "  node_pool: {instance_type: Standard_D4s_v5, min: 2, max: 5}\n")
+
+
+def _azure_example(tmp_path, dr_region=""):
+    """The bundled example moved to Azure (an ACR image, cloud.provider azure), optionally with a DR region."""
+    import re
+
+    from tests.conftest import copy_example
+    project = copy_example(tmp_path / "azure-shop")
+    task = project / ".claude" / "task.md"
+    text = re.sub(r"cloud:\n  provider: aws\n  region: eu-west-1\n  node_pool: [^\n]*\n", AZURE_CLOUD, task.read_text())
+    text = re.sub(r"image: \S+[^\n]*", "image: shopapi.azurecr.io/shop-api", text, count=1)
+    if dr_region:
+        head, sep, body = text.partition("\n---\n")
+        text = head + f"\nbackup:\n  dr_region: {dr_region}" + sep + body
+    task.write_text(text)
+    return load_spec(project, output=tmp_path / "kit-out")
+
+
+def _azure_problems(spec, tf):
+    from kit.families.backup import azure
+    from kit.families.backup.render import lock_days
+    b = spec.option("backup")
+    return azure.storage_problems(tf, b, spec.name, spec.name, lock_days(b))
+
+
+@pytest.mark.parametrize("dr_region", ["", "northeurope"])
+def test_azure_backup_storage(tmp_path, dr_region):
+    spec = _azure_example(tmp_path, dr_region)
+    files = render_all(spec)
+    tf = files["backup/terraform/main.tf"]
+    assert _azure_problems(spec, tf) == []
+    from kit.families.iac.render import VERSIONS
+    assert f'version = "{VERSIONS["azure"]["azurerm_range"]}"' in tf     # the iac family's azurerm pin
+    assert 'account_kind                      = "StorageV2"' in tf and "immutability_period_in_days           = 7" in tf
+    assert "tier_to_cool_after_days_since_modification_greater_than = 30" in tf
+    assert "delete_after_days_since_modification_greater_than       = 193" in tf   # 6 months + a week
+    assert 'subject             = "system:serviceaccount:shop-api:shop-api-backup"' in tf
+    assert ("azurerm_storage_object_replication" in tf) == bool(dr_region)
+    assert 'location                          = "northeurope"' in tf if dr_region else "CKV_AZURE_206:no backup.dr_region" in tf
+    # pgBackRest 2.45 takes a container SAS from a Secret; kit writes no value
+    assert "repo1-azure-key-type=sas" in files["backup/k8s/pgbackrest-config.yaml"]
+    for rel in ("backup/k8s/cronjob.yaml", "backup/k8s/db-pgbackrest.yaml", "backup/restore-pod.yaml"):
+        assert "- secret: {name: shop-api-backup-azure, items: [{key: azure.conf, path: azure.conf}]}" in files[rel], rel
+        assert "AZURE_KEY" not in files[rel], rel                     # a file, not an environment variable
+    assert "azure.workload.identity/client-id" in files["backup/k8s/serviceaccount.yaml"]
+    assert "2.58.0" in files["backup/README.md"] and "sig=" not in tf + files["backup/README.md"]
+    assert not checks.restricted_problems(files["backup/k8s/cronjob.yaml"])
+
+
+AZURE_BREAKS = [
+    ("public-blobs", "allow_nested_items_to_be_public   = false", "allow_nested_items_to_be_public   = true",
+     "allow_nested_items_to_be_public is not false"),
+    ("http", "enable_https_traffic_only         = true", "enable_https_traffic_only         = false", "HTTPS-only is not on"),
+    ("tls10", 'min_tls_version                   = "TLS1_2"', 'min_tls_version                   = "TLS1_0"',
+     "min_tls_version is not TLS1_2"),
+    ("no-versioning", "versioning_enabled  = true", "versioning_enabled  = false", "blob versioning is off"),
+    ("short-worm", "immutability_period_in_days           = 7", "immutability_period_in_days           = 1",
+     "immutability period is shorter than 7 days"),
+    ("no-worm", "resource \"azurerm_storage_container_immutability_policy\"", "resource \"azurerm_storage_container_immutability_policy_gone\"",
+     "no time-based immutability policy"),
+    ("public-container", 'container_access_type = "private"', 'container_access_type = "blob"', "container_access_type is not private"),
+    ("early-delete", "greater_than       = 193", "greater_than       = 20", "deleted before the retention"),
+    ("archive", "tier_to_cold_after", "tier_to_archive_after", "Archive tier is offline"),
+    ("account-scope", "scope                = azurerm_storage_container.backup.resource_manager_id",
+     "scope                = azurerm_storage_account.backup.id", "not the container"),
+    ("owner", 'role_definition_name = "Storage Blob Data Contributor"', 'role_definition_name = "Storage Blob Data Owner"',
+     "not 'Storage Blob Data Contributor' only"),
+    ("other-sa", "system:serviceaccount:shop-api:shop-api-backup", "system:serviceaccount:default:default",
+     "no federated credential for system:serviceaccount:shop-api:shop-api-backup"),
+    ("no-dr", 'resource "azurerm_storage_object_replication"', 'resource "azurerm_storage_object_replication_gone"',
+     "no copy in the DR region northeurope"),
+]
+
+
+@pytest.mark.parametrize("case_id,old,new,expected", AZURE_BREAKS, ids=[c[0] for c in AZURE_BREAKS])
+def test_azure_storage_rule_broken(tmp_path, case_id, old, new, expected):
+    spec = _azure_example(tmp_path, "northeurope")
+    tf = render_all(spec)["backup/terraform/main.tf"]
+    assert old in tf
+    problems = _azure_problems(spec, tf.replace(old, new, 1))
+    assert any(expected in p for p in problems), problems
+
+
+@pytest.mark.tools
+def test_azure_static_checks(tmp_path):
+    """The family's own Terraform checks on the Azure variant: terraform fmt, checkov (zero failures, every
+    skip with its reason) and backup.azure_storage; checkov fails when blobs are made public."""
+    spec = _azure_example(tmp_path, "northeurope")
+    files = render_all(spec)
+    records = _static(spec, tmp_path / "out", files)
+    tf_checks = ("backup.terraform_fmt", "backup.checkov_tf", "backup.azure_storage")
+    assert {c: records[c].reason for c in tf_checks if not records[c].passed} == {}
+    assert {r.check: r.reason for r in records.values() if not r.passed} == {}      # the k8s side too (CKV_K8S_35)
+    assert all(s.split(":")[0] and " " in s for s in records["backup.checkov_tf"].figures["skips"])
+    files["backup/terraform/main.tf"] = files["backup/terraform/main.tf"].replace(
+        "allow_nested_items_to_be_public   = false", "allow_nested_items_to_be_public   = true", 1)
+    from kit.core.checkov import run_checkov
+    from kit.render import write_files
+    write_files({"backup/terraform/main.tf": files["backup/terraform/main.tf"]}, tmp_path / "broken")
+    broken = run_checkov("backup.checkov_tf", "backup/terraform", "t", tmp_path / "broken" / "backup/terraform", "terraform")
+    assert broken.status == "failed" and "CKV_AZURE_190" in broken.reason

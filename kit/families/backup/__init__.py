@@ -1,6 +1,6 @@
 """Backup and disaster recovery family: pgBackRest for Postgres (continuous WAL archiving when the
 RPO asks for it, scheduled full backups; compose jobs and scripts, a Kubernetes CronJob), Redis's
-persistence decision, Velero, the backup bucket on AWS, backup alerts with promtool tests and a
+persistence decision, Velero, the backup bucket on AWS, GCP and Azure, backup alerts with promtool tests and a
 restore runbook; proven by a DR drill in the sandbox that destroys the database and restores it."""
 from __future__ import annotations
 
@@ -55,7 +55,8 @@ FAMILY = Family(
         ("backup/restore-pod.yaml", "the one-shot in-cluster restore Pod the runbook applies"),
         ("backup/monitoring/backup-alerts.test.yml", "promtool tests of the backup alerts"),
         ("backup/monitoring/*", "BackupTooOld (RPO breached) and BackupJobFailed alerts"),
-        ("backup/terraform/*", "the backup bucket (versioning, lock, encryption, lifecycle, DR replica) and the jobs' identity"),
+        ("backup/terraform/*", "the backup bucket or Azure storage account (versioning, lock, encryption, lifecycle, DR replica) "
+                                 "and the jobs' identity"),
         ("backup/*", "backup and restore"),
     ),
     integration=integration,

@@ -15,9 +15,17 @@ from kit.core.checkov import run_checkov
 from kit.core.context import VerifyContext
 from kit.core.tools import tool_version, venv_tool
 from kit.evidence import Evidence, run_tool
-from kit.families.backup import wiring
+from kit.families.backup import azure, wiring
 from kit.families.backup.options import human
-from kit.families.backup.render import PGBACKREST_VERSION, backup_of, in_cluster, k8s_envs, postgres_of
+from kit.families.backup.render import (
+    PGBACKREST_VERSION,
+    _cloud,
+    backup_of,
+    in_cluster,
+    k8s_envs,
+    lock_days,
+    postgres_of,
+)
 from kit.model import Spec
 from kit.sandbox.engine import docker_cli
 
@@ -86,6 +94,8 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                                 tool=f"terraform {tool_version(['terraform', 'version'])}"))
         records.append(run_checkov("backup.checkov_tf", TF, "checkov terraform policies on the backup bucket: "
                                    "zero failures, skips with reasons", root / TF, "terraform"))
+        if _cloud(spec)[0] == "azure":
+            records.append(azure.storage_record(ctx.files[f"{TF}/main.tf"], b, spec.name, spec.name, lock_days(b)))
     return records
 
 

@@ -1,6 +1,6 @@
 """Backup family: pgBackRest for Postgres (compose jobs and scripts, Kubernetes CronJob), Redis's
-persistence decision, Velero, backup alerts with promtool tests, the restore runbook and, on AWS,
-the backup bucket and the jobs' identity (backup/terraform/)."""
+persistence decision, Velero, backup alerts with promtool tests, the restore runbook and, on AWS, GCP
+and Azure, the backup bucket (storage account) and the jobs' identity (backup/terraform/)."""
 from __future__ import annotations
 
 from kit.families.backup.options import DAY, Backup, human
@@ -13,6 +13,11 @@ VELERO_PROVIDER = {"s3": "aws", "gcs": "gcp", "azure": "azure", "local": "aws"}
 GRACE_S = 3600      # a full backup may take this long past its slot before it counts as missing
 # pgBackRest's TLS server (pgbackrest.org/command.html#command-server): tls-server-port's default
 TLS_PORT = 8432
+# the azurerm provider range the iac family pins (kit.families.iac.render.VERSIONS["azure"]; the iac
+# family imports this module, so the value is repeated here and a unit test keeps the two equal)
+AZURERM_RANGE = ">= 3.117.0, < 4.0.0"
+# pgBackRest 2.45 reaches Azure with a SAS (repo1-azure-key-type=sas): the longest life kit lets it have
+AZURE_SAS_DAYS = 90
 PG_UID = 999        # the official postgres image's user (k8s/'s StatefulSet runs as it)
 
 
@@ -84,7 +89,7 @@ def k8s_repo(spec: Spec, b: Backup, region: str) -> list[tuple[str, str]]:
                 ("repo1-gcs-key-type", "auto")]
     if b.storage_kind == "azure":
         return [("repo1-type", "azure"), ("repo1-path", "/pgbackrest"), ("repo1-azure-container", b.bucket),
-                ("repo1-azure-account", b.bucket.replace("-", "")[:24])]
+                ("repo1-azure-account", azure_account(b.bucket)), ("repo1-azure-key-type", "sas")]
     return [("repo1-type", "posix"), ("repo1-path", "/var/lib/pgbackrest")]
 
 
@@ -160,16 +165,36 @@ def render_backup(spec: Spec) -> dict[str, str]:
         transitions = [(d, cls) for d, cls in ((30, "STANDARD_IA"), (90, "GLACIER_IR")) if days > d]
         files.update(render_variant("backup", "aws", {
             "name": spec.name, "b": b, "region": region, "transitions": transitions,
-            "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
+            "expire_days": days + 7, "lock_days": lock_days(b),
         }))
     if provider == "gcp" and b.storage_kind == "gcs":
         days = b.retention_days
         transitions = [(d, cls) for d, cls in ((30, "NEARLINE"), (90, "COLDLINE")) if days > d]
         files.update(render_variant("backup", "gcp", {
             "name": spec.name, "b": b, "region": region, "project": spec.option("cloud").project,
-            "transitions": transitions, "expire_days": days + 7, "lock_days": max(1, min(b.daily or 7, days)),
+            "transitions": transitions, "expire_days": days + 7, "lock_days": lock_days(b),
+        }))
+    if provider == "azure" and b.storage_kind == "azure":
+        days = b.retention_days
+        # Cool and Cold are online tiers (read at once, as STANDARD_IA/GLACIER_IR and NEARLINE/COLDLINE are);
+        # Archive is not: a restore would wait hours for rehydration, past any RTO
+        transitions = [(d, tier) for d, tier in ((30, "cool"), (90, "cold")) if days > d]
+        files.update(render_variant("backup", "azure", {
+            "name": spec.name, "b": b, "region": region, "account": azure_account(b.bucket),
+            "azurerm_range": AZURERM_RANGE, "transitions": transitions,
+            "expire_days": days + 7, "lock_days": lock_days(b), "sas_days": AZURE_SAS_DAYS,
         }))
     return files
+
+
+def lock_days(b: Backup) -> int:
+    """The bucket's lock (object lock, retention policy, WORM policy): the daily tier, a week without one."""
+    return max(1, min(b.daily or 7, b.retention_days))
+
+
+def azure_account(bucket: str) -> str:
+    """The storage account's name: the bucket without '-' (3-24 lowercase letters and digits)."""
+    return bucket.replace("-", "")[:24]
 
 
 def work_notes(spec: Spec) -> list[str]:
@@ -191,9 +216,15 @@ def work_notes(spec: Spec) -> list[str]:
                      "with backup/restore.sh, which then starts the app and the other dependencies; the RTO runs to "
                      "the app answering its health path (the database alone when the app image did not build).")
         provider, _ = _cloud(spec)
-        if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs")):
-            notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3 and GCS only "
-                         "so far.")
+        if (provider, b.storage_kind) not in (("aws", "s3"), ("gcp", "gcs"), ("azure", "azure")):
+            notes.append(f"No backup bucket Terraform for {provider}/{b.storage_kind}: AWS S3, GCS and Azure "
+                         "Blob only.")
+        if provider == "azure" and b.storage_kind == "azure":
+            notes.append(f"Azure: pgBackRest {PGBACKREST_VERSION} reaches the container with a SAS "
+                         f"(repo1-azure-key-type=sas, at most {AZURE_SAS_DAYS} days, a secret rotated by hand: "
+                         "backup/README.md); managed identities need pgBackRest >= 2.58.0, so the managed "
+                         "identity backup/terraform creates is for that upgrade and shared-key authorization "
+                         "stays on until then.")
         if in_cluster(spec):
             notes.append("Kubernetes: backup/k8s is a Kustomize component every overlay includes: the db StatefulSet "
                          "gets archive_command and pgBackRest's TLS server as a sidecar (cert-manager certificates), "
