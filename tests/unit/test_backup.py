@@ -129,7 +129,10 @@ def test_gcp_bucket_with_dr_region(minimal):
     files = render_all(spec)
     tf = files["backup/terraform/main.tf"]
     assert 'data_locations = ["EUROPE-WEST1", "EUROPE-WEST4"]' in tf and "retention_policy" in tf
-    assert "mini-prod-1.svc.id.goog[mini/mini-backup]" in tf
+    assert "mini-prod-1.svc.id.goog[${each.value}/mini-backup]" in tf      # each overlay's namespace
+    from kit.families.backup import wiring
+    from kit.families.backup.render import k8s_envs
+    assert wiring.identity_namespace_problems(tf, "mini", [ns for _e, ns in k8s_envs(spec)]) == []
     assert "mini-backup@mini-prod-1.iam.gserviceaccount.com" in files["backup/k8s/serviceaccount.yaml"]
     assert "repo1-type=gcs" in files["backup/k8s/pgbackrest-config.yaml"]
 
@@ -389,7 +392,8 @@ def _azure_problems(spec, tf):
     from kit.families.backup import azure
     from kit.families.backup.render import lock_days
     b = spec.option("backup")
-    return azure.storage_problems(tf, b, spec.name, spec.name, lock_days(b))
+    from kit.families.backup.render import k8s_envs
+    return azure.storage_problems(tf, b, [ns for _e, ns in k8s_envs(spec)], spec.name, lock_days(b))
 
 
 @pytest.mark.parametrize("dr_region", ["", "northeurope"])
@@ -403,7 +407,8 @@ def test_azure_backup_storage(tmp_path, dr_region):
     assert 'account_kind                      = "StorageV2"' in tf and "immutability_period_in_days           = 7" in tf
     assert "tier_to_cool_after_days_since_modification_greater_than = 30" in tf
     assert "delete_after_days_since_modification_greater_than       = 193" in tf   # 6 months + a week
-    assert 'subject             = "system:serviceaccount:shop-api:shop-api-backup"' in tf
+    assert 'subject             = "system:serviceaccount:${each.value}:shop-api-backup"' in tf
+    assert 'toset(["shop-api-dev", "shop-api-staging", "shop-api-prod"])' in tf
     assert ("azurerm_storage_object_replication" in tf) == bool(dr_region)
     assert 'location                          = "northeurope"' in tf if dr_region else "CKV_AZURE_206:no backup.dr_region" in tf
     # pgBackRest 2.45 takes a container SAS from a Secret; kit writes no value
@@ -434,8 +439,8 @@ AZURE_BREAKS = [
      "scope                = azurerm_storage_account.backup.id", "not the container"),
     ("owner", 'role_definition_name = "Storage Blob Data Contributor"', 'role_definition_name = "Storage Blob Data Owner"',
      "not 'Storage Blob Data Contributor' only"),
-    ("other-sa", "system:serviceaccount:shop-api:shop-api-backup", "system:serviceaccount:default:default",
-     "no federated credential for system:serviceaccount:shop-api:shop-api-backup"),
+    ("other-sa", 'system:serviceaccount:${each.value}:shop-api-backup"', 'system:serviceaccount:default:default"',
+     "no federated credential for system:serviceaccount:shop-api-prod:shop-api-backup"),
     ("no-dr", 'resource "azurerm_storage_object_replication"', 'resource "azurerm_storage_object_replication_gone"',
      "no copy in the DR region northeurope"),
 ]
@@ -468,3 +473,24 @@ def test_azure_static_checks(tmp_path):
     write_files({"backup/terraform/main.tf": files["backup/terraform/main.tf"]}, tmp_path / "broken")
     broken = run_checkov("backup.checkov_tf", "backup/terraform", "t", tmp_path / "broken" / "backup/terraform", "terraform")
     assert broken.status == "failed" and "CKV_AZURE_190" in broken.reason
+
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ('"system:serviceaccount:shop-api-dev:shop-api-backup", ', "", "does not trust shop-api-backup in shop-api-dev"),
+    ('"system:serviceaccount:shop-api-prod:shop-api-backup"', '"system:serviceaccount:shop-api:shop-api-backup"',
+     "does not trust shop-api-backup in shop-api-prod"),
+])
+def test_the_backup_identity_trusts_exactly_the_overlays_namespaces(old, new, words):
+    """The backup CronJob runs as shop-api-backup in shop-api-<env>: an IRSA trust naming the base
+    namespace shop-api is never assumed and every backup fails (the Azure review's finding)."""
+    from kit.families import render_all
+    from kit.families.backup import wiring
+    from kit.spec import load_spec
+    from tests.conftest import EXAMPLE
+    tf = render_all(load_spec(EXAMPLE))["backup/terraform/main.tf"]
+    namespaces = ["shop-api-dev", "shop-api-staging", "shop-api-prod"]
+    assert wiring.identity_namespace_problems(tf, "shop-api", namespaces) == []
+    broken = tf.replace(old, new)
+    assert broken != tf
+    assert any(words in p for p in wiring.identity_namespace_problems(broken, "shop-api", namespaces))

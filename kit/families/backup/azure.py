@@ -40,7 +40,7 @@ def resources(text: str) -> dict[str, dict[str, dict]]:
     return out
 
 
-def storage_problems(text: str, b: Backup, namespace: str, service: str, lock_days: int) -> list[str]:
+def storage_problems(text: str, b: Backup, namespace: list[str], service: str, lock_days: int) -> list[str]:
     """What breaks the issue's Azure backup storage rules, as sentences (none: it holds)."""
     try:
         res = resources(text)
@@ -105,15 +105,18 @@ def storage_problems(text: str, b: Backup, namespace: str, service: str, lock_da
             problems.append(f"the backup identity holds {role!r}, not {WRITER_ROLE!r} only")
         if "azurerm_storage_container.backup.resource_manager_id" not in scope:
             problems.append(f"the backup identity's role is scoped to {scope}, not the container")
-    subject = f"system:serviceaccount:{namespace}:{service}-backup"
-    creds = res.get("azurerm_federated_identity_credential", {}).values()
-    if not any(_unquote(c.get("subject")) == subject and "azurerm_user_assigned_identity.backup." in str(c.get("parent_id"))
-               for c in creds):
-        problems.append(f"no federated credential for {subject} on the backup identity")
+    creds = [c for c in res.get("azurerm_federated_identity_credential", {}).values()
+             if "azurerm_user_assigned_identity.backup." in str(c.get("parent_id"))]
+    from kit.families.backup.wiring import trusted_namespaces
+    trusted = trusted_namespaces(text, service)
+    for ns in namespace:
+        if ns not in trusted or not creds:
+            problems.append(f"no federated credential for system:serviceaccount:{ns}:{service}-backup on the backup "
+                            "identity")
     return problems
 
 
-def storage_record(text: str, b: Backup, namespace: str, service: str, lock_days: int) -> Evidence:
+def storage_record(text: str, b: Backup, namespace: list[str], service: str, lock_days: int) -> Evidence:
     problems = storage_problems(text, b, namespace, service, lock_days)
     return Evidence("backup.azure_storage", TF, "the Azure backup storage: StorageV2, HTTPS and TLS 1.2 only, no "
                     "public blobs, encryption, versioning and soft delete, a private container under a WORM policy "

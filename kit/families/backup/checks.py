@@ -95,7 +95,8 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         records.append(run_checkov("backup.checkov_tf", TF, "checkov terraform policies on the backup bucket: "
                                    "zero failures, skips with reasons", root / TF, "terraform"))
         if _cloud(spec)[0] == "azure":
-            records.append(azure.storage_record(ctx.files[f"{TF}/main.tf"], b, spec.name, spec.name, lock_days(b)))
+            records.append(azure.storage_record(ctx.files[f"{TF}/main.tf"], b,
+                                                [ns for _e, ns in k8s_envs(spec)] or [spec.name], spec.name, lock_days(b)))
     return records
 
 
@@ -220,6 +221,8 @@ def wired(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
     tls = [f"{env}: {p}" for env, objs in built.items() for p in wiring.tls_pairing_problems(objs, envs.get(env, []))]
     ns = [p for env, objs in built.items() for p in wiring.namespace_problems(env, namespaces[env], objs, envs.get(env, []))]
     ns += wiring.alert_namespace_problems(ctx.files.get(ALERTS, ""), list(namespaces.values()))
+    ns += wiring.identity_namespace_problems(ctx.files.get("backup/terraform/main.tf", ""), spec.name,
+                                             list(namespaces.values()))
     refs = wiring.runbook_problems(ctx.files.get("backup/RESTORE.md", ""), built, ctx.files)
     tool, built_by = "kit (rules from pgBackRest's server and pg-host options)", "kubectl kustomize k8s/overlays/ENV"
     src = {"source": "pgbackrest.org/command.html#command-server; pgbackrest.org/configuration.html (pg-host-*, "
@@ -236,7 +239,9 @@ def wired(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                "`pgbackrest server` (tls-server-*), the certificates, the Service port and the NetworkPolicies "
                "agree in every overlay", tls, tool),
         record("backup.namespaces", "backup/k8s/", "the backup objects land in each overlay's namespace, each "
-               "Velero Schedule includes exactly that namespace, and the backup alerts select those namespaces", ns, "kit (kustomize's namespace transformer, "
+               "Velero Schedule includes exactly that namespace, the backup alerts select those namespaces, and the "
+               "cloud identity (IRSA, workload identity, federated credential) trusts the backup ServiceAccount in "
+               "exactly those namespaces", ns, "kit (kustomize's namespace transformer, "
                "Velero's includedNamespaces)"),
         record("backup.runbook_refs", "backup/RESTORE.md", "every object the runbook's kubectl commands name exists, "
                "in that namespace, in what the overlays build", refs, "kit (static)"),

@@ -160,12 +160,15 @@ def render_backup(spec: Spec) -> dict[str, str]:
             files.pop("backup/k8s/cipher-secret.yaml", None)
     else:
         files = {path: text for path, text in files.items() if not path.startswith("backup/k8s/")}
+    # the namespaces the backup ServiceAccount runs in: every overlay's (the CronJob, the db's archive-push
+    # and the restore Pod use <name>-backup there); the identities trust exactly those
+    namespaces = [ns for _env, ns in k8s_envs(spec)] or [spec.name]
     if provider == "aws" and b.storage_kind == "s3":
         days = b.retention_days
         transitions = [(d, cls) for d, cls in ((30, "STANDARD_IA"), (90, "GLACIER_IR")) if days > d]
         files.update(render_variant("backup", "aws", {
             "name": spec.name, "b": b, "region": region, "transitions": transitions,
-            "expire_days": days + 7, "lock_days": lock_days(b),
+            "expire_days": days + 7, "lock_days": lock_days(b), "namespaces": namespaces,
         }))
     if provider == "gcp" and b.storage_kind == "gcs":
         days = b.retention_days
@@ -173,6 +176,7 @@ def render_backup(spec: Spec) -> dict[str, str]:
         files.update(render_variant("backup", "gcp", {
             "name": spec.name, "b": b, "region": region, "project": spec.option("cloud").project,
             "transitions": transitions, "expire_days": days + 7, "lock_days": lock_days(b),
+            "namespaces": namespaces,
         }))
     if provider == "azure" and b.storage_kind == "azure":
         days = b.retention_days
@@ -183,6 +187,7 @@ def render_backup(spec: Spec) -> dict[str, str]:
             "name": spec.name, "b": b, "region": region, "account": azure_account(b.bucket),
             "azurerm_range": AZURERM_RANGE, "transitions": transitions,
             "expire_days": days + 7, "lock_days": lock_days(b), "sas_days": AZURE_SAS_DAYS,
+            "namespaces": namespaces,
         }))
     return files
 

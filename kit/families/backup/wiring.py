@@ -354,3 +354,31 @@ def _labels_of(obj: dict) -> dict:
     if obj.get("kind") == "CronJob":
         labels.update(_pod(obj)[0].get("labels", {}))
     return labels
+
+
+def trusted_namespaces(terraform: str, service: str) -> set[str]:
+    """The namespaces whose `<service>-backup` ServiceAccount the cloud identity trusts: AWS IRSA's
+    `system:serviceaccount:NS:SA` subjects, GCP's `svc.id.goog[NS/SA]` members, Azure's federated
+    credential subjects; a `for_each = toset([...])` over them counts each listed namespace."""
+    sa = re.escape(f"{service}-backup")
+    found = set(re.findall(rf"system:serviceaccount:([a-z0-9-]+):{sa}\b", terraform))
+    found |= set(re.findall(rf"svc\.id\.goog\[([a-z0-9-]+)/{sa}\]", terraform))
+    if re.search(rf"(system:serviceaccount:\$\{{each\.value\}}:{sa}|svc\.id\.goog\[\$\{{each\.value\}}/{sa}\])",
+                 terraform):
+        for block in re.findall(r"for_each\s*=\s*toset\(\[([^\]]*)\]\)", terraform):
+            found |= set(re.findall(r'"([a-z0-9-]+)"', block))
+    return found
+
+
+def identity_namespace_problems(terraform: str, service: str, namespaces: list[str]) -> list[str]:
+    """The backup jobs run as `<service>-backup` in each overlay's namespace (<ns>-<env>): a cloud identity
+    that trusts another namespace (e.g. the base `<service>`) is never assumed, and every backup and
+    archive-push fails with an authorization error (AWS: sts AssumeRoleWithWebIdentity denied)."""
+    if not terraform or f"{service}-backup" not in terraform:
+        return []
+    trusted = trusted_namespaces(terraform, service)
+    out = [f"backup/terraform/main.tf: the backup identity does not trust {service}-backup in {ns} (it trusts "
+           f"{', '.join(sorted(trusted)) or 'none'})" for ns in namespaces if ns not in trusted]
+    out += [f"backup/terraform/main.tf: the backup identity trusts {ns}, where no overlay runs the backup"
+            for ns in sorted(trusted - set(namespaces))]
+    return out

@@ -130,7 +130,7 @@ resource "aws_iam_role" "backup" {
       Action    = "sts:AssumeRoleWithWebIdentity"
       Condition = {
         StringEquals = {
-          "${var.oidc_provider_url}:sub" = "system:serviceaccount:shop-api:shop-api-backup"
+          "${var.oidc_provider_url}:sub" = ["system:serviceaccount:shop-api-dev:shop-api-backup", "system:serviceaccount:shop-api-staging:shop-api-backup", "system:serviceaccount:shop-api-prod:shop-api-backup"]
           "${var.oidc_provider_url}:aud" = "sts.amazonaws.com"
         }
       }
