@@ -318,3 +318,18 @@ def test_packages_locked_only_for_other_platforms_are_not_required_in_the_sbom(t
                     '[[package]]\nname = "pendulum"\nversion = "3.0.0"\ndependencies = [{ name = "tzdata" }]\n')
     assert not_for_linux(lock) == {"colorama"}
     assert not_for_linux(tmp_path / "missing.lock") == set()
+
+
+def test_lockfile_integrity_hashes_are_allowlisted_only_in_lockfiles(tmp_path):
+    """npm's integrity fields are high-entropy by design (Subresource Integrity of a published
+    tarball): allowlisted in lockfiles, still found anywhere else. detect-secrets itself skips
+    package-lock.json, but not the copy npm keeps in node_modules/.package-lock.json."""
+    from kit.families.security.secrets import scan_paths
+    line = '      "integrity": "sha512-7kNnAQcSKbG0xsT8Z5a1QHj2RkG4B7pD3Hs9mBPdvPAq+d3ZjS8EYJqXlqbtUzsJpY3b4Fz1h1X0kQwHcDLRJw==",\n'
+    lock = tmp_path / ".package-lock.json"
+    lock.write_text('{\n  "packages": {\n    "node_modules/x": {\n' + line + "    }\n  }\n}\n")
+    found = scan_paths([lock], tmp_path)
+    assert found and all(f.allowed_by.startswith("a package lockfile's integrity hash") for f in found)
+    other = tmp_path / "config.json"
+    other.write_text(lock.read_text())
+    assert any(not f.allowed_by for f in scan_paths([other], tmp_path))

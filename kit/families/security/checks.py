@@ -597,8 +597,11 @@ def sandbox_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
         record = img.syft(ctx.image, out)
         if out.is_file():
             text = out.read_text()
-            required = set(spec.facts.dependencies) - img.not_for_linux(spec.source / "uv.lock")
-            record = img.sbom_record(record, text, sorted(required | set(spec.extra_packages)))
+            declared = getattr(spec.facts, "dependencies", None)
+            if declared is None:                   # Go: the modules go.mod requires
+                declared = getattr(spec.facts, "requires", ())
+            required = set(declared) - img.not_for_linux(spec.source / "uv.lock")
+            record = img.sbom_record(record, text, sorted(required | set(spec.extra_packages)), spec.stack)
             record.figures["saved_to"] = _save_sbom(spec, text, Path(spec.output) / "evidence")
         records.append(record)
     records.append(img.scan_image(ctx.image, _workdir(ctx)))

@@ -84,7 +84,15 @@ def scan_image(image: str, workdir: str) -> Evidence:
                 reused.append(digest)
             else:
                 read, found = sec.scan_tree_tokens(folder, skip=(own,) if own else ())
-                mine = sec.text_files(folder / own) if own and (folder / own).is_dir() else []
+                # the service's own files get every detector; the packages it installed (node_modules)
+                # are third-party code and get the token detectors, as every other file of the image
+                mine = sec.text_files(folder / own, skip=("node_modules",)) if own and (folder / own).is_dir() else []
+                modules = folder / own / "node_modules" if own else None
+                if modules is not None and modules.is_dir():
+                    more, hits = sec.scan_tree_tokens(modules)
+                    read += more
+                    found += [sec.Finding(f"{own}/node_modules/{f.where}", f.line, f.detector, f.allowed_by)
+                              for f in hits]
                 entry = folder / "usr/local/bin/kit-entrypoint"
                 mine += [entry] if entry.is_file() else []
                 found += sec.scan_paths(mine, folder) if mine else []
@@ -181,11 +189,16 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def sbom_record(record: Evidence, text: str, requirements: list[str]) -> Evidence:
+# syft's package type for each stack's packages: Python's site-packages metadata, npm's
+# node_modules/*/package.json, a Go binary's embedded build info
+SBOM_TYPE = {"python": "python", "node": "npm", "go": "go-module"}
+
+
+def sbom_record(record: Evidence, text: str, requirements: list[str], stack: str = "python") -> Evidence:
     doc = json.loads(text)
     components = doc.get("components") or []
     by_type = Counter(component_type(c) for c in components)
-    python = {normalise(c["name"]) for c in components if component_type(c) == "python"}
+    python = {normalise(c["name"]) for c in components if component_type(c) == SBOM_TYPE.get(stack, stack)}
     requirements = sorted({normalise(re.split(r"[\s\[<>=!~;@(]", r.strip(), maxsplit=1)[0]) for r in requirements})
     missing = sorted(r for r in requirements if normalise(r) not in python)
     problems = []

@@ -55,6 +55,17 @@ ALLOWLIST = (
           "a published SHA-256 checksum of a downloaded tool (kind, helm)"),
     Allow("Hex High Entropy String", r"thumbprint_list\s*=\s*\[(\s*\"[0-9a-f]{40}\",?)+\s*\]",
           "the public SHA-1 thumbprints of the CI OIDC provider's certificate chain"),
+    Allow("Base64 High Entropy String",
+          r'("integrity":\s*"|integrity\s+|resolution:\s*\{integrity:\s*|checksum:\s*)(sha(1|256|384|512)-)?'
+          r'[A-Za-z0-9+/=]+"?,?\}?',
+          "a package lockfile's integrity hash of a published tarball (Subresource Integrity), public by design",
+          r"(.*/)?(package-lock\.json|\.package-lock\.json|npm-shrinkwrap\.json|yarn\.lock|pnpm-lock\.yaml)"),
+    Allow("AWS Access Key", r".*",
+          "cjs-module-lexer's WebAssembly module, embedded as base64 in Debian's nodejs: an AKIA-like run of "
+          "characters inside the blob, not a key", r"(.*/)?usr/share/nodejs/cjs-module-lexer/dist/lexer\.m?js"),
+    Allow("Private Key", r".*",
+          "npm's documentation of its `key` option, which quotes the PEM header, no key",
+          r"(.*/)?(usr/share/nodejs|usr/local/lib/node_modules)/npm/lib/utils/config/definitions\.js"),
 )
 
 
