@@ -11,7 +11,7 @@ def integration(spec: Spec) -> Integration:
               "hpa-rps": "prometheus-adapter serving the custom metrics API, with the rule of "
                          "`k8s/scaling/prometheus-adapter-rules.yaml` added to its config (the HPA scales on it), and "
                          "the Prometheus that scrapes the app's request counter",
-              "keda": "KEDA 2.x (its ScaledObject CRD and operator) for `k8s/scaling/scaledobject.yaml`, reaching the "
+              "keda": "KEDA 2.x (its ScaledObject CRD and operator) for `k8s/overlays/<env>/scaledobject.yaml`, reaching the "
                       "Prometheus that scrapes the app's request counter; apply it after the prod overlay (it scales "
                       "the Deployment the overlay creates)"}[mechanism]
     prereq = (f"{scaler}, and the Vertical Pod Autoscaler's recommender "

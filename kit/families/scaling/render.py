@@ -39,6 +39,7 @@ def autoscaling_objects(spec: Spec) -> dict:
                                     "server": f"http://prometheus-operated.{k.monitoring_namespace}.svc:9090",
                                     "environments": [
         {"name": env.name, "namespace": f"{k.namespace}-{env.name}", "min": env.min_replicas, "max": env.max_replicas,
+         "fallback": env.max_replicas,
          "query": f'sum(rate({counter}{{namespace="{k.namespace}-{env.name}"}}[{plan.RATE_WINDOW}]))'}
         for env in k.environments]}}
 
@@ -51,7 +52,18 @@ def render_scaling(spec: Spec) -> dict[str, str]:
         "name": spec.name, "labels": spec.labels, "mix": list(scaling.mix), "mix_source": scaling.mix_source,
         "steps": steps(), "step_s": STEP_S, "warmup_s": WARMUP_S, "lead_in_s": LEAD_IN_S, "rate_per_user": RATE_PER_USER,
         "mechanism": scaling.mechanism, **objective(spec), **autoscaling_objects(spec)})
+    keda = autoscaling_objects(spec)["keda"]
+    for env in (keda or {}).get("environments", []):
+        files.update({f"k8s/overlays/{env['name']}/{path}": text for path, text in render_variant(
+            "scaling", "overlay", {"name": spec.name, "labels": spec.labels, "keda": keda, "env": env}).items()})
     return {path: text for path, text in files.items() if text.strip()}
+
+
+def overlay_scaledobject(spec: Spec) -> bool:
+    """Whether render_scaling puts a ScaledObject into each overlay (k8s/overlays/<env>/scaledobject.yaml):
+    the kubernetes family lists it in the overlay's resources exactly then."""
+    scaling = spec.options.get("scaling")
+    return bool(scaling is not None and scaling.mix and autoscaling_objects(spec)["keda"])
 
 
 def work_notes(spec: Spec) -> list[str]:
