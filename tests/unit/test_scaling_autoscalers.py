@@ -314,3 +314,21 @@ def test_keda_trigger_reads_a_missing_metric_as_an_error_with_a_fallback(tmp_pat
     ]:
         problems = autoscalers.keda_problems(edit(files, PROD_SO, old, new), COUNTER)
         assert any(expected in p for p in problems), (case, problems)
+
+
+@pytest.mark.parametrize("mechanism", [RPS, KEDA, "  mechanism: hpa-cpu\n"], ids=["hpa-rps", "keda", "hpa-cpu"])
+def test_the_readmes_pin_staging_to_one_pod_and_name_the_add_ons(tmp_path, mechanism):
+    """The load test README pins staging to one pod (its floor is 2) the way the mechanism allows; the
+    k8s README names the add-on the mechanism needs and, for KEDA, deletes the old HPA first."""
+    spec, files = built(tmp_path, mechanism)
+    keda = "keda" in mechanism
+    loadtest, k8s = files["loadtest/README.md"], files["k8s/README.md"]
+    assert "LOAD_SAMPLES=" in loadtest and "top pod -l app.kubernetes.io/name=shop-api" in loadtest
+    assert ('annotate scaledobject shop-api autoscaling.keda.sh/paused-replicas="1"' in loadtest) == keda
+    assert ("patch hpa shop-api -p '{\"spec\":{\"minReplicas\":1,\"maxReplicas\":1}}'" in loadtest) != keda
+    assert "-n shop-api-staging" in loadtest and "keeps 2 or more pods (its floor)" in " ".join(loadtest.split())
+    assert ("metrics-server, for the HorizontalPodAutoscaler" in k8s) != keda
+    assert ("kubectl -n shop-api-ENV delete hpa shop-api" in k8s) == keda
+    assert ("kedacore/keda --version 2.20.1" in k8s) == keda
+    assert ("rules.default: false" in k8s) == ("hpa-rps" in mechanism)
+    assert "the HPA raises it" not in k8s or not keda

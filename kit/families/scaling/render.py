@@ -44,6 +44,16 @@ def autoscaling_objects(spec: Spec) -> dict:
         for env in k.environments]}}
 
 
+def staging(spec: Spec) -> dict:
+    """The environment a rerun of the load test measures (staging, else the first one): its namespace
+    and autoscaler bounds, for the README's steps that pin it to one pod."""
+    k = spec.options.get("kubernetes")
+    if k is None or not k.environments:
+        return {"namespace": f"{spec.name}-staging", "min": 2, "max": 2}
+    env = next((e for e in k.environments if e.name == "staging"), k.environments[0])
+    return {"namespace": f"{k.namespace}-{env.name}", "min": env.min_replicas, "max": env.max_replicas}
+
+
 def render_scaling(spec: Spec) -> dict[str, str]:
     scaling = spec.option("scaling")
     if not scaling.mix:
@@ -51,7 +61,7 @@ def render_scaling(spec: Spec) -> dict[str, str]:
     files = render_variant("scaling", "default", {
         "name": spec.name, "labels": spec.labels, "mix": list(scaling.mix), "mix_source": scaling.mix_source,
         "steps": steps(), "step_s": STEP_S, "warmup_s": WARMUP_S, "lead_in_s": LEAD_IN_S, "rate_per_user": RATE_PER_USER,
-        "mechanism": scaling.mechanism, **objective(spec), **autoscaling_objects(spec)})
+        "mechanism": scaling.mechanism, "staging": staging(spec), **objective(spec), **autoscaling_objects(spec)})
     keda = autoscaling_objects(spec)["keda"]
     for env in (keda or {}).get("environments", []):
         files.update({f"k8s/overlays/{env['name']}/{path}": text for path, text in render_variant(
