@@ -320,7 +320,7 @@ def test_keda_trigger_reads_a_missing_metric_as_an_error_with_a_fallback(tmp_pat
 def test_the_readmes_pin_staging_to_one_pod_and_name_the_add_ons(tmp_path, mechanism):
     """The load test README pins staging to one pod (its floor is 2) the way the mechanism allows; the
     k8s README names the add-on the mechanism needs and, for KEDA, deletes the old HPA first."""
-    spec, files = built(tmp_path, mechanism)
+    _, files = built(tmp_path, mechanism)
     keda = "keda" in mechanism
     loadtest, k8s = files["loadtest/README.md"], files["k8s/README.md"]
     assert "LOAD_SAMPLES=" in loadtest and "top pod -l app.kubernetes.io/name=shop-api" in loadtest
