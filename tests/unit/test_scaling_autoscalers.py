@@ -281,6 +281,11 @@ def test_keda_overlay_rule_broken(tmp_path):
     from kit.families.kubernetes.cluster_rules import keda_rule
     spec, objects = _built_overlay(tmp_path, KEDA)
     assert keda_rule(spec, objects) == []
+    from kit.families.kubernetes.cluster_rules import replica_bounds
+    from kit.families.kubernetes.rulebook import RULES
+    deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "shop-api")
+    assert replica_bounds(objects, deployment) == (3, 10)          # the quota and PDB rules see KEDA's bounds
+    assert {r.id: r.check(spec, objects) for r in RULES if r.check(spec, objects)} == {}
     without = [o for o in objects if o["kind"] != "ScaledObject"]          # the old k8s/scaling/ layout
     assert any("0 ScaledObject(s) scale Deployment/shop-api" in p for p in keda_rule(spec, without))
     so = next(o for o in objects if o["kind"] == "ScaledObject")

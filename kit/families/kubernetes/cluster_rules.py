@@ -57,10 +57,16 @@ def hpa_of(objects: list[dict], workload: dict) -> dict | None:
 
 def replica_bounds(objects: list[dict], workload: dict) -> tuple[int, int]:
     """(lowest, highest) replica count: the HPA's minReplicas (default 1) and maxReplicas when one
-    scales it, else spec.replicas (default 1) for both."""
+    scales it, or the KEDA ScaledObject's minReplicaCount and maxReplicaCount (the HPA KEDA creates
+    from it is not in the manifests), else spec.replicas (default 1) for both."""
     hpa = hpa_of(objects, workload)
     if hpa:
         return hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
+    so = next((o for o in _of(objects, "ScaledObject")      # KEDA creates the HPA from it (CRD defaults 0 and 100)
+               if ((o.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name_of(workload)
+               and ((o.get("spec") or {}).get("scaleTargetRef") or {}).get("kind", "Deployment") == workload.get("kind")), None)
+    if so:
+        return so["spec"].get("minReplicaCount", 0), so["spec"].get("maxReplicaCount", 100)
     return (workload["spec"].get("replicas", 1),) * 2
 
 
