@@ -56,7 +56,7 @@ def test_hpa_rps_renders_a_pods_metric_and_the_adapter_rule_for_the_apps_counter
     assert rule["name"] == {"matches": f"^{COUNTER}$", "as": "shop_http_requests_per_second"}
     assert autoscalers.rule_selects(rule) == COUNTER
     assert autoscalers.adapter_problems(files, COUNTER) == []
-    assert autoscalers.SCALEDOBJECT not in files
+    assert autoscalers.scaledobject_files(files) == {}
 
 
 @pytest.mark.parametrize("case,rel,old,new,expected", [
@@ -88,21 +88,28 @@ def test_rate_mechanisms_need_a_target(capsys, tmp_path):
 # --- keda ----------------------------------------------------------------------------------------
 
 KEDA = "  mechanism: keda\n  target_rps_per_pod: 40\n"
+PROD_SO = "k8s/overlays/prod/scaledobject.yaml"
 
 
 def test_keda_renders_a_scaledobject_valid_against_the_crd_and_no_plain_hpa(tmp_path):
     _, files = built(tmp_path, KEDA)
-    objects = [d for d in yaml.safe_load_all(files[autoscalers.SCALEDOBJECT]) if d]
-    assert [o["metadata"]["namespace"] for o in objects] == ["shop-api-dev", "shop-api-staging", "shop-api-prod"]
-    assert [(o["spec"]["minReplicaCount"], o["spec"]["maxReplicaCount"]) for o in objects] == [(1, 2), (2, 4), (3, 10)]
-    so = objects[-1]
+    objects = [d for d in yaml.safe_load_all(autoscalers.scaledobject_text(files)) if d]
+    assert list(autoscalers.scaledobject_files(files)) == [f"k8s/overlays/{e}/scaledobject.yaml" for e in ("dev", "prod", "staging")]
+    assert "k8s/scaling/scaledobject.yaml" not in files
+    assert [o["metadata"]["namespace"] for o in objects] == ["shop-api-dev", "shop-api-prod", "shop-api-staging"]
+    assert [(o["spec"]["minReplicaCount"], o["spec"]["maxReplicaCount"]) for o in objects] == [(1, 2), (3, 10), (2, 4)]
+    so = objects[1]
     assert so["spec"]["triggers"][0]["metadata"] == {
         "serverAddress": "http://prometheus-operated.monitoring.svc:9090",
-        "query": 'sum(rate(shop_http_requests_total{namespace="shop-api-prod"}[2m]))', "threshold": "40"}
+        "query": 'sum(rate(shop_http_requests_total{namespace="shop-api-prod"}[2m]))', "threshold": "40",
+        "ignoreNullValues": "false"}
+    assert so["spec"]["fallback"] == {"failureThreshold": 3, "replicas": 10}
+    for env in ("dev", "staging", "prod"):
+        assert "  - scaledobject.yaml" in files[f"k8s/overlays/{env}/kustomization.yaml"]
     assert autoscalers.hpas(files) == []
     assert "HorizontalPodAutoscaler" not in files["k8s/overlays/prod/kustomization.yaml"]
     assert autoscalers.keda_problems(files, COUNTER) == []
-    assert rules.hpa_behavior(files[autoscalers.SCALEDOBJECT], keda=True).status == "passed"
+    assert rules.hpa_behavior(autoscalers.scaledobject_text(files), keda=True).status == "passed"
 
 
 def test_the_shipped_crd_schema_names_its_source():
@@ -119,7 +126,7 @@ def test_the_shipped_crd_schema_names_its_source():
 ])
 def test_each_keda_rule_broken(tmp_path, case, old, new, expected):
     _, files = built(tmp_path, KEDA)
-    problems = autoscalers.keda_problems(edit(files, autoscalers.SCALEDOBJECT, old, new), COUNTER)
+    problems = autoscalers.keda_problems(edit(files, PROD_SO, old, new), COUNTER)
     assert any(expected in p for p in problems), problems
 
 
@@ -146,13 +153,13 @@ def test_promql_parses_and_selects_the_counter(tmp_path, mechanism):
 @pytest.mark.tools
 def test_promql_broken_on_purpose(tmp_path):
     _, files = built(tmp_path, KEDA)
-    broken = edit(files, autoscalers.SCALEDOBJECT, "[2m]))", "[2m])")
+    broken = edit(files, PROD_SO, "[2m]))", "[2m])")
     record = autoscalers.promql_record(broken, COUNTER)
     assert record.status == "failed" and "promtool" in record.tool
     _, rps = built(tmp_path / "rps", RPS)
     record = autoscalers.promql_record(edit(rps, autoscalers.ADAPTER, "[2m])) by", "[2m] by"), COUNTER)
     assert record.status == "failed"
-    other = autoscalers.promql_record(edit(files, autoscalers.SCALEDOBJECT, "rate(shop_http_requests_total",
+    other = autoscalers.promql_record(edit(files, PROD_SO, "rate(shop_http_requests_total",
                                            "rate(other_total"), COUNTER)
     assert other.status == "failed" and "selects other_total, not shop_http_requests_total" in other.reason
 
@@ -216,7 +223,7 @@ def test_without_measured_the_record_is_skipped_with_its_reason(tmp_path):
 def test_the_notebook_views_show_the_autoscaler_and_the_measured_figures(tmp_path):
     from kit.families.scaling import views
     spec, files = built(tmp_path, "  mechanism: keda\n" + MEASURED, own_prod=False, own_pool=False)
-    assert [p for p, _ in views.autoscaler_files(files)] == [autoscalers.SCALEDOBJECT]
+    assert [p for p, _ in views.autoscaler_files(files)] == list(autoscalers.scaledobject_files(files))
     rows = views.measured_rows([rules.measured_record(spec, files)])
     assert {"figure": "maxReplicas", "generation used": 4, "from": rows[1]["from"], "the files carry": 4} in rows
     assert {r["figure"] for r in rows} >= {"minReplicas", "cpu_request_m", "memory_request_mib", "rps_per_pod",
@@ -233,7 +240,7 @@ def test_the_overlays_still_build_and_validate(tmp_path, mechanism):
     spec, files = built(tmp_path, mechanism)
     out = tmp_path / "out"
     for rel, text in files.items():
-        if rel.startswith("k8s/"):
+        if rel.startswith(("k8s/", "backup/")):          # the overlays include the backup component
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_text(text)
     objects = {}
@@ -243,5 +250,90 @@ def test_the_overlays_still_build_and_validate(tmp_path, mechanism):
     kinds = {o["kind"] for o in objects["prod"]}
     assert ("HorizontalPodAutoscaler" in kinds) == (spec.option("scaling").mechanism != "keda")
     k = spec.option("kubernetes")
-    record = validate(objects, k.version, k.crd_kinds)
+    record = validate(objects, k.version, k.crd_kinds + ("Issuer", "Certificate"))
     assert record.status == "passed", record.log
+    from kit.families.kubernetes.cluster_rules import keda_rule
+    keda = spec.option("scaling").mechanism == "keda"
+    for env in OVERLAYS:
+        scaled = [o for o in objects[env] if o["kind"] == "ScaledObject"]
+        assert [o["metadata"]["namespace"] for o in scaled] == ([f"shop-api-{env}"] if keda else [])
+        assert keda_rule(spec, objects[env]) == []
+    assert record.figures["crd_kinds_validated_against_their_crd"] == (["ScaledObject (keda.sh/v1alpha1)"] if keda else [])
+
+
+def _built_overlay(tmp_path, mechanism: str, env: str = "prod"):
+    from kit.core.k8s import build_overlay
+    spec, files = built(tmp_path, mechanism)
+    out = tmp_path / "out"
+    for rel, text in files.items():
+        if rel.startswith(("k8s/", "backup/")):
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_text(text)
+    record, objects = build_overlay(out, env)
+    assert record.status == "passed", record.reason + record.log
+    return spec, objects
+
+
+@pytest.mark.tools
+def test_keda_overlay_rule_broken(tmp_path):
+    """The overlay CI applies must carry exactly one ScaledObject for the Deployment in its namespace
+    and no HPA: each fault planted in the built prod overlay."""
+    from kit.families.kubernetes.cluster_rules import keda_rule
+    spec, objects = _built_overlay(tmp_path, KEDA)
+    assert keda_rule(spec, objects) == []
+    from kit.families.kubernetes.cluster_rules import replica_bounds
+    from kit.families.kubernetes.rulebook import RULES
+    deployment = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"] == "shop-api")
+    assert replica_bounds(objects, deployment) == (3, 10)          # the quota and PDB rules see KEDA's bounds
+    assert {r.id: r.check(spec, objects) for r in RULES if r.check(spec, objects)} == {}
+    without = [o for o in objects if o["kind"] != "ScaledObject"]          # the old k8s/scaling/ layout
+    assert any("0 ScaledObject(s) scale Deployment/shop-api" in p for p in keda_rule(spec, without))
+    so = next(o for o in objects if o["kind"] == "ScaledObject")
+    twice = objects + [so]
+    assert any("2 ScaledObject(s)" in p for p in keda_rule(spec, twice))
+    moved = [{**o, "metadata": {**o["metadata"], "namespace": "shop-api-dev"}} if o["kind"] == "ScaledObject" else o
+             for o in objects]
+    assert any("is in namespace shop-api-dev, the Deployment in shop-api-prod" in p for p in keda_rule(spec, moved))
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "shop-api"},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "shop-api"}}}
+    assert any("HorizontalPodAutoscaler/shop-api: with KEDA no other HPA" in p for p in keda_rule(spec, objects + [hpa]))
+
+
+@pytest.mark.tools
+def test_kubernetes_validate_checks_the_scaledobject_against_kedas_crd(tmp_path):
+    from kit.families.kubernetes.checks import validate
+    spec, objects = _built_overlay(tmp_path, KEDA)
+    k = spec.option("kubernetes")
+    extras = ("Issuer", "Certificate")
+    broken = [{**o, "spec": {**o["spec"], "maxReplicas": 3}} if o["kind"] == "ScaledObject" else o for o in objects]
+    record = validate({"prod": broken}, k.version, k.crd_kinds + extras)
+    assert record.status == "failed" and "ScaledObject/shop-api" in record.log and "KEDA's CRD schema" in record.log
+
+
+def test_keda_trigger_reads_a_missing_metric_as_an_error_with_a_fallback(tmp_path):
+    _, files = built(tmp_path, KEDA)
+    for case, old, new, expected in [
+        ("null-as-zero", '        ignoreNullValues: "false"\n', "", 'ignoreNullValues is not "false"'),
+        ("no-fallback", "  fallback:\n    failureThreshold: 3\n    replicas: 10\n", "", "no spec.fallback"),
+        ("fallback-below-max", "    replicas: 10\n", "    replicas: 1\n", "fallback replicas 1"),
+    ]:
+        problems = autoscalers.keda_problems(edit(files, PROD_SO, old, new), COUNTER)
+        assert any(expected in p for p in problems), (case, problems)
+
+
+@pytest.mark.parametrize("mechanism", [RPS, KEDA, "  mechanism: hpa-cpu\n"], ids=["hpa-rps", "keda", "hpa-cpu"])
+def test_the_readmes_pin_staging_to_one_pod_and_name_the_add_ons(tmp_path, mechanism):
+    """The load test README pins staging to one pod (its floor is 2) the way the mechanism allows; the
+    k8s README names the add-on the mechanism needs and, for KEDA, deletes the old HPA first."""
+    _, files = built(tmp_path, mechanism)
+    keda = "keda" in mechanism
+    loadtest, k8s = files["loadtest/README.md"], files["k8s/README.md"]
+    assert "LOAD_SAMPLES=" in loadtest and "top pod -l app.kubernetes.io/name=shop-api" in loadtest
+    assert ('annotate scaledobject shop-api autoscaling.keda.sh/paused-replicas="1"' in loadtest) == keda
+    assert ("patch hpa shop-api -p '{\"spec\":{\"minReplicas\":1,\"maxReplicas\":1}}'" in loadtest) != keda
+    assert "-n shop-api-staging" in loadtest and "keeps 2 or more pods (its floor)" in " ".join(loadtest.split())
+    assert ("metrics-server, for the HorizontalPodAutoscaler" in k8s) != keda
+    assert ("kubectl -n shop-api-ENV delete hpa shop-api" in k8s) == keda
+    assert ("kedacore/keda --version 2.20.1" in k8s) == keda
+    assert ("rules.default: false" in k8s) == ("hpa-rps" in mechanism)
+    assert "the HPA raises it" not in k8s or not keda

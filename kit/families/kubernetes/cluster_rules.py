@@ -57,10 +57,16 @@ def hpa_of(objects: list[dict], workload: dict) -> dict | None:
 
 def replica_bounds(objects: list[dict], workload: dict) -> tuple[int, int]:
     """(lowest, highest) replica count: the HPA's minReplicas (default 1) and maxReplicas when one
-    scales it, else spec.replicas (default 1) for both."""
+    scales it, or the KEDA ScaledObject's minReplicaCount and maxReplicaCount (the HPA KEDA creates
+    from it is not in the manifests), else spec.replicas (default 1) for both."""
     hpa = hpa_of(objects, workload)
     if hpa:
         return hpa["spec"].get("minReplicas", 1), hpa["spec"]["maxReplicas"]
+    so = next((o for o in _of(objects, "ScaledObject")      # KEDA creates the HPA from it (CRD defaults 0 and 100)
+               if ((o.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == name_of(workload)
+               and ((o.get("spec") or {}).get("scaleTargetRef") or {}).get("kind", "Deployment") == workload.get("kind")), None)
+    if so:
+        return so["spec"].get("minReplicaCount", 0), so["spec"].get("maxReplicaCount", 100)
     return (workload["spec"].get("replicas", 1),) * 2
 
 
@@ -171,4 +177,39 @@ def pdb_selector_rule(spec: Spec, objects: list[dict]) -> list[str]:
             names = ", ".join(f"{w['kind']}/{name_of(w)}" for w in targets)
             problems.append(f"PodDisruptionBudget/{name_of(pdb)} selects the pods of {len(targets)} controllers ({names}): "
                             "their scales add up, and one unready pod of any of them blocks every drain")
+    return problems
+
+
+def keda_rule(spec: Spec, objects: list[dict]) -> list[str]:
+    """With scaling.mechanism keda, the overlay `kubectl apply -k` applies carries exactly one
+    ScaledObject, in the overlay's namespace, scaling the app's Deployment, and no
+    HorizontalPodAutoscaler.
+
+    CI's deploy applies only the overlay, so a ScaledObject outside it is never applied and the
+    Deployment runs one pod. KEDA, "Admission Webhooks", "Prevention Rules"
+    (https://keda.sh/docs/latest/concepts/admission-webhooks/): the webhook blocks a ScaledObject
+    whose "scaled workload (scaledobject.spec.scaleTargetRef) is already autoscaled by another other
+    sources (other ScaledObject or HPA)", so a second ScaledObject or a plain HPA on the Deployment
+    is refused; KEDA creates the HPA itself."""
+    scaling = spec.options.get("scaling")
+    if scaling is None or scaling.mechanism != "keda":
+        return []
+    from kit.families.scaling.render import overlay_scaledobject
+    if not overlay_scaledobject(spec):
+        return []                            # no request counter or mix: scaling.keda fails saying so
+    namespaces = {(o.get("metadata") or {}).get("name") for o in _of(objects, "Namespace")}
+    deployment = next((o for o in _of(objects, "Deployment") if name_of(o) == spec.name), None)
+    namespace = ((deployment or {}).get("metadata") or {}).get("namespace") or next(iter(namespaces), None)
+    problems = [f"HorizontalPodAutoscaler/{name_of(h)}: with KEDA no other HPA may scale the Deployment "
+                "(KEDA's admission webhook refuses it)" for h in _of(objects, "HorizontalPodAutoscaler")]
+    scaled = [so for so in _of(objects, "ScaledObject")
+              if ((so.get("spec") or {}).get("scaleTargetRef") or {}).get("name") == spec.name
+              and ((so.get("spec") or {}).get("scaleTargetRef") or {}).get("kind", "Deployment") == "Deployment"]
+    if len(scaled) != 1:
+        problems.append(f"{len(scaled)} ScaledObject(s) scale Deployment/{spec.name} in this overlay, expected "
+                        "exactly one: `kubectl apply -k` of the overlay is all CI's deploy applies")
+    for so in scaled:
+        ns = (so.get("metadata") or {}).get("namespace")
+        if ns != namespace:
+            problems.append(f"ScaledObject/{name_of(so)} is in namespace {ns}, the Deployment in {namespace}")
     return problems

@@ -160,16 +160,19 @@ def rollout(spec: Spec) -> dict:
 
 def autoscaler(spec: Spec) -> dict:
     """What scales the Deployment (scaling.mechanism): the HPA on CPU, the HPA on a per-pod request rate
-    (a Pods metric prometheus-adapter serves), or KEDA (its ScaledObject in k8s/scaling/ creates the HPA,
-    so the base has none: kit/families/scaling/autoscalers.py)."""
+    (a Pods metric prometheus-adapter serves), or KEDA (the scaling family's ScaledObject in each overlay,
+    k8s/overlays/<env>/scaledobject.yaml, creates the HPA, so the base has none: kit/families/scaling/autoscalers.py)."""
     from kit.families.scaling.plan import quantity, rps_metric, target_rps
     scaling = spec.options.get("scaling")
     mechanism = scaling.mechanism if scaling is not None else "hpa-cpu"
     counter = spec.option("slo").metrics.requests if "slo" in spec.options else ""
     target = target_rps(scaling) if scaling is not None else None
     if mechanism == "hpa-rps" and counter and target:
-        return {"mechanism": mechanism, "metric": rps_metric(counter), "target": quantity(target)}
-    return {"mechanism": "keda" if mechanism == "keda" else "hpa-cpu"}
+        return {"mechanism": mechanism, "metric": rps_metric(counter), "target": quantity(target), "scaledobject": False}
+    if mechanism == "keda":
+        from kit.families.scaling.render import overlay_scaledobject
+        return {"mechanism": "keda", "scaledobject": overlay_scaledobject(spec)}
+    return {"mechanism": "hpa-cpu", "scaledobject": False}
 
 
 def render_kubernetes(spec: Spec) -> dict[str, str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kit.families.kubernetes.cluster_rules import hpa_rule, liveness_rule, pdb_rule, pdb_selector_rule
+from kit.families.kubernetes.cluster_rules import hpa_rule, keda_rule, liveness_rule, pdb_rule, pdb_selector_rule
 from kit.families.kubernetes.network_rules import acme_solver_rule, network_rule
 from kit.families.kubernetes.quota_rules import quota_rule
 from kit.families.kubernetes.secret_names import secret_names_rule
@@ -37,6 +37,9 @@ RULES = (
          "the HPA scales on CPU",
          "https://kubernetes.io/docs/concepts/workloads/autoscaling/horizontal-pod-autoscale/"
          "#migrating-deployments-and-statefulsets-to-horizontal-autoscaling", hpa_rule),
+    Rule("keda", "with KEDA, each overlay applies exactly one ScaledObject for the app's Deployment in its "
+         "namespace, and no HorizontalPodAutoscaler", "https://keda.sh/docs/latest/concepts/admission-webhooks/",
+         keda_rule),
     Rule("acme-solver", "cert-manager's HTTP-01 solver pod is reachable from the ingress controller under the "
          "namespace's NetworkPolicies", "https://cert-manager.io/docs/configuration/acme/http01/", acme_solver_rule),
     Rule("network", "the namespace's NetworkPolicies allow every connection the manifests imply (DNS, the "

@@ -40,7 +40,8 @@ FAMILY = Family(
         ("k8s/scaling/vpa.yaml", "VerticalPodAutoscaler in recommendation mode (updateMode Off)"),
         ("k8s/scaling/prometheus-adapter-rules.yaml", "prometheus-adapter rule serving the request rate per pod "
                                                       "the HPA scales on (mechanism hpa-rps)"),
-        ("k8s/scaling/scaledobject.yaml", "KEDA ScaledObject with a Prometheus trigger (mechanism keda)"),
+        ("k8s/overlays/*/scaledobject.yaml", "KEDA ScaledObject with a Prometheus trigger, applied with its overlay "
+                                             "(mechanism keda)"),
         ("k8s/scaling/*", "scaling objects"),
         ("loadtest/*", "the load test"),
     ),

@@ -14,7 +14,11 @@ tests/unit/test_scaling_integration.py):
   another other sources (other ScaledObject or HPA)"): KEDA creates its own HPA, so no plain HPA may
   target the same Deployment; the ScaledObject validates against KEDA's published CRD schema
   (crds/scaledobject.schema.json, KEDA v2.20.1), and the prometheus trigger needs serverAddress,
-  query and threshold (keda.sh/docs/scalers/prometheus, "Trigger Specification").
+  query and threshold (keda.sh/docs/scalers/prometheus, "Trigger Specification"), and sets
+  ignoreNullValues "false" (same page: default true, "ignore when the query returns an empty result", so a
+  missing metric reads as 0 and KEDA scales down), with a spec.fallback (keda.sh/docs/concepts/
+  scaling-deployments, "fallback": after failureThreshold failed reads KEDA holds fallback.replicas)
+  of at least maxReplicaCount, so an outage of the metric never shrinks the Deployment.
 - the PromQL of the adapter rule and the KEDA query parses (promtool check rules) and selects the
   counter the app exports (slo.metrics.requests)."""
 from __future__ import annotations
@@ -31,8 +35,19 @@ from kit.evidence import Evidence
 from kit.families.scaling import plan
 from kit.model import Spec
 
-ADAPTER, SCALEDOBJECT, HPA = ("k8s/scaling/prometheus-adapter-rules.yaml", "k8s/scaling/scaledobject.yaml",
-                              "k8s/base/autoscaling.yaml")
+ADAPTER, HPA = "k8s/scaling/prometheus-adapter-rules.yaml", "k8s/base/autoscaling.yaml"
+SCALEDOBJECT = "k8s/overlays/<env>/scaledobject.yaml"       # one per overlay, in its kustomization's resources
+
+
+def scaledobject_files(files: dict[str, str]) -> dict[str, str]:
+    """Each overlay's ScaledObject file (mechanism keda), by path."""
+    return {rel: text for rel, text in sorted(files.items())
+            if re.fullmatch(r"k8s/overlays/[^/]+/scaledobject\.yaml", rel)}
+
+
+def scaledobject_text(files: dict[str, str]) -> str:
+    """Every overlay's ScaledObject file as one multi-document YAML stream."""
+    return "\n---\n".join(scaledobject_files(files).values())
 CRD_SCHEMA = Path(__file__).resolve().parent / "crds" / "scaledobject.schema.json"
 RULE_KEYS = {"seriesQuery", "seriesFilters", "resources", "name", "metricsQuery"}     # config.md's rule fields
 # what the adapter substitutes for its template fields when the HPA asks for two pods (config.md, "Querying")
@@ -129,7 +144,7 @@ def adapter_problems(files: dict[str, str], counter: str) -> list[str]:
 def keda_problems(files: dict[str, str], counter: str) -> list[str]:
     from jsonschema import Draft202012Validator
     problems = []
-    objects = [d for d in _docs(files.get(SCALEDOBJECT, "")) if d.get("kind") == "ScaledObject"]
+    objects = [d for d in _docs(scaledobject_text(files)) if d.get("kind") == "ScaledObject"]
     if not objects:
         return [f"{SCALEDOBJECT} has no ScaledObject"]
     for so in objects:
@@ -137,6 +152,7 @@ def keda_problems(files: dict[str, str], counter: str) -> list[str]:
             where = ".".join(str(p) for p in err.path) or "(root)"
             problems.append(f"CRD schema: {where}: {err.message[:160]}")
         spec = so.get("spec") or {}
+        name = f"ScaledObject in {(so.get('metadata') or {}).get('namespace')}"
         ref = spec.get("scaleTargetRef") or {}
         for rel, hpa in hpas(files):
             target = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
@@ -144,6 +160,12 @@ def keda_problems(files: dict[str, str], counter: str) -> list[str]:
                 problems.append(f"{rel}: HorizontalPodAutoscaler/{(hpa.get('metadata') or {}).get('name')} scales "
                                 f"{ref.get('kind', 'Deployment')}/{ref.get('name')}, which the ScaledObject scales: "
                                 "KEDA's admission webhook refuses a workload another HPA already scales")
+        fallback = spec.get("fallback") or {}
+        if not fallback:
+            problems.append(f"{name}: no spec.fallback: when the metric cannot be read KEDA keeps no replica count")
+        elif int(fallback.get("replicas") or 0) < int(spec.get("maxReplicaCount") or 0):
+            problems.append(f"{name}: fallback replicas {fallback.get('replicas')} is below maxReplicaCount "
+                            f"{spec.get('maxReplicaCount')}: a Prometheus outage at the peak would shrink the Deployment")
         for i, trigger in enumerate(spec.get("triggers") or []):
             if trigger.get("type") != "prometheus":
                 continue
@@ -154,6 +176,9 @@ def keda_problems(files: dict[str, str], counter: str) -> list[str]:
             if meta.get("query") and counter not in metric_names(str(meta["query"])):
                 problems.append(f"triggers[{i}]: the query selects {', '.join(metric_names(str(meta['query']))) or 'no metric'}, "
                                 f"the app exports {counter} (slo.metrics.requests)")
+            if str(meta.get("ignoreNullValues", "true")).lower() != "false":
+                problems.append(f"triggers[{i}]: ignoreNullValues is not \"false\": KEDA's default (true) reads an "
+                                "empty result (the metric missing) as 0 and scales to the minimum")
             try:
                 if float(meta.get("threshold", "0")) <= 0:
                     problems.append(f"triggers[{i}]: threshold {meta.get('threshold')} is not a positive number")
@@ -177,7 +202,7 @@ def queries(files: dict[str, str], counter: str) -> list[tuple[str, str]]:
         for field, value in TEMPLATE_VALUES.items():
             text = text.replace(field, value.format(series=counter))
         found.append((f"{ADAPTER} rules[{i}].metricsQuery", text))
-    for so in _docs(files.get(SCALEDOBJECT, "")):
+    for so in _docs(scaledobject_text(files)):
         for i, trigger in enumerate((so.get("spec") or {}).get("triggers") or []):
             if (trigger.get("metadata") or {}).get("query"):
                 found.append((f"{SCALEDOBJECT} triggers[{i}].query", str(trigger["metadata"]["query"])))

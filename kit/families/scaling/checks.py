@@ -27,7 +27,7 @@ def static_checks(spec: Spec, ctx: VerifyContext) -> list[Evidence]:
                          reason="no HTTP path to load: no route besides health and metrics was detected and "
                                 "scaling.mix names none")]
     behavior = (rules.hpa_behavior(ctx.files.get(HPA, "")) if spec.option("scaling").mechanism != "keda"
-                else rules.hpa_behavior(ctx.files.get(autoscalers.SCALEDOBJECT, ""), keda=True))
+                else rules.hpa_behavior(autoscalers.scaledobject_text(ctx.files), keda=True))
     return [_compiles(ctx), _vpa(spec, ctx), behavior, *autoscalers.checks(spec, ctx.files),
             rules.measured_record(spec, ctx.files)]
 

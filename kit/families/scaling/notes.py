@@ -11,9 +11,10 @@ def integration(spec: Spec) -> Integration:
               "hpa-rps": "prometheus-adapter serving the custom metrics API, with the rule of "
                          "`k8s/scaling/prometheus-adapter-rules.yaml` added to its config (the HPA scales on it), and "
                          "the Prometheus that scrapes the app's request counter",
-              "keda": "KEDA 2.x (its ScaledObject CRD and operator) for `k8s/scaling/scaledobject.yaml`, reaching the "
-                      "Prometheus that scrapes the app's request counter; apply it after the prod overlay (it scales "
-                      "the Deployment the overlay creates)"}[mechanism]
+              "keda": "KEDA 2.x (its ScaledObject CRD, operator and webhook) for `k8s/overlays/<env>/scaledobject.yaml`, "
+                      "which each overlay applies with its Deployment, reaching the Prometheus that scrapes the app's "
+                      "request counter; when switching from an HPA mechanism, delete the old HPA first (`kubectl "
+                      "apply -k` does not prune it, and KEDA's webhook refuses a Deployment another HPA scales)"}[mechanism]
     prereq = (f"{scaler}, and the Vertical Pod Autoscaler's recommender "
               "for `k8s/scaling/vpa.yaml` (recommendation mode only: it never evicts pods).",)
     risks = ("The per-pod capacity was measured on a shared 2-core sandbox machine under Docker limits: rerun "

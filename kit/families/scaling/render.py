@@ -39,8 +39,19 @@ def autoscaling_objects(spec: Spec) -> dict:
                                     "server": f"http://prometheus-operated.{k.monitoring_namespace}.svc:9090",
                                     "environments": [
         {"name": env.name, "namespace": f"{k.namespace}-{env.name}", "min": env.min_replicas, "max": env.max_replicas,
+         "fallback": env.max_replicas,
          "query": f'sum(rate({counter}{{namespace="{k.namespace}-{env.name}"}}[{plan.RATE_WINDOW}]))'}
         for env in k.environments]}}
+
+
+def staging(spec: Spec) -> dict:
+    """The environment a rerun of the load test measures (staging, else the first one): its namespace
+    and autoscaler bounds, for the README's steps that pin it to one pod."""
+    k = spec.options.get("kubernetes")
+    if k is None or not k.environments:
+        return {"namespace": f"{spec.name}-staging", "min": 2, "max": 2}
+    env = next((e for e in k.environments if e.name == "staging"), k.environments[0])
+    return {"namespace": f"{k.namespace}-{env.name}", "min": env.min_replicas, "max": env.max_replicas}
 
 
 def render_scaling(spec: Spec) -> dict[str, str]:
@@ -50,8 +61,19 @@ def render_scaling(spec: Spec) -> dict[str, str]:
     files = render_variant("scaling", "default", {
         "name": spec.name, "labels": spec.labels, "mix": list(scaling.mix), "mix_source": scaling.mix_source,
         "steps": steps(), "step_s": STEP_S, "warmup_s": WARMUP_S, "lead_in_s": LEAD_IN_S, "rate_per_user": RATE_PER_USER,
-        "mechanism": scaling.mechanism, **objective(spec), **autoscaling_objects(spec)})
+        "mechanism": scaling.mechanism, "staging": staging(spec), **objective(spec), **autoscaling_objects(spec)})
+    keda = autoscaling_objects(spec)["keda"]
+    for env in (keda or {}).get("environments", []):
+        files.update({f"k8s/overlays/{env['name']}/{path}": text for path, text in render_variant(
+            "scaling", "overlay", {"name": spec.name, "labels": spec.labels, "keda": keda, "env": env}).items()})
     return {path: text for path, text in files.items() if text.strip()}
+
+
+def overlay_scaledobject(spec: Spec) -> bool:
+    """Whether render_scaling puts a ScaledObject into each overlay (k8s/overlays/<env>/scaledobject.yaml):
+    the kubernetes family lists it in the overlay's resources exactly then."""
+    scaling = spec.options.get("scaling")
+    return bool(scaling is not None and scaling.mix and autoscaling_objects(spec)["keda"])
 
 
 def work_notes(spec: Spec) -> list[str]:

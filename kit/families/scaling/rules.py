@@ -47,7 +47,7 @@ def hpa_behavior(text: str, keda: bool = False) -> Evidence:
                 if "stabilizationWindowSeconds" not in (behavior.get(side) or {})]
     if not (behavior.get("scaleDown") or {}).get("policies"):
         problems.append("behavior.scaleDown has no policy limiting how fast pods are removed")
-    return Evidence("scaling.hpa_behavior", "k8s/scaling/scaledobject.yaml" if keda else HPA_FILE, "the HPA's behavior sets stabilisation windows and a "
+    return Evidence("scaling.hpa_behavior", "k8s/overlays/<env>/scaledobject.yaml" if keda else HPA_FILE, "the HPA's behavior sets stabilisation windows and a "
                     "scale-down policy", "failed" if problems else "passed", tool="kit",
                     reason="; ".join(problems), figures={"behavior": behavior})
 
@@ -262,7 +262,8 @@ def carried(spec: Spec, files: dict[str, str]) -> dict:
         for m in (hpa.get("spec") or {}).get("metrics") or []:
             if m.get("type") == "Pods":
                 out["rps_per_pod"] = round(parse_cpu(str(m["pods"]["target"]["averageValue"])), 3)
-    for so in _docs(files.get("k8s/scaling/scaledobject.yaml", "")):
+    from kit.families.scaling.autoscalers import scaledobject_text
+    for so in _docs(scaledobject_text(files)):
         if not str((so.get("metadata") or {}).get("namespace", "")).endswith("-prod"):
             continue          # one ScaledObject per environment: the measured figures are prod's
         sos = so.get("spec") or {}

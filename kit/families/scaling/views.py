@@ -104,7 +104,8 @@ def scaleout_rows(records: list[Evidence]) -> list[dict]:
 def autoscaler_files(files: dict[str, str]) -> list[tuple[str, str]]:
     """(path, text) of the objects that scale the Deployment: the HPA (or, with KEDA, the ScaledObject)
     and the prometheus-adapter rule when the mechanism is hpa-rps."""
-    paths = ("k8s/scaling/prometheus-adapter-rules.yaml", "k8s/scaling/scaledobject.yaml")
+    from kit.families.scaling.autoscalers import scaledobject_files
+    paths = ("k8s/scaling/prometheus-adapter-rules.yaml", *scaledobject_files(files))
     hpa = files.get("k8s/base/autoscaling.yaml", "")
     hpa = hpa.split("\n---\n")[0] if "\nkind: HorizontalPodAutoscaler\n" in hpa else ""
     return [(p, files[p]) for p in paths if p in files] + ([("k8s/base/autoscaling.yaml", hpa)] if hpa else [])
