@@ -34,14 +34,22 @@ def root_cause(log: str) -> Cause | None:
     return _python(rows) or _node(rows) or _go(rows)
 
 
+# what a server raises when its worker died: the wrapper, never the cause (gunicorn's master prints
+# its own HaltServer traceback after the worker's, and exits 1)
+WRAPPERS = re.compile(r"^(gunicorn\.errors\.HaltServer|SystemExit|KeyboardInterrupt)\b")
+
+
 def _python(rows: list[str]) -> Cause | None:
     starts = [i for i, r in enumerate(rows) if r.strip().startswith("Traceback (most recent call last):")]
     if not starts:      # an excerpt that lost the header still has the frames
         starts = [i - 1 for i, r in enumerate(rows) if PY_FRAME.match(r)][:1]
-    if not starts:
-        return None
+    found = [cause for start in reversed(starts) if (cause := _traceback(rows, start)) is not None]
+    return next((c for c in found if not WRAPPERS.match(c.exception)), found[0] if found else None)
+
+
+def _traceback(rows: list[str], start: int) -> Cause | None:
     frame = None
-    for row in rows[starts[-1] + 1:]:
+    for row in rows[start + 1:]:
         found = PY_FRAME.match(row)
         if found:
             frame = found
@@ -61,6 +69,8 @@ def _python(rows: list[str]) -> Cause | None:
             if moved and (package or not frame):
                 package = moved.group(1)
             return Cause(text[:300], where, package)
+        if not text.startswith(("During handling", "The above exception")):
+            return None
     return None
 
 

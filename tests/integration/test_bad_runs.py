@@ -84,16 +84,27 @@ def test_no_docker_engine(minimal, tmp_path):
     assert not (minimal / "kit-out").exists()
 
 
+def _wait_for_containers_of(proc) -> None:
+    """Until the kit process `proc` has started sandbox containers of its own (its pid label), not
+    any kit container on the engine: another run's would send the interrupt before kit has started."""
+    from kit.sandbox.engine import PID_LABEL
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        mine = subprocess.run(["docker", "ps", "-aq", "--filter", f"label={PID_LABEL}={proc.pid}"],
+                              capture_output=True, text=True).stdout.strip()
+        if mine:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the sandbox run started no container within 300 s")
+
+
 def test_interrupt_removes_everything(minimal):
     """Ctrl-C in the middle of the sandbox run: exit 130, nothing left on the engine."""
     subprocess.run([*KIT, "generate", str(minimal)], check=True, capture_output=True)
     proc = subprocess.Popen([*KIT, "verify", str(minimal)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not kit_resources()["containers"]:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
-    assert kit_resources()["containers"], "the sandbox run started containers"
+    _wait_for_containers_of(proc)
     proc.send_signal(signal.SIGINT)
     _out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
@@ -123,10 +134,7 @@ def test_interrupted_run_restores_the_previous_output(minimal):
     out = minimal / "kit-out"
     before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     proc = subprocess.Popen([*KIT, "run", str(minimal)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and not kit_resources()["containers"]:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.2)
+    _wait_for_containers_of(proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

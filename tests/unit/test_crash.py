@@ -112,3 +112,15 @@ def test_a_name_gone_from_a_drifted_package_blames_that_package():
            "ImportError: cannot import name 'url_quote' from 'werkzeug.urls' (/opt/venv/lib/python3.11/site-packages/"
            "werkzeug/urls.py)\n")
     assert root_cause(log).package == "werkzeug"
+
+
+def test_gunicorns_own_haltserver_traceback_is_not_the_cause():
+    """gunicorn's master prints a HaltServer traceback after the worker's when it exits 1: the
+    worker's exception is the cause."""
+    master = ("Traceback (most recent call last):\n"
+              '  File "/opt/venv/lib/python3.11/site-packages/gunicorn/arbiter.py", line 227, in run\n'
+              "    self.halt(reason=inst.reason, exit_status=inst.exit_status)\n"
+              "gunicorn.errors.HaltServer: <HaltServer 'Worker failed to boot.' 3>\n")
+    cause = root_cause(GUNICORN + master)
+    assert cause.exception.startswith("ImportError: cannot import name 'EXCLUDE'"), cause
+    assert root_cause(master) is None        # the wrapper alone names no cause: the log's last error line is used
