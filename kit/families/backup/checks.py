@@ -141,6 +141,9 @@ def with_namespace(text: str, namespace: str) -> str:
 
 def _tmp_tree(files: dict[str, str], rels: list[str]) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix="kit-backup-k8s-"))
+    import atexit
+    import shutil
+    atexit.register(shutil.rmtree, tmp, True)     # the tools read it during this check; gone at exit
     for rel in rels:
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_text(files[rel])
