@@ -74,17 +74,21 @@ def _traceback(rows: list[str], start: int) -> Cause | None:
     return None
 
 
+def _first_frame(rows: list[str], pattern: re.Pattern, skip: str) -> str:
+    """file:line of the first frame matching `pattern` whose text does not contain `skip` (the
+    runtime's own frames)."""
+    for row in rows:
+        frame = pattern.match(row)
+        if frame and skip not in row:
+            return f"{frame['file']}:{frame['line']}"
+    return ""
+
+
 def _node(rows: list[str]) -> Cause | None:
     for index, row in enumerate(rows):
-        exc = NODE_ERROR.match(row.strip())
-        if not exc:
+        if not NODE_ERROR.match(row.strip()):
             continue
-        where = ""
-        for follow in rows[index + 1:index + 12]:
-            frame = NODE_FRAME.match(follow)
-            if frame and "node:internal" not in follow:
-                where = f"{frame['file']}:{frame['line']}"
-                break
+        where = _first_frame(rows[index + 1:index + 12], NODE_FRAME, "node:internal")
         if where or "Cannot find module" in row:
             site = re.search(r"/node_modules/(?P<package>(?:@[^/]+/)?[^/]+)/", where)
             return Cause(row.strip()[:300], where, site["package"] if site else "")
@@ -93,16 +97,8 @@ def _node(rows: list[str]) -> Cause | None:
 
 def _go(rows: list[str]) -> Cause | None:
     for index, row in enumerate(rows):
-        panic = GO_PANIC.match(row.strip())
-        if not panic:
-            continue
-        where = ""
-        for follow in rows[index + 1:index + 20]:
-            frame = GO_FRAME.match(follow)
-            if frame and "/runtime/" not in frame["file"]:
-                where = f"{frame['file']}:{frame['line']}"
-                break
-        return Cause(row.strip()[:300], where)
+        if GO_PANIC.match(row.strip()):
+            return Cause(row.strip()[:300], _first_frame(rows[index + 1:index + 20], GO_FRAME, "/runtime/"))
     return None
 
 
